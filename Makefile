@@ -1,0 +1,11 @@
+.PHONY: run test lint bench-extraction
+
+run:  ## set up and run the console (web, worker, beat) on 127.0.0.1:8000
+	scripts/run.sh
+
+test:  ## set up and run every check and the whole suite (SQLite, then PostgreSQL + Redis)
+	scripts/test.sh
+
+lint:
+	scripts/setup.sh dev
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

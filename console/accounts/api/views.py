@@ -1,0 +1,211 @@
+"""``/api/v1/people/``, ``roles/`` and ``api-keys/``: the same services the UI calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from console.accounts.access import acting_person, api_policy
+from console.accounts.api.serializers import (
+    ApiKeySerializer,
+    NewApiKeySerializer,
+    PersonDetailSerializer,
+    PersonSerializer,
+    RoleSerializer,
+)
+from console.accounts.filters import ApiKeyFilterSet, PersonFilterSet
+from console.accounts.models import ApiKey, Person, Role
+from console.accounts.permissions import Perm
+from console.accounts.services import (
+    AccessError,
+    api_key_create,
+    api_key_revoke,
+    person_create,
+    person_set_active,
+    person_set_password,
+    person_set_roles,
+    person_update,
+)
+from console.audit.services import audit_record
+
+
+class PersonViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[Person],
+):
+    """People. Deactivate with ``PATCH {"active": false}``; people are never deleted here."""
+
+    access_policy = api_policy(write=Perm.MANAGE_PEOPLE)
+    queryset = Person.objects.all()
+    filterset_class = PersonFilterSet
+    keyset_ordering = ["username", "id"]
+
+    def get_queryset(self) -> QuerySet[Person]:
+        qs = Person.objects.select_related("manager")
+        return qs.prefetch_related("roles") if self.action == "list" else qs
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Person]]:
+        return PersonSerializer if self.action == "list" else PersonDetailSerializer
+
+    @transaction.atomic
+    def perform_create(self, serializer: serializers.BaseSerializer[Person]) -> None:
+        data = dict(serializer.validated_data)
+        active = data.pop("is_active", True)
+        try:
+            person = person_create(
+                actor=acting_person(self.request),
+                request=self.request,
+                username=data.pop("username"),
+                password=data.pop("password", None),
+                roles=data.pop("roles", []),
+                **data,
+            )
+            if not active:
+                person_set_active(actor=acting_person(self.request), person=person, active=False, request=self.request)
+        except Exception as exc:
+            _raise_as_validation(exc)
+        serializer.instance = person
+
+    @transaction.atomic
+    def perform_update(self, serializer: serializers.BaseSerializer[Person]) -> None:
+        person = serializer.instance
+        assert person is not None
+        data = dict(serializer.validated_data)
+        actor = acting_person(self.request)
+        try:
+            roles = data.pop("roles", None)
+            active = data.pop("is_active", None)
+            password = data.pop("password", None)
+            person_update(actor=actor, person=person, request=self.request, **data)
+            if roles is not None:
+                person_set_roles(actor=actor, person=person, roles=roles, request=self.request)
+            if active is not None:
+                person_set_active(actor=actor, person=person, active=active, request=self.request)
+            if password:
+                person_set_password(actor=actor, person=person, password=password, request=self.request)
+        except Exception as exc:
+            _raise_as_validation(exc)
+
+
+def _raise_as_validation(exc: Exception) -> None:
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    if isinstance(exc, DjangoValidationError):
+        raise serializers.ValidationError({"password": list(exc.messages)}) from exc
+    if isinstance(exc, AccessError):
+        raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+    raise exc
+
+
+class RoleViewSet(viewsets.ModelViewSet[Role]):
+    """Built-in roles are fixed; custom roles bundle any permissions."""
+
+    access_policy = api_policy(write=Perm.MANAGE_PEOPLE)
+    queryset = Role.objects.all()
+    serializer_class = RoleSerializer
+    keyset_ordering = ["name", "id"]
+    filterset_fields = ["name", "is_builtin"]
+
+    def perform_create(self, serializer: serializers.BaseSerializer[Role]) -> None:
+        role = serializer.save(is_builtin=False)
+        audit_record(
+            verb="role.created",
+            actor=acting_person(self.request),
+            target=role,
+            request=self.request,
+            after={"name": role.name, "permissions": role.permissions},
+        )
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Role]) -> None:
+        role = serializer.instance
+        assert role is not None
+        if role.is_builtin:
+            raise serializers.ValidationError({"non_field_errors": ["Built-in roles cannot be changed."]})
+        before = {"name": role.name, "permissions": list(role.permissions)}
+        role = serializer.save()
+        audit_record(
+            verb="role.updated",
+            actor=acting_person(self.request),
+            target=role,
+            request=self.request,
+            before=before,
+            after={"name": role.name, "permissions": role.permissions},
+        )
+
+    def perform_destroy(self, instance: Role) -> None:
+        if instance.is_builtin:
+            raise serializers.ValidationError({"non_field_errors": ["Built-in roles cannot be deleted."]})
+        audit_record(
+            verb="role.deleted",
+            actor=acting_person(self.request),
+            target=instance,
+            request=self.request,
+            before={"name": instance.name, "permissions": instance.permissions},
+        )
+        instance.delete()
+
+
+class ApiKeyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[ApiKey],
+):
+    """Your API keys (admins: everyone's). The key itself appears once, in the create response.
+
+    ``DELETE`` and ``POST {id}/revoke/`` both revoke; the record stays for the audit trail.
+    """
+
+    access_policy = api_policy(write=Perm.VIEW)
+    serializer_class = ApiKeySerializer
+    filterset_class = ApiKeyFilterSet
+    keyset_ordering = ["-created_at", "-id"]
+
+    def get_queryset(self) -> QuerySet[ApiKey]:
+        qs = ApiKey.objects.select_related("owner")
+        if getattr(self, "swagger_fake_view", False):  # building the OpenAPI document
+            return qs.none()
+        if not acting_person(self.request).has_console_permission(Perm.MANAGE_PEOPLE):
+            qs = qs.filter(owner=acting_person(self.request))
+        return qs
+
+    @extend_schema(responses={201: NewApiKeySerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = ApiKeySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            created = api_key_create(
+                actor=acting_person(request),
+                owner=data.get("owner") or acting_person(request),
+                name=data["name"],
+                expires_at=data.get("expires_at"),
+                request=request,
+            )
+        except AccessError as exc:
+            raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        body = NewApiKeySerializer(created.key).data
+        body["key"] = created.token
+        response = Response(body, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def perform_destroy(self, instance: ApiKey) -> None:
+        api_key_revoke(actor=acting_person(self.request), key=instance, request=self.request)
+
+    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str | None = None) -> Response:
+        key = api_key_revoke(actor=acting_person(request), key=self.get_object(), request=request)
+        return Response(ApiKeySerializer(key).data)

@@ -1,0 +1,467 @@
+"""Writes about people, roles and API keys. Each one audits what it changed."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from console.accounts.models import (
+    API_KEY_PREFIX,
+    ApiKey,
+    IdentityEvent,
+    Person,
+    PersonEmail,
+    Role,
+    Source,
+    Team,
+    TeamMembership,
+    hash_api_key_secret,
+)
+from console.accounts.permissions import BUILTIN_ROLE_DESCRIPTIONS, BUILTIN_ROLE_PERMISSIONS, BuiltinRole, Perm
+from console.accounts.selectors import active_local_admins, person_permissions_forget
+from console.audit.services import audit_record, changed_fields
+
+
+class AccessError(Exception):
+    """A request that the rules of the console refuse; the message says why."""
+
+
+class BreakGlassError(AccessError):
+    """Refused because it would leave no active local admin."""
+
+
+class ScimManagedError(AccessError):
+    """Refused because the identity provider owns this record while SCIM provisioning is on."""
+
+
+def scim_manages(record: Person | Team) -> bool:
+    """Whether ``record`` is read-only in the console: pushed over SCIM while provisioning is on."""
+    from console.web.models import ConsoleSettings
+
+    return record.source == Source.SCIM and ConsoleSettings.load().scim_provisioning_enabled
+
+
+SCIM_MANAGED_REASON = (
+    "{name} is managed by the identity provider over SCIM: change it there. "
+    "It is read-only here while SCIM provisioning is enabled (Settings > Sign-in)."
+)
+
+
+def _refuse_scim_managed(person: Person, *, via_scim: bool) -> None:
+    if not via_scim and scim_manages(person):
+        raise ScimManagedError(SCIM_MANAGED_REASON.format(name=person.username))
+
+
+PERSON_EDITABLE_FIELDS = [
+    "username",
+    "external_id",
+    "given_name",
+    "family_name",
+    "display_name",
+    "title",
+    "email",
+    "employee_number",
+    "cost_center",
+    "organization",
+    "division",
+    "department",
+    "manager",
+]
+# Also written by the SCIM service provider, which carries more of the person.
+PERSON_WRITABLE_FIELDS = [
+    *PERSON_EDITABLE_FIELDS,
+    "manager_id",
+    "nick_name",
+    "middle_name",
+    "honorific_prefix",
+    "honorific_suffix",
+    "formatted_name",
+    "user_type",
+    "preferred_language",
+    "locale",
+    "timezone",
+    "phone_numbers",
+    "emails",
+    "scim_attributes",
+]
+
+
+BUILTIN_ROLE_LABELS = {
+    BuiltinRole.ADMIN: "Admin",
+    BuiltinRole.OPERATOR: "Operator",
+    BuiltinRole.VIEWER: "Viewer",
+    BuiltinRole.SCIM_PROVISIONER: "SCIM provisioner",
+}
+
+
+def builtin_roles_ensure(*, using: str = "default") -> None:
+    """Create or repair the built-in roles (they are not editable, so repair is safe)."""
+    for role, permissions in BUILTIN_ROLE_PERMISSIONS.items():
+        Role.objects.using(using).update_or_create(
+            name=role.value,
+            defaults={
+                "label": BUILTIN_ROLE_LABELS[role],
+                "description": BUILTIN_ROLE_DESCRIPTIONS[role],
+                "is_builtin": True,
+                "permissions": sorted(p.value for p in permissions),
+            },
+        )
+
+
+# --- people ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def person_create(
+    *,
+    actor: Person | None,
+    username: str,
+    password: str | None = None,
+    roles: Iterable[Role] = (),
+    request: HttpRequest | None = None,
+    **fields: Any,
+) -> Person:
+    """Create a local person. Without a password they cannot sign in until one is set."""
+    if Person.objects.filter(username__iexact=username).exists():
+        raise AccessError(f"A person with the user name {username!r} already exists.")
+    person = Person(username=username, source=fields.pop("source", Source.LOCAL), **fields)
+    if password:
+        validate_password(password, person)
+        person.set_password(password)
+    else:
+        person.set_unusable_password()
+    person.save()
+    role_list = list(roles)
+    person.roles.set(role_list)
+    identity_event_record(person=person, kind=IdentityEvent.Kind.CREATED, changes={"username": person.username})
+    audit_record(
+        verb="person.created",
+        actor=actor,
+        target=person,
+        request=request,
+        after={"username": person.username, "email": person.email, "roles": sorted(r.name for r in role_list)},
+    )
+    return person
+
+
+@transaction.atomic
+def person_update(
+    *, actor: Person | None, person: Person, request: HttpRequest | None = None, via_scim: bool = False, **fields: Any
+) -> Person:
+    _refuse_scim_managed(person, via_scim=via_scim)
+    unknown = set(fields) - set(PERSON_WRITABLE_FIELDS)
+    if unknown:
+        raise AccessError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    if (
+        "username" in fields
+        and Person.objects.filter(username__iexact=fields["username"]).exclude(pk=person.pk).exists()
+    ):
+        raise AccessError(f"A person with the user name {fields['username']!r} already exists.")
+    original = {name: getattr(person, name) for name in fields}
+    for name, value in fields.items():
+        if name != "emails":
+            setattr(person, name, value)
+    if "emails" in fields and fields["emails"] != original["emails"]:
+        person_emails_set(person=person, emails=fields["emails"])
+    before, after = changed_fields(person, original, list(fields))
+    if before or after:
+        person.save()
+        identity_event_record(
+            person=person, kind=IdentityEvent.Kind.UPDATED, changes={"before": before, "after": after}
+        )
+        audit_record(verb="person.updated", actor=actor, target=person, request=request, before=before, after=after)
+    return person
+
+
+def _would_remove_last_admin(
+    person: Person, *, deactivate: bool = False, roles_after: Iterable[Role] | None = None
+) -> bool:
+    admins = active_local_admins()
+    if not admins.filter(pk=person.pk).exists():
+        return False
+    if deactivate:
+        return not admins.exclude(pk=person.pk).exists()
+    if roles_after is not None:
+        keeps_admin = (
+            any(r.name == BuiltinRole.ADMIN for r in roles_after)
+            or person.teams.filter(roles__name=BuiltinRole.ADMIN).exists()
+        )
+        return not keeps_admin and not admins.exclude(pk=person.pk).exists()
+    return False
+
+
+@transaction.atomic
+def person_set_roles(
+    *,
+    actor: Person | None,
+    person: Person,
+    roles: Iterable[Role],
+    request: HttpRequest | None = None,
+    via_scim: bool = False,
+) -> Person:
+    """Replace the person's direct roles (team roles are unaffected)."""
+    _refuse_scim_managed(person, via_scim=via_scim)
+    new_roles = list(roles)
+    Person.objects.select_for_update().filter(pk=person.pk).first()
+    if _would_remove_last_admin(person, roles_after=new_roles):
+        raise BreakGlassError("This is the last active local admin; grant admin to someone else first.")
+    before = sorted(r.name for r in person.roles.all())
+    after = sorted(r.name for r in new_roles)
+    if before != after:
+        person.roles.set(new_roles)
+        person_permissions_forget(person=person)
+        audit_record(
+            verb="person.roles_changed",
+            actor=actor,
+            target=person,
+            request=request,
+            before={"roles": before},
+            after={"roles": after},
+        )
+    return person
+
+
+def sessions_end_for(*, person: Person) -> int:
+    """Sign the person out everywhere (database sessions)."""
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(person.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
+@transaction.atomic
+def person_set_active(
+    *,
+    actor: Person | None,
+    person: Person,
+    active: bool,
+    request: HttpRequest | None = None,
+    via_scim: bool = False,
+) -> Person:
+    """Activate or deactivate. Deactivation ends sessions; the person's keys stop working."""
+    _refuse_scim_managed(person, via_scim=via_scim)
+    if person.is_active == active:
+        return person
+    if not active and _would_remove_last_admin(person, deactivate=True):
+        raise BreakGlassError("This is the last active local admin; it cannot be deactivated.")
+    person.is_active = active
+    person.save(update_fields=["is_active", "updated_at"])
+    if not active:
+        sessions_end_for(person=person)
+    identity_event_record(
+        person=person, kind=IdentityEvent.Kind.REACTIVATED if active else IdentityEvent.Kind.DEACTIVATED
+    )
+    audit_record(
+        verb="person.activated" if active else "person.deactivated",
+        actor=actor,
+        target=person,
+        request=request,
+        before={"active": not active},
+        after={"active": active},
+    )
+    return person
+
+
+@transaction.atomic
+def person_set_password(
+    *, actor: Person | None, person: Person, password: str, request: HttpRequest | None = None, validate: bool = True
+) -> Person:
+    if validate:
+        validate_password(password, person)
+    person.set_password(password)
+    person.save(update_fields=["password", "updated_at"])
+    audit_record(verb="person.password_set", actor=actor, target=person, request=request)
+    return person
+
+
+# --- identity events, emails and teams ------------------------------------------------
+
+
+def identity_event_record(
+    *, person: Person, kind: str, changes: dict[str, Any] | None = None, team: Team | None = None
+) -> IdentityEvent:
+    """Write an identity event; call inside the transaction that makes the change."""
+    return IdentityEvent.objects.create(
+        person=person,
+        kind=kind,
+        changes=changes or {},
+        team=team,
+        team_name=team.name if team else "",
+        source=person.source,
+    )
+
+
+def person_emails_set(*, person: Person, emails: list[dict[str, Any]]) -> None:
+    """Keep the queryable email rows and the primary email in step with ``person.emails``."""
+    person.emails = emails
+    primary = next((e for e in emails if e.get("primary")), emails[0] if emails else None)
+    person.email = str(primary.get("value", "")) if primary else ""
+    PersonEmail.objects.filter(person=person).delete()
+    PersonEmail.objects.bulk_create(
+        PersonEmail(
+            person=person,
+            value=str(e.get("value", ""))[:320],
+            type=str(e.get("type") or "")[:32],
+            primary=bool(e.get("primary")),
+        )
+        for e in emails
+        if e.get("value")
+    )
+
+
+def team_members_add(*, team: Team, person_ids: Iterable[int], displays: dict[int, str] | None = None) -> list[int]:
+    """Add people to a team; returns who was newly added. Costs the same for any team size."""
+    wanted = set(person_ids)
+    displays = displays or {}
+    if not wanted:
+        return []
+    already = set(TeamMembership.objects.filter(team=team, person_id__in=wanted).values_list("person_id", flat=True))
+    new = sorted(wanted - already)
+    TeamMembership.objects.bulk_create(
+        [TeamMembership(team=team, person_id=pk, display=displays.get(pk, "")[:255]) for pk in new],
+        ignore_conflicts=True,
+    )
+    IdentityEvent.objects.bulk_create(
+        IdentityEvent(
+            person_id=pk, kind=IdentityEvent.Kind.JOINED_TEAM, team=team, team_name=team.name, source=team.source
+        )
+        for pk in new
+    )
+    return new
+
+
+def team_members_remove(*, team: Team, person_ids: Iterable[int] | None) -> list[int]:
+    """Remove the given people (``None``: everyone) from a team; returns who left."""
+    memberships = TeamMembership.objects.filter(team=team)
+    if person_ids is not None:
+        memberships = memberships.filter(person_id__in=set(person_ids))
+    gone = list(memberships.values_list("person_id", flat=True))
+    if gone:
+        memberships.delete()
+        IdentityEvent.objects.bulk_create(
+            IdentityEvent(
+                person_id=pk, kind=IdentityEvent.Kind.LEFT_TEAM, team=team, team_name=team.name, source=team.source
+            )
+            for pk in gone
+        )
+    return gone
+
+
+@transaction.atomic
+def team_set_roles(
+    *, actor: Person | None, team: Team, roles: Iterable[Role], request: HttpRequest | None = None
+) -> Team:
+    """Set the roles a team grants its members (the group-to-role mapping)."""
+    new_roles = list(roles)
+    before = sorted(r.name for r in team.roles.all())
+    after = sorted(r.name for r in new_roles)
+    if before == after:
+        return team
+    if BuiltinRole.ADMIN in before and BuiltinRole.ADMIN not in after:
+        admin_elsewhere = TeamMembership.objects.filter(team__roles__name=BuiltinRole.ADMIN).exclude(team=team)
+        still_admins = Person.objects.filter(is_active=True, source=Source.LOCAL).filter(
+            Q(roles__name=BuiltinRole.ADMIN) | Q(pk__in=admin_elsewhere.values("person_id"))
+        )
+        if not still_admins.exists():
+            raise BreakGlassError("This team grants admin to the last active local admin; grant admin elsewhere first.")
+    team.roles.set(new_roles)
+    audit_record(
+        verb="team.roles_changed",
+        actor=actor,
+        target=team,
+        request=request,
+        before={"roles": before},
+        after={"roles": after},
+    )
+    return team
+
+
+# --- API keys -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A freshly made key: ``token`` is the only time the full key exists outside a hash."""
+
+    key: ApiKey
+    token: str
+
+
+def parse_api_key(token: str) -> tuple[str, str] | None:
+    parts = token.split("_", 2)  # the secret itself may hold "_"
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+@transaction.atomic
+def api_key_create(
+    *,
+    actor: Person,
+    owner: Person,
+    name: str,
+    expires_at: datetime | None = None,
+    request: HttpRequest | None = None,
+) -> NewApiKey:
+    """Make a key for ``owner``. Only admins make keys for someone else."""
+    name = name.strip()
+    if not name:
+        raise AccessError("Give the key a name, so you can recognise it later.")
+    if owner.pk != actor.pk and not actor.has_console_permission(Perm.MANAGE_PEOPLE):
+        raise AccessError("Only admins can create keys for someone else.")
+    if not owner.is_active:
+        raise AccessError("Keys cannot be created for an inactive person.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise AccessError("The expiry date must be in the future.")
+    prefix = secrets.token_hex(4)
+    while ApiKey.objects.filter(prefix=prefix).exists():
+        prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        owner=owner,
+        name=name[:100],
+        prefix=prefix,
+        secret_hash=hash_api_key_secret(secret),
+        created_by=actor,
+        expires_at=expires_at,
+    )
+    audit_record(
+        verb="api_key.created",
+        actor=actor,
+        target=key,
+        request=request,
+        details={"owner": owner.username, "name": key.name, "prefix": prefix},
+    )
+    return NewApiKey(key=key, token=f"{API_KEY_PREFIX}_{prefix}_{secret}")
+
+
+@transaction.atomic
+def api_key_revoke(*, actor: Person, key: ApiKey, request: HttpRequest | None = None) -> ApiKey:
+    """Revoke a key. Revoking an already revoked key changes nothing."""
+    if key.owner_id != actor.pk and not actor.has_console_permission(Perm.MANAGE_PEOPLE):
+        raise AccessError("Only admins can revoke someone else's key.")
+    if key.revoked_at is not None:
+        return key
+    key.revoked_at = timezone.now()
+    key.revoked_by = actor
+    key.save(update_fields=["revoked_at", "revoked_by"])
+    audit_record(
+        verb="api_key.revoked",
+        actor=actor,
+        target=key,
+        request=request,
+        details={"owner": key.owner.username, "name": key.name, "prefix": key.prefix},
+    )
+    return key

@@ -1,0 +1,36 @@
+"""Sign-in events go to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from console.audit.services import audit_record
+
+
+@receiver(user_logged_in)
+def on_signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    audit_record(verb="auth.signed_in", actor=user, target=user, request=request)
+
+
+@receiver(user_logged_out)
+def on_signed_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        audit_record(verb="auth.signed_out", actor=user, target=user, request=request)
+
+
+@receiver(user_login_failed)
+def on_sign_in_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    username = str(credentials.get("username", ""))[:150]
+    audit_record(
+        verb="auth.sign_in_failed",
+        target_type="accounts.person",
+        target_label=username,
+        details={"username": username, "reason": kwargs.get("reason", "bad credentials")},
+        request=request,
+    )

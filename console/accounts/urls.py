@@ -1,0 +1,21 @@
+from django.urls import path
+
+from console.accounts import team_views, views
+
+urlpatterns = [
+    path("sign-in/", views.SignInView.as_view(), name="login"),
+    path("sign-out/", views.SignOutView.as_view(), name="logout"),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("account/password/done/", views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("account/api-keys/", views.api_key_list, name="api_key_list"),
+    path("account/api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
+    path("people/", views.person_list, name="person_list"),
+    path("people/new/", views.person_create_view, name="person_create"),
+    path("people/<int:pk>/", views.person_detail, name="person_detail"),
+    path("people/<int:pk>/edit/", views.person_edit, name="person_edit"),
+    path("people/<int:pk>/roles/", views.person_roles, name="person_roles"),
+    path("people/<int:pk>/active/", views.person_active, name="person_active"),
+    path("teams/", team_views.team_list, name="team_list"),
+    path("teams/<int:pk>/", team_views.team_detail, name="team_detail"),
+    path("teams/<int:pk>/roles/", team_views.team_roles, name="team_roles"),
+]

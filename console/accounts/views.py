@@ -1,0 +1,233 @@
+"""Sign-in, people and API key pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_POST
+
+from console.accounts.access import AUTHENTICATED, PUBLIC, AccessPolicy, acting_person, requires
+from console.accounts.filters import ApiKeyFilterSet, PersonFilterSet
+from console.accounts.forms import ApiKeyCreateForm, PersonCreateForm, PersonForm, PersonRolesForm, SignInForm
+from console.accounts.models import ApiKey, Person
+from console.accounts.permissions import Perm
+from console.accounts.selectors import person_effective_roles_explained
+from console.accounts.services import (
+    SCIM_MANAGED_REASON,
+    AccessError,
+    api_key_create,
+    api_key_revoke,
+    person_create,
+    person_set_active,
+    person_set_roles,
+    person_update,
+    scim_manages,
+)
+from console.audit.models import AuditEvent
+from console.audit.services import audit_record
+from console.web.lists import render_list
+
+
+class SignInView(auth_views.LoginView):
+    access_policy = AccessPolicy(read=PUBLIC, write=PUBLIC)
+    form_class = SignInForm
+    template_name = "accounts/sign_in.html"
+    redirect_authenticated_user = True
+
+
+class SignOutView(auth_views.LogoutView):
+    access_policy = AccessPolicy(read=AUTHENTICATED, write=AUTHENTICATED)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    access_policy = AccessPolicy(read=AUTHENTICATED, write=AUTHENTICATED)
+    form_class = PasswordChangeForm
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("password_change_done")
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        response = super().form_valid(form)
+        person = acting_person(self.request)
+        audit_record(verb="auth.password_changed", actor=person, target=person, request=self.request)
+        return response
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    access_policy = AccessPolicy(read=AUTHENTICATED)
+    template_name = "accounts/password_change_done.html"
+
+
+@requires(Perm.VIEW)
+def person_list(request: HttpRequest) -> HttpResponse:
+    return render_list(
+        request,
+        template="accounts/person_list.html",
+        queryset=Person.objects.all(),
+        filterset_class=PersonFilterSet,
+        ordering=["username", "id"],
+    )
+
+
+@requires(Perm.VIEW)
+def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(Person.objects.select_related("manager"), pk=pk)
+    viewer: Any = request.user
+    can_manage = viewer.has_console_permission(Perm.MANAGE_PEOPLE)
+    managed = scim_manages(person)
+    context = {
+        "person": person,
+        "scim_managed": managed,
+        "identity_events": person.identity_events.all()[:20],
+        "effective_roles": person_effective_roles_explained(person=person),
+        "teams": person.teams.order_by("name"),
+        "api_keys": person.api_keys.all() if can_manage or viewer.pk == person.pk else None,
+        "events": AuditEvent.objects.filter(target_type="accounts.person", target_id=str(person.pk))[:20],
+        "roles_form": PersonRolesForm(initial={"roles": person.roles.all()}) if can_manage and not managed else None,
+    }
+    return render(request, "accounts/person_detail.html", context)
+
+
+@requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
+def person_create_view(request: HttpRequest) -> HttpResponse:
+    form = PersonCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            person = person_create(
+                actor=acting_person(request),
+                request=request,
+                username=data.pop("username"),
+                password=data.pop("password"),
+                roles=data.pop("roles"),
+                **data,
+            )
+        except ValidationError as exc:
+            form.add_error("password", exc)
+        except AccessError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{person.username} was created.")
+            return redirect("person_detail", pk=person.pk)
+    return render(request, "accounts/person_form.html", {"form": form, "creating": True})
+
+
+@requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
+def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(Person, pk=pk)
+    if scim_manages(person):
+        messages.error(request, SCIM_MANAGED_REASON.format(name=person.username))
+        return redirect("person_detail", pk=person.pk)
+    form = PersonForm(request.POST or None, instance=Person.objects.get(pk=pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            person_update(
+                actor=acting_person(request),
+                person=person,
+                request=request,
+                **{name: form.cleaned_data[name] for name in form.changed_data},
+            )
+        except AccessError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Saved.")
+            return redirect("person_detail", pk=person.pk)
+    return render(request, "accounts/person_form.html", {"form": form, "person": person, "creating": False})
+
+
+@require_POST
+@requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
+def person_roles(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(Person, pk=pk)
+    form = PersonRolesForm(request.POST)
+    if form.is_valid():
+        try:
+            person_set_roles(
+                actor=acting_person(request), person=person, roles=form.cleaned_data["roles"], request=request
+            )
+            messages.success(request, "Roles saved.")
+        except AccessError as exc:
+            messages.error(request, str(exc))
+    else:
+        messages.error(request, "Choose roles from the list.")
+    return redirect("person_detail", pk=person.pk)
+
+
+@require_POST
+@requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
+def person_active(request: HttpRequest, pk: int) -> HttpResponse:
+    person = get_object_or_404(Person, pk=pk)
+    active = request.POST.get("active") == "true"
+    try:
+        person_set_active(actor=acting_person(request), person=person, active=active, request=request)
+        messages.success(request, f"{person.username} is now {'active' if active else 'inactive'}.")
+    except AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("person_detail", pk=person.pk)
+
+
+NEW_KEY_SESSION_FIELD = "new_api_key"
+
+
+@requires(Perm.VIEW, write=Perm.VIEW)
+def api_key_list(request: HttpRequest) -> HttpResponse:
+    """Your own keys; admins see everyone's. A new key is shown once, right here."""
+    viewer: Any = request.user
+    is_admin = viewer.has_console_permission(Perm.MANAGE_PEOPLE)
+    form = ApiKeyCreateForm(request.POST or None, can_choose_owner=is_admin)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = api_key_create(
+                actor=viewer,
+                owner=form.cleaned_data.get("owner") or viewer,
+                name=form.cleaned_data["name"],
+                expires_at=form.cleaned_data.get("expires_at"),
+                request=request,
+            )
+        except AccessError as exc:
+            form.add_error(None, str(exc))
+        else:
+            # Post/Redirect/Get: the key rides in the session to exactly one page view,
+            # so reloading neither shows it again nor makes a second key.
+            request.session[NEW_KEY_SESSION_FIELD] = created.token
+            return redirect("api_key_list")
+    new_token = request.session.pop(NEW_KEY_SESSION_FIELD, None) if request.method == "GET" else None
+    keys = ApiKey.objects.select_related("owner")
+    if not is_admin:
+        keys = keys.filter(owner=viewer)
+    response = render_list(
+        request,
+        template="accounts/api_key_list.html",
+        queryset=keys,
+        filterset_class=ApiKeyFilterSet,
+        ordering=["-created_at", "-id"],
+        context={"form": form, "new_token": new_token, "is_admin": is_admin},
+    )
+    response["Cache-Control"] = "no-store"  # the page may hold a new key
+    return response
+
+
+@require_POST
+@requires(Perm.VIEW, write=Perm.VIEW)
+def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    viewer: Any = request.user
+    is_admin = viewer.has_console_permission(Perm.MANAGE_PEOPLE)
+    keys = ApiKey.objects.select_related("owner")
+    if not is_admin:
+        keys = keys.filter(owner=viewer)
+    key = get_object_or_404(keys, pk=pk)
+    try:
+        api_key_revoke(actor=viewer, key=key, request=request)
+    except AccessError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The key {key.name} ({key.prefix}…) is revoked.")
+    if getattr(request, "htmx", False):
+        return render(request, "accounts/api_key_list.html#row", {"key": key, "is_admin": is_admin})
+    return redirect("api_key_list")

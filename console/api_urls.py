@@ -1,0 +1,23 @@
+"""``/api/v1/``: every REST resource, registered on one router."""
+
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from console.accounts.api.teams import TeamViewSet
+from console.accounts.api.views import ApiKeyViewSet, PersonViewSet, RoleViewSet
+from console.audit.api.views import AuditEventViewSet
+from console.web.api_views import ConsoleSettingsView
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.include_format_suffixes = False
+router.register("people", PersonViewSet, basename="person")
+router.register("roles", RoleViewSet, basename="role")
+router.register("api-keys", ApiKeyViewSet, basename="apikey")
+router.register("teams", TeamViewSet, basename="team")
+router.register("audit-events", AuditEventViewSet, basename="auditevent")
+
+urlpatterns = [
+    path("settings/", ConsoleSettingsView.as_view(), name="console-settings"),
+    *router.urls,
+]

@@ -1,0 +1,40 @@
+"""``/api/v1/audit-events/``: read-only, like the log itself."""
+
+from __future__ import annotations
+
+from rest_framework import serializers, viewsets
+
+from console.accounts.access import api_policy
+from console.audit.filters import AuditEventFilterSet
+from console.audit.models import AuditEvent
+
+
+class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
+    actor = serializers.CharField(source="actor_label", read_only=True)
+    actor_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "occurred_at",
+            "actor",
+            "actor_id",
+            "verb",
+            "target_type",
+            "target_id",
+            "target_label",
+            "details",
+            "source_address",
+        ]
+        read_only_fields = fields
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
+    """Every event, newest first. Events cannot be created, edited or deleted here."""
+
+    access_policy = api_policy()
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilterSet
+    keyset_ordering = ["-occurred_at", "-id"]

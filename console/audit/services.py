@@ -1,0 +1,78 @@
+"""The one way to write the audit log."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import models
+from django.http import HttpRequest
+from django.utils import timezone
+
+from console.audit.models import AuditEvent
+from console.web.redaction import redact
+from console.web.request_meta import client_address
+
+logger = logging.getLogger(__name__)
+
+
+def audit_record(
+    *,
+    verb: str,
+    actor: Any = None,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str | int = "",
+    target_label: str = "",
+    details: Mapping[str, Any] | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    actor_label: str = "",
+) -> AuditEvent:
+    """Append one event. Secrets in ``details``/``before``/``after`` are redacted."""
+    if actor is not None and not getattr(actor, "is_authenticated", False):
+        actor = None
+    if target is not None:
+        target_type = target_type or target._meta.label_lower
+        target_id = target_id or str(target.pk)
+        target_label = target_label or str(target)[:255]
+    payload: dict[str, Any] = dict(details or {})
+    if before is not None:
+        payload["before"] = dict(before)
+    if after is not None:
+        payload["after"] = dict(after)
+    event = AuditEvent(
+        occurred_at=timezone.now(),
+        actor=actor,
+        actor_label=actor_label or (actor.get_username() if actor is not None else ""),
+        verb=verb,
+        target_type=target_type,
+        target_id=str(target_id),
+        target_label=target_label,
+        details=redact(payload),
+        source_address=client_address(request) if request is not None else None,
+    )
+    event.save()
+    logger.info("audit event", extra={"verb": verb, "target_type": target_type, "target_id": str(target_id)})
+    return event
+
+
+def changed_fields(instance: models.Model, original: Mapping[str, Any], fields: list[str]) -> tuple[dict, dict]:
+    """Return (before, after) holding only the fields whose value differs."""
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for name in fields:
+        old, new = original.get(name), getattr(instance, name)
+        if old != new:
+            before[name], after[name] = _plain(old), _plain(new)
+    return before, after
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, models.Model):
+        return str(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sorted(str(v) for v in value)
+    return value

@@ -1,0 +1,43 @@
+"""Worker liveness, for /readyz."""
+
+from django.db import models
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each Celery worker said it was alive."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    last_seen_at = models.DateTimeField()
+    started_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.hostname
+
+
+class ConsoleSettings(models.Model):
+    """Console-wide settings: one row, read with :meth:`load`."""
+
+    # Settings > Sign-in
+    scim_provisioning_enabled = models.BooleanField(
+        "Enable SCIM provisioning",
+        default=False,
+        help_text="Let identity providers push people and groups to /scim/v2.",
+    )
+    # Settings > Pipeline
+    extraction_interval_minutes = models.PositiveIntegerField(
+        "Extraction interval (minutes)",
+        default=60,
+        help_text="How often each integration is read, unless it overrides this.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "console settings"
+
+    def __str__(self) -> str:
+        return "console settings"
+
+    @classmethod
+    def load(cls) -> "ConsoleSettings":
+        settings, _ = cls.objects.get_or_create(pk=1)
+        return settings

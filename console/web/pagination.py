@@ -1,0 +1,194 @@
+"""Keyset pagination, one implementation for the UI lists and the REST API.
+
+A page is the rows after (or before) the last row seen, in a total order that ends on
+the primary key, so page 1,000 costs what page 1 costs and no COUNT(*) is needed.
+The cursor is opaque: base64 of the boundary row's ordering values and a direction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db import models
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+MAX_PAGE_SIZE = 200
+
+
+class CursorError(ValueError):
+    """The cursor was not one this server handed out."""
+
+
+@dataclass
+class KeysetPage[M: models.Model]:
+    items: list[M]
+    next_cursor: str | None
+    previous_cursor: str | None
+    page_size: int
+
+    def query_string(self, base: dict[str, str], cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        params = {k: v for k, v in base.items() if k != "cursor" and v not in ("", None)}
+        params["cursor"] = cursor
+        return "?" + urlencode(params)
+
+
+def _encode(values: list[Any], direction: str) -> str:
+    raw = json.dumps({"v": [v.isoformat() if isinstance(v, datetime) else v for v in values], "d": direction})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, fields: list[str], model: type[models.Model]) -> tuple[list[Any], str]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        values, direction = list(data["v"]), data["d"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise CursorError("The cursor is not valid; start again from the first page.") from exc
+    if direction not in ("next", "prev") or len(values) != len(fields):
+        raise CursorError("The cursor is not valid; start again from the first page.")
+    for index, name in enumerate(fields):
+        field = model._meta.get_field(name.lstrip("-"))
+        if isinstance(field, models.DateTimeField) and isinstance(values[index], str):
+            values[index] = parse_datetime(values[index])
+    return values, direction
+
+
+def _boundary(fields: list[str], values: list[Any], forward: bool) -> Q:
+    """Rows strictly after ``values`` in the order of ``fields`` (or before, if not forward)."""
+    condition = Q()
+    for index in range(len(fields) - 1, -1, -1):
+        name = fields[index].lstrip("-")
+        descending = fields[index].startswith("-")
+        lookup = "lt" if descending == forward else "gt"
+        step = Q(**{f"{name}__{lookup}": values[index]})
+        if index < len(fields) - 1:
+            step |= Q(**{name: values[index]}) & condition
+        condition = step
+    return condition
+
+
+def keyset_paginate[M: models.Model](
+    queryset: QuerySet[M], *, ordering: list[str], cursor: str | None, page_size: int
+) -> KeysetPage[M]:
+    """One page of ``queryset``. ``ordering`` must end with a unique field (``-id`` or ``id``)."""
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    fields = list(ordering)
+    values: list[Any] | None = None
+    direction = "next"
+    if cursor:
+        values, direction = _decode(cursor, fields, queryset.model)
+    forward = direction == "next"
+    qs = queryset
+    if values is not None:
+        qs = qs.filter(_boundary(fields, values, forward))
+    order = fields if forward else [f[1:] if f.startswith("-") else f"-{f}" for f in fields]
+    rows = list(qs.order_by(*order)[: page_size + 1])
+    has_more = len(rows) > page_size
+    rows = rows[:page_size]
+    if not forward:
+        rows.reverse()
+
+    def key(row: M) -> list[Any]:
+        return [getattr(row, f.lstrip("-")) for f in fields]
+
+    next_cursor = previous_cursor = None
+    if rows:
+        if forward:
+            next_cursor = _encode(key(rows[-1]), "next") if has_more else None
+            previous_cursor = _encode(key(rows[0]), "prev") if values is not None else None
+        else:
+            previous_cursor = _encode(key(rows[0]), "prev") if has_more else None
+            next_cursor = _encode(key(rows[-1]), "next")
+    return KeysetPage(items=rows, next_cursor=next_cursor, previous_cursor=previous_cursor, page_size=page_size)
+
+
+def requested_page_size(raw: str | None, default: int) -> int:
+    try:
+        return max(1, min(int(raw), MAX_PAGE_SIZE)) if raw else default
+    except ValueError:
+        return default
+
+
+class KeysetApiPagination(BasePagination):
+    """The API's one pagination: ``?cursor=…&page_size=…``, links in ``next``/``previous``.
+
+    A view sets ``keyset_ordering`` (ending on a unique field); the default is ``-id``.
+    """
+
+    default_page_size = 50
+    page: KeysetPage[Any]
+    request: Request
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        ordering = list(getattr(view, "keyset_ordering", ["-id"]))
+        size = requested_page_size(request.query_params.get("page_size"), self.default_page_size)
+        try:
+            self.page = keyset_paginate(
+                queryset, ordering=ordering, cursor=request.query_params.get("cursor"), page_size=size
+            )
+        except CursorError as exc:
+            raise ValidationError({"cursor": [str(exc)]}) from exc
+        self.request = request
+        return self.page.items
+
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        params = self.request.query_params.copy()
+        params["cursor"] = cursor
+        return self.request.build_absolute_uri(self.request.path + "?" + params.urlencode())
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(
+            OrderedDict(
+                [
+                    ("next", self._link(self.page.next_cursor)),
+                    ("previous", self._link(self.page.previous_cursor)),
+                    ("page_size", self.page.page_size),
+                    ("results", data),
+                ]
+            )
+        )
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "page_size": {"type": "integer"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": "cursor",
+                "required": False,
+                "in": "query",
+                "description": "Opaque cursor from `next` or `previous`.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "page_size",
+                "required": False,
+                "in": "query",
+                "description": f"Rows per page (max {MAX_PAGE_SIZE}).",
+                "schema": {"type": "integer"},
+            },
+        ]

@@ -1,0 +1,43 @@
+"""Named places in console pages that apps above the console fill in.
+
+``console`` must not import ``integrations`` or ``provisioning`` (dependencies point one
+way), yet the dashboard shows integrations and a person's page shows their actions. So
+those apps register a panel for a slot in their ``AppConfig.ready``; the page renders
+whatever is registered with ``{% slot "dashboard.main" %}``.
+
+Slots in use: ``dashboard.main``, ``settings.pipeline``, ``settings.sign_in``,
+``person.detail``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+ContextFn = Callable[[HttpRequest, dict[str, Any]], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class Panel:
+    template: str
+    context: ContextFn
+    order: int = 100
+
+
+_registry: dict[str, list[Panel]] = defaultdict(list)
+
+
+def register_panel(slot: str, *, template: str, context: ContextFn, order: int = 100) -> None:
+    """Add a panel to ``slot``. ``context(request, page_context)`` returns ``None`` to hide it."""
+    panels = _registry[slot]
+    if not any(p.template == template for p in panels):
+        panels.append(Panel(template=template, context=context, order=order))
+        panels.sort(key=lambda p: p.order)
+
+
+def panels_for(slot: str) -> list[Panel]:
+    return list(_registry.get(slot, ()))

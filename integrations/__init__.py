@@ -1,0 +1,1 @@
+"""Outbound SCIM applications: configuration, credentials, extraction."""

@@ -1,0 +1,49 @@
+"""Filters for the Users and Groups tabs of an integration."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+
+from integrations.models import TargetGroup, TargetUser
+
+
+class TargetUserFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        method="search",
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "User name, display name, email"}),
+    )
+    active = django_filters.ChoiceFilter(
+        choices=[("true", "Active"), ("false", "Inactive")], method="with_active", label="Status", empty_label="Any"
+    )
+    group = django_filters.NumberFilter(method="in_group", label="Member of group (id)")
+
+    class Meta:
+        model = TargetUser
+        fields = ["q", "active", "group"]
+
+    def search(self, queryset: QuerySet[TargetUser], name: str, value: str) -> QuerySet[TargetUser]:
+        return queryset.filter(
+            Q(user_name__icontains=value) | Q(display_name__icontains=value) | Q(email__icontains=value)
+        )
+
+    def with_active(self, queryset: QuerySet[TargetUser], name: str, value: str) -> QuerySet[TargetUser]:
+        return queryset.filter(active=value == "true")
+
+    def in_group(self, queryset: QuerySet[TargetUser], name: str, value: int) -> QuerySet[TargetUser]:
+        return queryset.filter(memberships__group_id=value)
+
+
+class TargetGroupFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        field_name="display_name",
+        lookup_expr="icontains",
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Group name"}),
+    )
+
+    class Meta:
+        model = TargetGroup
+        fields = ["q"]

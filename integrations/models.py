@@ -1,0 +1,166 @@
+"""Integrations (outbound SCIM applications) and what extraction last read from each."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from console.crypto import EncryptedTextField
+
+
+class Integration(models.Model):
+    """A SCIM 2.0 application the console reads and, through actions, changes."""
+
+    class Kind(models.TextChoices):
+        SCIM = "scim", "SCIM application"
+        OAA = "oaa", "Custom application with external SCIM"
+
+    class AuthType(models.TextChoices):
+        BEARER = "bearer", "Bearer token"
+        BASIC = "basic", "User name and password"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SCIM)
+    name = models.CharField(max_length=200, unique=True)
+    application_type = models.CharField(max_length=100, blank=True, help_text="For custom applications (OAA).")
+    base_url = models.URLField("SCIM base URL", max_length=500)
+    auth_type = models.CharField(max_length=8, choices=AuthType.choices, default=AuthType.BEARER)
+    # Write-only secrets: encrypted at rest, never shown again after entry.
+    bearer_token = EncryptedTextField(blank=True)
+    basic_username = models.CharField("user name (basic authentication)", max_length=200, blank=True)
+    basic_password = EncryptedTextField(blank=True)
+    credentials_changed_at = models.DateTimeField(null=True, blank=True)
+    ca_certificate = models.TextField("CA certificate (PEM)", blank=True)
+    users_endpoint = models.CharField(max_length=200, default="Users")
+    groups_endpoint = models.CharField(max_length=200, default="Groups")
+    discover_extensions = models.BooleanField("Discover extension schemas", default=True)
+    provisioning_enabled = models.BooleanField("Enable usage for Provisioning", default=False)
+    enabled = models.BooleanField(default=True)
+    timeout_seconds = models.PositiveIntegerField(default=30)
+    page_size = models.PositiveIntegerField(default=100)
+    rate_limit_per_second = models.FloatField(default=10)
+    rate_limit_burst = models.PositiveIntegerField(default=20)
+    max_concurrency = models.PositiveIntegerField(default=4)
+    supports_hard_delete = models.BooleanField(default=False)
+    extraction_interval_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Overrides the global interval when set."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def user_entity_type(self) -> str:
+        return f"OAA.{self.application_type or 'custom'}.User" if self.kind == self.Kind.OAA else "SCIM.User"
+
+    @property
+    def group_entity_type(self) -> str:
+        return f"OAA.{self.application_type or 'custom'}.Group" if self.kind == self.Kind.OAA else "SCIM.Group"
+
+
+class ExtractionRun(models.Model):
+    """One read of an integration: who asked, what it found, how it ended."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Manual"
+        API = "api", "API"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="runs")
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    users_seen = models.PositiveIntegerField(default=0)
+    groups_seen = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    pages = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        constraints = [
+            # Never two extractions of one integration at once.
+            models.UniqueConstraint(
+                fields=["integration"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_extraction_per_integration",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} {self.status}"
+
+
+class TargetUser(models.Model):
+    """An account in an integration, as last extracted."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_users")
+    remote_id = models.CharField(max_length=255)
+    user_name = models.CharField(max_length=255, db_index=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=320, blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(default=True)
+    resource = models.JSONField(default=dict)
+    content_hash = models.CharField(max_length=64)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True, help_text="Gone from the application since then.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_user_unique")]
+        indexes = [models.Index(fields=["integration", "user_name", "id"], name="target_user_keyset_idx")]
+
+    def __str__(self) -> str:
+        return self.user_name
+
+
+class TargetGroup(models.Model):
+    """A group in an integration, as last extracted."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_groups")
+    remote_id = models.CharField(max_length=255)
+    display_name = models.CharField(max_length=255, db_index=True)
+    external_id = models.CharField(max_length=255, blank=True)
+    resource = models.JSONField(default=dict)
+    content_hash = models.CharField(max_length=64)
+    member_count = models.PositiveIntegerField(default=0)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_group_unique")]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class TargetMembership(models.Model):
+    """Who is in which group of an integration, as last extracted."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_memberships")
+    group = models.ForeignKey(TargetGroup, on_delete=models.CASCADE, related_name="memberships")
+    member_remote_id = models.CharField(max_length=255)
+    user = models.ForeignKey(TargetUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "member_remote_id"], name="target_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_remote_id} in {self.group_id}"

@@ -1,0 +1,201 @@
+"""The one SCIM client of the console, over httpx.
+
+Authentication, the integration's own CA, timeouts and ``application/scim+json``;
+paging that survives servers that ignore ``count``, return short pages or report a
+wrong ``totalResults``; and one exception family by cause. One connection pool per
+worker process per integration, reused across tasks.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+from django.utils import timezone
+
+from integrations.models import Integration
+
+SCIM_JSON = "application/scim+json"
+
+
+class ScimClientError(Exception):
+    """Something went wrong talking to an integration; the message names the cause."""
+
+
+class ScimNotFound(ScimClientError):
+    pass
+
+
+class ScimConflict(ScimClientError):
+    pass
+
+
+class ScimBadRequest(ScimClientError):
+    pass
+
+
+class ScimAuthenticationFailed(ScimClientError):
+    pass
+
+
+class ScimBadResponse(ScimClientError):
+    """The answer is not SCIM (HTML, invalid JSON, a page that never ends)."""
+
+
+class ScimTlsError(ScimClientError):
+    """The certificate could not be verified (unknown CA, wrong name, expired)."""
+
+
+class ScimTransient(ScimClientError):
+    """Worth retrying: 429, 5xx, timeouts, refused or dropped connections."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - timezone.now()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def escape_filter_value(value: str) -> str:
+    """A string literal for a SCIM filter: quotes and backslashes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def verify_setting(integration: Integration) -> ssl.SSLContext | bool:
+    if integration.ca_certificate.strip():
+        return ssl.create_default_context(cadata=integration.ca_certificate)
+    return True
+
+
+_pool_lock = threading.Lock()
+_pools: dict[tuple[int, str], httpx.Client] = {}
+
+
+def http_client_for(integration: Integration) -> httpx.Client:
+    """This process's pool for the integration; a new one after its settings change."""
+    key = (integration.pk, integration.updated_at.isoformat())
+    with _pool_lock:
+        client = _pools.get(key)
+        if client is None:
+            for stale in [k for k in _pools if k[0] == integration.pk]:
+                _pools.pop(stale).close()
+            client = httpx.Client(
+                verify=verify_setting(integration),
+                timeout=httpx.Timeout(integration.timeout_seconds),
+                limits=httpx.Limits(max_connections=max(1, integration.max_concurrency)),
+            )
+            _pools[key] = client
+        return client
+
+
+class ScimClient:
+    def __init__(self, integration: Integration, http: httpx.Client | None = None) -> None:
+        self.integration = integration
+        self.http = http or http_client_for(integration)
+        self.base = integration.base_url.rstrip("/") + "/"
+        self.requests_made = 0
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": SCIM_JSON, "Content-Type": SCIM_JSON}
+        if self.integration.auth_type == Integration.AuthType.BEARER and self.integration.bearer_token:
+            headers["Authorization"] = f"Bearer {self.integration.bearer_token}"
+        return headers
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = urljoin(self.base, path.lstrip("/"))
+        auth = None
+        if self.integration.auth_type == Integration.AuthType.BASIC:
+            auth = httpx.BasicAuth(self.integration.basic_username, self.integration.basic_password)
+        self.requests_made += 1
+        try:
+            response = self.http.request(method, url, headers=self.headers(), auth=auth, **kwargs)
+        except httpx.ConnectError as exc:
+            text = str(exc)
+            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
+                raise ScimTlsError(f"TLS certificate of {url} could not be verified: {text}") from exc
+            if "Name or service not known" in text or "nodename nor servname" in text:
+                raise ScimTransient(f"DNS: the host of {url} is unknown ({text})") from exc
+            raise ScimTransient(f"connection to {url} failed: {text or type(exc).__name__}") from exc
+        except httpx.TimeoutException as exc:
+            raise ScimTransient(f"{method} {url} timed out after {self.integration.timeout_seconds} s") from exc
+        except httpx.TransportError as exc:
+            raise ScimTransient(f"{method} {url} failed: {type(exc).__name__}") from exc
+        self.raise_for_status(method, url, response)
+        return response
+
+    def raise_for_status(self, method: str, url: str, response: httpx.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = scim_detail(response)
+        where = f"{method} {url} answered {status}"
+        if status == 429 or status >= 500:
+            raise ScimTransient(f"{where}{detail}", retry_after_seconds(response.headers.get("Retry-After")))
+        if status in (401, 403):
+            raise ScimAuthenticationFailed(f"{where}: the credentials were refused{detail}")
+        if status == 404:
+            raise ScimNotFound(f"{where}: not found{detail}")
+        if status == 409:
+            raise ScimConflict(f"{where}: conflict{detail}")
+        raise ScimBadRequest(f"{where}{detail}")
+
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.request("GET", path, params=params)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            kind = response.headers.get("Content-Type", "unknown content")
+            raise ScimBadResponse(f"GET {path} did not answer SCIM JSON (got {kind})") from exc
+        if not isinstance(body, dict):
+            raise ScimBadResponse(f"GET {path} did not answer a JSON object")
+        return body
+
+    def pages(self, endpoint: str, *, page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every resource of ``endpoint``, a page at a time, whatever the server's quirks."""
+        count = page_size or self.integration.page_size
+        start = 1
+        previous_first: Any = object()
+        while True:
+            body = self.get_json(endpoint, {"startIndex": start, "count": count})
+            resources = body.get("Resources") or []
+            if not isinstance(resources, list):
+                raise ScimBadResponse(f"{endpoint}: Resources is not a list")
+            if not resources:
+                return
+            first = resources[0].get("id") if isinstance(resources[0], dict) else None
+            if first is not None and first == previous_first:
+                raise ScimBadResponse(f"{endpoint}: the server repeats the same page (it ignores startIndex)")
+            previous_first = first
+            yield resources
+            start += len(resources)
+            total = body.get("totalResults")
+            # A short page that lands exactly on the reported total is the last one. Anything
+            # else (a total we have already passed is wrong) asks on until an empty page.
+            if len(resources) < count and isinstance(total, int) and start - 1 == total:
+                return
+
+
+def scim_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict) and body.get("detail"):
+        return f": {str(body['detail'])[:300]}"
+    return ""

@@ -1,0 +1,73 @@
+"""Reads about integrations: health and what is due."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from console.web.models import ConsoleSettings
+from integrations.models import ExtractionRun, Integration
+
+
+def interval_minutes_of(integration: Integration, default: int | None = None) -> int:
+    if integration.extraction_interval_minutes:
+        return integration.extraction_interval_minutes
+    return default if default is not None else ConsoleSettings.load().extraction_interval_minutes
+
+
+@dataclass
+class Health:
+    provisioning_enabled: bool
+    enabled: bool
+    interval_minutes: int
+    last_success_at: str | None
+    last_success_age_minutes: int | None
+    freshness: str  # fresh | stale | never
+    last_error: str
+    last_run_status: str | None
+    users: int
+    groups: int
+    needs_attention: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def integration_health(*, integration: Integration) -> Health:
+    interval = interval_minutes_of(integration)
+    last = integration.runs.order_by("-queued_at", "-id").first()
+    success = integration.runs.filter(status=ExtractionRun.Status.SUCCEEDED).order_by("-finished_at").first()
+    age = None
+    freshness = "never"
+    if success is not None and success.finished_at is not None:
+        age = int((timezone.now() - success.finished_at).total_seconds() // 60)
+        freshness = "fresh" if age <= 2 * interval else "stale"
+    last_error = last.error if last is not None and last.status == ExtractionRun.Status.FAILED else ""
+    return Health(
+        provisioning_enabled=integration.provisioning_enabled,
+        enabled=integration.enabled,
+        interval_minutes=interval,
+        last_success_at=success.finished_at.isoformat() if success and success.finished_at else None,
+        last_success_age_minutes=age,
+        freshness=freshness,
+        last_error=last_error,
+        last_run_status=last.status if last else None,
+        users=integration.target_users.filter(removed_at__isnull=True).count(),
+        groups=integration.target_groups.filter(removed_at__isnull=True).count(),
+        needs_attention=bool(last_error) or freshness != "fresh",
+    )
+
+
+def integrations_due() -> list[Integration]:
+    """Enabled integrations whose last extraction is older than their interval."""
+    default = ConsoleSettings.load().extraction_interval_minutes
+    now = timezone.now()
+    due = []
+    for integration in Integration.objects.filter(enabled=True):
+        last = integration.runs.order_by("-queued_at").values_list("queued_at", flat=True).first()
+        if last is None or now - last >= timedelta(minutes=interval_minutes_of(integration, default)):
+            due.append(integration)
+    return due

@@ -1,0 +1,24 @@
+"""Celery tasks of integrations: thin wrappers that re-fetch by id and call the service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from integrations.services import extraction_run_execute
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def extraction_run_task(run_id: int) -> None:
+    extraction_run_execute(run_id=run_id)
+
+
+@shared_task(ignore_result=True)
+def extractions_dispatch_due() -> int:
+    """Beat calls this every minute: queue the extractions whose interval has passed."""
+    from integrations.selectors import integrations_due
+    from integrations.services import extraction_start
+
+    due = integrations_due()
+    for integration in due:
+        extraction_start(integration=integration, trigger="schedule")
+    return len(due)

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from integrations import views
+
+urlpatterns = [
+    path("", views.integration_list, name="integration_list"),
+    path("new/", views.integration_create, name="integration_create"),
+    path("<int:pk>/", views.integration_detail, name="integration_detail"),
+    path("<int:pk>/edit/", views.integration_edit, name="integration_edit"),
+    path("<int:pk>/delete/", views.integration_delete, name="integration_delete"),
+    path("<int:pk>/extract/", views.integration_extract, name="integration_extract"),
+    path("<int:pk>/progress/", views.integration_run_progress, name="integration_progress"),
+    path("<int:pk>/test-connection/", views.integration_test_connection, name="integration_test_connection"),
+    path("<int:pk>/users/", views.integration_users, name="integration_users"),
+    path("<int:pk>/users/<int:user_pk>/", views.target_user_detail, name="target_user_detail"),
+    path("<int:pk>/groups/", views.integration_groups, name="integration_groups"),
+    path("<int:pk>/groups/<int:group_pk>/", views.target_group_detail, name="target_group_detail"),
+]

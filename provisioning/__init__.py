@@ -1,0 +1,1 @@
+"""Actions and their state machine, approvals, access requests, workers."""

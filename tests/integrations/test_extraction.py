@@ -1,0 +1,229 @@
+"""Extraction against a real SCIM server, and the faults a real server cannot be made to show."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from django.db import connection
+
+from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.scim_client import (
+    ScimAuthenticationFailed,
+    ScimBadResponse,
+    ScimClient,
+    ScimTransient,
+    escape_filter_value,
+)
+from integrations.services import extraction_run_execute, extraction_start
+from tests.conftest import WorkerProcess
+from tests.integrations.conftest import ENTERPRISE, Peer
+
+pytestmark = pytest.mark.django_db
+
+
+def run_now(integration: Integration, client: ScimClient | None = None) -> ExtractionRun:
+    run = ExtractionRun.objects.create(integration=integration, trigger="manual")
+    result = extraction_run_execute(run_id=run.pk, client=client)
+    assert result is not None
+    return result
+
+
+def test_extraction_matches_what_the_server_holds(peer: Peer, make_integration: Callable[..., Integration]) -> None:
+    ada = peer.user(
+        "ada",
+        emails=[{"value": "ada@example.com", "primary": True}],
+        **{ENTERPRISE: {"department": "Research", "employeeNumber": "7"}},
+    )
+    bob = peer.user("bob", active=False)
+    carl = peer.user("carl")
+    peer.group("Engineers", [ada, bob])
+    peer.group("Everyone", [ada, bob, carl])
+    integration = make_integration(peer.url, page_size=2)  # several pages of each
+
+    run = run_now(integration)
+
+    assert run.status == "succeeded", run.error
+    assert (run.users_seen, run.groups_seen, run.created, run.removed) == (3, 2, 5, 0)
+    assert run.pages >= 3
+    users = {u.user_name: u for u in TargetUser.objects.filter(integration=integration)}
+    assert set(users) == {"ada", "bob", "carl"}
+    assert users["ada"].email == "ada@example.com"
+    assert users["ada"].resource[ENTERPRISE]["department"] == "Research"
+    assert users["bob"].active is False
+    engineers = TargetGroup.objects.get(integration=integration, display_name="Engineers")
+    members = set(TargetMembership.objects.filter(group=engineers).values_list("user__user_name", flat=True))
+    assert members == {"ada", "bob"}
+    assert TargetGroup.objects.get(display_name="Everyone").member_count == 3
+
+
+def test_a_second_extraction_updates_changes_and_marks_what_disappeared(
+    peer: Peer, make_integration: Callable[..., Integration]
+) -> None:
+    ada = peer.user("ada", displayName="Ada")
+    bob = peer.user("bob")
+    integration = make_integration(peer.url)
+    assert run_now(integration).created == 2
+    peer.http.put(f"/Users/{ada['id']}", json={**ada, "displayName": "Ada Lovelace"}).raise_for_status()
+    peer.http.delete(f"/Users/{bob['id']}").raise_for_status()
+
+    second = run_now(integration)
+
+    assert (second.created, second.updated, second.removed) == (0, 1, 1)
+    assert TargetUser.objects.get(user_name="ada").display_name == "Ada Lovelace"
+    assert TargetUser.objects.get(user_name="bob").removed_at is not None
+    third = run_now(integration)
+    assert (third.created, third.updated, third.removed) == (0, 0, 0)
+
+
+def test_custom_endpoint_paths_are_used(peer: Peer, make_integration: Callable[..., Integration]) -> None:
+    peer.user("ada")
+    integration = make_integration(peer.url, users_endpoint="NoSuchUsers")
+    run = run_now(integration)
+    assert run.status == "failed"
+    assert "NoSuchUsers" in run.error
+    assert "404" in run.error
+
+
+def test_credentials_are_encrypted_at_rest(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2", bearer_token="s3cret-token")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT bearer_token FROM integrations_integration WHERE id = %s", [integration.pk])
+        stored = cursor.fetchone()[0]
+    assert "s3cret" not in stored
+    assert Integration.objects.get(pk=integration.pk).bearer_token == "s3cret-token"
+
+
+def test_never_two_extractions_of_one_integration_at_once(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    first = extraction_start(integration=integration, trigger="manual")
+    second = extraction_start(integration=integration, trigger="api")
+    assert first.pk == second.pk
+    assert ExtractionRun.objects.filter(integration=integration).count() == 1
+    assert extraction_run_execute(run_id=first.pk, client=fake_client(integration, lambda r: page([]))) is not None
+    assert extraction_run_execute(run_id=first.pk) is None  # already done: nobody claims it twice
+
+
+# --- faults only a mock can show -------------------------------------------------------
+
+
+def page(resources: list[dict[str, Any]], total: int | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"], "Resources": resources}
+    body["totalResults"] = len(resources) if total is None else total
+    return httpx.Response(200, json=body, headers={"Content-Type": "application/scim+json"})
+
+
+def fake_client(integration: Integration, handler: Callable[[httpx.Request], httpx.Response]) -> ScimClient:
+    return ScimClient(integration, http=httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def users(start: int, count: int, total: int) -> list[dict[str, Any]]:
+    return [{"id": str(i), "userName": f"user{i}"} for i in range(start, min(start + count, total + 1))]
+
+
+def test_a_server_that_ignores_count_is_read_once(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        start = int(request.url.params["startIndex"])
+        return page(users(start, 1000, 250) if "Users" in request.url.path else [], total=250)
+
+    pages = list(fake_client(integration, handler).pages("Users", page_size=100))
+    assert sum(len(p) for p in pages) == 250
+    assert len(seen) == 2  # everything at once, then an empty page
+
+
+def test_short_pages_and_a_wrong_total_neither_lose_users_nor_loop(
+    make_integration: Callable[..., Integration],
+) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        start = int(request.url.params["startIndex"])
+        return page(users(start, 7, 30), total=10)  # pages of 7 when 10 were asked; total too small
+
+    pages = list(fake_client(integration, handler).pages("Users", page_size=10))
+    assert sum(len(p) for p in pages) == 30
+    assert calls < 10
+
+
+def test_a_server_that_repeats_a_page_is_reported_not_looped(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    client = fake_client(integration, lambda r: page(users(1, 5, 5), total=100))
+    with pytest.raises(ScimBadResponse, match="repeats the same page"):
+        list(client.pages("Users", page_size=5))
+
+
+def test_429_carries_retry_after_and_5xx_and_timeouts_are_transient(
+    make_integration: Callable[..., Integration],
+) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    with pytest.raises(ScimTransient) as limited:
+        fake_client(integration, lambda r: httpx.Response(429, headers={"Retry-After": "7"})).get_json("Users")
+    assert limited.value.retry_after == 7
+    with pytest.raises(ScimTransient, match="500"):
+        fake_client(integration, lambda r: httpx.Response(500)).get_json("Users")
+
+    def timeout(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(ScimTransient, match="timed out"):
+        fake_client(integration, timeout).get_json("Users")
+    with pytest.raises(ScimAuthenticationFailed):
+        fake_client(integration, lambda r: httpx.Response(401)).get_json("Users")
+
+
+def test_an_answer_that_is_not_scim_is_named(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    html = fake_client(integration, lambda r: httpx.Response(200, text="<html>", headers={"Content-Type": "text/html"}))
+    with pytest.raises(ScimBadResponse, match="text/html"):
+        html.get_json("Users")
+
+
+def test_the_bearer_token_is_sent_and_never_appears_in_errors(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2", bearer_token="tok-123")
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["Authorization"])
+        return httpx.Response(403, json={"detail": "nope"})
+
+    with pytest.raises(ScimAuthenticationFailed) as refused:
+        fake_client(integration, handler).get_json("Users")
+    assert sent == ["Bearer tok-123"]
+    assert "tok-123" not in str(refused.value)
+
+
+def test_filter_values_are_escaped() -> None:
+    assert escape_filter_value('a"b\\c') == '"a\\"b\\\\c"'
+    assert json.loads(escape_filter_value('x "y"')) == 'x "y"'
+
+
+@pytest.mark.worker
+def test_a_real_worker_extracts_from_a_real_server(
+    peer: Peer, make_integration: Callable[..., Integration], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    ada = peer.user("ada")
+    peer.group("Team", [ada])
+    integration = make_integration(peer.url)
+    start_worker("extraction", concurrency=1)
+    run = extraction_start(integration=integration, trigger="manual")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status in {"succeeded", "failed"}:
+            break
+        time.sleep(0.3)
+    assert run.status == "succeeded", run.error
+    assert run.started_at is not None
+    assert (run.users_seen, run.groups_seen) == (1, 1)
+    assert TargetMembership.objects.get().user == TargetUser.objects.get(user_name="ada")

@@ -1,0 +1,178 @@
+"""SCIM Groups: teams pushed by Okta and Entra ID, member changes at any size, roles through teams."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from console.accounts.models import ApiKey, IdentityEvent, Person, Role, Team, TeamMembership
+from console.accounts.selectors import person_permissions, roles_effective_for
+from console.accounts.services import team_set_roles
+from tests.scim.conftest import ScimClient, patch_op
+
+
+def make_group(scim: ScimClient, name: str = "Engineering", members: list[str] | None = None) -> dict[str, Any]:
+    response = scim.post(
+        "Groups",
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name,
+            "members": [{"value": m} for m in members or []],
+        },
+    )
+    assert response.status_code == 201, response.content
+    return dict(response.json_body)
+
+
+def test_pushed_group_becomes_a_scim_team(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    user = make_user()
+    group = make_group(scim, members=[user["id"]])
+    team = Team.objects.get(pk=group["id"])
+    assert team.source == "scim"
+    assert team.name == "Engineering"
+    assert group["members"][0]["value"] == user["id"]
+    assert IdentityEvent.objects.filter(person_id=user["id"], kind="joined_team", team=team).exists()
+
+
+def test_okta_push_groups_bodies(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    """Bodies as in Okta's SCIM 2.0 guide: add members, remove with a value filter, rename."""
+    first, second = make_user("a@example.com"), make_user("b@example.com")
+    group = make_group(scim, "Test SCIMv2")
+    added = scim.patch(
+        f"Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [
+                {
+                    "op": "add",
+                    "path": "members",
+                    "value": [
+                        {"value": first["id"], "display": "a@example.com"},
+                        {"value": second["id"], "display": "b@example.com"},
+                    ],
+                }
+            ],
+        },
+    )
+    assert added.status_code == 204
+    removed = scim.patch(
+        f"Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": f'members[value eq "{first["id"]}"]'}],
+        },
+    )
+    assert removed.status_code == 204
+    renamed = scim.patch(
+        f"Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"id": group["id"], "displayName": "Test SCIMv2 renamed"}}],
+        },
+    )
+    assert renamed.status_code == 204
+    team = Team.objects.get(pk=group["id"])
+    assert team.name == "Test SCIMv2 renamed"
+    assert list(team.memberships.values_list("person_id", flat=True)) == [int(second["id"])]
+    assert IdentityEvent.objects.filter(person_id=first["id"], kind="left_team").exists()
+
+
+def test_entra_group_bodies(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    """Entra ID capitalises ops and removes members with a value list."""
+    first, second = make_user("a@example.com"), make_user("b@example.com")
+    group = make_group(scim, "Sales")
+    scim.patch(
+        f"Groups/{group['id']}",
+        patch_op({"op": "Add", "path": "members", "value": [{"value": first["id"]}, {"value": second["id"]}]}),
+    )
+    scim.patch(
+        f"Groups/{group['id']}", patch_op({"op": "Remove", "path": "members", "value": [{"value": first["id"]}]})
+    )
+    scim.patch(f"Groups/{group['id']}", patch_op({"op": "Replace", "path": "displayName", "value": "Sales EMEA"}))
+    response = scim.get(f"Groups/{group['id']}")
+    assert response.json_body["displayName"] == "Sales EMEA"
+    assert [m["value"] for m in response.json_body["members"]] == [second["id"]]
+
+
+def test_excluded_members_and_attributes_on_patch(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    user = make_user()
+    group = make_group(scim, members=[user["id"]])
+    listed = scim.get("Groups?excludedAttributes=members").json_body
+    assert listed["Resources"]
+    assert all("members" not in r for r in listed["Resources"])
+    detail = scim.get(f"Groups/{group['id']}?excludedAttributes=members").json_body
+    assert "members" not in detail
+    assert detail["displayName"] == "Engineering"
+    with_body = scim.patch(
+        f"Groups/{group['id']}?excludedAttributes=members",
+        patch_op({"op": "replace", "path": "displayName", "value": "Eng"}),
+    )
+    assert with_body.status_code == 200
+    assert "members" not in with_body.json_body
+
+
+def _people(count: int, prefix: str) -> list[int]:
+    Person.objects.bulk_create(
+        [Person(username=f"{prefix}{i}@example.com", source="scim", password="!") for i in range(count)],
+        batch_size=5000,
+    )
+    return list(Person.objects.filter(username__startswith=prefix).values_list("pk", flat=True))
+
+
+def _queries_for(scim: ScimClient, group_id: str, body: dict[str, Any]) -> int:
+    # The key's last-used time is written at most once a minute; freshen it so that write
+    # (which has nothing to do with group size) never lands in only one of the measurements.
+    ApiKey.objects.update(last_used_at=timezone.now())
+    with CaptureQueriesContext(connection) as captured:
+        response = scim.patch(f"Groups/{group_id}", body)
+    assert response.status_code == 204, response.content
+    return len(captured.captured_queries)
+
+
+def test_adding_or_removing_one_member_costs_the_same_for_10_or_50000_members(
+    scim: ScimClient, django_assert_max_num_queries: Any
+) -> None:
+    small = make_group(scim, "Small")
+    large = make_group(scim, "Large")
+    small_ids = _people(11, "s")
+    large_ids = sorted(_people(50_001, "l"))
+    TeamMembership.objects.bulk_create([TeamMembership(team_id=small["id"], person_id=pk) for pk in small_ids[:10]])
+    with connection.cursor() as cursor:  # 50,000 memberships in one statement
+        cursor.execute(
+            "INSERT INTO accounts_teammembership (team_id, person_id, display, added_at)"
+            " SELECT %s, id, '', created_at FROM accounts_person WHERE id IN"
+            " (SELECT id FROM accounts_person WHERE username LIKE 'l%%' AND id <> %s)",
+            [large["id"], large_ids[50_000]],
+        )
+    costs = {}
+    for name, group_id, newcomer in (("small", small["id"], small_ids[10]), ("large", large["id"], large_ids[50_000])):
+        add = patch_op({"op": "add", "path": "members", "value": [{"value": str(newcomer)}]})
+        remove = patch_op({"op": "remove", "path": f'members[value eq "{newcomer}"]'})
+        with django_assert_max_num_queries(25):
+            added = _queries_for(scim, group_id, add)
+        with django_assert_max_num_queries(25):
+            removed = _queries_for(scim, group_id, remove)
+        costs[name] = (added, removed)
+    assert costs["small"] == costs["large"]
+    assert TeamMembership.objects.filter(team_id=large["id"]).count() == 50_000
+
+
+def test_effective_roles_last_until_the_last_granting_team_is_gone(
+    scim: ScimClient, make_user: Callable[..., Any], admin: Person
+) -> None:
+    user = make_user()
+    viewer = Role.objects.get(name="viewer")
+    first, second = make_group(scim, "One", [user["id"]]), make_group(scim, "Two", [user["id"]])
+    for group in (first, second):
+        team_set_roles(actor=admin, team=Team.objects.get(pk=group["id"]), roles=[viewer])
+    person = Person.objects.get(pk=user["id"])
+    assert list(roles_effective_for(person=person).values_list("name", flat=True)) == ["viewer"]
+    scim.patch(f"Groups/{first['id']}", patch_op({"op": "remove", "path": f'members[value eq "{user["id"]}"]'}))
+    assert list(roles_effective_for(person=person).values_list("name", flat=True)) == ["viewer"]
+    assert scim.delete(f"Groups/{second['id']}").status_code == 204
+    assert not roles_effective_for(person=person).exists()
+    assert not person_permissions(person=Person.objects.get(pk=person.pk))

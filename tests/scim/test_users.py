@@ -1,0 +1,191 @@
+"""SCIM Users: create, read, replace, patch, delete, ETags, deactivation, re-hire, events and audit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.test import Client
+
+from console.accounts.models import IdentityEvent, Person
+from console.accounts.services import api_key_create, api_key_revoke
+from console.audit.models import AuditEvent
+from tests.conftest import PASSWORD
+from tests.scim.conftest import ScimClient, patch_op
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_create_answers_201_with_location_meta_and_etag(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    response = scim.post(
+        "Users",
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+            "userName": "Grace@Example.com",
+            "name": {"givenName": "Grace", "familyName": "Hopper"},
+            "emails": [{"value": "grace@example.com", "type": "work", "primary": True}],
+            "roles": [{"value": "viewer"}],
+            ENTERPRISE: {"employeeNumber": "42", "costCenter": "CC1", "department": "Navy", "division": "R&D"},
+        },
+    )
+    assert response.status_code == 201
+    assert response["Content-Type"].startswith("application/scim+json")
+    body = response.json_body
+    assert response["Location"] == body["meta"]["location"]
+    assert response["ETag"] == body["meta"]["version"]
+    assert {"created", "lastModified", "version"} <= set(body["meta"])
+    assert body[ENTERPRISE]["employeeNumber"] == "42"
+    assert body["roles"][0]["value"] == "viewer"
+    person = Person.objects.get(pk=body["id"])
+    assert person.source == "scim"
+    assert person.department == "Navy"
+    assert not person.has_usable_password()
+    assert person.email == "grace@example.com"
+
+
+def test_duplicate_user_name_is_409_uniqueness_whatever_the_case(
+    scim: ScimClient, make_user: Callable[..., Any]
+) -> None:
+    make_user("ada@example.com")
+    response = scim.post("Users", {"userName": "ADA@example.com"})
+    assert response.status_code == 409
+    assert response.json_body["scimType"] == "uniqueness"
+    assert response.json_body["status"] == "409"
+
+
+def test_unknown_role_is_refused(scim: ScimClient) -> None:
+    response = scim.post("Users", {"userName": "x@example.com", "roles": [{"value": "superuser"}]})
+    assert response.status_code == 400
+    assert response.json_body["scimType"] == "invalidValue"
+
+
+def test_unknown_user_is_404_as_a_scim_error(scim: ScimClient) -> None:
+    response = scim.get("Users/99999")
+    assert response.status_code == 404
+    assert response.json_body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+
+def test_if_match_with_a_stale_version_is_412(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    user = make_user()
+    stale = user["meta"]["version"]
+    changed = scim.patch(f"Users/{user['id']}", patch_op({"op": "replace", "path": "title", "value": "CTO"}))
+    assert changed.status_code == 200
+    assert changed["ETag"] != stale
+    refused = scim.patch(
+        f"Users/{user['id']}", patch_op({"op": "replace", "path": "title", "value": "CEO"}), If_Match=stale
+    )
+    assert refused.status_code == 412
+    accepted = scim.patch(
+        f"Users/{user['id']}", patch_op({"op": "replace", "path": "title", "value": "CEO"}), If_Match=changed["ETag"]
+    )
+    assert accepted.status_code == 200
+    assert accepted.json_body["title"] == "CEO"
+    assert scim.get(f"Users/{user['id']}", If_None_Match=accepted["ETag"]).status_code == 304
+
+
+def test_put_replaces_the_whole_user(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    user = make_user(title="Engineer", nickName="ada")
+    response = scim.put(f"Users/{user['id']}", {"userName": user["userName"], "displayName": "Ada L."})
+    assert response.status_code == 200
+    assert response.json_body["displayName"] == "Ada L."
+    assert "title" not in response.json_body
+    assert "nickName" not in response.json_body
+
+
+def test_okta_deactivate_ends_sessions_stops_sign_in_and_keys_then_reactivate_restores(
+    scim: ScimClient, make_user: Callable[..., Any]
+) -> None:
+    user = make_user()
+    person = Person.objects.get(pk=user["id"])
+    person.set_password(PASSWORD)
+    person.save()
+    browser = Client()
+    assert browser.login(username=person.username, password=PASSWORD)
+    kept = api_key_create(actor=person, owner=person, name="mine")
+    revoked = api_key_create(actor=person, owner=person, name="old")
+    api_key_revoke(actor=person, key=revoked.key)
+    own_api = Client(HTTP_AUTHORIZATION=f"Bearer {kept.token}")
+    assert own_api.get("/api/v1/people/").status_code in (200, 403)
+
+    # Okta's documented deactivation body.
+    response = scim.patch(
+        f"Users/{user['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+    )
+    assert response.status_code == 200
+    assert response.json_body["active"] is False
+    assert browser.get("/people/").status_code == 302  # session ended
+    assert not Client().login(username=person.username, password=PASSWORD)
+    assert own_api.get("/api/v1/people/").status_code == 401
+
+    response = scim.patch(
+        f"Users/{user['id']}",
+        patch_op({"op": "replace", "value": {"active": True}}),
+    )
+    assert response.json_body["active"] is True
+    assert Client().login(username=person.username, password=PASSWORD)
+    assert own_api.get("/api/v1/people/").status_code != 401
+    assert Client(HTTP_AUTHORIZATION=f"Bearer {revoked.token}").get("/api/v1/people/").status_code == 401
+    kinds = list(IdentityEvent.objects.filter(person=person).order_by("id").values_list("kind", flat=True))
+    assert kinds == ["created", "deactivated", "reactivated"]
+
+
+def test_delete_keeps_the_record_and_a_later_post_rehires_the_same_person(
+    scim: ScimClient, make_user: Callable[..., Any]
+) -> None:
+    user = make_user("leaver@example.com")
+    assert scim.delete(f"Users/{user['id']}").status_code == 204
+    assert scim.get(f"Users/{user['id']}").status_code == 404
+    person = Person.objects.get(pk=user["id"])
+    assert person.removed_at is not None
+    assert not person.is_active
+    listed = scim.get('Users?filter=userName eq "leaver@example.com"').json_body
+    assert listed["totalResults"] == 0
+
+    again = scim.post("Users", {"userName": "Leaver@example.com", "active": True})
+    assert again.status_code == 201
+    assert again.json_body["id"] == user["id"]
+    assert Person.objects.filter(username__iexact="leaver@example.com").count() == 1
+    person.refresh_from_db()
+    assert person.is_active
+    assert person.removed_at is None
+    kinds = list(IdentityEvent.objects.filter(person=person).order_by("id").values_list("kind", flat=True))
+    assert kinds[:3] == ["created", "deactivated", "deleted"]
+    assert "reactivated" in kinds
+    assert AuditEvent.objects.filter(verb="scim.user.deleted", target_id=str(person.pk)).exists()
+
+
+def test_every_write_is_audited_with_the_key_owner_as_actor(
+    scim: ScimClient, provisioner: Person, make_user: Callable[..., Any]
+) -> None:
+    user = make_user()
+    scim.patch(f"Users/{user['id']}", patch_op({"op": "replace", "path": "title", "value": "CTO"}))
+    events = AuditEvent.objects.filter(target_id=str(user["id"]))
+    assert {"scim.user.created", "scim.user.patched", "person.updated"} <= set(events.values_list("verb", flat=True))
+    assert set(events.values_list("actor_id", flat=True)) == {provisioner.pk}
+    updated = events.get(verb="person.updated")
+    assert "CTO" in str(updated.details)
+
+
+def test_update_event_names_the_changed_attributes(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    user = make_user()
+    scim.patch(f"Users/{user['id']}", patch_op({"op": "replace", "path": "name.familyName", "value": "Byron"}))
+    event = IdentityEvent.objects.filter(person_id=user["id"], kind="updated").get()
+    assert event.changes["before"] == {"family_name": "Lovelace"}
+    assert event.changes["after"] == {"family_name": "Byron"}
+
+
+def test_scim_cannot_deactivate_or_demote_the_last_local_admin(scim: ScimClient, admin: Person) -> None:
+    # A local admin is visible over SCIM; the break-glass rule still holds.
+    response = scim.patch(f"Users/{admin.pk}", patch_op({"op": "replace", "path": "active", "value": False}))
+    assert response.status_code == 400
+    assert "last active local admin" in response.json_body["detail"]
+    assert scim.delete(f"Users/{admin.pk}").status_code == 400
+    demote = scim.patch(f"Users/{admin.pk}", patch_op({"op": "remove", "path": "roles"}))
+    assert demote.status_code == 400
+    admin.refresh_from_db()
+    assert admin.is_active
+    assert admin.roles.filter(name="admin").exists()
