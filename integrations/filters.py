@@ -6,7 +6,7 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from integrations.models import TargetGroup, TargetUser
+from integrations.models import TargetGroup, TargetMembership, TargetUser
 
 
 class TargetUserFilterSet(django_filters.FilterSet):
@@ -18,7 +18,11 @@ class TargetUserFilterSet(django_filters.FilterSet):
     active = django_filters.ChoiceFilter(
         choices=[("true", "Active"), ("false", "Inactive")], method="with_active", label="Status", empty_label="Any"
     )
-    group = django_filters.NumberFilter(method="in_group", label="Member of group (id)")
+    group = django_filters.CharFilter(
+        method="in_group",
+        label="Member of group",
+        widget=forms.TextInput(attrs={"placeholder": "Group name or id"}),
+    )
 
     class Meta:
         model = TargetUser
@@ -32,8 +36,13 @@ class TargetUserFilterSet(django_filters.FilterSet):
     def with_active(self, queryset: QuerySet[TargetUser], name: str, value: str) -> QuerySet[TargetUser]:
         return queryset.filter(active=value == "true")
 
-    def in_group(self, queryset: QuerySet[TargetUser], name: str, value: int) -> QuerySet[TargetUser]:
-        return queryset.filter(memberships__group_id=value)
+    def in_group(self, queryset: QuerySet[TargetUser], name: str, value: str) -> QuerySet[TargetUser]:
+        """Members of the group with this exact name (any case) or this id."""
+        value = value.strip()
+        groups = TargetGroup.objects.filter(
+            Q(display_name__iexact=value) | Q(pk=int(value) if value.isdigit() else None)
+        )
+        return queryset.filter(pk__in=TargetMembership.objects.filter(group__in=groups).values("user_id"))
 
 
 class TargetGroupFilterSet(django_filters.FilterSet):

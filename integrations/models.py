@@ -44,6 +44,13 @@ class Integration(models.Model):
     extraction_interval_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Overrides the global interval when set."
     )
+    # The last connection test: what the application said it can do, or why it failed.
+    connection_status = models.CharField(
+        max_length=8, choices=[("unknown", "Not tested"), ("ok", "Connected"), ("failed", "Failed")], default="unknown"
+    )
+    connection_checked_at = models.DateTimeField(null=True, blank=True)
+    connection_error = models.TextField(blank=True)
+    capabilities = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -69,6 +76,7 @@ class ExtractionRun(models.Model):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Manual"
         API = "api", "API"
+        PUSH = "push", "Payload push"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -164,3 +172,51 @@ class TargetMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_remote_id} in {self.group_id}"
+
+
+class ExtensionAttribute(models.Model):
+    """One attribute of an extension schema the application publishes at ``/Schemas``.
+
+    The reverse index between a normalized name (what transformers and people type, for
+    example ``urn_ietf_params_scim_schemas_extension_enterprise_2_0_user_department``) and
+    the SCIM path it stands for (``urn:…:2.0:User:department``).
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="extension_attributes")
+    normalized_name = models.CharField(max_length=400)
+    scim_path = models.CharField(max_length=400)
+    schema_urn = models.CharField(max_length=300)
+    attribute_type = models.CharField(max_length=20, blank=True)
+    multi_valued = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["schema_urn", "scim_path"]
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "normalized_name"], name="extension_attribute_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.normalized_name
+
+
+class ScimComparison(models.Model):
+    """Where a custom application's pushed payload and its SCIM endpoints disagree.
+
+    Names on one side only are kept (up to a limit) with exact counts.
+    """
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="scim_comparison")
+    compared_at = models.DateTimeField(default=timezone.now)
+    users_only_in_payload = models.JSONField(default=list)
+    users_only_in_scim = models.JSONField(default=list)
+    groups_only_in_payload = models.JSONField(default=list)
+    groups_only_in_scim = models.JSONField(default=list)
+    counts = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"comparison of {self.integration_id}"
+
+    @property
+    def agrees(self) -> bool:
+        return not any(self.counts.get(key) for key in self.counts)

@@ -8,19 +8,28 @@ worker process per integration, reused across tasks.
 
 from __future__ import annotations
 
+import random
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+import pydantic
 from django.utils import timezone
+from scim2_models import Context, ListResponse, User
 
 from integrations.models import Integration
 
 SCIM_JSON = "application/scim+json"
+# Reads are idempotent, so a transient failure is tried again (Retry-After honoured up to
+# MAX_RETRY_AFTER seconds; beyond that the run fails and says when the server wants us back).
+READ_ATTEMPTS = 4
+MAX_RETRY_AFTER = 120.0
+LIST_ENVELOPE_KEYS = ("schemas", "totalResults", "startIndex", "itemsPerPage")
 
 
 class ScimClientError(Exception):
@@ -105,11 +114,19 @@ def http_client_for(integration: Integration) -> httpx.Client:
 
 
 class ScimClient:
-    def __init__(self, integration: Integration, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        integration: Integration,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        read_attempts: int = READ_ATTEMPTS,
+    ) -> None:
         self.integration = integration
         self.http = http or http_client_for(integration)
         self.base = integration.base_url.rstrip("/") + "/"
         self.requests_made = 0
+        self.sleep = sleep
+        self.read_attempts = read_attempts
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": SCIM_JSON, "Content-Type": SCIM_JSON}
@@ -155,7 +172,26 @@ class ScimClient:
             raise ScimConflict(f"{where}: conflict{detail}")
         raise ScimBadRequest(f"{where}{detail}")
 
+    def backoff_seconds(self, attempt: int, error: ScimTransient) -> float:
+        """Retry-After when the server gave one, else exponential backoff with full jitter."""
+        if error.retry_after is not None:
+            if error.retry_after > MAX_RETRY_AFTER:
+                raise error
+            return error.retry_after
+        return random.uniform(0, min(30.0, 0.5 * 2**attempt))  # noqa: S311 - jitter, not a secret
+
     def get_json(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET a JSON object, retrying transient failures (reads are safe to repeat)."""
+        for attempt in range(self.read_attempts):
+            try:
+                return self._get_json_once(path, params)
+            except ScimTransient as error:
+                if attempt == self.read_attempts - 1:
+                    raise
+                self.sleep(self.backoff_seconds(attempt, error))
+        raise AssertionError("unreachable")
+
+    def _get_json_once(self, path: str, params: dict[str, Any] | None) -> dict[str, Any]:
         response = self.request("GET", path, params=params)
         try:
             body = response.json()
@@ -166,16 +202,16 @@ class ScimClient:
             raise ScimBadResponse(f"GET {path} did not answer a JSON object")
         return body
 
-    def pages(self, endpoint: str, *, page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    def pages(
+        self, endpoint: str, *, page_size: int | None = None, params: dict[str, Any] | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
         """Every resource of ``endpoint``, a page at a time, whatever the server's quirks."""
         count = page_size or self.integration.page_size
         start = 1
         previous_first: Any = object()
         while True:
-            body = self.get_json(endpoint, {"startIndex": start, "count": count})
-            resources = body.get("Resources") or []
-            if not isinstance(resources, list):
-                raise ScimBadResponse(f"{endpoint}: Resources is not a list")
+            body = self.get_json(endpoint, {**(params or {}), "startIndex": start, "count": count})
+            resources = list_resources(endpoint, body)
             if not resources:
                 return
             first = resources[0].get("id") if isinstance(resources[0], dict) else None
@@ -189,6 +225,25 @@ class ScimClient:
             # else (a total we have already passed is wrong) asks on until an empty page.
             if len(resources) < count and isinstance(total, int) and start - 1 == total:
                 return
+
+
+def list_resources(endpoint: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The resources of a ListResponse, after scim2-models has validated its envelope.
+
+    Resources are kept as the application sent them (vendors add attributes freely and the
+    full resource is stored); extraction skips any without an ``id``.
+    """
+    resources = body.get("Resources") or []
+    if not isinstance(resources, list):
+        raise ScimBadResponse(f"{endpoint}: Resources is not a list")
+    envelope = {key: body[key] for key in LIST_ENVELOPE_KEYS if key in body}
+    try:
+        ListResponse[User].model_validate({**envelope, "Resources": []}, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    except pydantic.ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        raise ScimBadResponse(f"{endpoint}: not a SCIM list response ({where}: {problem['msg']})") from exc
+    return [resource for resource in resources if isinstance(resource, dict)]
 
 
 def scim_detail(response: httpx.Response) -> str:

@@ -30,6 +30,10 @@ class Health:
     last_run_status: str | None
     users: int
     groups: int
+    connection_status: str  # ok | failed | unknown (never tested)
+    connection_checked_at: str | None
+    connection_error: str
+    capabilities: dict[str, Any]
     needs_attention: bool
 
     def as_dict(self) -> dict[str, Any]:
@@ -57,7 +61,13 @@ def integration_health(*, integration: Integration) -> Health:
         last_run_status=last.status if last else None,
         users=integration.target_users.filter(removed_at__isnull=True).count(),
         groups=integration.target_groups.filter(removed_at__isnull=True).count(),
-        needs_attention=bool(last_error) or freshness != "fresh",
+        connection_status=integration.connection_status,
+        connection_checked_at=(
+            integration.connection_checked_at.isoformat() if integration.connection_checked_at else None
+        ),
+        connection_error=integration.connection_error,
+        capabilities=integration.capabilities,
+        needs_attention=bool(last_error) or freshness != "fresh" or integration.connection_status == "failed",
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from integrations.discovery import extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError
 
@@ -59,8 +60,16 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
     client = client or ScimClient(integration)
     counts = Counts()
     try:
-        user_ids = _extract_users(run, client, counts)
-        _extract_groups(run, client, counts, user_ids)
+        if integration.discover_extensions:
+            extension_index_build(integration=integration, client=client)
+        if integration.kind == Integration.Kind.OAA:
+            # A custom application's picture is its pushed payload; reading SCIM shows where they disagree.
+            from integrations.oaa import scim_compare
+
+            scim_compare(run=run, client=client)
+        else:
+            user_ids = _extract_users(run, client, counts)
+            _extract_groups(run, client, counts, user_ids)
     except ScimClientError as exc:
         run.status, run.error = ExtractionRun.Status.FAILED, str(exc)
         logger.warning("extraction failed", extra={"integration": integration.pk, "run": run.pk, "error": str(exc)})

@@ -13,10 +13,10 @@ from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
 from console.web.lists import render_list
+from integrations.discovery import connection_test, extension_value
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
-from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
-from integrations.scim_client import ScimClient, ScimClientError
+from integrations.models import ExtractionRun, Integration, ScimComparison, TargetGroup, TargetUser
 from integrations.selectors import integration_health
 from integrations.services import extraction_start
 
@@ -82,8 +82,28 @@ def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _detail_context(integration: Integration) -> dict[str, Any]:
+    comparison = ScimComparison.objects.filter(integration=integration).first()
+    sides = []
+    if comparison is not None:
+        sides = [
+            (
+                "Users only in the payload",
+                comparison.users_only_in_payload,
+                comparison.counts.get("users_only_in_payload", 0),
+            ),
+            ("Users only in SCIM", comparison.users_only_in_scim, comparison.counts.get("users_only_in_scim", 0)),
+            (
+                "Groups only in the payload",
+                comparison.groups_only_in_payload,
+                comparison.counts.get("groups_only_in_payload", 0),
+            ),
+            ("Groups only in SCIM", comparison.groups_only_in_scim, comparison.counts.get("groups_only_in_scim", 0)),
+        ]
     return {
         "integration": integration,
+        "comparison": comparison,
+        "comparison_sides": sides,
+        "extension_attributes": list(integration.extension_attributes.all()),
         "health": integration_health(integration=integration),
         "run": integration.runs.order_by("-queued_at", "-id").first(),
         "runs": integration.runs.order_by("-queued_at", "-id")[:10],
@@ -124,24 +144,7 @@ def integration_extract(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
 def integration_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
-    client = ScimClient(integration)
-    result: dict[str, Any]
-    try:
-        config = client.get_json("ServiceProviderConfig")
-        types = client.get_json("ResourceTypes")
-        client.get_json(integration.users_endpoint, {"count": 1})
-    except ScimClientError as exc:
-        result = {"ok": False, "error": str(exc), "cause": type(exc).__name__}
-    else:
-        result = {
-            "ok": True,
-            "capabilities": {
-                name: bool((config.get(name) or {}).get("supported"))
-                for name in ("patch", "filter", "bulk", "etag", "sort", "changePassword")
-            },
-            "max_results": (config.get("filter") or {}).get("maxResults"),
-            "resource_types": [t.get("name") for t in types.get("Resources", []) if isinstance(t, dict)],
-        }
+    result = connection_test(integration=integration)
     return render(request, "integrations/connection.html", {"integration": integration, "result": result})
 
 
@@ -175,8 +178,19 @@ def integration_groups(request: HttpRequest, pk: int) -> HttpResponse:
 def target_user_detail(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
     user = get_object_or_404(TargetUser.objects.select_related("integration"), pk=user_pk, integration_id=pk)
     groups = TargetGroup.objects.filter(memberships__user=user).order_by("display_name")
+    extensions = [
+        (attribute, extension_value(user.resource, attribute))
+        for attribute in user.integration.extension_attributes.all()
+    ]
     return render(
-        request, "integrations/user_detail.html", {"user": user, "integration": user.integration, "groups": groups}
+        request,
+        "integrations/user_detail.html",
+        {
+            "user": user,
+            "integration": user.integration,
+            "groups": groups,
+            "extensions": [(attribute, value) for attribute, value in extensions if value is not None],
+        },
     )
 
 

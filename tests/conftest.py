@@ -18,6 +18,14 @@ from rest_framework.test import APIClient
 
 from console.accounts.models import Person, Role
 from console.accounts.services import api_key_create
+from tests.scim_peer import (  # noqa: F401 - fixtures: the real SCIM server, overriding pytest-scim2-server's own
+    authority,
+    peer,
+    peer_basic_url,
+    peer_tls_url,
+    scim2_server_app,
+    scim2_server_provider,
+)
 
 # Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests
 # make around it are still synchronous.

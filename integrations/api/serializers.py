@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
+from integrations.models import ExtensionAttribute, ExtractionRun, Integration, TargetGroup, TargetUser
 
 SECRET_FIELDS = ("bearer_token", "basic_password")
 
@@ -47,10 +47,23 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
             "max_concurrency",
             "supports_hard_delete",
             "extraction_interval_minutes",
+            "connection_status",
+            "connection_checked_at",
+            "connection_error",
+            "capabilities",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "credentials_changed_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "credentials_changed_at",
+            "connection_status",
+            "connection_checked_at",
+            "connection_error",
+            "capabilities",
+            "created_at",
+            "updated_at",
+        ]
 
     def get_bearer_token_set(self, integration: Integration) -> bool:
         return bool(integration.bearer_token)
@@ -147,4 +160,11 @@ class TargetGroupSerializer(serializers.ModelSerializer[TargetGroup]):
             "last_seen_at",
             "removed_at",
         ]
+        read_only_fields = fields
+
+
+class ExtensionAttributeSerializer(serializers.ModelSerializer[ExtensionAttribute]):
+    class Meta:
+        model = ExtensionAttribute
+        fields = ["id", "normalized_name", "scim_path", "schema_urn", "attribute_type", "multi_valued", "description"]
         read_only_fields = fields

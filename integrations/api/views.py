@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -16,13 +16,15 @@ from console.accounts.permissions import Perm
 from console.audit.services import audit_record
 from integrations.api.serializers import (
     SECRET_FIELDS,
+    ExtensionAttributeSerializer,
     ExtractionRunSerializer,
     IntegrationSerializer,
     TargetGroupSerializer,
     TargetUserSerializer,
 )
+from integrations.discovery import connection_test
+from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
-from integrations.scim_client import ScimClient, ScimClientError
 from integrations.selectors import integration_health
 from integrations.services import extraction_start
 
@@ -97,24 +99,22 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     @extend_schema(responses={200: TargetUserSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def users(self, request: Request, pk: str | None = None) -> Response:
-        users = self.get_object().target_users.all()
-        query = request.query_params.get("q", "").strip()
-        if query:
-            users = users.filter(
-                Q(user_name__icontains=query) | Q(display_name__icontains=query) | Q(email__icontains=query)
-            )
-        if request.query_params.get("active") in {"true", "false"}:
-            users = users.filter(active=request.query_params["active"] == "true")
+        """Accounts, filtered as on the Users tab: ``q``, ``active``, ``group`` (id or exact name)."""
+        users = TargetUserFilterSet(request.query_params, self.get_object().target_users.all()).qs
         return self._page(users, TargetUserSerializer, ["user_name", "id"])
 
     @extend_schema(responses={200: TargetGroupSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def groups(self, request: Request, pk: str | None = None) -> Response:
-        groups = self.get_object().target_groups.all()
-        query = request.query_params.get("q", "").strip()
-        if query:
-            groups = groups.filter(display_name__icontains=query)
+        groups = TargetGroupFilterSet(request.query_params, self.get_object().target_groups.all()).qs
         return self._page(groups, TargetGroupSerializer, ["display_name", "id"])
+
+    @extend_schema(responses={200: ExtensionAttributeSerializer(many=True)})
+    @action(detail=True, methods=["get"], url_path="extension-attributes")
+    def extension_attributes(self, request: Request, pk: str | None = None) -> Response:
+        """The reverse index built from ``/Schemas``: normalized name ↔ SCIM path."""
+        attributes = self.get_object().extension_attributes.all()
+        return self._page(attributes, ExtensionAttributeSerializer, ["normalized_name", "id"])
 
     @action(detail=True, methods=["get"])
     def health(self, request: Request, pk: str | None = None) -> Response:
@@ -124,21 +124,8 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     @action(detail=True, methods=["post"], url_path="test-connection")
     def test_connection(self, request: Request, pk: str | None = None) -> Response:
         """Read ServiceProviderConfig, ResourceTypes and one user; report capabilities or the cause."""
-        integration = self.get_object()
-        client = ScimClient(integration)
-        try:
-            config = client.get_json("ServiceProviderConfig")
-            types = client.get_json("ResourceTypes")
-            client.get_json(integration.users_endpoint, {"count": 1})
-        except ScimClientError as exc:
-            return Response({"ok": False, "error": str(exc), "cause": type(exc).__name__}, status=200)
-        capabilities: dict[str, Any] = {
-            name: bool((config.get(name) or {}).get("supported"))
-            for name in ("patch", "filter", "bulk", "etag", "sort", "changePassword")
-        }
-        capabilities["filter_max_results"] = (config.get("filter") or {}).get("maxResults")
-        resource_types = [t.get("name") for t in types.get("Resources", []) if isinstance(t, dict)]
-        return Response({"ok": True, "capabilities": capabilities, "resource_types": resource_types})
+        result = connection_test(integration=self.get_object())
+        return Response({**result.as_dict(), "cause_label": result.cause_label if not result.ok else ""})
 
     def _page(self, queryset: QuerySet[Any], serializer: Any, ordering: list[str]) -> Response:
         self.keyset_ordering = ordering

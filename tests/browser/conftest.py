@@ -23,6 +23,3 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(autouse=True)
 def _default_timeouts(page: Any) -> None:
     page.set_default_timeout(10_000)
-
-
-from tests.integrations.conftest import peer  # noqa: E402, F401 - the real SCIM server, for integration journeys

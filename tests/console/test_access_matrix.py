@@ -60,6 +60,7 @@ OBJECT_FOR_ARGUMENT = {
     ("roles", "pk"): "role",
     ("audit-events", "pk"): "event",
     ("integrations", "pk"): "integration",
+    ("custom", "pk"): "custom_integration",  # /api/v1/providers/custom/<pk>/…
     ("users", "user_pk"): "target_user",
     ("groups", "group_pk"): "target_group",
     ("Users", "pk"): "person",
@@ -102,6 +103,9 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
         "team": Team.objects.create(name="Walkers"),
         # Nothing listens on port 9: test-connection answers at once with the cause.
         "integration": (walked := Integration.objects.create(name="Walked", base_url="http://127.0.0.1:9/scim/v2")),
+        "custom_integration": Integration.objects.create(
+            kind="oaa", name="Custom", base_url="http://127.0.0.1:9/scim/v2"
+        ),
         "target_user": TargetUser.objects.create(integration=walked, remote_id="u1", user_name="u1", content_hash="-"),
         "target_group": TargetGroup.objects.create(
             integration=walked, remote_id="g1", display_name="g1", content_hash="-"

@@ -12,7 +12,7 @@ from console.accounts.models import Person
 from console.audit.models import AuditEvent
 from integrations.models import ExtractionRun, Integration
 from integrations.services import extraction_run_execute
-from tests.integrations.conftest import Peer
+from tests.integrations.conftest import PEER_TOKEN, Peer
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_extract_then_browse_users_groups_runs_and_health(peer: Peer, admin_api:
     peer.user("bob")
     peer.group("Team", [ada])
     created = admin_api.post(
-        "/api/v1/integrations/", {"name": "Peer", "base_url": peer.url, "bearer_token": "t"}, format="json"
+        "/api/v1/integrations/", {"name": "Peer", "base_url": peer.url, "bearer_token": PEER_TOKEN}, format="json"
     ).json()
     pk = created["id"]
     assert admin_api.get(f"/api/v1/integrations/{pk}/health/").json()["freshness"] == "never"
@@ -101,12 +101,12 @@ def test_extract_then_browse_users_groups_runs_and_health(peer: Peer, admin_api:
 
 
 def test_test_connection_reports_capabilities_or_the_cause(peer: Peer, admin_api: APIClient) -> None:
-    good = Integration.objects.create(name="Good", base_url=peer.url, bearer_token="t")
+    good = Integration.objects.create(name="Good", base_url=peer.url, bearer_token=PEER_TOKEN)
     result = admin_api.post(f"/api/v1/integrations/{good.pk}/test-connection/").json()
     assert result["ok"] is True
     assert result["capabilities"]["patch"] is True
-    assert "User" in result["resource_types"]
-    bad = Integration.objects.create(name="Bad", base_url="http://127.0.0.1:9/scim/v2", bearer_token="t")
+    assert "User" in result["capabilities"]["resource_types"]
+    bad = Integration.objects.create(name="Bad", base_url="http://127.0.0.1:9/scim/v2", bearer_token=PEER_TOKEN)
     failed = admin_api.post(f"/api/v1/integrations/{bad.pk}/test-connection/").json()
     assert failed["ok"] is False
     assert "connection to http://127.0.0.1:9/scim/v2/ServiceProviderConfig failed" in failed["error"]
@@ -115,8 +115,8 @@ def test_test_connection_reports_capabilities_or_the_cause(peer: Peer, admin_api
 def test_beat_dispatches_only_what_is_due(peer: Peer) -> None:
     from integrations.tasks import extractions_dispatch_due
 
-    due = Integration.objects.create(name="Due", base_url=peer.url, bearer_token="t")
-    Integration.objects.create(name="Off", base_url=peer.url, bearer_token="t", enabled=False)
+    due = Integration.objects.create(name="Due", base_url=peer.url, bearer_token=PEER_TOKEN)
+    Integration.objects.create(name="Off", base_url=peer.url, bearer_token=PEER_TOKEN, enabled=False)
     assert extractions_dispatch_due() == 1
     assert ExtractionRun.objects.get().integration == due
     assert extractions_dispatch_due() == 0  # queued just now: not due again

@@ -163,23 +163,59 @@ def test_a_server_that_repeats_a_page_is_reported_not_looped(make_integration: C
         list(client.pages("Users", page_size=5))
 
 
-def test_429_carries_retry_after_and_5xx_and_timeouts_are_transient(
+class QuietClient(ScimClient):
+    """A fake-server client whose backoff sleeps are recorded instead of waited out."""
+
+    def __init__(self, integration: Integration, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.slept: list[float] = []
+        super().__init__(
+            integration, http=httpx.Client(transport=httpx.MockTransport(handler)), sleep=self.slept.append
+        )
+
+
+def test_retry_after_is_honoured_then_the_read_succeeds(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    answers = iter([httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(503), page([], total=0)])
+    client = QuietClient(integration, lambda r: next(answers))
+    assert client.get_json("Users")["totalResults"] == 0
+    assert client.slept[0] == 7
+    assert 0 <= client.slept[1] <= 1  # exponential backoff with jitter, first step
+    assert client.requests_made == 3
+
+
+def test_429_5xx_and_timeouts_are_transient_and_give_up_after_a_few_tries(
     make_integration: Callable[..., Integration],
 ) -> None:
     integration = make_integration("https://scim.example.com/v2")
+    limited_client = QuietClient(integration, lambda r: httpx.Response(429, headers={"Retry-After": "7"}))
     with pytest.raises(ScimTransient) as limited:
-        fake_client(integration, lambda r: httpx.Response(429, headers={"Retry-After": "7"})).get_json("Users")
+        limited_client.get_json("Users")
     assert limited.value.retry_after == 7
+    assert limited_client.slept == [7, 7, 7]
+    with pytest.raises(ScimTransient) as too_long:  # a wait longer than a run should block is not waited
+        QuietClient(integration, lambda r: httpx.Response(429, headers={"Retry-After": "3600"})).get_json("Users")
+    assert too_long.value.retry_after == 3600
+    failing = QuietClient(integration, lambda r: httpx.Response(500))
     with pytest.raises(ScimTransient, match="500"):
-        fake_client(integration, lambda r: httpx.Response(500)).get_json("Users")
+        failing.get_json("Users")
+    assert failing.requests_made == 4
 
     def timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
     with pytest.raises(ScimTransient, match="timed out"):
-        fake_client(integration, timeout).get_json("Users")
+        QuietClient(integration, timeout).get_json("Users")
+    refused = QuietClient(integration, lambda r: httpx.Response(401))
     with pytest.raises(ScimAuthenticationFailed):
-        fake_client(integration, lambda r: httpx.Response(401)).get_json("Users")
+        refused.get_json("Users")
+    assert refused.requests_made == 1  # not worth repeating
+
+
+def test_a_list_that_is_not_a_scim_list_response_is_named(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    client = QuietClient(integration, lambda r: httpx.Response(200, json={"totalResults": "many", "Resources": []}))
+    with pytest.raises(ScimBadResponse, match=r"not a SCIM list response \(totalResults"):
+        list(client.pages("Users"))
 
 
 def test_an_answer_that_is_not_scim_is_named(make_integration: Callable[..., Integration]) -> None:

@@ -7,7 +7,7 @@ from django.test import Client
 
 from integrations.models import Integration
 from integrations.services import extraction_run_execute, extraction_start
-from tests.integrations.conftest import Peer
+from tests.integrations.conftest import PEER_TOKEN, Peer
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_adding_an_integration_shows_field_errors_and_keeps_the_token_write_only
 def test_detail_tabs_dashboard_and_progress_after_an_extraction(peer: Peer, admin_client: Client) -> None:
     ada = peer.user("ada", displayName="Ada L")
     peer.group("Team", [ada])
-    integration = Integration.objects.create(name="Peer", base_url=peer.url, bearer_token="t")
+    integration = Integration.objects.create(name="Peer", base_url=peer.url, bearer_token=PEER_TOKEN)
     assert "Never extracted" in admin_client.get("/").content.decode()
     extraction_run_execute(run_id=extraction_start(integration=integration, trigger="manual").pk)
     detail = admin_client.get(f"/integrations/{integration.pk}/").content.decode()

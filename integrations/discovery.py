@@ -1,0 +1,170 @@
+"""What an application says about itself: capabilities, resource types and extension schemas."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
+from django.db import transaction
+from django.utils import timezone
+from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
+
+from integrations.models import ExtensionAttribute, Integration
+from integrations.scim_client import ScimBadResponse, ScimClient, ScimClientError, ScimNotFound
+
+CORE_SCHEMAS = {
+    "urn:ietf:params:scim:schemas:core:2.0:User",
+    "urn:ietf:params:scim:schemas:core:2.0:Group",
+}
+CAUSE_LABELS = {
+    "dns": "the host name does not resolve (DNS)",
+    "tls": "the TLS certificate could not be verified (set the CA certificate?)",
+    "authentication": "the credentials were refused (401 / 403)",
+    "not_found": "a path answered 404 (check the base URL and endpoint paths)",
+    "not_scim": "the answer is not SCIM",
+    "unreachable": "the server did not answer (refused, timed out or overloaded)",
+    "bad_request": "the server refused the request",
+    "conflict": "conflict",
+    "error": "error",
+}
+CAPABILITIES = ("patch", "filter", "bulk", "etag", "sort", "changePassword")
+
+
+def normalized_name(schema_urn: str, attribute_path: str) -> str:
+    """``urn:…:enterprise:2.0:User`` + ``manager.value`` → ``urn_…_enterprise_2_0_user_manager_value``."""
+    return re.sub(r"[^a-z0-9]+", "_", f"{schema_urn}:{attribute_path}".lower()).strip("_")
+
+
+@dataclass
+class ConnectionResult:
+    ok: bool
+    error: str = ""
+    cause: str = ""
+    capabilities: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cause_label(self) -> str:
+        return CAUSE_LABELS.get(self.cause, self.cause)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "error": self.error, "cause": self.cause, "capabilities": self.capabilities}
+
+
+def _validated(model: Any, body: dict[str, Any], what: str) -> Any:
+    try:
+        return model.model_validate(body, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    except pydantic.ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "body"
+        raise ScimBadResponse(f"{what} is not valid SCIM ({where}: {problem['msg']})") from exc
+
+
+def connection_test(*, integration: Integration, client: ScimClient | None = None) -> ConnectionResult:
+    """Read ServiceProviderConfig, ResourceTypes and one user; remember the outcome for health.
+
+    One try per request: someone is waiting for the answer, and a retry would only hide it.
+    """
+    client = client or ScimClient(integration, read_attempts=1)
+    try:
+        config = _validated(ServiceProviderConfig, client.get_json("ServiceProviderConfig"), "ServiceProviderConfig")
+        types_body = client.get_json("ResourceTypes")
+        types = [
+            _validated(ResourceType, resource, "a ResourceType")
+            for resource in types_body.get("Resources") or []
+            if isinstance(resource, dict)
+        ]
+        client.get_json(integration.users_endpoint, {"count": 1})
+    except ScimClientError as exc:
+        result = ConnectionResult(ok=False, error=str(exc), cause=cause_of(exc))
+    else:
+        capabilities: dict[str, Any] = {
+            name: bool(getattr(getattr(config, _field_of(name), None), "supported", False)) for name in CAPABILITIES
+        }
+        capabilities["max_results"] = getattr(config.filter, "max_results", None) if config.filter else None
+        capabilities["bulk_max_operations"] = getattr(config.bulk, "max_operations", None) if config.bulk else None
+        capabilities["resource_types"] = [t.name for t in types if t.name]
+        result = ConnectionResult(ok=True, capabilities=capabilities)
+    Integration.objects.filter(pk=integration.pk).update(
+        connection_status="ok" if result.ok else "failed",
+        connection_checked_at=timezone.now(),
+        connection_error=result.error,
+        **({"capabilities": result.capabilities} if result.ok else {}),
+    )
+    return result
+
+
+def _field_of(capability: str) -> str:
+    return "change_password" if capability == "changePassword" else capability
+
+
+def cause_of(error: ScimClientError) -> str:
+    """A short name for why a connection failed, for people and for the API."""
+    text = str(error)
+    if text.startswith("DNS"):
+        return "dns"
+    return {
+        "ScimTlsError": "tls",
+        "ScimAuthenticationFailed": "authentication",
+        "ScimNotFound": "not_found",
+        "ScimBadResponse": "not_scim",
+        "ScimTransient": "unreachable",
+        "ScimBadRequest": "bad_request",
+        "ScimConflict": "conflict",
+    }.get(type(error).__name__, "error")
+
+
+def extension_index_build(*, integration: Integration, client: ScimClient) -> list[ExtensionAttribute]:
+    """Read ``/Schemas`` and rebuild the reverse index of every extension attribute.
+
+    Core User and Group schemas are not indexed (their names are the fixed mapping table);
+    the enterprise extension and any vendor extension are, sub-attributes included.
+    """
+    try:
+        body = client.get_json("Schemas")
+    except ScimNotFound as exc:
+        raise ScimNotFound(f"{exc} (extension-schema discovery is on, but the application has no /Schemas)") from exc
+    rows: dict[str, ExtensionAttribute] = {}
+    for resource in body.get("Resources") or []:
+        if not isinstance(resource, dict) or resource.get("id") in CORE_SCHEMAS:
+            continue
+        schema = _validated(Schema, resource, f"schema {resource.get('id', '?')}")
+        for path, attribute in _attribute_paths(schema.attributes or []):
+            name = normalized_name(schema.id or "", path)
+            rows[name] = ExtensionAttribute(
+                integration=integration,
+                normalized_name=name,
+                scim_path=f"{schema.id}:{path}",
+                schema_urn=schema.id or "",
+                attribute_type=str(getattr(attribute.type, "value", attribute.type) or ""),
+                multi_valued=bool(attribute.multi_valued),
+                description=attribute.description or "",
+            )
+    with transaction.atomic():
+        ExtensionAttribute.objects.filter(integration=integration).delete()
+        ExtensionAttribute.objects.bulk_create(rows.values())
+    return list(rows.values())
+
+
+def _attribute_paths(attributes: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
+    paths: list[tuple[str, Any]] = []
+    for attribute in attributes:
+        if not attribute.name:
+            continue
+        path = f"{prefix}{attribute.name}"
+        if attribute.sub_attributes:
+            paths.extend(_attribute_paths(attribute.sub_attributes, f"{path}."))
+        else:
+            paths.append((path, attribute))
+    return paths
+
+
+def extension_value(resource: dict[str, Any], attribute: ExtensionAttribute) -> Any:
+    """The value of an extension attribute in a stored resource, or None."""
+    node: Any = resource.get(attribute.schema_urn)
+    for part in attribute.scim_path[len(attribute.schema_urn) + 1 :].split("."):
+        if not isinstance(node, dict):
+            return None
+        node = next((value for key, value in node.items() if key.lower() == part.lower()), None)
+    return node
