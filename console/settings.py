@@ -180,6 +180,12 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 60 * 60)
 # Requests per minute allowed to each API key on /scim/v2 (0: no limit).
 SCIM_RATE_LIMIT_PER_MINUTE = env_int("SCIM_RATE_LIMIT_PER_MINUTE", 1200)
 
+# --- Provisioning actions -----------------------------------------------------------------
+ACTION_APPROVAL_EXPIRY_HOURS = env_int("ACTION_APPROVAL_EXPIRY_HOURS", 72)
+ACTION_MAX_ATTEMPTS = env_int("ACTION_MAX_ATTEMPTS", 6)
+# A running action whose worker has been silent this long is taken over by another.
+ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300)
+
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -261,6 +267,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sessions-clear-expired": {"task": "console.web.tasks.sessions_clear_expired", "schedule": 60 * 60},
     "extractions-dispatch-due": {"task": "integrations.tasks.extractions_dispatch_due", "schedule": 60},
+    "actions-recover": {"task": "provisioning.tasks.actions_recover_task", "schedule": 60},
+    "actions-expire": {"task": "provisioning.tasks.actions_expire_task", "schedule": 5 * 60},
 }
 CELERY_TASK_ALWAYS_EAGER = False  # never eager: a real worker runs the tasks
 # A worker writes a heartbeat this often; /readyz wants one newer than the max age.

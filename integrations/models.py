@@ -41,6 +41,9 @@ class Integration(models.Model):
     rate_limit_burst = models.PositiveIntegerField(default=20)
     max_concurrency = models.PositiveIntegerField(default=4)
     supports_hard_delete = models.BooleanField(default=False)
+    membership_chunk_size = models.PositiveIntegerField(
+        default=100, help_text="Members added or removed per PATCH request."
+    )
     extraction_interval_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Overrides the global interval when set."
     )

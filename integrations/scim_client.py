@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -30,6 +31,19 @@ SCIM_JSON = "application/scim+json"
 READ_ATTEMPTS = 4
 MAX_RETRY_AFTER = 120.0
 LIST_ENVELOPE_KEYS = ("schemas", "totalResults", "startIndex", "itemsPerPage")
+
+
+@dataclass
+class CallRecord:
+    """One request as the action log keeps it (the Authorization header is never part of it)."""
+
+    method: str
+    url: str
+    request_body: Any = None
+    status: int | None = None
+    response_text: str = ""
+    duration_ms: int = 0
+    error: str = ""
 
 
 class ScimClientError(Exception):
@@ -120,6 +134,7 @@ class ScimClient:
         http: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         read_attempts: int = READ_ATTEMPTS,
+        recorder: Callable[[CallRecord], None] | None = None,
     ) -> None:
         self.integration = integration
         self.http = http or http_client_for(integration)
@@ -127,6 +142,7 @@ class ScimClient:
         self.requests_made = 0
         self.sleep = sleep
         self.read_attempts = read_attempts
+        self.recorder = recorder
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": SCIM_JSON, "Content-Type": SCIM_JSON}
@@ -135,6 +151,26 @@ class ScimClient:
         return headers
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; with a recorder, what was sent and what came back is handed to it."""
+        if self.recorder is None:
+            return self._request(method, path, **kwargs)
+        started = time.perf_counter()
+        record = CallRecord(method=method, url=urljoin(self.base, path.lstrip("/")), request_body=kwargs.get("json"))
+        if kwargs.get("params"):
+            record.url += "?" + str(httpx.QueryParams(kwargs["params"]))
+        try:
+            response = self._request(method, path, response_sink=record, **kwargs)
+        except ScimClientError as exc:
+            record.error = str(exc)
+            raise
+        finally:
+            record.duration_ms = int((time.perf_counter() - started) * 1000)
+            self.recorder(record)
+        return response
+
+    def _request(
+        self, method: str, path: str, response_sink: CallRecord | None = None, **kwargs: Any
+    ) -> httpx.Response:
         url = urljoin(self.base, path.lstrip("/"))
         auth = None
         if self.integration.auth_type == Integration.AuthType.BASIC:
@@ -153,6 +189,9 @@ class ScimClient:
             raise ScimTransient(f"{method} {url} timed out after {self.integration.timeout_seconds} s") from exc
         except httpx.TransportError as exc:
             raise ScimTransient(f"{method} {url} failed: {type(exc).__name__}") from exc
+        if response_sink is not None:
+            response_sink.status = response.status_code
+            response_sink.response_text = response.text
         self.raise_for_status(method, url, response)
         return response
 

@@ -130,6 +130,7 @@ class CustomProviderComparisonView(APIView):
 
     access_policy = api_policy()
 
+    @extend_schema(responses={200: OpenApiResponse(description="{compared_at, agrees, counts, users_only_in_…}")})
     def get(self, request: Request, pk: int) -> Response:
         integration = get_object_or_404(Integration, pk=pk, kind=Integration.Kind.OAA)
         comparison = ScimComparison.objects.filter(integration=integration).first()

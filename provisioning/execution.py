@@ -1,0 +1,410 @@
+"""Carrying out an action: exactly the SCIM calls of DESIGN.md, safe to run twice.
+
+A worker claims a queued action with a conditional update, so only one runs it. Every
+call it makes is logged (secrets never are: the Authorization header is not part of the
+log, and credential-like attributes are redacted). Creation looks before it leaps and
+adopts on 409, so a worker killed between the POST and the record leaves no duplicate:
+the next attempt finds the account and updates it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from integrations.models import TargetGroup, TargetMembership, TargetUser
+from integrations.scim_client import (
+    CallRecord,
+    ScimClient,
+    ScimClientError,
+    ScimConflict,
+    ScimNotFound,
+    ScimTransient,
+    escape_filter_value,
+)
+from integrations.services import content_hash, primary_email
+from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall
+
+logger = logging.getLogger(__name__)
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+BODY_LIMIT = 4000
+SECRET_KEYS = {"password", "token", "secret", "authorization"}
+
+
+@dataclass
+class Outcome:
+    action: Action | None
+    retry_in: float | None = None
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: ("[redacted]" if any(s in k.lower() for s in SECRET_KEYS) else _redacted(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + f"… ({len(text)} characters in all)"
+
+
+def _recorder(action: Action, attempt: int) -> Any:
+    def record(call: CallRecord) -> None:
+        response_text = call.response_text
+        with contextlib.suppress(ValueError):  # not JSON: kept as text
+            response_text = json.dumps(_redacted(json.loads(response_text)), indent=1) if response_text else ""
+        ScimCall.objects.create(
+            action=action,
+            attempt=attempt,
+            method=call.method,
+            url=call.url[:1000],
+            status=call.status,
+            duration_ms=call.duration_ms,
+            request_body=_cut(json.dumps(_redacted(call.request_body), indent=1)) if call.request_body else "",
+            response_body=_cut(response_text),
+            error=call.error[:2000],
+        )
+
+    return record
+
+
+def claim(action_id: int) -> Action | None:
+    """Take a queued action (or one whose worker vanished) for this worker; None if another has it."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    with transaction.atomic():
+        claimed = (
+            Action.objects.filter(pk=action_id)
+            .filter(
+                Q(state=ActionState.QUEUED, next_attempt_at__isnull=True)
+                | Q(state=ActionState.QUEUED, next_attempt_at__lte=now)
+                | Q(state=ActionState.RUNNING, started_at__lt=stale)
+            )
+            .update(state=ActionState.RUNNING, started_at=now, attempts=F("attempts") + 1, next_attempt_at=None)
+        )
+        if not claimed:
+            return None
+        action = Action.objects.select_related("integration", "target_user", "target_group").get(pk=action_id)
+        ActionEvent.objects.create(
+            action=action,
+            from_state=ActionState.QUEUED,
+            to_state=ActionState.RUNNING,
+            note=f"attempt {action.attempts}",
+        )
+    return action
+
+
+def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
+    """Run one attempt of an action. Transient failures come back with when to try again."""
+    action = claim(action_id)
+    if action is None:
+        return Outcome(None)
+    scim = client or ScimClient(action.integration)
+    scim.read_attempts = 1  # retries belong to the action (backoff between attempts, on any worker)
+    scim.recorder = _recorder(action, action.attempts)
+    try:
+        result = EXECUTORS[ActionType(action.action_type)](action, scim)
+    except ScimTransient as exc:
+        if action.attempts >= settings.ACTION_MAX_ATTEMPTS:
+            return Outcome(
+                _finish(action, ActionState.FAILED, error=f"{exc} (gave up after {action.attempts} attempts)")
+            )
+        delay = exc.retry_after if exc.retry_after is not None else backoff(action.attempts)
+        _requeue(action, delay, str(exc))
+        return Outcome(action, retry_in=delay)
+    except ScimClientError as exc:
+        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
+    except Exception as exc:
+        logger.exception("action crashed", extra={"action": action.pk})
+        return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
+    return Outcome(_finish(action, ActionState.SUCCEEDED, result=result))
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped at ten minutes."""
+    import random
+
+    return random.uniform(1, min(600.0, 2.0 * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not a secret
+
+
+def _requeue(action: Action, delay: float, error: str) -> None:
+    from provisioning.services import _enqueue_on_commit
+
+    with transaction.atomic():
+        Action.objects.filter(pk=action.pk, state=ActionState.RUNNING).update(
+            state=ActionState.QUEUED, last_error=error, next_attempt_at=timezone.now() + timedelta(seconds=delay)
+        )
+        ActionEvent.objects.create(
+            action=action,
+            from_state=ActionState.RUNNING,
+            to_state=ActionState.QUEUED,
+            note=f"transient failure, retry in {delay:.0f} s: {error[:300]}",
+        )
+        action.state = ActionState.QUEUED
+        _enqueue_on_commit(action, countdown=delay)
+
+
+def _finish(action: Action, state: str, *, error: str = "", result: dict[str, Any] | None = None) -> Action:
+    from console.audit.services import audit_record
+
+    with transaction.atomic():
+        Action.objects.filter(pk=action.pk, state=ActionState.RUNNING).update(
+            state=state, finished_at=timezone.now(), last_error=error, result=result or {}
+        )
+        ActionEvent.objects.create(
+            action=action, from_state=ActionState.RUNNING, to_state=state, note=error[:2000] if error else ""
+        )
+        audit_record(
+            verb=f"action.{state}",
+            target=action,
+            details={"type": action.action_type, "subject": action.subject, **({"error": error} if error else {})},
+        )
+    action.refresh_from_db()
+    return action
+
+
+# --- the SCIM calls of each action type ------------------------------------------------------
+
+
+def _users(action: Action) -> str:
+    return action.integration.users_endpoint.strip("/")
+
+
+def _groups(action: Action) -> str:
+    return action.integration.groups_endpoint.strip("/")
+
+
+def _find_user(action: Action, scim: ScimClient, desired: dict[str, Any]) -> dict[str, Any] | None:
+    """The existing account: by externalId first (a re-hire keeps it), then by userName."""
+    for attribute in ("externalId", "userName"):
+        value = desired.get(attribute)
+        if not value:
+            continue
+        body = scim.get_json(_users(action), {"filter": f"{attribute} eq {escape_filter_value(str(value))}"})
+        for resource in body.get("Resources") or []:
+            if isinstance(resource, dict) and resource.get("id"):
+                return resource
+    return None
+
+
+def _fetch(scim: ScimClient, path: str) -> dict[str, Any]:
+    return scim.get_json(path)
+
+
+def _changed_operations(current: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
+    """``replace`` operations for the attributes that differ, and only those."""
+    operations = []
+    for attribute, value in desired.items():
+        if attribute == "name" and isinstance(value, dict):
+            now = current.get("name") or {}
+            for part, part_value in value.items():
+                if now.get(part) != part_value:
+                    operations.append({"op": "replace", "path": f"name.{part}", "value": part_value})
+        elif attribute == "emails":
+            have = sorted((e.get("value", "").lower(), bool(e.get("primary"))) for e in current.get("emails") or [])
+            want = sorted((e.get("value", "").lower(), bool(e.get("primary"))) for e in value)
+            if have != want:
+                operations.append({"op": "replace", "path": "emails", "value": value})
+        elif attribute == "userName":
+            if str(current.get("userName", "")).lower() != str(value).lower():
+                operations.append({"op": "replace", "path": "userName", "value": value})
+        elif current.get(attribute) != value:
+            operations.append({"op": "replace", "path": attribute, "value": value})
+    return operations
+
+
+def _patch(scim: ScimClient, path: str, operations: list[dict[str, Any]]) -> None:
+    scim.request("PATCH", path, json={"schemas": [PATCH_SCHEMA], "Operations": operations})
+
+
+def _remember_user(action: Action, resource: dict[str, Any]) -> TargetUser:
+    """The console's picture of the application, updated at once."""
+    user, _ = TargetUser.objects.update_or_create(
+        integration=action.integration,
+        remote_id=str(resource["id"]),
+        defaults={
+            "user_name": str(resource.get("userName", ""))[:255],
+            "display_name": str(resource.get("displayName", ""))[:255],
+            "email": primary_email(resource),
+            "external_id": str(resource.get("externalId", "") or "")[:255],
+            "active": resource.get("active", True) is not False,
+            "resource": resource,
+            "content_hash": content_hash(resource),
+            "last_seen_at": timezone.now(),
+            "removed_at": None,
+        },
+    )
+    return user
+
+
+def sync_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
+    desired = dict(action.parameters["user"])
+    found = _find_user(action, scim, desired)
+    if found is None:
+        try:
+            response = scim.request("POST", _users(action), json={"schemas": [USER_SCHEMA], **desired})
+        except ScimConflict:
+            found = _find_user(action, scim, desired)  # someone made it meanwhile: adopt it
+            if found is None:
+                raise
+        else:
+            created = response.json()
+            user = _remember_user(action, created)
+            Action.objects.filter(pk=action.pk).update(target_user=user)
+            return {"operation": "created", "id": created.get("id")}
+    operations = _changed_operations(found, desired)
+    reactivated = found.get("active") is False
+    if operations:
+        _patch(scim, f"{_users(action)}/{found['id']}", operations)
+        found = _fetch(scim, f"{_users(action)}/{found['id']}")
+    user = _remember_user(action, found)
+    Action.objects.filter(pk=action.pk).update(target_user=user)
+    return {
+        "operation": "reactivated" if reactivated else ("updated" if operations else "unchanged"),
+        "id": found["id"],
+        "changed": [op["path"] for op in operations],
+    }
+
+
+def manage_relationships(action: Action, scim: ScimClient) -> dict[str, Any]:
+    group_id = action.parameters["group_id"]
+    add, remove = action.parameters.get("add", []), action.parameters.get("remove", [])
+    size = max(1, action.integration.membership_chunk_size)
+    path = f"{_groups(action)}/{group_id}"
+    requests = 0
+    for start in range(0, len(add), size):
+        chunk = add[start : start + size]
+        _patch(scim, path, [{"op": "add", "path": "members", "value": [{"value": v} for v in chunk]}])
+        requests += 1
+    for start in range(0, len(remove), size):
+        chunk = remove[start : start + size]
+        _patch(scim, path, [{"op": "remove", "path": f"members[value eq {escape_filter_value(v)}]"} for v in chunk])
+        requests += 1
+    group = TargetGroup.objects.filter(integration=action.integration, remote_id=group_id).first()
+    if group is not None:
+        users = dict(
+            TargetUser.objects.filter(integration=action.integration, remote_id__in=add).values_list("remote_id", "pk")
+        )
+        TargetMembership.objects.bulk_create(
+            [
+                TargetMembership(integration=action.integration, group=group, member_remote_id=v, user_id=users.get(v))
+                for v in add
+            ],
+            ignore_conflicts=True,
+        )
+        TargetMembership.objects.filter(group=group, member_remote_id__in=remove).delete()
+        TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
+    return {"added": len(add), "removed": len(remove), "requests": requests}
+
+
+def deprovision_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
+    user_id = action.parameters["user_id"]
+    _patch(scim, f"{_users(action)}/{user_id}", [{"op": "replace", "path": "active", "value": False}])
+    memberships = list(
+        TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id).select_related(
+            "group"
+        )
+    )
+    removed_from = []
+    for membership in memberships:
+        with contextlib.suppress(ScimNotFound):  # the group is gone already
+            _patch(
+                scim,
+                f"{_groups(action)}/{membership.group.remote_id}",
+                [{"op": "remove", "path": f"members[value eq {escape_filter_value(user_id)}]"}],
+            )
+        removed_from.append(membership.group.remote_id)
+        membership.delete()
+    TargetUser.objects.filter(integration=action.integration, remote_id=user_id).update(active=False)
+    for group in TargetGroup.objects.filter(integration=action.integration, remote_id__in=removed_from):
+        TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
+    # What undo needs: reactivate, and put the memberships back.
+    return {"deactivated": user_id, "removed_from_groups": removed_from}
+
+
+def delete_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
+    user_id = action.parameters["user_id"]
+    try:
+        scim.request("DELETE", f"{_users(action)}/{user_id}")
+        outcome = "deleted"
+    except ScimNotFound:
+        outcome = "already gone"
+    TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id).delete()
+    TargetUser.objects.filter(integration=action.integration, remote_id=user_id).update(removed_at=timezone.now())
+    return {"operation": outcome, "id": user_id}
+
+
+def create_entitlement(action: Action, scim: ScimClient) -> dict[str, Any]:
+    name = action.parameters["display_name"]
+    query = {"filter": f"displayName eq {escape_filter_value(name)}", "excludedAttributes": "members"}
+    existing = [r for r in scim.get_json(_groups(action), query).get("Resources") or [] if isinstance(r, dict)]
+    operation = "adopted"
+    if existing:
+        resource = existing[0]
+    else:
+        try:
+            resource = scim.request(
+                "POST", _groups(action), json={"schemas": [GROUP_SCHEMA], "displayName": name}
+            ).json()
+            operation = "created"
+        except ScimConflict:
+            found = [r for r in scim.get_json(_groups(action), query).get("Resources") or [] if isinstance(r, dict)]
+            if not found:
+                raise
+            resource = found[0]
+    group, _ = TargetGroup.objects.update_or_create(
+        integration=action.integration,
+        remote_id=str(resource["id"]),
+        defaults={
+            "display_name": str(resource.get("displayName", name))[:255],
+            "resource": resource,
+            "content_hash": content_hash(resource),
+            "last_seen_at": timezone.now(),
+            "removed_at": None,
+        },
+    )
+    Action.objects.filter(pk=action.pk).update(target_group=group)
+    return {"operation": operation, "id": resource["id"]}
+
+
+EXECUTORS = {
+    ActionType.SYNC_IDENTITIES: sync_identity,
+    ActionType.MANAGE_RELATIONSHIPS: manage_relationships,
+    ActionType.DEPROVISION_IDENTITY: deprovision_identity,
+    ActionType.DELETE_IDENTITY: delete_identity,
+    ActionType.CREATE_ENTITLEMENT: create_entitlement,
+}
+
+
+def actions_recover() -> int:
+    """Queue again what a vanished worker left running, and retries whose message was lost."""
+    from provisioning.services import _enqueue_on_commit
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    waiting = Action.objects.filter(
+        Q(state=ActionState.RUNNING, started_at__lt=stale)
+        | Q(state=ActionState.QUEUED, next_attempt_at__lt=now - timedelta(seconds=60))
+        | Q(state=ActionState.QUEUED, next_attempt_at__isnull=True, updated_at__lt=stale)
+    )
+    count = 0
+    with transaction.atomic():
+        for action in waiting:
+            _enqueue_on_commit(action)
+            count += 1
+    return count

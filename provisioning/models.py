@@ -1,0 +1,141 @@
+"""Actions: every change the console makes in an application, with its timeline and SCIM log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from integrations.models import Integration, TargetGroup, TargetUser
+
+
+class ActionType(models.TextChoices):
+    SYNC_IDENTITIES = "SYNC_IDENTITIES", "Sync identity"
+    MANAGE_RELATIONSHIPS = "MANAGE_RELATIONSHIPS", "Manage group members"
+    DEPROVISION_IDENTITY = "DEPROVISION_IDENTITY", "Deprovision identity"
+    DELETE_IDENTITY = "DELETE_IDENTITY", "Delete identity"
+    CREATE_ENTITLEMENT = "CREATE_ENTITLEMENT", "Create group"
+
+
+class ActionState(models.TextChoices):
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# The only moves an action can make. Anything else is refused with a clear error.
+TRANSITIONS: dict[str, set[str]] = {
+    ActionState.PENDING_APPROVAL: {ActionState.APPROVED, ActionState.REJECTED, ActionState.CANCELLED},
+    ActionState.APPROVED: {ActionState.QUEUED, ActionState.CANCELLED},
+    ActionState.QUEUED: {ActionState.RUNNING, ActionState.CANCELLED},
+    ActionState.RUNNING: {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.QUEUED},
+    ActionState.FAILED: {ActionState.QUEUED},
+    ActionState.SUCCEEDED: set(),
+    ActionState.REJECTED: set(),
+    ActionState.CANCELLED: set(),
+}
+FINISHED = {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.REJECTED, ActionState.CANCELLED}
+
+
+class ApprovalPolicy(models.Model):
+    """Per integration and action type: automatic, or approval required.
+
+    Without a row, DELETE_IDENTITY requires approval and the rest run automatically.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="approval_policies")
+    action_type = models.CharField(max_length=24, choices=ActionType.choices)
+    requires_approval = models.BooleanField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["integration", "action_type"], name="approval_policy_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.integration_id} {self.action_type}: {'approval' if self.requires_approval else 'automatic'}"
+
+
+class Action(models.Model):
+    """One change in one integration, from request to outcome."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="actions")
+    action_type = models.CharField("type", max_length=24, choices=ActionType.choices)
+    state = models.CharField(max_length=20, choices=ActionState.choices, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="actions_requested"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions_decided"
+    )
+    decision_comment = models.TextField(blank=True)
+    # What the action is about: a console person (sync), an account, a group.
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    target_user = models.ForeignKey(
+        TargetUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    target_group = models.ForeignKey(
+        TargetGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    subject = models.CharField(max_length=300, help_text="Who or what, as people read it.")
+    parameters = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    priority = models.PositiveSmallIntegerField(default=5, help_text="Lower runs first.")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Not before then (backoff).")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["integration", "state"], name="action_integration_state_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_type_display()} {self.subject}"
+
+
+class ActionEvent(models.Model):
+    """The timeline of an action: each state change, who made it and why."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    from_state = models.CharField(max_length=20, blank=True)
+    to_state = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '∅'} → {self.to_state}"
+
+
+class ScimCall(models.Model):
+    """One SCIM request an action made and what came back, secrets removed and long bodies cut."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="calls")
+    attempt = models.PositiveIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+    method = models.CharField(max_length=8)
+    url = models.CharField(max_length=1000)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    request_body = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url} {self.status}"

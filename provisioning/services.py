@@ -1,0 +1,316 @@
+"""Requesting actions and moving them through their states: the only way they change.
+
+Every transition is a conditional update (``state = expected``), so two people or two
+workers racing for the same action cannot both win; every one is recorded on the
+action's timeline and in the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from rest_framework.request import Request
+
+from console.accounts.models import Person
+from console.accounts.permissions import Perm
+from console.audit.services import audit_record
+from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.models import (
+    TRANSITIONS,
+    Action,
+    ActionEvent,
+    ActionState,
+    ActionType,
+    ApprovalPolicy,
+)
+
+# Leavers first: a deprovision overtakes other queued work.
+PRIORITY = {
+    ActionType.DEPROVISION_IDENTITY: 1,
+    ActionType.DELETE_IDENTITY: 3,
+}
+APPROVAL_BY_DEFAULT = {ActionType.DELETE_IDENTITY}
+
+VERBS = {
+    ActionState.APPROVED: "approve",
+    ActionState.REJECTED: "reject",
+    ActionState.CANCELLED: "cancel",
+    ActionState.QUEUED: "queue",
+    ActionState.RUNNING: "start",
+    ActionState.SUCCEEDED: "finish",
+    ActionState.FAILED: "fail",
+}
+
+
+class ActionRefused(Exception):
+    """A request or a transition that is not allowed; the message says why, for people."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def approval_required(integration: Integration, action_type: str) -> bool:
+    policy = ApprovalPolicy.objects.filter(integration=integration, action_type=action_type).first()
+    if policy is not None:
+        return policy.requires_approval
+    return action_type in APPROVAL_BY_DEFAULT
+
+
+def user_payload_for(person: Person) -> dict[str, Any]:
+    """The SCIM user a console person stands for (the default attribute mapping)."""
+    payload: dict[str, Any] = {"userName": person.username, "active": True}
+    if person.external_id:
+        payload["externalId"] = person.external_id
+    name = {
+        key: value
+        for key, value in (
+            ("givenName", person.given_name),
+            ("familyName", person.family_name),
+            ("formatted", person.formatted_name or person.full_name),
+        )
+        if value
+    }
+    if name:
+        payload["name"] = name
+    if person.display_name or person.full_name:
+        payload["displayName"] = person.display_name or person.full_name
+    if person.email:
+        payload["emails"] = [{"value": person.email, "type": "work", "primary": True}]
+    for key, value in (("title", person.title), ("locale", person.locale), ("timezone", person.timezone)):
+        if value:
+            payload[key] = value
+    return payload
+
+
+def _require(condition: bool, message: str, field: str | None = None) -> None:
+    if not condition:
+        raise ActionRefused(message, field)
+
+
+def _validated(
+    *,
+    integration: Integration,
+    action_type: str,
+    person: Person | None,
+    target_user: TargetUser | None,
+    target_group: TargetGroup | None,
+    parameters: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """Refuse what cannot be done, before anything is queued; return the subject and parameters."""
+    _require(integration.enabled, f"{integration.name} is disabled.", "integration")
+    _require(
+        integration.provisioning_enabled,
+        f"Provisioning is not enabled for {integration.name} (Enable usage for Provisioning).",
+        "integration",
+    )
+    for name, row in (("target_user", target_user), ("target_group", target_group)):
+        if row is not None:
+            _require(
+                row.integration_id == integration.pk, f"That {name.split('_')[1]} is in another integration.", name
+            )
+    if action_type == ActionType.SYNC_IDENTITIES:
+        _require(person is not None, "Choose the person to sync.", "person")
+        assert person is not None
+        return person.username, {"user": user_payload_for(person)}
+    if action_type in (ActionType.DEPROVISION_IDENTITY, ActionType.DELETE_IDENTITY):
+        _require(target_user is not None, "Choose the account.", "target_user")
+        assert target_user is not None
+        _require(
+            target_user.removed_at is None, f"{target_user.user_name} is no longer in the application.", "target_user"
+        )
+        if action_type == ActionType.DELETE_IDENTITY:
+            _require(
+                integration.supports_hard_delete,
+                f"{integration.name} does not allow hard delete: deprovision the account instead.",
+                "action_type",
+            )
+        return target_user.user_name, {"user_id": target_user.remote_id}
+    if action_type == ActionType.MANAGE_RELATIONSHIPS:
+        _require(target_group is not None, "Choose the group.", "target_group")
+        assert target_group is not None
+        add = [str(v) for v in parameters.get("add") or []]
+        remove = [str(v) for v in parameters.get("remove") or []]
+        _require(bool(add or remove), "Name at least one account to add or remove.", "parameters")
+        _require(not set(add) & set(remove), "An account cannot be both added and removed.", "parameters")
+        known = set(
+            TargetUser.objects.filter(integration=integration, remote_id__in=add + remove).values_list(
+                "remote_id", flat=True
+            )
+        )
+        unknown = sorted(set(add + remove) - known)
+        _require(not unknown, f"Unknown accounts in {integration.name}: {', '.join(unknown[:10])}.", "parameters")
+        parts = [f"+{len(add)}" if add else "", f"-{len(remove)}" if remove else ""]
+        return f"{target_group.display_name} ({' '.join(p for p in parts if p)})", {
+            "group_id": target_group.remote_id,
+            "add": add,
+            "remove": remove,
+        }
+    if action_type == ActionType.CREATE_ENTITLEMENT:
+        display_name = str(parameters.get("display_name") or "").strip()
+        _require(bool(display_name), "Name the group to create.", "parameters")
+        return display_name, {"display_name": display_name}
+    raise ActionRefused(f"Unknown action type {action_type!r}.", "action_type")
+
+
+def action_request(
+    *,
+    actor: Person | None,
+    integration: Integration,
+    action_type: str,
+    person: Person | None = None,
+    target_user: TargetUser | None = None,
+    target_group: TargetGroup | None = None,
+    parameters: dict[str, Any] | None = None,
+    request: HttpRequest | Request | None = None,
+) -> Action:
+    """Create an action: waiting for approval, or queued for the workers at once."""
+    subject, clean = _validated(
+        integration=integration,
+        action_type=action_type,
+        person=person,
+        target_user=target_user,
+        target_group=target_group,
+        parameters=parameters or {},
+    )
+    needs_approval = approval_required(integration, action_type)
+    now = timezone.now()
+    with transaction.atomic():
+        action = Action.objects.create(
+            integration=integration,
+            action_type=action_type,
+            state=ActionState.PENDING_APPROVAL if needs_approval else ActionState.QUEUED,
+            requested_by=actor,
+            person=person,
+            target_user=target_user,
+            target_group=target_group,
+            subject=subject[:300],
+            parameters=clean,
+            priority=PRIORITY.get(ActionType(action_type), 5),
+            created_at=now,
+            expires_at=now + timedelta(hours=settings.ACTION_APPROVAL_EXPIRY_HOURS) if needs_approval else None,
+        )
+        ActionEvent.objects.create(action=action, to_state=action.state, actor=actor, note="requested")
+        audit_record(
+            verb="action.requested",
+            actor=actor,
+            target=action,
+            request=request,
+            details={"type": action_type, "integration": integration.pk, "subject": subject, "state": action.state},
+        )
+        if action.state == ActionState.QUEUED:
+            _enqueue_on_commit(action)
+    return action
+
+
+def _enqueue_on_commit(action: Action, countdown: float = 0) -> None:
+    from provisioning.tasks import action_execute_task
+
+    action_id = action.pk
+    transaction.on_commit(
+        lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown))
+    )
+
+
+def action_transition(
+    action: Action,
+    to_state: str,
+    *,
+    actor: Person | None = None,
+    note: str = "",
+    request: HttpRequest | Request | None = None,
+    **fields: Any,
+) -> Action:
+    """Move an action on, if the move is legal and nobody moved it first."""
+    from_state = action.state
+    if to_state not in TRANSITIONS[ActionState(from_state)]:
+        verb = VERBS.get(ActionState(to_state), to_state)
+        raise ActionRefused(f"Cannot {verb} an action that is {ActionState(from_state).label.lower()}.")
+    with transaction.atomic():
+        moved = Action.objects.filter(pk=action.pk, state=from_state).update(
+            state=to_state, updated_at=timezone.now(), **fields
+        )
+        if not moved:
+            action.refresh_from_db()
+            raise ActionRefused(f"The action changed meanwhile: it is now {action.get_state_display().lower()}.")
+        ActionEvent.objects.create(action=action, from_state=from_state, to_state=to_state, actor=actor, note=note)
+        audit_record(
+            verb=f"action.{to_state}",
+            actor=actor,
+            target=action,
+            request=request,
+            details={"from": from_state, "to": to_state, **({"note": note} if note else {})},
+        )
+        action.refresh_from_db()
+        if to_state == ActionState.QUEUED:
+            _enqueue_on_commit(action)
+    return action
+
+
+def action_approve(
+    *, actor: Person, action: Action, comment: str = "", request: HttpRequest | Request | None = None
+) -> Action:
+    """An admin approves; the action is queued at once. Nobody approves their own request."""
+    _require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) approve actions.")
+    _require(action.requested_by_id != actor.pk, "You cannot approve your own request; another approver must.")
+    action_transition(
+        action,
+        ActionState.APPROVED,
+        actor=actor,
+        note=comment,
+        request=request,
+        decided_by=actor,
+        decision_comment=comment,
+    )
+    return action_transition(action, ActionState.QUEUED, actor=actor, note="queued after approval", request=request)
+
+
+def action_reject(
+    *, actor: Person, action: Action, comment: str = "", request: HttpRequest | Request | None = None
+) -> Action:
+    _require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) reject actions.")
+    _require(action.requested_by_id != actor.pk, "You cannot decide your own request; cancel it instead.")
+    _require(bool(comment.strip()), "Say why the action is rejected.", "comment")
+    return action_transition(
+        action,
+        ActionState.REJECTED,
+        actor=actor,
+        note=comment,
+        request=request,
+        decided_by=actor,
+        decision_comment=comment,
+        finished_at=timezone.now(),
+    )
+
+
+def action_cancel(*, actor: Person, action: Action, request: HttpRequest | Request | None = None) -> Action:
+    _require(
+        action.requested_by_id == actor.pk or actor.has_console_permission(Perm.APPROVE),
+        "Only the requester or an approver cancels an action.",
+    )
+    return action_transition(
+        action, ActionState.CANCELLED, actor=actor, note="cancelled", request=request, finished_at=timezone.now()
+    )
+
+
+def action_retry(*, actor: Person, action: Action, request: HttpRequest | Request | None = None) -> Action:
+    return action_transition(
+        action, ActionState.QUEUED, actor=actor, note="retry requested", request=request, last_error=""
+    )
+
+
+def actions_expire() -> int:
+    """Pending actions past their time are cancelled, with the reason on their timeline."""
+    expired = 0
+    for action in Action.objects.filter(state=ActionState.PENDING_APPROVAL, expires_at__lt=timezone.now()):
+        try:
+            action_transition(action, ActionState.CANCELLED, note="expired without a decision")
+            expired += 1
+        except ActionRefused:
+            continue
+    return expired

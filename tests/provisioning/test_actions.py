@@ -1,0 +1,325 @@
+"""Every action type end to end against a real SCIM server: the server's state is checked,
+not only the console's; approvals, refusals and illegal transitions; the call log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from console.accounts.models import Person
+from console.audit.models import AuditEvent
+from integrations.models import Integration
+from integrations.scim_client import ScimClient
+from provisioning.execution import action_execute
+from provisioning.models import ActionEvent, ActionState, ApprovalPolicy, ScimCall
+from provisioning.services import (
+    ActionRefused,
+    action_approve,
+    action_cancel,
+    action_reject,
+    action_request,
+    action_retry,
+)
+from tests.provisioning.conftest import account, group, run_action, server_user
+from tests.scim_peer import Peer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sync_creates_the_account_and_the_picture_follows_at_once(
+    peer: Peer, app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    jane = make_person("jane.doe", given_name="Jane", family_name="Doe", email="jane@example.com")
+    action = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=jane)
+    assert action.state == "queued"
+
+    done = run_action(action)
+
+    assert done.state == "succeeded", done.last_error
+    assert done.result["operation"] == "created"
+    on_server = server_user(peer, "jane.doe")
+    assert on_server is not None
+    assert on_server["name"]["givenName"] == "Jane"
+    assert on_server["emails"][0]["value"] == "jane@example.com"
+    assert account(app, "jane.doe").remote_id == on_server["id"]  # no extraction needed
+    calls = list(ScimCall.objects.filter(action=done).values_list("method", "status"))
+    assert calls == [("GET", 200), ("POST", 201)]
+    assert [e.to_state for e in ActionEvent.objects.filter(action=done)] == ["queued", "running", "succeeded"]
+    assert AuditEvent.objects.filter(verb="action.succeeded").exists()
+
+
+def test_sync_updates_only_what_changed(
+    peer: Peer, app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    peer.user("jane.doe", displayName="Jane D", name={"givenName": "Jane"}, active=True)
+    jane = make_person("jane.doe", given_name="Jane", display_name="Jane Doe")
+
+    done = run_action(action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=jane))
+
+    assert done.result["operation"] == "updated"
+    patch = ScimCall.objects.get(action=done, method="PATCH")
+    assert '"displayName"' in patch.request_body
+    assert "givenName" not in patch.request_body  # unchanged, not sent
+    assert server_user(peer, "jane.doe")["displayName"] == "Jane Doe"  # type: ignore[index]
+
+
+def test_a_rehire_reactivates_the_deactivated_account_instead_of_a_duplicate(
+    peer: Peer, app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    peer.user("Jane.Doe", active=False, externalId="emp-7")
+    jane = make_person("jane.doe", external_id="emp-7")
+
+    done = run_action(action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=jane))
+
+    assert done.result["operation"] == "reactivated"
+    assert server_user(peer, "jane.doe")["active"] is True  # type: ignore[index]
+    users = peer.http.get("/Users").json()
+    assert users["totalResults"] == 1
+
+
+def test_a_409_on_create_adopts_the_existing_account(
+    app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    """A race a real server cannot be made to show on demand: absent on lookup, present on create."""
+    existing = {"id": "u-1", "userName": "jane.doe", "active": True}
+    lookups = 0
+
+    def server(request: httpx.Request) -> httpx.Response:
+        nonlocal lookups
+        if request.method == "POST":
+            return httpx.Response(409, json={"status": "409", "scimType": "uniqueness", "detail": "exists"})
+        if request.method == "GET" and "filter" in request.url.params:
+            lookups += 1
+            found = [existing] if lookups > 2 else []  # externalId, userName: none; after the 409: there
+            return httpx.Response(200, json={"totalResults": len(found), "Resources": found})
+        if request.method == "GET":
+            return httpx.Response(200, json=existing)
+        return httpx.Response(204)
+
+    jane = make_person("jane.doe", external_id="x-1")
+    action = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=jane)
+    client = ScimClient(app, http=httpx.Client(transport=httpx.MockTransport(server)))
+    outcome = action_execute(action.pk, client=client)
+    assert outcome.action is not None
+    assert outcome.action.state == "succeeded", outcome.action.last_error
+    assert outcome.action.result["id"] == "u-1"
+    assert account(app, "jane.doe").remote_id == "u-1"
+
+
+def test_members_are_added_and_removed_in_chunks(
+    peer: Peer, app: Integration, requester: Person, extract: Callable[[], None]
+) -> None:
+    people = [peer.user(f"user{i}") for i in range(5)]
+    peer.group("Engineers", people[:1])
+    extract()
+    app.membership_chunk_size = 2
+    app.save()
+    engineers = group(app, "Engineers")
+    add = [p["id"] for p in people[1:]]
+
+    done = run_action(
+        action_request(
+            actor=requester,
+            integration=app,
+            action_type="MANAGE_RELATIONSHIPS",
+            target_group=engineers,
+            parameters={"add": add, "remove": [people[0]["id"]]},
+        )
+    )
+
+    assert done.state == "succeeded", done.last_error
+    assert ScimCall.objects.filter(action=done, method="PATCH").count() == 3  # 4 adds in 2 chunks, 1 removal
+    on_server = peer.http.get(f"/Groups/{engineers.remote_id}").json()
+    assert sorted(m["value"] for m in on_server["members"]) == sorted(add)
+    engineers.refresh_from_db()
+    assert engineers.member_count == 4
+
+
+def test_deprovision_deactivates_then_removes_memberships(
+    peer: Peer, app: Integration, requester: Person, extract: Callable[[], None]
+) -> None:
+    ada, bob = peer.user("ada"), peer.user("bob")
+    peer.group("Engineers", [ada, bob])
+    peer.group("Admins", [ada])
+    extract()
+
+    done = run_action(
+        action_request(
+            actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_user=account(app, "ada")
+        )
+    )
+
+    assert done.state == "succeeded", done.last_error
+    assert [c.method for c in ScimCall.objects.filter(action=done)] == ["PATCH", "PATCH", "PATCH"]
+    assert server_user(peer, "ada")["active"] is False  # type: ignore[index]
+    for name in ("Engineers", "Admins"):
+        members = peer.http.get(f"/Groups/{group(app, name).remote_id}").json().get("members") or []
+        assert ada["id"] not in [m["value"] for m in members]
+    assert sorted(done.result["removed_from_groups"]) == sorted(
+        [group(app, "Engineers").remote_id, group(app, "Admins").remote_id]
+    )
+    assert account(app, "ada").active is False
+
+
+def test_delete_is_refused_where_the_application_does_not_allow_it(
+    peer: Peer, app: Integration, requester: Person, extract: Callable[[], None]
+) -> None:
+    peer.user("ada")
+    extract()
+    with pytest.raises(ActionRefused, match="does not allow hard delete"):
+        action_request(actor=requester, integration=app, action_type="DELETE_IDENTITY", target_user=account(app, "ada"))
+
+
+def test_delete_waits_for_another_admins_approval_then_deletes(
+    peer: Peer,
+    app: Integration,
+    requester: Person,
+    approver: Person,
+    extract: Callable[[], None],
+    make_person: Callable[..., Person],
+) -> None:
+    peer.user("ada")
+    extract()
+    app.supports_hard_delete = True
+    app.save()
+    action = action_request(
+        actor=approver, integration=app, action_type="DELETE_IDENTITY", target_user=account(app, "ada")
+    )
+    assert action.state == "pending_approval"
+    assert action.expires_at is not None
+    assert action_execute(action.pk).action is None  # a worker cannot take what is not approved
+    with pytest.raises(ActionRefused, match="cannot approve your own request"):
+        action_approve(actor=approver, action=action)
+    with pytest.raises(ActionRefused, match="Only approvers"):
+        action_approve(actor=requester, action=action)
+
+    other_admin = make_person("other-admin", roles=["admin"])
+    approved = action_approve(actor=other_admin, action=action, comment="leaver confirmed")
+    assert approved.state == "queued"
+    assert approved.decided_by == other_admin
+    done = run_action(approved)
+
+    assert done.state == "succeeded", done.last_error
+    assert server_user(peer, "ada") is None
+    assert account(app, "ada").removed_at is not None
+    states = [e.to_state for e in ActionEvent.objects.filter(action=done)]
+    assert states == ["pending_approval", "approved", "queued", "running", "succeeded"]
+
+
+def test_create_entitlement_makes_the_group_once(peer: Peer, app: Integration, requester: Person) -> None:
+    first = run_action(
+        action_request(
+            actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Ops"}
+        )
+    )
+    assert first.result["operation"] == "created"
+    again = run_action(
+        action_request(
+            actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Ops"}
+        )
+    )
+    assert again.result["operation"] == "adopted"
+    groups = peer.http.get("/Groups", params={"filter": 'displayName eq "Ops"'}).json()
+    assert groups["totalResults"] == 1
+    assert group(app, "Ops").remote_id == groups["Resources"][0]["id"]
+
+
+def test_rejection_needs_a_reason_and_illegal_moves_are_refused(
+    peer: Peer, app: Integration, requester: Person, approver: Person, make_person: Callable[..., Person]
+) -> None:
+    ApprovalPolicy.objects.create(integration=app, action_type="CREATE_ENTITLEMENT", requires_approval=True)
+    action = action_request(
+        actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Ops"}
+    )
+    assert action.state == "pending_approval"
+    with pytest.raises(ActionRefused, match="Say why"):
+        action_reject(actor=approver, action=action, comment=" ")
+    rejected = action_reject(actor=approver, action=action, comment="not needed")
+    assert rejected.state == "rejected"
+    with pytest.raises(ActionRefused, match="Cannot approve an action that is rejected"):
+        action_approve(actor=approver, action=rejected)
+    assert peer.http.get("/Groups").json()["totalResults"] == 0
+
+    ApprovalPolicy.objects.filter(integration=app).update(requires_approval=False)
+    automatic = action_request(
+        actor=approver, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "X"}
+    )
+    done = run_action(automatic)
+    assert done.state == "succeeded"
+    with pytest.raises(ActionRefused, match="Cannot queue an action that is succeeded"):
+        action_retry(actor=approver, action=done)
+    with pytest.raises(ActionRefused, match="Cannot cancel an action that is succeeded"):
+        action_cancel(actor=approver, action=done)
+
+
+def test_requests_for_integrations_not_enabled_for_provisioning_are_refused(
+    peer: Peer, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    off = Integration.objects.create(name="Off", base_url=peer.url, provisioning_enabled=False)
+    with pytest.raises(ActionRefused, match="Provisioning is not enabled"):
+        action_request(actor=requester, integration=off, action_type="SYNC_IDENTITIES", person=make_person("x"))
+
+
+def test_a_transient_failure_is_retried_after_retry_after_and_a_permanent_one_fails(
+    app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    action = action_request(
+        actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("jane.doe")
+    )
+    limited = ScimClient(
+        app,
+        http=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(429, headers={"Retry-After": "30"}))),
+    )
+    outcome = action_execute(action.pk, client=limited)
+    assert outcome.retry_in == 30
+    action.refresh_from_db()
+    assert action.state == "queued"
+    assert action.next_attempt_at is not None
+    assert action_execute(action.pk).action is None  # not before its time
+
+    action.next_attempt_at = None
+    action.save()
+    refused = ScimClient(
+        app, http=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(400, json={"detail": "bad"})))
+    )
+    failed = action_execute(action.pk, client=refused).action
+    assert failed is not None
+    assert failed.state == "failed"
+    assert "400" in failed.last_error
+    assert action_retry(actor=requester, action=failed).state == "queued"
+
+
+def test_the_call_log_keeps_no_secrets(app: Integration, requester: Person, make_person: Callable[..., Person]) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(dict(request.headers))
+        if request.method == "GET":
+            return httpx.Response(200, json={"totalResults": 0, "Resources": []})
+        return httpx.Response(201, json={"id": "u-1", "userName": "jane.doe", "password": "hunter2"})
+
+    action = action_request(
+        actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("jane.doe")
+    )
+    action_execute(action.pk, client=ScimClient(app, http=httpx.Client(transport=httpx.MockTransport(server))))
+    assert seen[0]["authorization"] == "Bearer peer-token"
+    logged = " ".join(f"{c.url} {c.request_body} {c.response_body}" for c in ScimCall.objects.all())
+    assert "peer-token" not in logged
+    assert "hunter2" not in logged
+    assert "[redacted]" in logged
+
+
+def test_states_are_the_documented_ones() -> None:
+    assert {s.value for s in ActionState} == {
+        "pending_approval",
+        "approved",
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "rejected",
+        "cancelled",
+    }
