@@ -128,6 +128,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "console.web.context_processors.navigation",
+                "provisioning.context_processors.approvals",
             ],
         },
     },

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from console.accounts.access import api_policy
 from console.audit import views as audit_views
 from console.web import views as web_views
+from provisioning import views as provisioning_views
 
 
 class SchemaView(SpectacularAPIView):
@@ -26,6 +27,9 @@ urlpatterns = [
     path("settings/", web_views.settings_view, name="settings"),
     path("api/v1/", include("console.api_urls")),
     path("api/v1/", include("integrations.api.urls")),
+    path("api/v1/", include("provisioning.api.urls")),
+    path("actions/", include("provisioning.urls")),
+    path("approvals/", provisioning_views.approval_inbox, name="approval_inbox"),
     path("scim/v2/", include("console.scim.urls")),
     path("api/schema/", SchemaView.as_view(), name="api_schema"),
     path("api/docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),

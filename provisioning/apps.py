@@ -1,4 +1,8 @@
+from datetime import timedelta
+from typing import Any
+
 from django.apps import AppConfig
+from django.http import HttpRequest
 
 
 class ProvisioningConfig(AppConfig):
@@ -6,3 +10,89 @@ class ProvisioningConfig(AppConfig):
 
     name = "provisioning"
     verbose_name = "Provisioning"
+
+    def ready(self) -> None:
+        from console.web.slots import register_panel
+
+        register_panel("dashboard.main", template="provisioning/dashboard_tiles.html", context=_tiles, order=5)
+        register_panel("person.detail", template="provisioning/panel_person.html", context=_person)
+        register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
+        register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
+        register_panel("integration.groups", template="provisioning/panel_create_group.html", context=_create_group)
+
+
+def _can_request(request: HttpRequest) -> bool:
+    from console.accounts.permissions import Perm
+
+    user: Any = request.user
+    return bool(user.is_authenticated and user.has_console_permission(Perm.REQUEST_ACTIONS))
+
+
+def _tiles(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from provisioning.models import Action, ActionState
+
+    since = timezone.now() - timedelta(hours=24)
+    counts = Action.objects.aggregate(
+        pending=Count("pk", filter=Q(state=ActionState.PENDING_APPROVAL)),
+        running=Count("pk", filter=Q(state=ActionState.RUNNING)),
+        failed_24h=Count("pk", filter=Q(state=ActionState.FAILED, finished_at__gte=since)),
+    )
+    rows = (
+        Action.objects.filter(finished_at__gte=since, state__in=[ActionState.SUCCEEDED, ActionState.FAILED])
+        .values("integration__name")
+        .annotate(finished=Count("pk"), failed=Count("pk", filter=Q(state=ActionState.FAILED)))
+        .order_by("integration__name")
+    )
+    rates = [
+        {
+            "name": row["integration__name"],
+            "finished": row["finished"],
+            "failed": row["failed"],
+            "rate": round(100 * row["failed"] / row["finished"]),
+        }
+        for row in rows
+    ]
+    return {"tiles": counts, "error_rates": sorted(rates, key=lambda r: -r["rate"])}
+
+
+def _person(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from integrations.models import Integration
+    from provisioning.models import Action
+
+    person = page.get("person")
+    if person is None:
+        return None
+    return {
+        "sync_integrations": Integration.objects.filter(enabled=True, provisioning_enabled=True).order_by("name")
+        if _can_request(request)
+        else [],
+        "recent_actions": Action.objects.filter(person=person)[:10],
+    }
+
+
+def _target_user(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from provisioning.models import Action
+
+    integration, user = page.get("integration"), page.get("user")
+    if integration is None or user is None or not integration.provisioning_enabled or not _can_request(request):
+        return None
+    return {"recent_actions": Action.objects.filter(target_user=user)[:10]}
+
+
+def _target_group(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from provisioning.models import Action
+
+    integration, group = page.get("integration"), page.get("group")
+    if integration is None or group is None or not integration.provisioning_enabled or not _can_request(request):
+        return None
+    return {"recent_actions": Action.objects.filter(target_group=group)[:10]}
+
+
+def _create_group(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    integration = page.get("integration")
+    if integration is None or not integration.provisioning_enabled or not _can_request(request):
+        return None
+    return {}

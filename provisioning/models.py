@@ -62,7 +62,7 @@ class ApprovalPolicy(models.Model):
 class Action(models.Model):
     """One change in one integration, from request to outcome."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.PROTECT, related_name="actions")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="actions")
     action_type = models.CharField("type", max_length=24, choices=ActionType.choices)
     state = models.CharField(max_length=20, choices=ActionState.choices, db_index=True)
     requested_by = models.ForeignKey(

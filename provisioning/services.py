@@ -212,9 +212,7 @@ def _enqueue_on_commit(action: Action, countdown: float = 0) -> None:
     from provisioning.tasks import action_execute_task
 
     action_id = action.pk
-    transaction.on_commit(
-        lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown))
-    )
+    transaction.on_commit(lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown)))
 
 
 def action_transition(

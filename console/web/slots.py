@@ -6,7 +6,8 @@ those apps register a panel for a slot in their ``AppConfig.ready``; the page re
 whatever is registered with ``{% slot "dashboard.main" %}``.
 
 Slots in use: ``dashboard.main``, ``settings.pipeline``, ``settings.sign_in``,
-``person.detail``.
+``person.detail``; and, filled by provisioning on integrations' pages,
+``target_user.detail``, ``target_group.detail``, ``integration.groups``.
 """
 
 from __future__ import annotations

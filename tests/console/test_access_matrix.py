@@ -25,6 +25,7 @@ from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.web.models import ConsoleSettings
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.models import Action
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
 METHODS = ("GET", "POST")
@@ -60,7 +61,8 @@ OBJECT_FOR_ARGUMENT = {
     ("roles", "pk"): "role",
     ("audit-events", "pk"): "event",
     ("integrations", "pk"): "integration",
-    ("custom", "pk"): "custom_integration",  # /api/v1/providers/custom/<pk>/…
+    ("custom", "pk"): "custom_integration",
+    ("actions", "pk"): "action",  # /api/v1/providers/custom/<pk>/…
     ("users", "user_pk"): "target_user",
     ("groups", "group_pk"): "target_group",
     ("Users", "pk"): "person",
@@ -105,6 +107,9 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
         "integration": (walked := Integration.objects.create(name="Walked", base_url="http://127.0.0.1:9/scim/v2")),
         "custom_integration": Integration.objects.create(
             kind="oaa", name="Custom", base_url="http://127.0.0.1:9/scim/v2"
+        ),
+        "action": Action.objects.create(
+            integration=walked, action_type="CREATE_ENTITLEMENT", state="pending_approval", subject="Walkers"
         ),
         "target_user": TargetUser.objects.create(integration=walked, remote_id="u1", user_name="u1", content_hash="-"),
         "target_group": TargetGroup.objects.create(

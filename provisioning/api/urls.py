@@ -1,0 +1,10 @@
+from rest_framework.routers import DefaultRouter
+
+from provisioning.api.views import ActionViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.include_format_suffixes = False
+router.register("actions", ActionViewSet, basename="action")
+
+urlpatterns = router.urls

@@ -1,0 +1,183 @@
+"""``/api/v1/actions/``: request, read, approve, reject, cancel and retry actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from console.accounts.access import acting_person, api_policy
+from console.accounts.models import Person
+from console.accounts.permissions import Perm
+from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.filters import ActionFilterSet
+from provisioning.models import Action, ActionEvent, ActionType, ScimCall
+from provisioning.services import (
+    ActionRefused,
+    action_approve,
+    action_cancel,
+    action_reject,
+    action_request,
+    action_retry,
+)
+
+
+class ActionEventSerializer(serializers.ModelSerializer[ActionEvent]):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = ActionEvent
+        fields = ["at", "from_state", "to_state", "actor", "note"]
+        read_only_fields = fields
+
+
+class ScimCallSerializer(serializers.ModelSerializer[ScimCall]):
+    class Meta:
+        model = ScimCall
+        fields = ["attempt", "at", "method", "url", "status", "duration_ms", "request_body", "response_body", "error"]
+        read_only_fields = fields
+
+
+class ActionSerializer(serializers.ModelSerializer[Action]):
+    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
+    person = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False, allow_null=True)
+    target_user = serializers.PrimaryKeyRelatedField(queryset=TargetUser.objects.all(), required=False, allow_null=True)
+    target_group = serializers.PrimaryKeyRelatedField(
+        queryset=TargetGroup.objects.all(), required=False, allow_null=True
+    )
+    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+    action_type = serializers.ChoiceField(choices=ActionType.choices)
+
+    class Meta:
+        model = Action
+        fields = [
+            "id",
+            "integration",
+            "action_type",
+            "state",
+            "subject",
+            "person",
+            "target_user",
+            "target_group",
+            "parameters",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "result",
+            "attempts",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = [
+            "id",
+            "state",
+            "subject",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "result",
+            "attempts",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ActionDetailSerializer(ActionSerializer):
+    events = ActionEventSerializer(many=True, read_only=True)
+    calls = ScimCallSerializer(many=True, read_only=True)
+
+    class Meta(ActionSerializer.Meta):
+        fields = [*ActionSerializer.Meta.fields, "events", "calls"]
+
+
+class DecisionSerializer(serializers.Serializer[Any]):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def _refused(exc: ActionRefused) -> ValidationError:
+    return ValidationError({exc.field: [str(exc)]} if exc.field else {"detail": str(exc)})
+
+
+class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Action]):
+    """Actions, newest first. Creating one requests it; approval, if its policy asks, comes next."""
+
+    access_policy = api_policy(
+        create=Perm.REQUEST_ACTIONS,
+        approve=Perm.APPROVE,
+        reject=Perm.APPROVE,
+        cancel=Perm.REQUEST_ACTIONS,
+        retry=Perm.REQUEST_ACTIONS,
+    )
+    queryset = Action.objects.select_related("requested_by", "decided_by").all()
+    serializer_class = ActionSerializer
+    filterset_class = ActionFilterSet
+    keyset_ordering = ["-created_at", "-id"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Action]]:
+        return ActionDetailSerializer if self.action == "retrieve" else ActionSerializer
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = ActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            created = action_request(
+                actor=acting_person(request),
+                integration=data["integration"],
+                action_type=data["action_type"],
+                person=data.get("person"),
+                target_user=data.get("target_user"),
+                target_group=data.get("target_group"),
+                parameters=data.get("parameters") or {},
+                request=request,
+            )
+        except ActionRefused as exc:
+            raise _refused(exc) from None
+        return Response(ActionSerializer(created).data, status=status.HTTP_201_CREATED)
+
+    def _decide(self, request: Request, pk: str | None, decide: Any, **extra: Any) -> Response:
+        target = get_object_or_404(Action, pk=pk)
+        try:
+            moved = decide(actor=acting_person(request), action=target, request=request, **extra)
+        except ActionRefused as exc:
+            return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
+        return Response(ActionSerializer(moved).data)
+
+    @extend_schema(request=DecisionSerializer, responses={200: ActionSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        comment = DecisionSerializer(data=request.data)
+        comment.is_valid(raise_exception=True)
+        return self._decide(request, pk, action_approve, comment=comment.validated_data["comment"])
+
+    @extend_schema(request=DecisionSerializer, responses={200: ActionSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        comment = DecisionSerializer(data=request.data)
+        comment.is_valid(raise_exception=True)
+        return self._decide(request, pk, action_reject, comment=comment.validated_data["comment"])
+
+    @extend_schema(request=None, responses={200: ActionSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, pk, action_cancel)
+
+    @extend_schema(request=None, responses={200: ActionSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, pk, action_retry)

@@ -1,0 +1,34 @@
+"""Action filters shared by the Actions page and ``/api/v1/actions/``."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+
+from integrations.models import Integration
+from provisioning.models import Action, ActionState, ActionType
+
+
+class ActionFilterSet(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=ActionState.choices, label="State", empty_label="Any")
+    action_type = django_filters.ChoiceFilter(choices=ActionType.choices, label="Type", empty_label="Any")
+    integration = django_filters.ModelChoiceFilter(
+        queryset=Integration.objects.all(), label="Integration", empty_label="Any"
+    )
+    person = django_filters.CharFilter(
+        method="about_person",
+        label="Person",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "User name"}),
+    )
+
+    class Meta:
+        model = Action
+        fields = ["state", "action_type", "integration", "person"]
+
+    def about_person(self, queryset: QuerySet[Action], name: str, value: str) -> QuerySet[Action]:
+        """Actions about the person or account with this user name (any case)."""
+        value = value.strip()
+        return queryset.filter(
+            Q(person__username__iexact=value) | Q(target_user__user_name__iexact=value) | Q(subject__iexact=value)
+        )

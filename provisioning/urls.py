@@ -1,0 +1,13 @@
+from django.urls import path
+
+from provisioning import views
+
+urlpatterns = [
+    path("", views.action_list, name="action_list"),
+    path("request/", views.action_request_view, name="action_request"),
+    path("<int:pk>/", views.action_detail, name="action_detail"),
+    path("<int:pk>/approve/", views.action_approve_view, name="action_approve"),
+    path("<int:pk>/reject/", views.action_reject_view, name="action_reject"),
+    path("<int:pk>/cancel/", views.action_cancel_view, name="action_cancel"),
+    path("<int:pk>/retry/", views.action_retry_view, name="action_retry"),
+]

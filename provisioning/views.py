@@ -1,0 +1,168 @@
+"""Action pages: the list (live), detail with timeline and call log, approvals inbox, and
+the one form endpoint that requests an action from a person, account or group page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from console.accounts.access import acting_person, requires
+from console.accounts.models import Person
+from console.accounts.permissions import Perm
+from console.web.lists import render_list
+from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.filters import ActionFilterSet
+from provisioning.models import Action, ActionState
+from provisioning.services import (
+    ActionRefused,
+    action_approve,
+    action_cancel,
+    action_reject,
+    action_request,
+    action_retry,
+)
+
+LIVE_STATES = {ActionState.QUEUED, ActionState.RUNNING, ActionState.APPROVED}
+
+
+def _live(items: list[Action]) -> bool:
+    return any(item.state in LIVE_STATES for item in items)
+
+
+@requires(Perm.VIEW)
+def action_list(request: HttpRequest) -> HttpResponse:
+    return render_list(
+        request,
+        template="provisioning/list.html",
+        queryset=Action.objects.select_related("integration", "requested_by"),
+        filterset_class=ActionFilterSet,
+        ordering=["-created_at", "-id"],
+        context={"live_states": LIVE_STATES},
+    )
+
+
+@requires(Perm.APPROVE)
+def approval_inbox(request: HttpRequest) -> HttpResponse:
+    pending = Action.objects.filter(state=ActionState.PENDING_APPROVAL).select_related("integration", "requested_by")
+    return render_list(
+        request,
+        template="provisioning/approvals.html",
+        queryset=pending,
+        filterset_class=ActionFilterSet,
+        ordering=["created_at", "id"],
+    )
+
+
+@requires(Perm.VIEW)
+def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    action = get_object_or_404(
+        Action.objects.select_related("integration", "requested_by", "decided_by", "person", "target_user"), pk=pk
+    )
+    context: dict[str, Any] = {
+        "action": action,
+        "events": action.events.select_related("actor"),
+        "calls": action.calls.all(),
+        "live": action.state in LIVE_STATES,
+        "is_requester": action.requested_by_id == request.user.pk,
+    }
+    if getattr(request, "htmx", False) and request.GET.get("part") == "status":
+        return render(request, "provisioning/detail.html#status", context)
+    return render(request, "provisioning/detail.html", context)
+
+
+def _move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
+    action = get_object_or_404(Action, pk=pk)
+    try:
+        move(actor=acting_person(request), action=action, request=request, **extra)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success)
+    return redirect("action_detail", pk=pk)
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def action_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _move(
+        request, pk, action_approve, "Approved: the action is queued.", comment=request.POST.get("comment", "")
+    )
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def action_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _move(request, pk, action_reject, "Rejected.", comment=request.POST.get("comment", ""))
+
+
+@require_POST
+@requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
+def action_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _move(request, pk, action_cancel, "Cancelled.")
+
+
+@require_POST
+@requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
+def action_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _move(request, pk, action_retry, "Queued again.")
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect("action_list")
+
+
+def _optional(model: Any, value: str | None, **scope: Any) -> Any:
+    return get_object_or_404(model, pk=int(value), **scope) if value and value.isdigit() else None
+
+
+def _remote_ids(integration: Integration, text: str) -> list[str]:
+    """User names (or ids) typed one per line or comma separated → the accounts' remote ids."""
+    names = [n.strip() for n in text.replace(",", "\n").splitlines() if n.strip()]
+    found = dict(
+        TargetUser.objects.filter(integration=integration, user_name__in=names).values_list("user_name", "remote_id")
+    )
+    return [found.get(name, name) for name in names]
+
+
+@require_POST
+@requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
+def action_request_view(request: HttpRequest) -> HttpResponse:
+    """Request an action from a form on a person, account or group page."""
+    post = request.POST
+    integration = _optional(Integration, post.get("integration"))
+    if integration is None:
+        messages.error(request, "Choose an integration.")
+        return _back(request)
+    parameters: dict[str, Any] = {}
+    if post.get("display_name"):
+        parameters["display_name"] = post["display_name"]
+    if "add" in post or "remove" in post:
+        parameters["add"] = _remote_ids(integration, post.get("add", ""))
+        parameters["remove"] = _remote_ids(integration, post.get("remove", ""))
+    try:
+        action = action_request(
+            actor=acting_person(request),
+            integration=integration,
+            action_type=post.get("action_type", ""),
+            person=_optional(Person, post.get("person")),
+            target_user=_optional(TargetUser, post.get("target_user"), integration=integration),
+            target_group=_optional(TargetGroup, post.get("target_group"), integration=integration),
+            parameters=parameters,
+            request=request,
+        )
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return _back(request)
+    if action.state == ActionState.PENDING_APPROVAL:
+        messages.success(request, f"Requested: {action}. It waits for an approver.")
+    else:
+        messages.success(request, f"Queued: {action}.")
+    return redirect("action_detail", pk=action.pk)

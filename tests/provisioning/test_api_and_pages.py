@@ -1,0 +1,157 @@
+"""``/api/v1/actions/`` and the action pages: request, decide, read the timeline and call log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from console.accounts.models import Person
+from integrations.models import Integration
+from provisioning.models import Action
+from tests.conftest import WorkerProcess
+from tests.provisioning.conftest import account, run_action, server_user
+from tests.scim_peer import Peer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator_api(requester: Person, api_client_for: Callable[[Person], APIClient]) -> APIClient:
+    return api_client_for(requester)
+
+
+@pytest.fixture
+def approver_api(approver: Person, api_client_for: Callable[[Person], APIClient]) -> APIClient:
+    return api_client_for(approver)
+
+
+def test_request_approve_and_read_an_action_through_the_api(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    operator_api: APIClient,
+    approver_api: APIClient,
+    make_person: Callable[..., Person],
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    peer.user("ada")
+    extract()
+    app.supports_hard_delete = True
+    app.save()
+    viewer_api = api_client_for(make_person("viewer", roles=["viewer"]))
+    body = {"integration": app.pk, "action_type": "DELETE_IDENTITY", "target_user": account(app, "ada").pk}
+    assert viewer_api.post("/api/v1/actions/", body, format="json").status_code == 403
+
+    created = operator_api.post("/api/v1/actions/", body, format="json")
+    assert created.status_code == 201, created.json()
+    action_id = created.json()["id"]
+    assert created.json()["state"] == "pending_approval"
+    assert operator_api.post(f"/api/v1/actions/{action_id}/approve/").status_code == 403  # operators do not approve
+    listed = viewer_api.get("/api/v1/actions/?state=pending_approval").json()["results"]
+    assert [a["id"] for a in listed] == [action_id]
+
+    approved = approver_api.post(f"/api/v1/actions/{action_id}/approve/", {"comment": "ok"}, format="json")
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["state"] == "queued"
+    again = approver_api.post(f"/api/v1/actions/{action_id}/approve/")
+    assert again.status_code == 409
+    assert "Cannot approve an action that is queued" in again.json()["detail"]
+
+    run_action(Action.objects.get(pk=action_id))
+    detail = viewer_api.get(f"/api/v1/actions/{action_id}/").json()
+    assert detail["state"] == "succeeded"
+    assert [e["to_state"] for e in detail["events"]][-1] == "succeeded"
+    assert detail["calls"][0]["method"] == "DELETE"
+    assert server_user(peer, "ada") is None
+    retried = operator_api.post(f"/api/v1/actions/{action_id}/retry/")
+    assert retried.status_code == 409
+
+
+def test_bad_requests_get_field_errors(
+    peer: Peer, app: Integration, extract: Callable[[], None], operator_api: APIClient, approver_api: APIClient
+) -> None:
+    peer.user("ada")
+    extract()
+    refused = operator_api.post(
+        "/api/v1/actions/",
+        {"integration": app.pk, "action_type": "DELETE_IDENTITY", "target_user": account(app, "ada").pk},
+        format="json",
+    )
+    assert refused.status_code == 400
+    assert "does not allow hard delete" in refused.json()["fields"]["action_type"][0]
+    no_person = operator_api.post("/api/v1/actions/", {"integration": app.pk, "action_type": "SYNC_IDENTITIES"})
+    assert no_person.status_code == 400
+    assert "person" in no_person.json()["fields"]
+    bad_type = operator_api.post("/api/v1/actions/", {"integration": app.pk, "action_type": "NOPE"})
+    assert "action_type" in bad_type.json()["fields"]
+    assert not Action.objects.exists()
+    own = approver_api.post(
+        "/api/v1/actions/",
+        {"integration": app.pk, "action_type": "CREATE_ENTITLEMENT", "parameters": {"display_name": "Ops"}},
+        format="json",
+    )
+    assert own.status_code == 201
+
+
+def test_pages_request_from_an_account_and_approve_from_the_inbox(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    approver: Person,
+) -> None:
+    peer.user("ada")
+    extract()
+    app.supports_hard_delete = True
+    app.save()
+    ada = account(app, "ada")
+    operator = Client()
+    operator.force_login(requester)
+    page = operator.get(f"/integrations/{app.pk}/users/{ada.pk}/").content.decode()
+    assert "Deprovision" in page
+    assert "Delete account" in page
+    response = operator.post(
+        "/actions/request/",
+        {"integration": app.pk, "target_user": ada.pk, "action_type": "DELETE_IDENTITY", "next": "/x"},
+    )
+    action = Action.objects.get()
+    assert response["Location"] == f"/actions/{action.pk}/"
+    assert "Another approver must decide" in operator.get(f"/actions/{action.pk}/").content.decode()
+
+    admin = Client()
+    admin.force_login(approver)
+    inbox = admin.get("/approvals/").content.decode()
+    assert 'data-testid="approvals-count">1<' in inbox
+    assert "ada" in inbox
+    admin.post(f"/actions/{action.pk}/approve/", {"comment": "leaver"})
+    action.refresh_from_db()
+    assert action.state == "queued"
+    assert "Nothing waits for approval" in admin.get("/approvals/").content.decode()
+    listed = admin.get("/actions/?state=queued").content.decode()
+    assert 'hx-trigger="every 2s"' in listed  # queued rows keep the table live
+
+
+@pytest.mark.worker
+def test_a_real_worker_carries_out_a_sync(
+    peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person]
+) -> None:
+    app = Integration.objects.create(
+        name="Peer app", base_url=peer.url, bearer_token="peer-token", provisioning_enabled=True
+    )
+    operator = make_person("operator", roles=["operator"])
+    jane = make_person("jane.doe", given_name="Jane", family_name="Doe")
+    start_worker("actions", concurrency=1)
+    client = Client()
+    client.force_login(operator)
+    client.post("/actions/request/", {"integration": app.pk, "person": jane.pk, "action_type": "SYNC_IDENTITIES"})
+    action = Action.objects.get()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and action.state not in {"succeeded", "failed"}:
+        time.sleep(0.3)
+        action.refresh_from_db()
+    assert action.state == "succeeded", action.last_error
+    assert server_user(peer, "jane.doe") is not None
