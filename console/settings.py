@@ -186,6 +186,8 @@ ACTION_APPROVAL_EXPIRY_HOURS = env_int("ACTION_APPROVAL_EXPIRY_HOURS", 72)
 ACTION_MAX_ATTEMPTS = env_int("ACTION_MAX_ATTEMPTS", 6)
 # A running action whose worker has been silent this long is taken over by another.
 ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300)
+# This many failed attempts in a row quarantine an integration until an admin resumes it.
+ACTION_QUARANTINE_AFTER = env_int("ACTION_QUARANTINE_AFTER", 10)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -47,6 +47,10 @@ class Integration(models.Model):
     extraction_interval_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Overrides the global interval when set."
     )
+    # Provisioning stops for an integration after too many failures in a row, until resumed.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+    quarantine_reason = models.TextField(blank=True)
     # The last connection test: what the application said it can do, or why it failed.
     connection_status = models.CharField(
         max_length=8, choices=[("unknown", "Not tested"), ("ok", "Connected"), ("failed", "Failed")], default="unknown"

@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -40,6 +40,7 @@ class CallRecord:
     method: str
     url: str
     request_body: Any = None
+    started_at: float = field(default_factory=time.time)
     status: int | None = None
     response_text: str = ""
     duration_ms: int = 0
@@ -143,6 +144,7 @@ class ScimClient:
         self.sleep = sleep
         self.read_attempts = read_attempts
         self.recorder = recorder
+        self.before_request: Callable[[], None] | None = None  # e.g. a shared rate limit
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": SCIM_JSON, "Content-Type": SCIM_JSON}
@@ -175,6 +177,8 @@ class ScimClient:
         auth = None
         if self.integration.auth_type == Integration.AuthType.BASIC:
             auth = httpx.BasicAuth(self.integration.basic_username, self.integration.basic_password)
+        if self.before_request is not None:
+            self.before_request()
         self.requests_made += 1
         try:
             response = self.http.request(method, url, headers=self.headers(), auth=auth, **kwargs)

@@ -34,6 +34,8 @@ class Health:
     connection_checked_at: str | None
     connection_error: str
     capabilities: dict[str, Any]
+    quarantined: bool
+    quarantine_reason: str
     needs_attention: bool
 
     def as_dict(self) -> dict[str, Any]:
@@ -67,7 +69,12 @@ def integration_health(*, integration: Integration) -> Health:
         ),
         connection_error=integration.connection_error,
         capabilities=integration.capabilities,
-        needs_attention=bool(last_error) or freshness != "fresh" or integration.connection_status == "failed",
+        quarantined=integration.quarantined_at is not None,
+        quarantine_reason=integration.quarantine_reason,
+        needs_attention=bool(last_error)
+        or freshness != "fresh"
+        or integration.connection_status == "failed"
+        or integration.quarantined_at is not None,
     )
 
 

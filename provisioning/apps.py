@@ -19,6 +19,7 @@ class ProvisioningConfig(AppConfig):
         register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
         register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
         register_panel("integration.groups", template="provisioning/panel_create_group.html", context=_create_group)
+        register_panel("integration.detail", template="provisioning/panel_quarantine.html", context=_quarantine)
 
 
 def _can_request(request: HttpRequest) -> bool:
@@ -94,5 +95,12 @@ def _target_group(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] 
 def _create_group(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
     integration = page.get("integration")
     if integration is None or not integration.provisioning_enabled or not _can_request(request):
+        return None
+    return {}
+
+
+def _quarantine(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    integration = page.get("integration")
+    if integration is None or integration.quarantined_at is None:
         return None
     return {}

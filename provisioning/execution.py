@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import socket
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from integrations.models import TargetGroup, TargetMembership, TargetUser
+from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
     ScimClient,
@@ -33,6 +35,7 @@ from integrations.scim_client import (
 )
 from integrations.services import content_hash, primary_email
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall
+from provisioning.throttle import paced, slot_available
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ def _recorder(action: Action, attempt: int) -> Any:
         ScimCall.objects.create(
             action=action,
             attempt=attempt,
+            at=datetime.fromtimestamp(call.started_at, tz=UTC),
             method=call.method,
             url=call.url[:1000],
             status=call.status,
@@ -83,56 +87,130 @@ def _recorder(action: Action, attempt: int) -> Any:
     return record
 
 
-def claim(action_id: int) -> Action | None:
-    """Take a queued action (or one whose worker vanished) for this worker; None if another has it."""
+BUSY_RETRY_SECONDS = 1.0
+
+
+@dataclass
+class Claim:
+    action: Action | None
+    busy: bool = False  # the integration has no free slot now: try again shortly
+
+
+def claim(action_id: int) -> Claim:
+    """Take a queued action (or one whose worker vanished) for this worker.
+
+    Under the integration's lock: nothing runs while it is quarantined; no more than its
+    maximum concurrency runs at once across all workers; a deprovision waiting for the same
+    integration takes the last free slot before other work.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    claimable = (
+        Q(state=ActionState.QUEUED, next_attempt_at__isnull=True)
+        | Q(state=ActionState.QUEUED, next_attempt_at__lte=now)
+        | Q(state=ActionState.RUNNING, started_at__lt=stale)
+    )
     with transaction.atomic():
-        claimed = (
-            Action.objects.filter(pk=action_id)
-            .filter(
-                Q(state=ActionState.QUEUED, next_attempt_at__isnull=True)
-                | Q(state=ActionState.QUEUED, next_attempt_at__lte=now)
-                | Q(state=ActionState.RUNNING, started_at__lt=stale)
-            )
-            .update(state=ActionState.RUNNING, started_at=now, attempts=F("attempts") + 1, next_attempt_at=None)
+        candidate = Action.objects.filter(claimable, pk=action_id).select_related("integration").first()
+        if candidate is None:
+            return Claim(None)
+        integration = candidate.integration
+        if integration.quarantined_at is not None:
+            return Claim(None)  # waits; resuming the integration queues it again
+        if not slot_available(integration) or _yields_to_a_leaver(candidate):
+            return Claim(None, busy=True)
+        claimed = Action.objects.filter(claimable, pk=action_id).update(
+            state=ActionState.RUNNING, started_at=now, attempts=F("attempts") + 1, next_attempt_at=None
         )
         if not claimed:
-            return None
+            return Claim(None)
         action = Action.objects.select_related("integration", "target_user", "target_group").get(pk=action_id)
         ActionEvent.objects.create(
             action=action,
             from_state=ActionState.QUEUED,
             to_state=ActionState.RUNNING,
-            note=f"attempt {action.attempts}",
+            note=f"attempt {action.attempts} on {socket.gethostname()}:{os.getpid()}",
         )
-    return action
+    return Claim(action)
+
+
+def _yields_to_a_leaver(candidate: Action) -> bool:
+    """With one slot left, a ready deprovision of the same integration goes first."""
+    if candidate.action_type == ActionType.DEPROVISION_IDENTITY:
+        return False
+    integration = candidate.integration
+    running = Action.objects.filter(integration=integration, state=ActionState.RUNNING).count()
+    if running + 1 < max(1, integration.max_concurrency):
+        return False
+    return (
+        Action.objects.filter(
+            integration=integration, state=ActionState.QUEUED, action_type=ActionType.DEPROVISION_IDENTITY
+        )
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+        .exists()
+    )
 
 
 def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
     """Run one attempt of an action. Transient failures come back with when to try again."""
-    action = claim(action_id)
-    if action is None:
-        return Outcome(None)
+    taken = claim(action_id)
+    if taken.action is None:
+        return Outcome(None, retry_in=BUSY_RETRY_SECONDS if taken.busy else None)
+    action = taken.action
     scim = client or ScimClient(action.integration)
     scim.read_attempts = 1  # retries belong to the action (backoff between attempts, on any worker)
     scim.recorder = _recorder(action, action.attempts)
+    scim.before_request = paced(action.integration)
     try:
         result = EXECUTORS[ActionType(action.action_type)](action, scim)
     except ScimTransient as exc:
+        _count_failure(action, str(exc))
         if action.attempts >= settings.ACTION_MAX_ATTEMPTS:
-            return Outcome(
-                _finish(action, ActionState.FAILED, error=f"{exc} (gave up after {action.attempts} attempts)")
-            )
+            error = f"{exc} (gave up after {action.attempts} attempts)"
+            return Outcome(_finish(action, ActionState.FAILED, error=error))
         delay = exc.retry_after if exc.retry_after is not None else backoff(action.attempts)
         _requeue(action, delay, str(exc))
         return Outcome(action, retry_in=delay)
     except ScimClientError as exc:
+        _count_failure(action, str(exc))
         return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
     except Exception as exc:
         logger.exception("action crashed", extra={"action": action.pk})
+        _count_failure(action, f"internal error: {type(exc).__name__}")
         return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
+    Integration.objects.filter(pk=action.integration_id).update(consecutive_failures=0)
     return Outcome(_finish(action, ActionState.SUCCEEDED, result=result))
+
+
+def _count_failure(action: Action, error: str) -> None:
+    """Too many failed attempts in a row quarantine the integration: its actions wait."""
+    from console.audit.services import audit_record
+
+    with transaction.atomic():
+        Integration.objects.filter(pk=action.integration_id).update(consecutive_failures=F("consecutive_failures") + 1)
+        integration = Integration.objects.get(pk=action.integration_id)
+        if integration.quarantined_at is None and integration.consecutive_failures >= settings.ACTION_QUARANTINE_AFTER:
+            reason = f"{integration.consecutive_failures} failed attempts in a row; the last: {error[:500]}"
+            Integration.objects.filter(pk=integration.pk).update(
+                quarantined_at=timezone.now(), quarantine_reason=reason
+            )
+            audit_record(verb="integration.quarantined", target=integration, details={"reason": reason})
+
+
+def integration_resume(*, actor: Any, integration: Integration, request: Any = None) -> int:
+    """An admin lifts the quarantine; the actions that waited are queued again."""
+    from console.audit.services import audit_record
+    from provisioning.services import _enqueue_on_commit
+
+    with transaction.atomic():
+        Integration.objects.filter(pk=integration.pk).update(
+            quarantined_at=None, quarantine_reason="", consecutive_failures=0
+        )
+        audit_record(verb="integration.resumed", actor=actor, target=integration, request=request)
+        waiting = list(Action.objects.filter(integration=integration, state=ActionState.QUEUED))
+        for action in waiting:
+            _enqueue_on_commit(action)
+    return len(waiting)
 
 
 def backoff(attempt: int) -> float:

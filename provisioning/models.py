@@ -139,3 +139,18 @@ class ScimCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.url} {self.status}"
+
+
+class IntegrationThrottle(models.Model):
+    """The shared state behind an integration's rate limit and concurrency, one row each.
+
+    Every worker process reserves its requests here (a row lock serializes them), so the
+    limit holds for all workers together, not per process.
+    """
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # Generic cell rate algorithm: the theoretical arrival time of the next request.
+    next_free_at = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"throttle of {self.integration_id}"

@@ -14,7 +14,9 @@ from provisioning.services import actions_expire
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def action_execute_task(action_id: int) -> None:
-    action_execute(action_id)  # a transient failure queues its own retry, after its backoff
+    outcome = action_execute(action_id)  # a transient failure queues its own retry, after its backoff
+    if outcome.action is None and outcome.retry_in:  # the integration is at its concurrency: soon again
+        action_execute_task.apply_async((action_id,), countdown=outcome.retry_in)
 
 
 @shared_task(ignore_result=True)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/reject/", views.action_reject_view, name="action_reject"),
     path("<int:pk>/cancel/", views.action_cancel_view, name="action_cancel"),
     path("<int:pk>/retry/", views.action_retry_view, name="action_retry"),
+    path("integrations/<int:pk>/resume/", views.integration_resume_view, name="integration_resume"),
 ]

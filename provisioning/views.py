@@ -16,6 +16,7 @@ from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.web.lists import render_list
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.execution import integration_resume
 from provisioning.filters import ActionFilterSet
 from provisioning.models import Action, ActionState
 from provisioning.services import (
@@ -166,3 +167,13 @@ def action_request_view(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Queued: {action}.")
     return redirect("action_detail", pk=action.pk)
+
+
+@require_POST
+@requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
+def integration_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Lift an integration's quarantine; its waiting actions are queued again."""
+    integration = get_object_or_404(Integration, pk=pk)
+    queued = integration_resume(actor=acting_person(request), integration=integration, request=request)
+    messages.success(request, f"{integration.name} resumed; {queued} waiting actions queued again.")
+    return redirect("integration_detail", pk=pk)

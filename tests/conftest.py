@@ -184,7 +184,11 @@ class WorkerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, sig)
+            # A warm shutdown is the main process's to run; SIGKILL takes the pool down with it.
+            if sig == signal.SIGKILL:
+                os.killpg(self.process.pid, sig)
+            else:
+                os.kill(self.process.pid, sig)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -206,5 +210,8 @@ def start_worker(transactional_db: None) -> Iterator[Callable[..., WorkerProcess
         return worker
 
     yield start
+    for worker in started:  # all shut down at once, then each is waited for
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
     for worker in started:
         worker.stop()

@@ -1,10 +1,14 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from provisioning.api.views import ActionViewSet
+from provisioning.api.views import ActionViewSet, IntegrationResumeView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.include_format_suffixes = False
 router.register("actions", ActionViewSet, basename="action")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("integrations/<int:pk>/resume/", IntegrationResumeView.as_view(), name="integration_resume_api"),
+]

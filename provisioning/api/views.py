@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from console.accounts.access import acting_person, api_policy
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.execution import integration_resume
 from provisioning.filters import ActionFilterSet
 from provisioning.models import Action, ActionEvent, ActionType, ScimCall
 from provisioning.services import (
@@ -181,3 +183,15 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         return self._decide(request, pk, action_retry)
+
+
+class IntegrationResumeView(APIView):
+    """``POST /api/v1/integrations/{id}/resume/``: lift the quarantine, queue what waited."""
+
+    access_policy = api_policy(write=Perm.MANAGE_INTEGRATIONS)
+
+    @extend_schema(request=None, responses={200: OpenApiResponse(description="{queued: n}")})
+    def post(self, request: Request, pk: int) -> Response:
+        integration = get_object_or_404(Integration, pk=pk)
+        queued = integration_resume(actor=acting_person(request), integration=integration, request=request)
+        return Response({"queued": queued})

@@ -7,94 +7,210 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('integrations', '0004_membership_chunk_size'),
+        ("integrations", "0004_membership_chunk_size"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Action',
+            name="Action",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action_type', models.CharField(choices=[('SYNC_IDENTITIES', 'Sync identity'), ('MANAGE_RELATIONSHIPS', 'Manage group members'), ('DEPROVISION_IDENTITY', 'Deprovision identity'), ('DELETE_IDENTITY', 'Delete identity'), ('CREATE_ENTITLEMENT', 'Create group')], max_length=24, verbose_name='type')),
-                ('state', models.CharField(choices=[('pending_approval', 'Pending approval'), ('approved', 'Approved'), ('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled')], db_index=True, max_length=20)),
-                ('decision_comment', models.TextField(blank=True)),
-                ('subject', models.CharField(help_text='Who or what, as people read it.', max_length=300)),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('priority', models.PositiveSmallIntegerField(default=5, help_text='Lower runs first.')),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, help_text='Not before then (backoff).', null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='actions_decided', to=settings.AUTH_USER_MODEL)),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='actions', to='integrations.integration')),
-                ('person', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='actions', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='actions_requested', to=settings.AUTH_USER_MODEL)),
-                ('target_group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='actions', to='integrations.targetgroup')),
-                ('target_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='actions', to='integrations.targetuser')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "action_type",
+                    models.CharField(
+                        choices=[
+                            ("SYNC_IDENTITIES", "Sync identity"),
+                            ("MANAGE_RELATIONSHIPS", "Manage group members"),
+                            ("DEPROVISION_IDENTITY", "Deprovision identity"),
+                            ("DELETE_IDENTITY", "Delete identity"),
+                            ("CREATE_ENTITLEMENT", "Create group"),
+                        ],
+                        max_length=24,
+                        verbose_name="type",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending_approval", "Pending approval"),
+                            ("approved", "Approved"),
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("rejected", "Rejected"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        max_length=20,
+                    ),
+                ),
+                ("decision_comment", models.TextField(blank=True)),
+                ("subject", models.CharField(help_text="Who or what, as people read it.", max_length=300)),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("priority", models.PositiveSmallIntegerField(default=5, help_text="Lower runs first.")),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(blank=True, help_text="Not before then (backoff).", null=True),
+                ),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="actions_decided",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="actions",
+                        to="integrations.integration",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="actions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="actions_requested",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "target_group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="actions",
+                        to="integrations.targetgroup",
+                    ),
+                ),
+                (
+                    "target_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="actions",
+                        to="integrations.targetuser",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='ActionEvent',
+            name="ActionEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('from_state', models.CharField(blank=True, max_length=20)),
-                ('to_state', models.CharField(max_length=20)),
-                ('note', models.TextField(blank=True)),
-                ('action', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='provisioning.action')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("from_state", models.CharField(blank=True, max_length=20)),
+                ("to_state", models.CharField(max_length=20)),
+                ("note", models.TextField(blank=True)),
+                (
+                    "action",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="events", to="provisioning.action"
+                    ),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ApprovalPolicy',
+            name="ApprovalPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action_type', models.CharField(choices=[('SYNC_IDENTITIES', 'Sync identity'), ('MANAGE_RELATIONSHIPS', 'Manage group members'), ('DEPROVISION_IDENTITY', 'Deprovision identity'), ('DELETE_IDENTITY', 'Delete identity'), ('CREATE_ENTITLEMENT', 'Create group')], max_length=24)),
-                ('requires_approval', models.BooleanField()),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='approval_policies', to='integrations.integration')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "action_type",
+                    models.CharField(
+                        choices=[
+                            ("SYNC_IDENTITIES", "Sync identity"),
+                            ("MANAGE_RELATIONSHIPS", "Manage group members"),
+                            ("DEPROVISION_IDENTITY", "Deprovision identity"),
+                            ("DELETE_IDENTITY", "Delete identity"),
+                            ("CREATE_ENTITLEMENT", "Create group"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("requires_approval", models.BooleanField()),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="approval_policies",
+                        to="integrations.integration",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ScimCall',
+            name="ScimCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempt', models.PositiveIntegerField()),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('method', models.CharField(max_length=8)),
-                ('url', models.CharField(max_length=1000)),
-                ('status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('request_body', models.TextField(blank=True)),
-                ('response_body', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('action', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='calls', to='provisioning.action')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("attempt", models.PositiveIntegerField()),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("method", models.CharField(max_length=8)),
+                ("url", models.CharField(max_length=1000)),
+                ("status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("request_body", models.TextField(blank=True)),
+                ("response_body", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "action",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="calls", to="provisioning.action"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='action',
-            index=models.Index(fields=['integration', 'state'], name='action_integration_state_idx'),
+            model_name="action",
+            index=models.Index(fields=["integration", "state"], name="action_integration_state_idx"),
         ),
         migrations.AddConstraint(
-            model_name='approvalpolicy',
-            constraint=models.UniqueConstraint(fields=('integration', 'action_type'), name='approval_policy_unique'),
+            model_name="approvalpolicy",
+            constraint=models.UniqueConstraint(fields=("integration", "action_type"), name="approval_policy_unique"),
         ),
     ]

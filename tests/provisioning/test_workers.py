@@ -1,0 +1,163 @@
+"""Workers under load and faults: a rate limit held by two worker processes together,
+concurrency, deprovisions first, quarantine and resume, and a worker killed mid-action."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from console.accounts.models import Person
+from integrations.models import Integration
+from integrations.scim_client import ScimClient
+from provisioning.execution import action_execute, actions_recover, claim, integration_resume
+from provisioning.models import Action, ActionEvent, ScimCall
+from provisioning.services import action_request
+from provisioning.throttle import reserve
+from tests.conftest import WorkerProcess
+from tests.provisioning.conftest import server_user
+from tests.scim_peer import PEER_TOKEN, Peer
+
+pytestmark = pytest.mark.django_db
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError("timed out waiting")
+
+
+def test_the_token_bucket_allows_the_burst_then_paces() -> None:
+    integration = Integration.objects.create(
+        name="Paced", base_url="https://x.example.com", rate_limit_per_second=2, rate_limit_burst=3
+    )
+    waits = [reserve(integration, now=100.0) for _ in range(6)]
+    assert waits == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5]
+    assert reserve(integration, now=110.0) == 0.0  # the bucket filled up again meanwhile
+
+
+def test_concurrency_is_held_and_a_deprovision_takes_the_last_slot(
+    app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    app.max_concurrency = 2
+    app.save()
+    first, second, third = (
+        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person(f"p{i}"))
+        for i in range(3)
+    )
+    assert claim(first.pk).action is not None  # one running, one slot left
+    leaver = app.target_users.create(remote_id="u-9", user_name="leaver", content_hash="-")
+    deprovision = action_request(
+        actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_user=leaver
+    )
+    assert claim(second.pk).busy  # yields the last slot to the deprovision
+    assert claim(deprovision.pk).action is not None
+    assert claim(third.pk).busy  # two running: the limit
+    assert action_execute(third.pk).retry_in == 1.0
+
+
+def test_repeated_failures_quarantine_the_integration_until_an_admin_resumes(
+    app: Integration, requester: Person, approver: Person, make_person: Callable[..., Person], settings: object
+) -> None:
+    settings.ACTION_QUARANTINE_AFTER = 2  # type: ignore[attr-defined]
+    down = ScimClient(app, http=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503))))
+    actions = [
+        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person(f"p{i}"))
+        for i in range(3)
+    ]
+    for action in actions[:2]:
+        action_execute(action.pk, client=down)
+    app.refresh_from_db()
+    assert app.quarantined_at is not None
+    assert "2 failed attempts in a row" in app.quarantine_reason
+    Action.objects.filter(pk__in=[a.pk for a in actions]).update(next_attempt_at=None)
+    assert action_execute(actions[2].pk).action is None  # waits while quarantined
+    admin = Client()
+    admin.force_login(approver)
+    page = admin.get(f"/integrations/{app.pk}/").content.decode()
+    assert "Provisioning is quarantined" in page
+    health = admin.get(f"/api/v1/integrations/{app.pk}/health/").json()
+    assert health["quarantined"] is True
+    assert health["needs_attention"] is True
+
+    assert integration_resume(actor=approver, integration=app) == 3
+    app.refresh_from_db()
+    assert app.quarantined_at is None
+    done = action_execute(actions[2].pk)
+    assert done.action is not None
+    assert done.action.state == "succeeded"
+
+
+@pytest.mark.worker
+def test_two_worker_processes_hold_one_rate_limit_together(
+    peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person]
+) -> None:
+    app = Integration.objects.create(
+        name="Limited",
+        base_url=peer.url,
+        bearer_token=PEER_TOKEN,
+        provisioning_enabled=True,
+        rate_limit_per_second=8,
+        rate_limit_burst=1,
+        max_concurrency=4,
+    )
+    operator = make_person("operator", roles=["operator"])
+    start_worker("rate-a", concurrency=2)
+    start_worker("rate-b", concurrency=2)
+    for i in range(16):
+        action_request(
+            actor=operator, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": f"G{i}"}
+        )
+    wait_for(lambda: Action.objects.filter(state="succeeded").count() == 16)
+    starts = sorted(ScimCall.objects.values_list("at", flat=True))
+    assert len(starts) == 32  # a lookup and a create each
+    span = (starts[-1] - starts[0]).total_seconds()
+    assert span >= (len(starts) - 1) / 8 * 0.9, f"{len(starts)} requests in {span:.2f} s: faster than 8/s"
+    notes = ActionEvent.objects.filter(to_state="running").values_list("note", flat=True)
+    processes = {note.rsplit(" on ", 1)[1] for note in notes}
+    assert len(processes) >= 2, processes  # both workers took part
+    assert peer.http.get("/Groups").json()["totalResults"] == 16
+
+
+@pytest.mark.worker
+def test_a_worker_killed_mid_action_loses_nothing_and_duplicates_nothing(
+    peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person], settings: object
+) -> None:
+    app = Integration.objects.create(
+        name="Slow",
+        base_url=peer.url,
+        bearer_token=PEER_TOKEN,
+        provisioning_enabled=True,
+        rate_limit_per_second=0.25,  # the create waits 4 s after the lookup: time to kill the worker
+        rate_limit_burst=1,
+    )
+    operator = make_person("operator", roles=["operator"])
+    jane = make_person("jane.doe")
+    lease = {"ACTION_LEASE_SECONDS": "2"}
+    doomed = start_worker("doomed", concurrency=1, extra_env=lease)
+    action = action_request(actor=operator, integration=app, action_type="SYNC_IDENTITIES", person=jane)
+    wait_for(lambda: ScimCall.objects.filter(action=action, method="GET").exists(), timeout=30)
+    doomed.stop(signal.SIGKILL)
+    action.refresh_from_db()
+    assert action.state == "running"  # left behind by the dead worker
+
+    # The lookup happened; suppose the create had too before the worker died.
+    peer.user("jane.doe")
+    settings.ACTION_LEASE_SECONDS = 2  # type: ignore[attr-defined]
+    Action.objects.filter(pk=action.pk).update(started_at=timezone.now() - timedelta(seconds=5))
+    start_worker("rescuer", concurrency=1, extra_env=lease)
+    assert actions_recover() == 1  # what beat does every minute
+    wait_for(lambda: Action.objects.get(pk=action.pk).state in {"succeeded", "failed"}, timeout=60)
+    action.refresh_from_db()
+    assert action.state == "succeeded", action.last_error
+    assert action.result["operation"] in {"unchanged", "updated"}  # adopted, not created again
+    assert server_user(peer, "jane.doe") is not None  # and exactly one (server_user checks)
