@@ -41,6 +41,9 @@ class Integration(models.Model):
     rate_limit_burst = models.PositiveIntegerField(default=20)
     max_concurrency = models.PositiveIntegerField(default=4)
     supports_hard_delete = models.BooleanField(default=False)
+    # A batch that would deprovision or delete more accounts than either limit waits whole for approval.
+    mass_change_max_accounts = models.PositiveIntegerField(default=25)
+    mass_change_max_percent = models.PositiveIntegerField(default=10, help_text="Share of the integration's users.")
     membership_chunk_size = models.PositiveIntegerField(
         default=100, help_text="Members added or removed per PATCH request."
     )

@@ -157,8 +157,14 @@ def integration_users(request: HttpRequest, pk: int) -> HttpResponse:
         queryset=integration.target_users.all(),
         filterset_class=TargetUserFilterSet,
         ordering=["user_name", "id"],
-        context={"integration": integration},
+        context={"integration": integration, "selectable": _selectable(request, integration)},
     )
+
+
+def _selectable(request: HttpRequest, integration: Integration) -> bool:
+    """Rows get checkboxes for bulk actions where someone may request them."""
+    user: Any = request.user
+    return bool(integration.provisioning_enabled and user.has_console_permission(Perm.REQUEST_ACTIONS))
 
 
 @requires(Perm.VIEW)

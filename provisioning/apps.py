@@ -18,7 +18,8 @@ class ProvisioningConfig(AppConfig):
         register_panel("person.detail", template="provisioning/panel_person.html", context=_person)
         register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
         register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
-        register_panel("integration.groups", template="provisioning/panel_create_group.html", context=_create_group)
+        register_panel("integration.groups", template="provisioning/panel_may_provision.html", context=_may_provision)
+        register_panel("integration.users", template="provisioning/panel_bulk.html", context=_may_provision)
         register_panel("integration.detail", template="provisioning/panel_quarantine.html", context=_quarantine)
 
 
@@ -92,7 +93,7 @@ def _target_group(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] 
     return {"recent_actions": Action.objects.filter(target_group=group)[:10]}
 
 
-def _create_group(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+def _may_provision(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
     integration = page.get("integration")
     if integration is None or not integration.provisioning_enabled or not _can_request(request):
         return None

@@ -284,7 +284,7 @@ def _fetch(scim: ScimClient, path: str) -> dict[str, Any]:
     return scim.get_json(path)
 
 
-def _changed_operations(current: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
+def changed_operations(current: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
     """``replace`` operations for the attributes that differ, and only those."""
     operations = []
     for attribute, value in desired.items():
@@ -345,7 +345,7 @@ def sync_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
             user = _remember_user(action, created)
             Action.objects.filter(pk=action.pk).update(target_user=user)
             return {"operation": "created", "id": created.get("id")}
-    operations = _changed_operations(found, desired)
+    operations = changed_operations(found, desired)
     reactivated = found.get("active") is False
     if operations:
         _patch(scim, f"{_users(action)}/{found['id']}", operations)

@@ -59,6 +59,26 @@ class ApprovalPolicy(models.Model):
         return f"{self.integration_id} {self.action_type}: {'approval' if self.requires_approval else 'automatic'}"
 
 
+class Batch(models.Model):
+    """Many actions requested together: one progress, one decision when held, one undo."""
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="batches")
+    action_type = models.CharField(max_length=24, choices=ActionType.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="batches_requested"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    held_reason = models.TextField(blank=True, help_text="Why the whole batch waits for approval (mass change).")
+    undo_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}: {self.get_action_type_display()}"
+
+
 class Action(models.Model):
     """One change in one integration, from request to outcome."""
 
@@ -82,6 +102,7 @@ class Action(models.Model):
     target_group = models.ForeignKey(
         TargetGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
     )
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions")
     subject = models.CharField(max_length=300, help_text="Who or what, as people read it.")
     parameters = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)

@@ -27,6 +27,7 @@ from provisioning.models import (
     ActionState,
     ActionType,
     ApprovalPolicy,
+    Batch,
 )
 
 # Leavers first: a deprovision overtakes other queued work.
@@ -115,6 +116,9 @@ def _validated(
                 row.integration_id == integration.pk, f"That {name.split('_')[1]} is in another integration.", name
             )
     if action_type == ActionType.SYNC_IDENTITIES:
+        if person is None and target_user is not None and isinstance(parameters.get("user"), dict):
+            # An account's own attributes set directly (undoing a deprovision reactivates it).
+            return target_user.user_name, {"user": {"userName": target_user.user_name, **parameters["user"]}}
         _require(person is not None, "Choose the person to sync.", "person")
         assert person is not None
         return person.username, {"user": user_payload_for(person)}
@@ -168,8 +172,13 @@ def action_request(
     target_group: TargetGroup | None = None,
     parameters: dict[str, Any] | None = None,
     request: HttpRequest | Request | None = None,
+    batch: Batch | None = None,
+    hold: str = "",
 ) -> Action:
-    """Create an action: waiting for approval, or queued for the workers at once."""
+    """Create an action: waiting for approval, or queued for the workers at once.
+
+    ``hold`` names why it must wait for approval whatever its policy (a mass change).
+    """
     subject, clean = _validated(
         integration=integration,
         action_type=action_type,
@@ -178,7 +187,7 @@ def action_request(
         target_group=target_group,
         parameters=parameters or {},
     )
-    needs_approval = approval_required(integration, action_type)
+    needs_approval = bool(hold) or approval_required(integration, action_type)
     now = timezone.now()
     with transaction.atomic():
         action = Action.objects.create(
@@ -190,12 +199,13 @@ def action_request(
             target_user=target_user,
             target_group=target_group,
             subject=subject[:300],
+            batch=batch,
             parameters=clean,
             priority=PRIORITY.get(ActionType(action_type), 5),
             created_at=now,
             expires_at=now + timedelta(hours=settings.ACTION_APPROVAL_EXPIRY_HOURS) if needs_approval else None,
         )
-        ActionEvent.objects.create(action=action, to_state=action.state, actor=actor, note="requested")
+        ActionEvent.objects.create(action=action, to_state=action.state, actor=actor, note=hold or "requested")
         audit_record(
             verb="action.requested",
             actor=actor,

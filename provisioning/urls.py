@@ -10,5 +10,10 @@ urlpatterns = [
     path("<int:pk>/reject/", views.action_reject_view, name="action_reject"),
     path("<int:pk>/cancel/", views.action_cancel_view, name="action_cancel"),
     path("<int:pk>/retry/", views.action_retry_view, name="action_retry"),
+    path("bulk/", views.batch_request_view, name="batch_request"),
+    path("batches/<int:pk>/", views.batch_detail, name="batch_detail"),
+    path("batches/<int:pk>/approve/", views.batch_approve_view, name="batch_approve"),
+    path("batches/<int:pk>/reject/", views.batch_reject_view, name="batch_reject"),
+    path("batches/<int:pk>/undo/", views.batch_undo_view, name="batch_undo"),
     path("integrations/<int:pk>/resume/", views.integration_resume_view, name="integration_resume"),
 ]

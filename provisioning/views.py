@@ -16,9 +16,18 @@ from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.web.lists import render_list
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.batches import (
+    batch_approve,
+    batch_progress,
+    batch_reject,
+    batch_request,
+    batch_undo,
+    mass_change_reason,
+)
 from provisioning.execution import integration_resume
 from provisioning.filters import ActionFilterSet
-from provisioning.models import Action, ActionState
+from provisioning.models import Action, ActionState, Batch
+from provisioning.planning import plan_for, plan_for_action
 from provisioning.services import (
     ActionRefused,
     action_approve,
@@ -70,6 +79,7 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "calls": action.calls.all(),
         "live": action.state in LIVE_STATES,
         "is_requester": action.requested_by_id == request.user.pk,
+        "plan": plan_for_action(action) if action.state == ActionState.PENDING_APPROVAL else None,
     }
     if getattr(request, "htmx", False) and request.GET.get("part") == "status":
         return render(request, "provisioning/detail.html#status", context)
@@ -177,3 +187,109 @@ def integration_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
     queued = integration_resume(actor=acting_person(request), integration=integration, request=request)
     messages.success(request, f"{integration.name} resumed; {queued} waiting actions queued again.")
     return redirect("integration_detail", pk=pk)
+
+
+def _targets_from(request: HttpRequest, integration: Integration) -> list[TargetUser]:
+    ids = [int(v) for v in request.POST.getlist("target_user") if v.isdigit()]
+    return list(TargetUser.objects.filter(integration=integration, pk__in=ids).order_by("user_name"))
+
+
+@require_POST
+@requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
+def batch_request_view(request: HttpRequest) -> HttpResponse:
+    """Bulk: one action per selected account, in one batch; or only the plan (dry run)."""
+    integration = _optional(Integration, request.POST.get("integration"))
+    if integration is None:
+        messages.error(request, "Choose an integration.")
+        return _back(request)
+    targets = _targets_from(request, integration)
+    action_type = request.POST.get("action_type", "")
+    if request.POST.get("dry_run"):
+        try:
+            plans = [
+                (target, plan_for(integration=integration, action_type=action_type, target_user=target))
+                for target in targets
+            ]
+        except ActionRefused as exc:
+            messages.error(request, str(exc))
+            return _back(request)
+        hold = mass_change_reason(integration, action_type, len(targets))
+        return render(
+            request,
+            "provisioning/plan.html",
+            {"integration": integration, "plans": plans, "hold": hold, "action_type": action_type, "targets": targets},
+        )
+    try:
+        batch = batch_request(
+            actor=acting_person(request),
+            integration=integration,
+            action_type=action_type,
+            target_users=targets,
+            request=request,
+        )
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return _back(request)
+    if batch.held_reason:
+        messages.warning(request, f"Held for approval: {batch.held_reason}.")
+    else:
+        messages.success(request, f"{batch.actions.count()} actions requested.")
+    return redirect("batch_detail", pk=batch.pk)
+
+
+@requires(Perm.VIEW)
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(Batch.objects.select_related("integration", "requested_by", "undo_of"), pk=pk)
+    progress = batch_progress(batch)
+    actions = list(batch.actions.select_related("target_user", "target_group").order_by("id"))
+    pending = [a for a in actions if a.state == ActionState.PENDING_APPROVAL]
+    context = {
+        "batch": batch,
+        "progress": progress,
+        "actions": actions,
+        "plans": [(a, plan_for_action(a)) for a in pending[:200]],
+        "pending": len(pending),
+        "undoable": progress["done"] and any(a.state == ActionState.SUCCEEDED for a in actions),
+        "is_requester": batch.requested_by_id == request.user.pk,
+        "undone_by": batch.undone_by.order_by("-id").first(),
+    }
+    if getattr(request, "htmx", False) and request.GET.get("part") == "progress":
+        return render(request, "provisioning/batch.html#progress", context)
+    return render(request, "provisioning/batch.html", context)
+
+
+def _batch_move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
+    batch = get_object_or_404(Batch, pk=pk)
+    try:
+        result = move(actor=acting_person(request), batch=batch, request=request, **extra)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("batch_detail", pk=pk)
+    if isinstance(result, Batch):
+        messages.success(request, success)
+        return redirect("batch_detail", pk=result.pk)
+    messages.success(request, success.format(count=result))
+    return redirect("batch_detail", pk=pk)
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def batch_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = request.POST.get("comment", "")
+    return _batch_move(request, pk, batch_approve, "Approved {count} actions.", comment=comment)
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def batch_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = request.POST.get("comment", "")
+    if not comment.strip():
+        messages.error(request, "Say why the batch is rejected.")
+        return redirect("batch_detail", pk=pk)
+    return _batch_move(request, pk, batch_reject, "Rejected {count} actions.", comment=comment)
+
+
+@require_POST
+@requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
+def batch_undo_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _batch_move(request, pk, batch_undo, "Undo requested: the inverse actions are in this batch.")

@@ -1,12 +1,13 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from provisioning.api.views import ActionViewSet, IntegrationResumeView
+from provisioning.api.views import ActionViewSet, BatchViewSet, IntegrationResumeView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.include_format_suffixes = False
 router.register("actions", ActionViewSet, basename="action")
+router.register("batches", BatchViewSet, basename="batch")
 
 urlpatterns = [
     *router.urls,

@@ -17,9 +17,18 @@ from console.accounts.access import acting_person, api_policy
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.batches import (
+    batch_approve,
+    batch_progress,
+    batch_reject,
+    batch_request,
+    batch_undo,
+    mass_change_reason,
+)
 from provisioning.execution import integration_resume
 from provisioning.filters import ActionFilterSet
-from provisioning.models import Action, ActionEvent, ActionType, ScimCall
+from provisioning.models import Action, ActionEvent, ActionType, Batch, ScimCall
+from provisioning.planning import plan_for
 from provisioning.services import (
     ActionRefused,
     action_approve,
@@ -56,11 +65,24 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
     requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
     decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
     action_type = serializers.ChoiceField(choices=ActionType.choices)
+    target_users = serializers.PrimaryKeyRelatedField(
+        queryset=TargetUser.objects.all(), many=True, required=False, write_only=True, help_text="Bulk: a batch."
+    )
+    people = serializers.PrimaryKeyRelatedField(
+        queryset=Person.objects.all(), many=True, required=False, write_only=True, help_text="Bulk: a batch."
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, write_only=True, help_text="Only plan: answer the SCIM requests."
+    )
 
     class Meta:
         model = Action
         fields = [
             "id",
+            "batch",
+            "target_users",
+            "people",
+            "dry_run",
             "integration",
             "action_type",
             "state",
@@ -83,6 +105,7 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
         ]
         read_only_fields = [
             "id",
+            "batch",
             "state",
             "subject",
             "requested_by",
@@ -105,6 +128,33 @@ class ActionDetailSerializer(ActionSerializer):
 
     class Meta(ActionSerializer.Meta):
         fields = [*ActionSerializer.Meta.fields, "events", "calls"]
+
+
+class BatchSerializer(serializers.ModelSerializer[Batch]):
+    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    progress = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Batch
+        fields = [
+            "id",
+            "integration",
+            "action_type",
+            "requested_by",
+            "created_at",
+            "held_reason",
+            "undo_of",
+            "progress",
+            "actions",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, batch: Batch) -> dict[str, Any]:
+        return batch_progress(batch)
+
+    def get_actions(self, batch: Batch) -> list[int]:
+        return sorted(action.pk for action in batch.actions.all())
 
 
 class DecisionSerializer(serializers.Serializer[Any]):
@@ -137,6 +187,22 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
         serializer = ActionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        bulk = data.get("target_users") or data.get("people")
+        if data.get("dry_run"):
+            return self._plan(data)
+        if bulk:
+            try:
+                batch = batch_request(
+                    actor=acting_person(request),
+                    integration=data["integration"],
+                    action_type=data["action_type"],
+                    target_users=data.get("target_users"),
+                    people=data.get("people"),
+                    request=request,
+                )
+            except ActionRefused as exc:
+                raise _refused(exc) from None
+            return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
         try:
             created = action_request(
                 actor=acting_person(request),
@@ -151,6 +217,34 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
         except ActionRefused as exc:
             raise _refused(exc) from None
         return Response(ActionSerializer(created).data, status=status.HTTP_201_CREATED)
+
+    def _plan(self, data: dict[str, Any]) -> Response:
+        """A dry run: the requests each action would send. Nothing is created."""
+        targets: list[dict[str, Any]] = [{"target_user": u} for u in data.get("target_users") or []]
+        targets += [{"person": p} for p in data.get("people") or []]
+        if not targets:
+            targets = [
+                {
+                    "person": data.get("person"),
+                    "target_user": data.get("target_user"),
+                    "target_group": data.get("target_group"),
+                }
+            ]
+        plans = []
+        try:
+            for target in targets:
+                steps = plan_for(
+                    integration=data["integration"],
+                    action_type=data["action_type"],
+                    parameters=data.get("parameters") or {},
+                    **target,
+                )
+                subject = target.get("target_user") or target.get("person") or target.get("target_group")
+                plans.append({"subject": str(subject or ""), "requests": [step.as_dict() for step in steps]})
+        except ActionRefused as exc:
+            raise _refused(exc) from None
+        hold = mass_change_reason(data["integration"], data["action_type"], len(targets))
+        return Response({"dry_run": True, "held_for_approval": hold, "plans": plans})
 
     def _decide(self, request: Request, pk: str | None, decide: Any, **extra: Any) -> Response:
         target = get_object_or_404(Action, pk=pk)
@@ -195,3 +289,44 @@ class IntegrationResumeView(APIView):
         integration = get_object_or_404(Integration, pk=pk)
         queued = integration_resume(actor=acting_person(request), integration=integration, request=request)
         return Response({"queued": queued})
+
+
+class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
+    """Batches of bulk actions: progress, one decision for all, undo."""
+
+    access_policy = api_policy(approve=Perm.APPROVE, reject=Perm.APPROVE, undo=Perm.REQUEST_ACTIONS)
+    queryset = Batch.objects.select_related("requested_by").prefetch_related("actions")
+    serializer_class = BatchSerializer
+    keyset_ordering = ["-created_at", "-id"]
+
+    def _move(self, request: Request, pk: str | None, move: Any, **extra: Any) -> Response:
+        batch = get_object_or_404(Batch, pk=pk)
+        try:
+            result = move(actor=acting_person(request), batch=batch, request=request, **extra)
+        except ActionRefused as exc:
+            return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
+        if isinstance(result, Batch):
+            return Response(BatchSerializer(result).data, status=status.HTTP_201_CREATED)
+        batch.refresh_from_db()
+        return Response(BatchSerializer(batch).data)
+
+    @extend_schema(request=DecisionSerializer, responses={200: BatchSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        comment = DecisionSerializer(data=request.data)
+        comment.is_valid(raise_exception=True)
+        return self._move(request, pk, batch_approve, comment=comment.validated_data["comment"])
+
+    @extend_schema(request=DecisionSerializer, responses={200: BatchSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        comment = DecisionSerializer(data=request.data)
+        comment.is_valid(raise_exception=True)
+        if not comment.validated_data["comment"].strip():
+            raise ValidationError({"comment": ["Say why the batch is rejected."]})
+        return self._move(request, pk, batch_reject, comment=comment.validated_data["comment"])
+
+    @extend_schema(request=None, responses={201: BatchSerializer})
+    @action(detail=True, methods=["post"])
+    def undo(self, request: Request, pk: str | None = None) -> Response:
+        return self._move(request, pk, batch_undo)

@@ -25,7 +25,7 @@ from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.web.models import ConsoleSettings
 from integrations.models import Integration, TargetGroup, TargetUser
-from provisioning.models import Action
+from provisioning.models import Action, Batch
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
 METHODS = ("GET", "POST")
@@ -61,8 +61,9 @@ OBJECT_FOR_ARGUMENT = {
     ("roles", "pk"): "role",
     ("audit-events", "pk"): "event",
     ("integrations", "pk"): "integration",
-    ("custom", "pk"): "custom_integration",
-    ("actions", "pk"): "action",  # /api/v1/providers/custom/<pk>/…
+    ("custom", "pk"): "custom_integration",  # /api/v1/providers/custom/<pk>/…
+    ("actions", "pk"): "action",
+    ("batches", "pk"): "batch",
     ("users", "user_pk"): "target_user",
     ("groups", "group_pk"): "target_group",
     ("Users", "pk"): "person",
@@ -108,8 +109,13 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
         "custom_integration": Integration.objects.create(
             kind="oaa", name="Custom", base_url="http://127.0.0.1:9/scim/v2"
         ),
+        "batch": Batch.objects.create(integration=walked, action_type="DEPROVISION_IDENTITY"),
         "action": Action.objects.create(
-            integration=walked, action_type="CREATE_ENTITLEMENT", state="pending_approval", subject="Walkers"
+            integration=walked,
+            action_type="CREATE_ENTITLEMENT",
+            state="pending_approval",
+            subject="Walkers",
+            parameters={"display_name": "Walkers"},
         ),
         "target_user": TargetUser.objects.create(integration=walked, remote_id="u1", user_name="u1", content_hash="-"),
         "target_group": TargetGroup.objects.create(

@@ -1,0 +1,198 @@
+"""Bulk actions: one action per target, grouped in a batch with its own progress.
+
+A batch that would deprovision or delete more accounts than the integration's mass-change
+limits (a number, and a share of its users) waits whole for approval. *Undo* makes the
+inverse actions where one exists: a deprovision is undone by reactivating the account and
+putting its memberships back; a membership change by the opposite change.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from rest_framework.request import Request
+
+from console.accounts.models import Person
+from console.audit.services import audit_record
+from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.models import Action, ActionState, ActionType, Batch
+from provisioning.services import ActionRefused, _validated, action_approve, action_reject, action_request
+
+DESTRUCTIVE = {ActionType.DEPROVISION_IDENTITY, ActionType.DELETE_IDENTITY}
+MAX_BATCH = 10_000
+
+
+def mass_change_reason(integration: Integration, action_type: str, count: int) -> str:
+    """Why a batch of this size must wait whole for approval, or ``""``."""
+    if action_type not in DESTRUCTIVE:
+        return ""
+    accounts = integration.target_users.filter(removed_at__isnull=True).count()
+    share = 100 * count / accounts if accounts else 100
+    verb = "deprovision" if action_type == ActionType.DEPROVISION_IDENTITY else "delete"
+    if count > integration.mass_change_max_accounts:
+        return (
+            f"mass change: would {verb} {count} accounts, more than the limit of {integration.mass_change_max_accounts}"
+        )
+    if share > integration.mass_change_max_percent:
+        return (
+            f"mass change: would {verb} {count} of {accounts} accounts ({share:.0f} %), more than "
+            f"{integration.mass_change_max_percent} %"
+        )
+    return ""
+
+
+def batch_request(
+    *,
+    actor: Person,
+    integration: Integration,
+    action_type: str,
+    target_users: list[TargetUser] | None = None,
+    people: list[Person] | None = None,
+    request: HttpRequest | Request | None = None,
+) -> Batch:
+    """One action for each account (or person), in one batch. All are checked before any is made."""
+    targets: list[tuple[Person | None, TargetUser | None]] = [(None, u) for u in target_users or []] + [
+        (p, None) for p in people or []
+    ]
+    if not targets:
+        raise ActionRefused("Select at least one account or person.", "targets")
+    if len(targets) > MAX_BATCH:
+        raise ActionRefused(f"At most {MAX_BATCH} at once.", "targets")
+    problems = []
+    for person, user in targets:
+        try:
+            _validated(
+                integration=integration,
+                action_type=action_type,
+                person=person,
+                target_user=user,
+                target_group=None,
+                parameters={},
+            )
+        except ActionRefused as exc:
+            problems.append(f"{(user.user_name if user else person.username if person else '?')}: {exc}")
+    if problems:
+        raise ActionRefused("Nothing was requested. " + " ".join(problems[:10]), "targets")
+    hold = mass_change_reason(integration, action_type, len(targets))
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            integration=integration, action_type=action_type, requested_by=actor, held_reason=hold
+        )
+        for person, user in targets:
+            action_request(
+                actor=actor,
+                integration=integration,
+                action_type=action_type,
+                person=person,
+                target_user=user,
+                batch=batch,
+                hold=hold,
+                request=request,
+            )
+        audit_record(
+            verb="batch.requested",
+            actor=actor,
+            target=batch,
+            request=request,
+            details={"type": action_type, "count": len(targets), **({"held": hold} if hold else {})},
+        )
+    return batch
+
+
+def batch_progress(batch: Batch) -> dict[str, Any]:
+    counts = Counter(batch.actions.values_list("state", flat=True))
+    total = sum(counts.values())
+    finished = sum(
+        counts[s] for s in (ActionState.SUCCEEDED, ActionState.FAILED, ActionState.REJECTED, ActionState.CANCELLED)
+    )
+    return {
+        "total": total,
+        "finished": finished,
+        "percent": round(100 * finished / total) if total else 100,
+        "by_state": {state.value: counts.get(state.value, 0) for state in ActionState},
+        "done": finished == total,
+    }
+
+
+def batch_approve(*, actor: Person, batch: Batch, comment: str = "", request: Any = None) -> int:
+    """Approve every action of the batch that waits (the whole of a held batch at once)."""
+    if batch.requested_by_id == actor.pk:
+        raise ActionRefused("You cannot approve your own request; another approver must.")
+    approved = 0
+    with transaction.atomic():
+        for action in batch.actions.filter(state=ActionState.PENDING_APPROVAL):
+            action_approve(actor=actor, action=action, comment=comment, request=request)
+            approved += 1
+    return approved
+
+
+def batch_reject(*, actor: Person, batch: Batch, comment: str, request: Any = None) -> int:
+    if batch.requested_by_id == actor.pk:
+        raise ActionRefused("You cannot decide your own request; cancel it instead.")
+    rejected = 0
+    with transaction.atomic():
+        for action in batch.actions.filter(state=ActionState.PENDING_APPROVAL):
+            action_reject(actor=actor, action=action, comment=comment, request=request)
+            rejected += 1
+    return rejected
+
+
+def _inverse(action: Action) -> list[dict[str, Any]]:
+    """The requests that undo a succeeded action, as keyword arguments of ``action_request``."""
+    if action.action_type == ActionType.DEPROVISION_IDENTITY and action.target_user is not None:
+        undo: list[dict[str, Any]] = [
+            {
+                "action_type": ActionType.SYNC_IDENTITIES,
+                "target_user": action.target_user,
+                "parameters": {"user": {"active": True}},
+            }
+        ]
+        for group in TargetGroup.objects.filter(
+            integration=action.integration, remote_id__in=action.result.get("removed_from_groups", [])
+        ):
+            undo.append(
+                {
+                    "action_type": ActionType.MANAGE_RELATIONSHIPS,
+                    "target_group": group,
+                    "parameters": {"add": [action.target_user.remote_id]},
+                }
+            )
+        return undo
+    if action.action_type == ActionType.MANAGE_RELATIONSHIPS and action.target_group is not None:
+        added, removed = action.parameters.get("add", []), action.parameters.get("remove", [])
+        return [
+            {
+                "action_type": ActionType.MANAGE_RELATIONSHIPS,
+                "target_group": action.target_group,
+                "parameters": {"add": removed, "remove": added},
+            }
+        ]
+    return []
+
+
+def batch_undo(*, actor: Person, batch: Batch, request: Any = None) -> Batch:
+    """A new batch with the inverse of every succeeded action of ``batch`` that has one."""
+    done = list(batch.actions.filter(state=ActionState.SUCCEEDED).select_related("target_user", "target_group"))
+    inverses = [inverse for action in done for inverse in _inverse(action)]
+    if not inverses:
+        raise ActionRefused("Nothing in this batch can be undone (no succeeded deprovision or membership change).")
+    with transaction.atomic():
+        undo = Batch.objects.create(
+            integration=batch.integration,
+            action_type=inverses[0]["action_type"],
+            requested_by=actor,
+            undo_of=batch,
+        )
+        for inverse in inverses:
+            action_request(actor=actor, integration=batch.integration, batch=undo, request=request, **inverse)
+        audit_record(
+            verb="batch.undo_requested",
+            actor=actor,
+            target=batch,
+            request=request,
+            details={"undo_batch": undo.pk, "actions": len(inverses)},
+        )
+    return undo

@@ -1,0 +1,133 @@
+"""Dry runs: the SCIM requests an action would send, worked out from the console's picture
+of the application without sending anything."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.scim_client import escape_filter_value
+from provisioning.execution import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, changed_operations
+from provisioning.models import ActionType
+
+
+@dataclass
+class PlannedRequest:
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in asdict(self).items() if value not in (None, "")}
+
+
+def _patch(operations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"schemas": [PATCH_SCHEMA], "Operations": operations}
+
+
+def plan(*, integration: Integration, action_type: str, parameters: dict[str, Any]) -> list[PlannedRequest]:
+    """The requests, in order, that carrying out the action would make (as far as known now)."""
+    users, groups = integration.users_endpoint.strip("/"), integration.groups_endpoint.strip("/")
+    if action_type == ActionType.SYNC_IDENTITIES:
+        desired = parameters["user"]
+        lookups = [
+            PlannedRequest("GET", f"{users}?filter={attribute} eq {escape_filter_value(str(desired[attribute]))}")
+            for attribute in ("externalId", "userName")
+            if desired.get(attribute)
+        ]
+        known = (
+            TargetUser.objects.filter(integration=integration, user_name__iexact=desired["userName"])
+            .order_by("removed_at")
+            .first()
+        )
+        if known is None or known.removed_at is not None:
+            return [*lookups, PlannedRequest("POST", users, {"schemas": [USER_SCHEMA], **desired}, "no account yet")]
+        operations = changed_operations(known.resource, desired)
+        if not operations:
+            return [*lookups, PlannedRequest("—", f"{users}/{known.remote_id}", note="already up to date")]
+        return [*lookups, PlannedRequest("PATCH", f"{users}/{known.remote_id}", _patch(operations))]
+    if action_type == ActionType.MANAGE_RELATIONSHIPS:
+        size = max(1, integration.membership_chunk_size)
+        path = f"{groups}/{parameters['group_id']}"
+        add, remove = parameters.get("add", []), parameters.get("remove", [])
+        requests = [
+            PlannedRequest(
+                "PATCH",
+                path,
+                _patch([{"op": "add", "path": "members", "value": [{"value": v} for v in add[i : i + size]]}]),
+            )
+            for i in range(0, len(add), size)
+        ]
+        requests += [
+            PlannedRequest(
+                "PATCH",
+                path,
+                _patch(
+                    [
+                        {"op": "remove", "path": f"members[value eq {escape_filter_value(v)}]"}
+                        for v in remove[i : i + size]
+                    ]
+                ),
+            )
+            for i in range(0, len(remove), size)
+        ]
+        return requests
+    if action_type == ActionType.DEPROVISION_IDENTITY:
+        user_id = parameters["user_id"]
+        requests = [
+            PlannedRequest("PATCH", f"{users}/{user_id}", _patch([{"op": "replace", "path": "active", "value": False}]))
+        ]
+        group_ids = TargetMembership.objects.filter(integration=integration, member_remote_id=user_id).values_list(
+            "group__remote_id", flat=True
+        )
+        for group_id in group_ids:
+            requests.append(
+                PlannedRequest(
+                    "PATCH",
+                    f"{groups}/{group_id}",
+                    _patch([{"op": "remove", "path": f"members[value eq {escape_filter_value(user_id)}]"}]),
+                )
+            )
+        return requests
+    if action_type == ActionType.DELETE_IDENTITY:
+        return [PlannedRequest("DELETE", f"{users}/{parameters['user_id']}")]
+    if action_type == ActionType.CREATE_ENTITLEMENT:
+        name = parameters["display_name"]
+        lookup = PlannedRequest("GET", f"{groups}?filter=displayName eq {escape_filter_value(name)}")
+        if TargetGroup.objects.filter(integration=integration, display_name=name, removed_at__isnull=True).exists():
+            return [lookup, PlannedRequest("—", groups, note="the group exists: it is adopted")]
+        return [lookup, PlannedRequest("POST", groups, {"schemas": [GROUP_SCHEMA], "displayName": name})]
+    raise ValueError(action_type)
+
+
+def plan_for(
+    *,
+    integration: Integration,
+    action_type: str,
+    person: Any = None,
+    target_user: TargetUser | None = None,
+    target_group: TargetGroup | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> list[PlannedRequest]:
+    """Validate as a request would, then plan: a dry run of an action not yet requested."""
+    from provisioning.services import _validated
+
+    _, clean = _validated(
+        integration=integration,
+        action_type=action_type,
+        person=person,
+        target_user=target_user,
+        target_group=target_group,
+        parameters=parameters or {},
+    )
+    return plan(integration=integration, action_type=action_type, parameters=clean)
+
+
+def plan_for_action(action: Any) -> list[PlannedRequest]:
+    """The plan of a requested action; one whose parameters are incomplete plans nothing."""
+    try:
+        return plan(integration=action.integration, action_type=action.action_type, parameters=action.parameters)
+    except (KeyError, TypeError, ValueError):
+        return [PlannedRequest("—", "", note="the action's parameters are incomplete; it cannot run")]

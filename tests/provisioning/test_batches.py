@@ -1,0 +1,186 @@
+"""Bulk actions in batches, mass-change safety, dry runs and undo, against the real server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from console.accounts.models import Person
+from integrations.models import Integration
+from provisioning.batches import batch_approve, batch_request, batch_undo
+from provisioning.models import Action, Batch, ScimCall
+from provisioning.services import ActionRefused
+from tests.provisioning.conftest import account, group, run_action, server_user
+from tests.scim_peer import Peer
+
+pytestmark = pytest.mark.django_db
+
+
+def members_of(peer: Peer, remote_id: str) -> set[str]:
+    return {m["value"] for m in peer.http.get(f"/Groups/{remote_id}").json().get("members") or []}
+
+
+def run_batch(batch: Batch) -> None:
+    for action in batch.actions.filter(state="queued").order_by("id"):
+        assert run_action(action).state == "succeeded"
+
+
+def test_bulk_deprovision_then_undo_puts_everything_back(
+    peer: Peer, app: Integration, extract: Callable[[], None], requester: Person
+) -> None:
+    people = [peer.user(name) for name in ("ada", "bob", "cy", "dee")]
+    peer.group("Engineers", people[:3])
+    extract()
+    app.mass_change_max_accounts = 5
+    app.mass_change_max_percent = 100
+    app.save()
+    chosen = [account(app, name) for name in ("ada", "bob", "cy")]
+
+    batch = batch_request(actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_users=chosen)
+    assert batch.held_reason == ""
+    assert batch.actions.count() == 3
+    run_batch(batch)
+    for name in ("ada", "bob", "cy"):
+        assert server_user(peer, name)["active"] is False  # type: ignore[index]
+    engineers = group(app, "Engineers").remote_id
+    assert members_of(peer, engineers) == set()
+
+    undo = batch_undo(actor=requester, batch=batch)
+    assert undo.undo_of == batch
+    assert undo.actions.count() == 6  # reactivate and re-add each
+    run_batch(undo)
+    for name in ("ada", "bob", "cy"):
+        assert server_user(peer, name)["active"] is True  # type: ignore[index]
+    assert members_of(peer, engineers) == {p["id"] for p in people[:3]}
+    assert server_user(peer, "dee").get("active") is not False  # type: ignore[union-attr]  # untouched
+
+
+def test_a_mass_deprovision_is_held_whole_and_shows_what_it_would_do(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    approver: Person,
+) -> None:
+    for i in range(10):
+        peer.user(f"user{i}")
+    extract()
+    app.mass_change_max_accounts = 100
+    app.mass_change_max_percent = 20  # 3 of 10 is 30 %
+    app.save()
+    chosen = [account(app, f"user{i}") for i in range(3)]
+
+    batch = batch_request(actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_users=chosen)
+
+    assert "3 of 10 accounts (30 %)" in batch.held_reason
+    assert set(batch.actions.values_list("state", flat=True)) == {"pending_approval"}  # though automatic by policy
+    page = Client()
+    page.force_login(approver)
+    html = page.get(f"/actions/batches/{batch.pk}/").content.decode()
+    assert "Held whole for approval" in html
+    assert f"PATCH Users/{chosen[0].remote_id}" in html  # the plan of each
+    with pytest.raises(ActionRefused, match="own request"):
+        batch_approve(actor=requester, batch=batch)
+    assert batch_approve(actor=approver, batch=batch) == 3
+    run_batch(batch)
+    assert not ScimCall.objects.filter(status__gte=400).exists()
+    assert server_user(peer, "user0")["active"] is False  # type: ignore[index]
+
+
+def test_bulk_refuses_whole_when_one_target_cannot_be_done(
+    peer: Peer, app: Integration, extract: Callable[[], None], requester: Person
+) -> None:
+    peer.user("ada")
+    peer.user("bob")
+    extract()
+    with pytest.raises(ActionRefused, match="does not allow hard delete"):
+        batch_request(
+            actor=requester,
+            integration=app,
+            action_type="DELETE_IDENTITY",
+            target_users=[account(app, "ada"), account(app, "bob")],
+        )
+    assert not Action.objects.exists()
+    assert not Batch.objects.exists()
+
+
+def test_dry_run_through_the_api_sends_and_creates_nothing(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    api_client_for: Callable[[Person], APIClient],
+    make_person: Callable[..., Person],
+) -> None:
+    ada = peer.user("ada", displayName="Ada")
+    peer.group("Engineers", [ada])
+    extract()
+    api = api_client_for(requester)
+    calls_before = len(peer.http.get("/Users").json()["Resources"])
+    planned = api.post(
+        "/api/v1/actions/",
+        {
+            "integration": app.pk,
+            "action_type": "DEPROVISION_IDENTITY",
+            "target_users": [account(app, "ada").pk],
+            "dry_run": True,
+        },
+        format="json",
+    ).json()
+    steps = planned["plans"][0]["requests"]
+    assert [s["method"] for s in steps] == ["PATCH", "PATCH"]
+    assert steps[0]["body"]["Operations"] == [{"op": "replace", "path": "active", "value": False}]
+    assert steps[1]["path"] == f"Groups/{group(app, 'Engineers').remote_id}"
+    newcomer = make_person("newcomer", display_name="New Comer")
+    sync = api.post(
+        "/api/v1/actions/",
+        {"integration": app.pk, "action_type": "SYNC_IDENTITIES", "person": newcomer.pk, "dry_run": True},
+        format="json",
+    ).json()
+    assert [s["method"] for s in sync["plans"][0]["requests"]] == ["GET", "POST"]
+    assert not Action.objects.exists()
+    assert len(peer.http.get("/Users").json()["Resources"]) == calls_before
+    assert server_user(peer, "ada").get("active") is not False  # type: ignore[union-attr]
+
+
+def test_bulk_through_the_api_and_the_page(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    for name in ("ada", "bob"):
+        peer.user(name)
+    extract()
+    api = api_client_for(requester)
+    created = api.post(
+        "/api/v1/actions/",
+        {"integration": app.pk, "action_type": "DEPROVISION_IDENTITY", "target_users": [account(app, "ada").pk]},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["progress"]["total"] == 1
+    assert api.get(f"/api/v1/batches/{body['id']}/").json()["actions"] == body["actions"]
+
+    page = Client()
+    page.force_login(requester)
+    users_tab = page.get(f"/integrations/{app.pk}/users/").content.decode()
+    assert 'form="bulk-form"' in users_tab
+    bob = account(app, "bob")
+    plan = page.post(
+        "/actions/bulk/",
+        {"integration": app.pk, "action_type": "DEPROVISION_IDENTITY", "target_user": [bob.pk], "dry_run": "1"},
+    ).content.decode()
+    assert "Dry run" in plan
+    assert f"PATCH Users/{bob.remote_id}" in plan
+    response = page.post(
+        "/actions/bulk/", {"integration": app.pk, "action_type": "DEPROVISION_IDENTITY", "target_user": [bob.pk]}
+    )
+    batch = Batch.objects.order_by("-id").first()
+    assert batch is not None
+    assert response["Location"] == f"/actions/batches/{batch.pk}/"
