@@ -254,6 +254,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ActionStateEnum": "provisioning.models.ActionState",
+        "AccessRequestStateEnum": "provisioning.models.AccessRequest.State",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------

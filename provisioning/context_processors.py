@@ -7,11 +7,13 @@ from typing import Any
 from django.http import HttpRequest
 
 from console.accounts.permissions import Perm
-from provisioning.models import Action, ActionState
+from provisioning.models import AccessRequest, Action, ActionState
 
 
 def approvals(request: HttpRequest) -> dict[str, Any]:
     user: Any = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.has_console_permission(Perm.APPROVE):
         return {}
-    return {"approvals_pending": Action.objects.filter(state=ActionState.PENDING_APPROVAL).count()}
+    actions = Action.objects.filter(state=ActionState.PENDING_APPROVAL).count()
+    access = AccessRequest.objects.filter(state=AccessRequest.State.PENDING).count()
+    return {"approvals_pending": actions + access}

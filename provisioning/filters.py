@@ -7,7 +7,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from integrations.models import Integration
-from provisioning.models import Action, ActionState, ActionType
+from provisioning.models import AccessRequest, Action, ActionState, ActionType
 
 
 class ActionFilterSet(django_filters.FilterSet):
@@ -32,3 +32,19 @@ class ActionFilterSet(django_filters.FilterSet):
         return queryset.filter(
             Q(person__username__iexact=value) | Q(target_user__user_name__iexact=value) | Q(subject__iexact=value)
         )
+
+
+class AccessRequestFilterSet(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=AccessRequest.State.choices, label="State", empty_label="Any")
+    integration = django_filters.ModelChoiceFilter(
+        queryset=Integration.objects.all(), label="Integration", empty_label="Any"
+    )
+    mine = django_filters.BooleanFilter(method="of_mine", label="Only mine", widget=forms.CheckboxInput)
+
+    class Meta:
+        model = AccessRequest
+        fields = ["state", "integration", "mine"]
+
+    def of_mine(self, queryset: QuerySet[AccessRequest], name: str, value: bool) -> QuerySet[AccessRequest]:
+        user = getattr(self.request, "user", None)
+        return queryset.filter(requested_by=user) if value and user is not None else queryset

@@ -175,3 +175,48 @@ class IntegrationThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"throttle of {self.integration_id}"
+
+
+class AccessRequest(models.Model):
+    """Someone asks that an account join or leave a group; an approver decides.
+
+    Approval makes the MANAGE_RELATIONSHIPS action that carries it out.
+    """
+
+    class Operation(models.TextChoices):
+        ADD = "add", "Add to the group"
+        REMOVE = "remove", "Remove from the group"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="access_requests")
+    target_user = models.ForeignKey(TargetUser, on_delete=models.CASCADE, related_name="access_requests")
+    target_group = models.ForeignKey(TargetGroup, on_delete=models.CASCADE, related_name="access_requests")
+    operation = models.CharField(max_length=6, choices=Operation.choices)
+    justification = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="access_requests"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    action = models.OneToOneField(
+        Action, null=True, blank=True, on_delete=models.SET_NULL, related_name="access_request"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        verb = "add" if self.operation == self.Operation.ADD else "remove"
+        return (
+            f"{verb} {self.target_user.user_name} {'to' if verb == 'add' else 'from'} {self.target_group.display_name}"
+        )

@@ -25,8 +25,14 @@ from provisioning.batches import (
     mass_change_reason,
 )
 from provisioning.execution import integration_resume
-from provisioning.filters import ActionFilterSet
-from provisioning.models import Action, ActionState, Batch
+from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
+from provisioning.access_requests import (
+    access_request_approve,
+    access_request_cancel,
+    access_request_create,
+    access_request_reject,
+)
+from provisioning.models import AccessRequest, Action, ActionState, Batch
 from provisioning.planning import plan_for, plan_for_action
 from provisioning.services import (
     ActionRefused,
@@ -59,12 +65,16 @@ def action_list(request: HttpRequest) -> HttpResponse:
 @requires(Perm.APPROVE)
 def approval_inbox(request: HttpRequest) -> HttpResponse:
     pending = Action.objects.filter(state=ActionState.PENDING_APPROVAL).select_related("integration", "requested_by")
+    access = AccessRequest.objects.filter(state=AccessRequest.State.PENDING).select_related(
+        "target_user", "target_group", "integration", "requested_by"
+    )
     return render_list(
         request,
         template="provisioning/approvals.html",
         queryset=pending,
         filterset_class=ActionFilterSet,
         ordering=["created_at", "id"],
+        context={"access_requests": access.order_by("created_at", "id")[:100]},
     )
 
 
@@ -293,3 +303,86 @@ def batch_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def batch_undo_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _batch_move(request, pk, batch_undo, "Undo requested: the inverse actions are in this batch.")
+
+
+@requires(Perm.VIEW)
+def access_request_list(request: HttpRequest) -> HttpResponse:
+    return render_list(
+        request,
+        template="provisioning/access_requests.html",
+        queryset=AccessRequest.objects.select_related("target_user", "target_group", "integration", "requested_by"),
+        filterset_class=AccessRequestFilterSet,
+        ordering=["-created_at", "-id"],
+    )
+
+
+@requires(Perm.VIEW)
+def access_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    access = get_object_or_404(
+        AccessRequest.objects.select_related("target_user", "target_group", "integration", "requested_by", "action"),
+        pk=pk,
+    )
+    return render(
+        request,
+        "provisioning/access_request.html",
+        {"access": access, "is_requester": access.requested_by_id == request.user.pk},
+    )
+
+
+@require_POST
+@requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
+def access_request_create_view(request: HttpRequest) -> HttpResponse:
+    group = _optional(TargetGroup, request.POST.get("target_group"))
+    if group is None:
+        messages.error(request, "Choose a group.")
+        return _back(request)
+    name = request.POST.get("user_name", "").strip()
+    account = TargetUser.objects.filter(integration=group.integration, user_name__iexact=name).first()
+    if account is None:
+        messages.error(request, f"No account named {name!r} in {group.integration.name}.")
+        return _back(request)
+    try:
+        access = access_request_create(
+            actor=acting_person(request),
+            target_user=account,
+            target_group=group,
+            operation=request.POST.get("operation", ""),
+            justification=request.POST.get("justification", ""),
+            request=request,
+        )
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return _back(request)
+    messages.success(request, "Requested. An approver will decide.")
+    return redirect("access_request_detail", pk=access.pk)
+
+
+def _access_move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
+    access = get_object_or_404(AccessRequest, pk=pk)
+    try:
+        move(actor=acting_person(request), access=access, request=request, **extra)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, success)
+    return redirect("access_request_detail", pk=pk)
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def access_request_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = request.POST.get("comment", "")
+    return _access_move(request, pk, access_request_approve, "Approved: the change is queued.", comment=comment)
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def access_request_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    comment = request.POST.get("comment", "")
+    return _access_move(request, pk, access_request_reject, "Rejected.", comment=comment)
+
+
+@require_POST
+@requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
+def access_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _access_move(request, pk, access_request_cancel, "Cancelled.")

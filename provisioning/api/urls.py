@@ -1,13 +1,14 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from provisioning.api.views import ActionViewSet, BatchViewSet, IntegrationResumeView
+from provisioning.api.views import AccessRequestViewSet, ActionViewSet, BatchViewSet, IntegrationResumeView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.include_format_suffixes = False
 router.register("actions", ActionViewSet, basename="action")
 router.register("batches", BatchViewSet, basename="batch")
+router.register("access-requests", AccessRequestViewSet, basename="accessrequest")
 
 urlpatterns = [
     *router.urls,

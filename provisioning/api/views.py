@@ -17,6 +17,12 @@ from console.accounts.access import acting_person, api_policy
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.access_requests import (
+    access_request_approve,
+    access_request_cancel,
+    access_request_create,
+    access_request_reject,
+)
 from provisioning.batches import (
     batch_approve,
     batch_progress,
@@ -27,7 +33,7 @@ from provisioning.batches import (
 )
 from provisioning.execution import integration_resume
 from provisioning.filters import ActionFilterSet
-from provisioning.models import Action, ActionEvent, ActionType, Batch, ScimCall
+from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, Batch, ScimCall
 from provisioning.planning import plan_for
 from provisioning.services import (
     ActionRefused,
@@ -330,3 +336,106 @@ class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
     @action(detail=True, methods=["post"])
     def undo(self, request: Request, pk: str | None = None) -> Response:
         return self._move(request, pk, batch_undo)
+
+
+class AccessRequestSerializer(serializers.ModelSerializer[AccessRequest]):
+    target_user = serializers.PrimaryKeyRelatedField(queryset=TargetUser.objects.all())
+    target_group = serializers.PrimaryKeyRelatedField(queryset=TargetGroup.objects.all())
+    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+    action_state = serializers.CharField(source="action.state", default=None, read_only=True)
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "integration",
+            "target_user",
+            "target_group",
+            "operation",
+            "justification",
+            "state",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "decided_at",
+            "action",
+            "action_state",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "integration",
+            "state",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "decided_at",
+            "action",
+            "action_state",
+            "created_at",
+        ]
+
+
+class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[AccessRequest]):
+    """Access requests: ``?state=pending``, ``?mine=true`` for the caller's own."""
+
+    access_policy = api_policy(
+        create=Perm.REQUEST_ACTIONS, approve=Perm.APPROVE, reject=Perm.APPROVE, cancel=Perm.REQUEST_ACTIONS
+    )
+    queryset = AccessRequest.objects.select_related("requested_by", "decided_by", "action")
+    serializer_class = AccessRequestSerializer
+    filterset_fields = ["state", "integration", "operation"]
+    keyset_ordering = ["-created_at", "-id"]
+
+    def get_queryset(self) -> Any:
+        queryset = super().get_queryset()
+        if self.request.query_params.get("mine") == "true":
+            queryset = queryset.filter(requested_by=acting_person(self.request))
+        return queryset
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = AccessRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            access = access_request_create(
+                actor=acting_person(request),
+                target_user=data["target_user"],
+                target_group=data["target_group"],
+                operation=data["operation"],
+                justification=data["justification"],
+                request=request,
+            )
+        except ActionRefused as exc:
+            raise _refused(exc) from None
+        return Response(AccessRequestSerializer(access).data, status=status.HTTP_201_CREATED)
+
+    def _move(self, request: Request, pk: str | None, move: Any, **extra: Any) -> Response:
+        access = get_object_or_404(AccessRequest, pk=pk)
+        try:
+            moved = move(actor=acting_person(request), access=access, request=request, **extra)
+        except ActionRefused as exc:
+            if exc.field:
+                raise _refused(exc) from None
+            return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
+        return Response(AccessRequestSerializer(moved).data)
+
+    @extend_schema(request=DecisionSerializer, responses={200: AccessRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        comment = DecisionSerializer(data=request.data)
+        comment.is_valid(raise_exception=True)
+        return self._move(request, pk, access_request_approve, comment=comment.validated_data["comment"])
+
+    @extend_schema(request=DecisionSerializer, responses={200: AccessRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        comment = DecisionSerializer(data=request.data)
+        comment.is_valid(raise_exception=True)
+        return self._move(request, pk, access_request_reject, comment=comment.validated_data["comment"])
+
+    @extend_schema(request=None, responses={200: AccessRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        return self._move(request, pk, access_request_cancel)

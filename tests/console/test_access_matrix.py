@@ -25,7 +25,7 @@ from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.web.models import ConsoleSettings
 from integrations.models import Integration, TargetGroup, TargetUser
-from provisioning.models import Action, Batch
+from provisioning.models import AccessRequest, Action, Batch
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
 METHODS = ("GET", "POST")
@@ -64,6 +64,7 @@ OBJECT_FOR_ARGUMENT = {
     ("custom", "pk"): "custom_integration",  # /api/v1/providers/custom/<pk>/…
     ("actions", "pk"): "action",
     ("batches", "pk"): "batch",
+    ("access-requests", "pk"): "access_request",
     ("users", "user_pk"): "target_user",
     ("groups", "group_pk"): "target_group",
     ("Users", "pk"): "person",
@@ -117,9 +118,22 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
             subject="Walkers",
             parameters={"display_name": "Walkers"},
         ),
-        "target_user": TargetUser.objects.create(integration=walked, remote_id="u1", user_name="u1", content_hash="-"),
-        "target_group": TargetGroup.objects.create(
-            integration=walked, remote_id="g1", display_name="g1", content_hash="-"
+        "target_user": (
+            walked_user := TargetUser.objects.create(
+                integration=walked, remote_id="u1", user_name="u1", content_hash="-"
+            )
+        ),
+        "target_group": (
+            walked_group := TargetGroup.objects.create(
+                integration=walked, remote_id="g1", display_name="g1", content_hash="-"
+            )
+        ),
+        "access_request": AccessRequest.objects.create(
+            integration=walked,
+            target_user=walked_user,
+            target_group=walked_group,
+            operation="add",
+            justification="walk",
         ),
         "schema_id": "urn:ietf:params:scim:schemas:core:2.0:User",
         "type_id": "User",
