@@ -257,6 +257,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ActionStateEnum": "provisioning.models.ActionState",
         "AccessRequestStateEnum": "provisioning.models.AccessRequest.State",
+        "TransformerSourceEnum": "provisioning.models.AttributeTransformer.Source",
+        "PersonSourceEnum": "console.accounts.models.Source",
     },
 }
 

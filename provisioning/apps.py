@@ -21,6 +21,9 @@ class ProvisioningConfig(AppConfig):
         register_panel("integration.groups", template="provisioning/panel_may_provision.html", context=_may_provision)
         register_panel("integration.users", template="provisioning/panel_bulk.html", context=_may_provision)
         register_panel("integration.detail", template="provisioning/panel_quarantine.html", context=_quarantine)
+        register_panel(
+            "integration.transformers", template="provisioning/panel_transformers.html", context=_transformers
+        )
 
 
 def _can_request(request: HttpRequest) -> bool:
@@ -105,3 +108,17 @@ def _quarantine(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | 
     if integration is None or integration.quarantined_at is None:
         return None
     return {}
+
+
+def _transformers(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from provisioning.transformers import CORE_PATHS, IDENTITY_ATTRIBUTES
+
+    integration = page.get("integration")
+    if integration is None:
+        return None
+    return {
+        "transformers": list(integration.transformers.all()),
+        "core_names": list(CORE_PATHS),
+        "extension_names": list(integration.extension_attributes.values_list("normalized_name", flat=True)),
+        "identity_attributes": IDENTITY_ATTRIBUTES,
+    }

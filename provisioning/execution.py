@@ -284,11 +284,22 @@ def _fetch(scim: ScimClient, path: str) -> dict[str, Any]:
     return scim.get_json(path)
 
 
+def user_resource(desired: dict[str, Any]) -> dict[str, Any]:
+    """A SCIM user body: the core schema and each extension the attributes use."""
+    extensions = [key for key in desired if key.startswith("urn:")]
+    return {"schemas": [USER_SCHEMA, *extensions], **desired}
+
+
 def changed_operations(current: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
     """``replace`` operations for the attributes that differ, and only those."""
     operations = []
     for attribute, value in desired.items():
-        if attribute == "name" and isinstance(value, dict):
+        if attribute.startswith("urn:") and isinstance(value, dict):  # an extension: attribute by attribute
+            now_extension = current.get(attribute) or {}
+            for part, part_value in value.items():
+                if now_extension.get(part) != part_value:
+                    operations.append({"op": "replace", "path": f"{attribute}:{part}", "value": part_value})
+        elif attribute == "name" and isinstance(value, dict):
             now = current.get("name") or {}
             for part, part_value in value.items():
                 if now.get(part) != part_value:
@@ -335,7 +346,7 @@ def sync_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
     found = _find_user(action, scim, desired)
     if found is None:
         try:
-            response = scim.request("POST", _users(action), json={"schemas": [USER_SCHEMA], **desired})
+            response = scim.request("POST", _users(action), json=user_resource(desired))
         except ScimConflict:
             found = _find_user(action, scim, desired)  # someone made it meanwhile: adopt it
             if found is None:

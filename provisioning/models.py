@@ -220,3 +220,31 @@ class AccessRequest(models.Model):
         return (
             f"{verb} {self.target_user.user_name} {'to' if verb == 'add' else 'from'} {self.target_group.display_name}"
         )
+
+
+class AttributeTransformer(models.Model):
+    """One row of an integration's mapping from a person to the SCIM user sent for them.
+
+    Rows apply in order; a later row for the same attribute wins.
+    """
+
+    class Source(models.TextChoices):
+        IDENTITY_ATTRIBUTE = "identity_attribute", "Identity attribute"
+        STATIC_VALUE = "static_value", "Static value"
+        TEMPLATE = "template", "Template"
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="transformers")
+    position = models.PositiveIntegerField(default=0)
+    attribute_name = models.CharField(
+        max_length=400, help_text="A core name (user_name, emails, given_name …) or an extension's normalized name."
+    )
+    source = models.CharField(max_length=20, choices=Source.choices)
+    value = models.TextField(
+        help_text="The identity attribute, the static value, or a template such as {given_name}.{family_name}."
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.attribute_name} ← {self.get_source_display()} {self.value}"

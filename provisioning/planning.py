@@ -8,7 +8,7 @@ from typing import Any
 
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import escape_filter_value
-from provisioning.execution import GROUP_SCHEMA, PATCH_SCHEMA, USER_SCHEMA, changed_operations
+from provisioning.execution import GROUP_SCHEMA, PATCH_SCHEMA, changed_operations, user_resource
 from provisioning.models import ActionType
 
 
@@ -43,7 +43,7 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
             .first()
         )
         if known is None or known.removed_at is not None:
-            return [*lookups, PlannedRequest("POST", users, {"schemas": [USER_SCHEMA], **desired}, "no account yet")]
+            return [*lookups, PlannedRequest("POST", users, user_resource(desired), "no account yet")]
         operations = changed_operations(known.resource, desired)
         if not operations:
             return [*lookups, PlannedRequest("—", f"{users}/{known.remote_id}", note="already up to date")]

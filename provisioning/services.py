@@ -121,7 +121,12 @@ def _validated(
             return target_user.user_name, {"user": {"userName": target_user.user_name, **parameters["user"]}}
         _require(person is not None, "Choose the person to sync.", "person")
         assert person is not None
-        return person.username, {"user": user_payload_for(person)}
+        from provisioning.transformers import TransformerError, payload_for
+
+        try:
+            return person.username, {"user": payload_for(person, integration)}
+        except TransformerError as exc:
+            raise ActionRefused(str(exc), "person") from None
     if action_type in (ActionType.DEPROVISION_IDENTITY, ActionType.DELETE_IDENTITY):
         _require(target_user is not None, "Choose the account.", "target_user")
         assert target_user is not None

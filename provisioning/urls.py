@@ -21,5 +21,12 @@ urlpatterns = [
     path("batches/<int:pk>/approve/", views.batch_approve_view, name="batch_approve"),
     path("batches/<int:pk>/reject/", views.batch_reject_view, name="batch_reject"),
     path("batches/<int:pk>/undo/", views.batch_undo_view, name="batch_undo"),
+    path("integrations/<int:pk>/transformers/", views.transformer_add_view, name="transformer_add"),
+    path(
+        "integrations/<int:pk>/transformers/<int:transformer_pk>/delete/",
+        views.transformer_delete_view,
+        name="transformer_delete",
+    ),
+    path("integrations/<int:pk>/transformers/preview/", views.transformer_preview_view, name="transformer_preview"),
     path("integrations/<int:pk>/resume/", views.integration_resume_view, name="integration_resume"),
 ]

@@ -3,11 +3,13 @@ the one form endpoint that requests an action from a person, account or group pa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -16,6 +18,12 @@ from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.web.lists import render_list
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.access_requests import (
+    access_request_approve,
+    access_request_cancel,
+    access_request_create,
+    access_request_reject,
+)
 from provisioning.batches import (
     batch_approve,
     batch_progress,
@@ -24,15 +32,9 @@ from provisioning.batches import (
     batch_undo,
     mass_change_reason,
 )
-from provisioning.execution import integration_resume
+from provisioning.execution import integration_resume, user_resource
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
-from provisioning.access_requests import (
-    access_request_approve,
-    access_request_cancel,
-    access_request_create,
-    access_request_reject,
-)
-from provisioning.models import AccessRequest, Action, ActionState, Batch
+from provisioning.models import AccessRequest, Action, ActionState, AttributeTransformer, Batch
 from provisioning.planning import plan_for, plan_for_action
 from provisioning.services import (
     ActionRefused,
@@ -42,6 +44,7 @@ from provisioning.services import (
     action_request,
     action_retry,
 )
+from provisioning.transformers import TransformerError, payload_for, transformer_add, transformer_delete
 
 LIVE_STATES = {ActionState.QUEUED, ActionState.RUNNING, ActionState.APPROVED}
 
@@ -386,3 +389,50 @@ def access_request_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def access_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _access_move(request, pk, access_request_cancel, "Cancelled.")
+
+
+@require_POST
+@requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
+def transformer_add_view(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = get_object_or_404(Integration, pk=pk)
+    try:
+        transformer_add(
+            actor=acting_person(request),
+            integration=integration,
+            attribute_name=request.POST.get("attribute_name", "").strip(),
+            source=request.POST.get("source", ""),
+            value=request.POST.get("value", ""),
+            request=request,
+        )
+    except TransformerError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Transformer added.")
+    return redirect(reverse("integration_detail", args=[pk]) + "#transformers")
+
+
+@require_POST
+@requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
+def transformer_delete_view(request: HttpRequest, pk: int, transformer_pk: int) -> HttpResponse:
+    row = get_object_or_404(AttributeTransformer, pk=transformer_pk, integration_id=pk)
+    transformer_delete(actor=acting_person(request), transformer=row, request=request)
+    messages.success(request, "Transformer removed.")
+    return redirect(reverse("integration_detail", args=[pk]) + "#transformers")
+
+
+@requires(Perm.VIEW)
+def transformer_preview_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The exact SCIM user that would be sent for the chosen person."""
+    integration = get_object_or_404(Integration, pk=pk)
+    name = request.GET.get("person", "").strip()
+    person = Person.objects.filter(username__iexact=name).first()
+    context: dict[str, Any] = {"integration": integration, "person_name": name}
+    if person is None:
+        context["error"] = f"No person named {name!r}."
+    else:
+        try:
+            context["payload"] = json.dumps(user_resource(payload_for(person, integration)), indent=2)
+        except TransformerError as exc:
+            context["error"] = str(exc)
+    template = "provisioning/transformer_preview.html"
+    return render(request, f"{template}#result" if getattr(request, "htmx", False) else template, context)

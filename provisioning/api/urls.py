@@ -1,7 +1,13 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from provisioning.api.views import AccessRequestViewSet, ActionViewSet, BatchViewSet, IntegrationResumeView
+from provisioning.api.views import (
+    AccessRequestViewSet,
+    ActionViewSet,
+    AttributeTransformerViewSet,
+    BatchViewSet,
+    IntegrationResumeView,
+)
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -9,6 +15,7 @@ router.include_format_suffixes = False
 router.register("actions", ActionViewSet, basename="action")
 router.register("batches", BatchViewSet, basename="batch")
 router.register("access-requests", AccessRequestViewSet, basename="accessrequest")
+router.register("transformers", AttributeTransformerViewSet, basename="transformer")
 
 urlpatterns = [
     *router.urls,

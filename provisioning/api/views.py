@@ -31,9 +31,9 @@ from provisioning.batches import (
     batch_undo,
     mass_change_reason,
 )
-from provisioning.execution import integration_resume
+from provisioning.execution import integration_resume, user_resource
 from provisioning.filters import ActionFilterSet
-from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, Batch, ScimCall
+from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, AttributeTransformer, Batch, ScimCall
 from provisioning.planning import plan_for
 from provisioning.services import (
     ActionRefused,
@@ -43,6 +43,7 @@ from provisioning.services import (
     action_request,
     action_retry,
 )
+from provisioning.transformers import TransformerError, payload_for, transformer_add, transformer_delete
 
 
 class ActionEventSerializer(serializers.ModelSerializer[ActionEvent]):
@@ -439,3 +440,59 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         return self._move(request, pk, access_request_cancel)
+
+
+class AttributeTransformerSerializer(serializers.ModelSerializer[AttributeTransformer]):
+    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
+
+    class Meta:
+        model = AttributeTransformer
+        fields = ["id", "integration", "position", "attribute_name", "source", "value"]
+        read_only_fields = ["id", "position"]
+
+
+class AttributeTransformerViewSet(
+    mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet[AttributeTransformer]
+):
+    """Transformers (``?integration=``), in order; ``preview/?integration=&person=`` shows the payload."""
+
+    access_policy = api_policy(write=Perm.MANAGE_INTEGRATIONS, preview=Perm.VIEW)
+    queryset = AttributeTransformer.objects.all()
+    serializer_class = AttributeTransformerSerializer
+    filterset_fields = ["integration"]
+    keyset_ordering = ["position", "id"]
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = AttributeTransformerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            row = transformer_add(
+                actor=acting_person(request),
+                integration=data["integration"],
+                attribute_name=data["attribute_name"],
+                source=data["source"],
+                value=data["value"],
+                request=request,
+            )
+        except TransformerError as exc:
+            raise ValidationError({"attribute_name": [str(exc)]}) from None
+        return Response(AttributeTransformerSerializer(row).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: AttributeTransformer) -> None:
+        transformer_delete(actor=acting_person(self.request), transformer=instance, request=self.request)
+
+    @extend_schema(responses={200: OpenApiResponse(description="The SCIM user that would be sent")})
+    @action(detail=False, methods=["get"])
+    def preview(self, request: Request) -> Response:
+        integration_id = request.query_params.get("integration", "")
+        if not integration_id.isdigit():
+            raise ValidationError({"integration": ["Give the integration's id."]})
+        integration = get_object_or_404(Integration, pk=int(integration_id))
+        person = Person.objects.filter(username__iexact=request.query_params.get("person", "")).first()
+        if person is None:
+            raise ValidationError({"person": ["No person with this user name."]})
+        try:
+            return Response(user_resource(payload_for(person, integration)))
+        except TransformerError as exc:
+            raise ValidationError({"detail": str(exc)}) from None

@@ -25,7 +25,7 @@ from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.web.models import ConsoleSettings
 from integrations.models import Integration, TargetGroup, TargetUser
-from provisioning.models import AccessRequest, Action, Batch
+from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
 METHODS = ("GET", "POST")
@@ -65,6 +65,8 @@ OBJECT_FOR_ARGUMENT = {
     ("actions", "pk"): "action",
     ("batches", "pk"): "batch",
     ("access-requests", "pk"): "access_request",
+    ("transformers", "pk"): "transformer",
+    ("transformers", "transformer_pk"): "transformer",
     ("users", "user_pk"): "target_user",
     ("groups", "group_pk"): "target_group",
     ("Users", "pk"): "person",
@@ -134,6 +136,9 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
             target_group=walked_group,
             operation="add",
             justification="walk",
+        ),
+        "transformer": AttributeTransformer.objects.create(
+            integration=walked, attribute_name="user_name", source="identity_attribute", value="username"
         ),
         "schema_id": "urn:ietf:params:scim:schemas:core:2.0:User",
         "type_id": "User",

@@ -1,0 +1,209 @@
+"""Attribute transformers: what SCIM user a person becomes in an integration.
+
+Each row names a target attribute (a core name of the mapping table, or an extension
+attribute's normalized name, resolved through the integration's reverse index from
+extraction) and where its value comes from: an identity attribute of the person, a static
+value, or a template over identity attributes (``{given_name}.{family_name}``, with
+``|lower`` and ``|upper``). An integration without rows uses the default mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from console.accounts.models import Person
+from integrations.models import ExtensionAttribute, Integration
+from provisioning.models import AttributeTransformer
+
+# Core names (as in the custom-application mapping table) → SCIM paths.
+CORE_PATHS = {
+    "user_name": "userName",
+    "emails": "emails",
+    "display_name": "displayName",
+    "title": "title",
+    "nick_name": "nickName",
+    "external_id": "externalId",
+    "phone_numbers": "phoneNumbers",
+    "addresses": "addresses",
+    "ims": "ims",
+    "photos": "photos",
+    "locale": "locale",
+    "preferred_language": "preferredLanguage",
+    "profile_url": "profileUrl",
+    "timezone": "timezone",
+    "user_type": "userType",
+    "formatted_name": "name.formatted",
+    "family_name": "name.familyName",
+    "given_name": "name.givenName",
+    "middle_name": "name.middleName",
+    "active": "active",
+}
+MULTI_VALUED = {"emails", "phone_numbers", "addresses", "ims", "photos"}
+
+# What a transformer may read of a person.
+IDENTITY_ATTRIBUTES = (
+    "username",
+    "email",
+    "external_id",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "formatted_name",
+    "display_name",
+    "nick_name",
+    "title",
+    "user_type",
+    "preferred_language",
+    "locale",
+    "timezone",
+    "employee_number",
+    "cost_center",
+    "organization",
+    "division",
+    "department",
+    "manager",
+    "full_name",
+)
+PLACEHOLDER = re.compile(r"\{(\w+)(?:\|(lower|upper))?\}")
+
+
+class TransformerError(ValueError):
+    """A row that cannot be applied; the message names it."""
+
+
+def identity_value(person: Person, name: str) -> Any:
+    if name not in IDENTITY_ATTRIBUTES:
+        raise TransformerError(f"{name!r} is not an identity attribute (one of {', '.join(IDENTITY_ATTRIBUTES)}).")
+    if name == "manager":
+        return person.manager.username if person.manager_id and person.manager else ""
+    if name == "full_name":
+        return person.full_name
+    return getattr(person, name, "") or ""
+
+
+def render_template(person: Person, template: str) -> str:
+    def substitute(match: re.Match[str]) -> str:
+        value = str(identity_value(person, match.group(1)))
+        return value.lower() if match.group(2) == "lower" else value.upper() if match.group(2) == "upper" else value
+
+    return PLACEHOLDER.sub(substitute, template)
+
+
+def target_path(integration: Integration, attribute_name: str) -> tuple[str | None, str]:
+    """(extension schema URN or None, path inside it) for a transformer's attribute name."""
+    if attribute_name in CORE_PATHS:
+        return None, CORE_PATHS[attribute_name]
+    extension = ExtensionAttribute.objects.filter(integration=integration, normalized_name=attribute_name).first()
+    if extension is None:
+        raise TransformerError(
+            f"{attribute_name!r} is neither a core attribute nor an extension attribute of "
+            f"{integration.name} (extract with schema discovery on to list them)."
+        )
+    return extension.schema_urn, extension.scim_path[len(extension.schema_urn) + 1 :]
+
+
+def _value(person: Person, row: AttributeTransformer) -> Any:
+    if row.source == AttributeTransformer.Source.IDENTITY_ATTRIBUTE:
+        value: Any = identity_value(person, row.value.strip())
+    elif row.source == AttributeTransformer.Source.TEMPLATE:
+        value = render_template(person, row.value)
+    else:
+        value = row.value
+    if row.attribute_name in MULTI_VALUED:
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise TransformerError(f"{row.attribute_name}: not a JSON array ({exc}).") from None
+        if row.attribute_name == "emails":
+            return [{"value": value, "type": "work", "primary": True}] if value else []
+        return [{"value": value}] if value else []
+    if row.attribute_name == "active" and isinstance(value, str):
+        return value.strip().lower() not in {"false", "0", "no", ""}
+    return value
+
+
+def _place(payload: dict[str, Any], path: str, value: Any) -> None:
+    node = payload
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def payload_for(person: Person, integration: Integration) -> dict[str, Any]:
+    """The SCIM user for ``person`` in ``integration``: its transformers, or the default mapping."""
+    from provisioning.services import user_payload_for
+
+    rows = list(integration.transformers.all())
+    if not rows:
+        return user_payload_for(person)
+    payload: dict[str, Any] = {"active": True}
+    for row in rows:
+        value = _value(person, row)
+        if value in ("", None, []):
+            continue
+        urn, path = target_path(integration, row.attribute_name)
+        if urn is None:
+            _place(payload, path, value)
+        else:
+            _place(payload.setdefault(urn, {}), path, value)
+    if not payload.get("userName"):
+        raise TransformerError(f"The transformers of {integration.name} give {person.username} no user_name.")
+    return payload
+
+
+def transformer_check(integration: Integration, attribute_name: str, source: str, value: str) -> None:
+    """Refuse a row that could never apply, before it is saved."""
+    target_path(integration, attribute_name)
+    if source == AttributeTransformer.Source.IDENTITY_ATTRIBUTE and value.strip() not in IDENTITY_ATTRIBUTES:
+        raise TransformerError(f"{value!r} is not an identity attribute (one of {', '.join(IDENTITY_ATTRIBUTES)}).")
+    if source == AttributeTransformer.Source.TEMPLATE:
+        for name, _ in PLACEHOLDER.findall(value):
+            if name not in IDENTITY_ATTRIBUTES:
+                raise TransformerError(f"{{{name}}} in the template is not an identity attribute.")
+        if "{" in PLACEHOLDER.sub("", value):
+            raise TransformerError("Write placeholders as {attribute} or {attribute|lower}.")
+
+
+def transformer_add(
+    *, actor: Any, integration: Integration, attribute_name: str, source: str, value: str, request: Any = None
+) -> AttributeTransformer:
+    from console.audit.services import audit_record
+
+    if source not in AttributeTransformer.Source.values:
+        raise TransformerError("Choose where the value comes from.")
+    if not value.strip():
+        raise TransformerError("Give the value, identity attribute or template.")
+    transformer_check(integration, attribute_name, source, value)
+    last = integration.transformers.order_by("-position").values_list("position", flat=True).first()
+    row = AttributeTransformer.objects.create(
+        integration=integration,
+        position=(last or 0) + 1,
+        attribute_name=attribute_name,
+        source=source,
+        value=value,
+    )
+    audit_record(
+        verb="transformer.added",
+        actor=actor,
+        target=integration,
+        request=request,
+        details={"attribute_name": attribute_name, "source": source, "value": value},
+    )
+    return row
+
+
+def transformer_delete(*, actor: Any, transformer: AttributeTransformer, request: Any = None) -> None:
+    from console.audit.services import audit_record
+
+    audit_record(
+        verb="transformer.removed",
+        actor=actor,
+        target=transformer.integration,
+        request=request,
+        details={"attribute_name": transformer.attribute_name, "value": transformer.value},
+    )
+    transformer.delete()

@@ -1,0 +1,116 @@
+"""Attribute transformers: core and extension attributes, templates, the preview, and the
+payload a sync really sends to the server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIClient
+
+from console.accounts.models import Person
+from integrations.models import Integration
+from provisioning.models import ScimCall
+from provisioning.services import ActionRefused, action_request
+from provisioning.transformers import TransformerError, transformer_add
+from tests.provisioning.conftest import run_action, server_user
+from tests.scim_peer import ENTERPRISE, Peer
+
+pytestmark = pytest.mark.django_db
+
+DEPARTMENT = "urn_ietf_params_scim_schemas_extension_enterprise_2_0_user_department"
+
+
+@pytest.fixture
+def mapped(app: Integration, approver: Person, extract: Callable[[], None], peer: Peer) -> Integration:
+    peer.user("someone")  # so the extension index is built from /Schemas
+    app.discover_extensions = True
+    app.save()
+    extract()
+    rows = [
+        ("user_name", "template", "{given_name|lower}.{family_name|lower}"),
+        ("emails", "identity_attribute", "email"),
+        ("given_name", "identity_attribute", "given_name"),
+        ("display_name", "template", "{given_name} {family_name}"),
+        ("user_type", "static_value", "Employee"),
+        (DEPARTMENT, "identity_attribute", "department"),
+    ]
+    for name, source, value in rows:
+        transformer_add(actor=approver, integration=app, attribute_name=name, source=source, value=value)
+    return app
+
+
+def test_a_sync_sends_what_the_transformers_say(
+    peer: Peer, mapped: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    jane = make_person("jdoe", given_name="Jane", family_name="Doe", email="jane@example.com", department="Research")
+    done = run_action(action_request(actor=requester, integration=mapped, action_type="SYNC_IDENTITIES", person=jane))
+
+    assert done.state == "succeeded", done.last_error
+    created = server_user(peer, "jane.doe")
+    assert created is not None
+    assert created["displayName"] == "Jane Doe"
+    assert created["userType"] == "Employee"
+    assert created["emails"][0]["value"] == "jane@example.com"
+    assert created[ENTERPRISE]["department"] == "Research"
+    post = ScimCall.objects.get(action=done, method="POST")
+    assert ENTERPRISE in post.request_body  # the extension's schema is declared
+
+    jane.department = "Sales"
+    jane.save()
+    update = run_action(action_request(actor=requester, integration=mapped, action_type="SYNC_IDENTITIES", person=jane))
+    patch = ScimCall.objects.get(action=update, method="PATCH")
+    assert f'"path": "{ENTERPRISE}:department"' in patch.request_body
+    assert "displayName" not in patch.request_body  # unchanged, not sent
+    assert server_user(peer, "jane.doe")[ENTERPRISE]["department"] == "Sales"  # type: ignore[index]
+
+
+def test_bad_rows_are_refused_with_the_reason(mapped: Integration, approver: Person) -> None:
+    with pytest.raises(TransformerError, match="neither a core attribute nor an extension attribute"):
+        transformer_add(
+            actor=approver, integration=mapped, attribute_name="shoe_size", source="static_value", value="9"
+        )
+    with pytest.raises(TransformerError, match="not an identity attribute"):
+        transformer_add(
+            actor=approver, integration=mapped, attribute_name="title", source="identity_attribute", value="password"
+        )
+    with pytest.raises(TransformerError, match=r"\{secret\} in the template"):
+        transformer_add(actor=approver, integration=mapped, attribute_name="title", source="template", value="{secret}")
+    with pytest.raises(TransformerError, match="Write placeholders"):
+        transformer_add(
+            actor=approver,
+            integration=mapped,
+            attribute_name="title",
+            source="template",
+            value="{given_name.__class__}",
+        )
+
+
+def test_a_person_the_transformers_give_no_user_name_is_refused(
+    app: Integration, approver: Person, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    transformer_add(actor=approver, integration=app, attribute_name="title", source="static_value", value="x")
+    with pytest.raises(ActionRefused, match="no user_name"):
+        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("p"))
+
+
+def test_the_preview_shows_the_exact_payload(
+    mapped: Integration,
+    approver: Person,
+    make_person: Callable[..., Person],
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    make_person("jdoe", given_name="Jane", family_name="Doe", email="jane@example.com", department="Research")
+    page = Client()
+    page.force_login(approver)
+    detail = page.get(f"/integrations/{mapped.pk}/").content.decode()
+    assert "{given_name|lower}.{family_name|lower}" in detail
+    preview = page.get(f"/actions/integrations/{mapped.pk}/transformers/preview/?person=jdoe").content.decode()
+    assert "&quot;userName&quot;: &quot;jane.doe&quot;" in preview
+    payload = api_client_for(approver).get(f"/api/v1/transformers/preview/?integration={mapped.pk}&person=jdoe").json()
+    assert payload["userName"] == "jane.doe"
+    assert payload[ENTERPRISE] == {"department": "Research"}
+    assert payload["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE]
+    missing = page.get(f"/actions/integrations/{mapped.pk}/transformers/preview/?person=nobody").content.decode()
+    assert "No person named" in missing
