@@ -21,6 +21,7 @@ class ProvisioningConfig(AppConfig):
         register_panel("integration.groups", template="provisioning/panel_may_provision.html", context=_may_provision)
         register_panel("integration.users", template="provisioning/panel_bulk.html", context=_may_provision)
         register_panel("integration.detail", template="provisioning/panel_quarantine.html", context=_quarantine)
+        register_panel("integration.transformers", template="provisioning/panel_policies.html", context=_policies)
         register_panel(
             "integration.transformers", template="provisioning/panel_transformers.html", context=_transformers
         )
@@ -122,3 +123,12 @@ def _transformers(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] 
         "extension_names": list(integration.extension_attributes.values_list("normalized_name", flat=True)),
         "identity_attributes": IDENTITY_ATTRIBUTES,
     }
+
+
+def _policies(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from provisioning.services import approval_policies_of
+
+    integration = page.get("integration")
+    if integration is None:
+        return None
+    return {"policies": approval_policies_of(integration)}

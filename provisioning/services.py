@@ -327,3 +327,37 @@ def actions_expire() -> int:
         except ActionRefused:
             continue
     return expired
+
+
+def approval_policies_of(integration: Integration) -> list[dict[str, Any]]:
+    """Each action type with whether it needs approval in this integration, and whether by default."""
+    rows = dict(ApprovalPolicy.objects.filter(integration=integration).values_list("action_type", "requires_approval"))
+    return [
+        {
+            "action_type": action_type.value,
+            "label": action_type.label,
+            "requires_approval": rows.get(action_type.value, action_type in APPROVAL_BY_DEFAULT),
+            "default": action_type.value not in rows,
+        }
+        for action_type in ActionType
+    ]
+
+
+def approval_policy_set(
+    *, actor: Person, integration: Integration, action_type: str, requires_approval: bool, request: Any = None
+) -> None:
+    if action_type not in ActionType.values:
+        raise ActionRefused(f"Unknown action type {action_type!r}.", "action_type")
+    before = approval_required(integration, action_type)
+    ApprovalPolicy.objects.update_or_create(
+        integration=integration, action_type=action_type, defaults={"requires_approval": requires_approval}
+    )
+    if before != requires_approval:
+        audit_record(
+            verb="approval_policy.changed",
+            actor=actor,
+            target=integration,
+            request=request,
+            before={action_type: "approval" if before else "automatic"},
+            after={action_type: "approval" if requires_approval else "automatic"},
+        )

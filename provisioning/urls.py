@@ -5,6 +5,7 @@ from provisioning import views
 urlpatterns = [
     path("", views.action_list, name="action_list"),
     path("request/", views.action_request_view, name="action_request"),
+    path("export/", views.action_export_view, name="action_export"),
     path("<int:pk>/", views.action_detail, name="action_detail"),
     path("<int:pk>/approve/", views.action_approve_view, name="action_approve"),
     path("<int:pk>/reject/", views.action_reject_view, name="action_reject"),
@@ -28,5 +29,6 @@ urlpatterns = [
         name="transformer_delete",
     ),
     path("integrations/<int:pk>/transformers/preview/", views.transformer_preview_view, name="transformer_preview"),
+    path("integrations/<int:pk>/approval-policies/", views.approval_policies_view, name="approval_policies"),
     path("integrations/<int:pk>/resume/", views.integration_resume_view, name="integration_resume"),
 ]

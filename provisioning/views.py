@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -33,8 +33,9 @@ from provisioning.batches import (
     mass_change_reason,
 )
 from provisioning.execution import integration_resume, user_resource
+from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
-from provisioning.models import AccessRequest, Action, ActionState, AttributeTransformer, Batch
+from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer, Batch
 from provisioning.planning import plan_for, plan_for_action
 from provisioning.services import (
     ActionRefused,
@@ -43,6 +44,7 @@ from provisioning.services import (
     action_reject,
     action_request,
     action_retry,
+    approval_policy_set,
 )
 from provisioning.transformers import TransformerError, payload_for, transformer_add, transformer_delete
 
@@ -436,3 +438,30 @@ def transformer_preview_view(request: HttpRequest, pk: int) -> HttpResponse:
             context["error"] = str(exc)
     template = "provisioning/transformer_preview.html"
     return render(request, f"{template}#result" if getattr(request, "htmx", False) else template, context)
+
+
+@require_POST
+@requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
+def approval_policies_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save, for each action type, whether it runs at once or waits for an approver."""
+    integration = get_object_or_404(Integration, pk=pk)
+    for action_type in ActionType.values:
+        choice = request.POST.get(action_type)
+        if choice in {"automatic", "approval"}:
+            approval_policy_set(
+                actor=acting_person(request),
+                integration=integration,
+                action_type=action_type,
+                requires_approval=choice == "approval",
+                request=request,
+            )
+    messages.success(request, "Approval policies saved.")
+    return redirect(reverse("integration_detail", args=[pk]) + "#approval-policies")
+
+
+@requires(Perm.VIEW)
+def action_export_view(request: HttpRequest) -> HttpResponseBase:
+    """The Actions list, filtered as on the page, as CSV (``?as=csv``) or JSON (``?as=json``)."""
+    filterset = ActionFilterSet(request.GET or None, queryset=Action.objects.all(), request=request)
+    actions = filterset.qs if not filterset.is_bound or filterset.is_valid() else Action.objects.none()
+    return actions_export(actions, request.GET.get("as", "csv"))

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
@@ -59,7 +59,7 @@ def api_policy(read: Requirement = Perm.VIEW, write: Requirement | None = None, 
     return AccessPolicy(read=read, write=write, actions=actions, style="json")
 
 
-ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponse])
+ViewFunc = TypeVar("ViewFunc", bound=Callable[..., HttpResponseBase])
 
 
 def requires(

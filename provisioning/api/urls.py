@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from provisioning.api.views import (
     AccessRequestViewSet,
     ActionViewSet,
+    ApprovalPoliciesView,
     AttributeTransformerViewSet,
     BatchViewSet,
     IntegrationResumeView,
@@ -20,4 +21,5 @@ router.register("transformers", AttributeTransformerViewSet, basename="transform
 urlpatterns = [
     *router.urls,
     path("integrations/<int:pk>/resume/", IntegrationResumeView.as_view(), name="integration_resume_api"),
+    path("integrations/<int:pk>/approval-policies/", ApprovalPoliciesView.as_view(), name="approval_policies_api"),
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -32,6 +33,7 @@ from provisioning.batches import (
     mass_change_reason,
 )
 from provisioning.execution import integration_resume, user_resource
+from provisioning.exports import actions_export
 from provisioning.filters import ActionFilterSet
 from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, AttributeTransformer, Batch, ScimCall
 from provisioning.planning import plan_for
@@ -42,6 +44,8 @@ from provisioning.services import (
     action_reject,
     action_request,
     action_retry,
+    approval_policies_of,
+    approval_policy_set,
 )
 from provisioning.transformers import TransformerError, payload_for, transformer_add, transformer_delete
 
@@ -224,6 +228,15 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
         except ActionRefused as exc:
             raise _refused(exc) from None
         return Response(ActionSerializer(created).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("as", str, enum=["csv", "json"], description="The file's format")],
+        responses={200: OpenApiResponse(description="A CSV or JSON file of the filtered actions")},
+    )
+    @action(detail=False, methods=["get"])
+    def export(self, request: Request) -> HttpResponseBase:
+        """Every action the filters select (not one page), streamed as CSV or JSON."""
+        return actions_export(self.filter_queryset(self.get_queryset()), request.query_params.get("as", "csv"))
 
     def _plan(self, data: dict[str, Any]) -> Response:
         """A dry run: the requests each action would send. Nothing is created."""
@@ -496,3 +509,29 @@ class AttributeTransformerViewSet(
             return Response(user_resource(payload_for(person, integration)))
         except TransformerError as exc:
             raise ValidationError({"detail": str(exc)}) from None
+
+
+class ApprovalPolicyItemSerializer(serializers.Serializer[Any]):
+    action_type = serializers.ChoiceField(choices=ActionType.choices)
+    requires_approval = serializers.BooleanField()
+
+
+class ApprovalPoliciesView(APIView):
+    """``/api/v1/integrations/{id}/approval-policies/``: read; PATCH a list to change."""
+
+    access_policy = api_policy(write=Perm.MANAGE_INTEGRATIONS)
+
+    @extend_schema(responses={200: ApprovalPolicyItemSerializer(many=True)})
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(approval_policies_of(get_object_or_404(Integration, pk=pk)))
+
+    @extend_schema(
+        request=ApprovalPolicyItemSerializer(many=True), responses={200: ApprovalPolicyItemSerializer(many=True)}
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        integration = get_object_or_404(Integration, pk=pk)
+        items = ApprovalPolicyItemSerializer(data=request.data, many=True)
+        items.is_valid(raise_exception=True)
+        for item in items.validated_data:
+            approval_policy_set(actor=acting_person(request), integration=integration, request=request, **item)
+        return Response(approval_policies_of(integration))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -155,3 +156,69 @@ def test_a_real_worker_carries_out_a_sync(
         action.refresh_from_db()
     assert action.state == "succeeded", action.last_error
     assert server_user(peer, "jane.doe") is not None
+
+
+def test_approval_policies_are_set_per_integration_and_type(
+    app: Integration,
+    approver: Person,
+    requester: Person,
+    api_client_for: Callable[[Person], APIClient],
+    make_person: Callable[..., Person],
+) -> None:
+    admin_api = api_client_for(approver)
+    policies = {p["action_type"]: p for p in admin_api.get(f"/api/v1/integrations/{app.pk}/approval-policies/").json()}
+    assert policies["DELETE_IDENTITY"]["requires_approval"] is True
+    assert policies["SYNC_IDENTITIES"] == {
+        "action_type": "SYNC_IDENTITIES",
+        "label": "Sync identity",
+        "requires_approval": False,
+        "default": True,
+    }
+    changed = admin_api.patch(
+        f"/api/v1/integrations/{app.pk}/approval-policies/",
+        [{"action_type": "SYNC_IDENTITIES", "requires_approval": True}],
+        format="json",
+    )
+    assert changed.status_code == 200
+    assert (
+        api_client_for(requester)
+        .patch(f"/api/v1/integrations/{app.pk}/approval-policies/", [], format="json")
+        .status_code
+        == 403
+    )
+    action = api_client_for(requester).post(
+        "/api/v1/actions/",
+        {"integration": app.pk, "action_type": "SYNC_IDENTITIES", "person": make_person("x").pk},
+        format="json",
+    )
+    assert action.json()["state"] == "pending_approval"
+    page = Client()
+    page.force_login(approver)
+    page.post(f"/actions/integrations/{app.pk}/approval-policies/", {"SYNC_IDENTITIES": "automatic"})
+    assert admin_api.get(f"/api/v1/integrations/{app.pk}/approval-policies/").json()[0]["requires_approval"] is False
+
+
+def test_actions_export_as_csv_and_json_with_the_lists_filters(
+    app: Integration,
+    requester: Person,
+    make_person: Callable[..., Person],
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    from provisioning.services import action_request
+
+    for name in ("ann", "ben"):
+        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person(name))
+    action_request(
+        actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Ops"}
+    )
+    page = Client()
+    page.force_login(requester)
+    csv_text = b"".join(page.get("/actions/export/?as=csv&action_type=SYNC_IDENTITIES").streaming_content).decode()
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("id,created_at,action_type,state")
+    assert len(lines) == 3
+    assert {line.split(",")[5] for line in lines[1:]} == {"ann", "ben"}
+    exported = api_client_for(requester).get("/api/v1/actions/export/?as=json&person=ben")
+    assert exported["Content-Disposition"].endswith('.json"')
+    rows = json.loads(b"".join(exported.streaming_content))
+    assert [(r["subject"], r["state"]) for r in rows] == [("ben", "queued")]
