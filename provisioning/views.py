@@ -97,7 +97,10 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "plan": plan_for_action(action) if action.state == ActionState.PENDING_APPROVAL else None,
     }
     if getattr(request, "htmx", False) and request.GET.get("part") == "status":
-        return render(request, "provisioning/detail.html#status", context)
+        response = render(request, "provisioning/detail.html#status", context)
+        if not context["live"]:
+            response["HX-Refresh"] = "true"  # finished: show the whole page, timeline and calls included
+        return response
     return render(request, "provisioning/detail.html", context)
 
 
