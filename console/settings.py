@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
+from kombu import Queue
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -269,6 +270,13 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Leavers first: deprovisions go to their own queue, which every worker reads before the
+# default one (strictly on Redis, by ``queue_order_strategy``; in turn on other brokers).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("leavers"), Queue("celery"))
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"queue_order_strategy": "priority"} if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else {}
+)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # The SQLAlchemy transport hands its options to create_engine; the channel polls each second.
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

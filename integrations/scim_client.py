@@ -31,6 +31,8 @@ SCIM_JSON = "application/scim+json"
 READ_ATTEMPTS = 4
 MAX_RETRY_AFTER = 120.0
 LIST_ENVELOPE_KEYS = ("schemas", "totalResults", "startIndex", "itemsPerPage")
+# Built once: pydantic caches parametrized models only weakly, and rebuilding one costs milliseconds.
+USER_LIST_RESPONSE = ListResponse[User]
 
 
 @dataclass
@@ -154,6 +156,8 @@ class ScimClient:
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request; with a recorder, what was sent and what came back is handed to it."""
+        if self.before_request is not None:  # e.g. waiting for the integration's rate limit
+            self.before_request()
         if self.recorder is None:
             return self._request(method, path, **kwargs)
         started = time.perf_counter()
@@ -177,8 +181,6 @@ class ScimClient:
         auth = None
         if self.integration.auth_type == Integration.AuthType.BASIC:
             auth = httpx.BasicAuth(self.integration.basic_username, self.integration.basic_password)
-        if self.before_request is not None:
-            self.before_request()
         self.requests_made += 1
         try:
             response = self.http.request(method, url, headers=self.headers(), auth=auth, **kwargs)
@@ -281,7 +283,7 @@ def list_resources(endpoint: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         raise ScimBadResponse(f"{endpoint}: Resources is not a list")
     envelope = {key: body[key] for key in LIST_ENVELOPE_KEYS if key in body}
     try:
-        ListResponse[User].model_validate({**envelope, "Resources": []}, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+        USER_LIST_RESPONSE.model_validate({**envelope, "Resources": []}, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     except pydantic.ValidationError as exc:
         problem = exc.errors()[0]
         where = ".".join(str(part) for part in problem["loc"]) or "body"

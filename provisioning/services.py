@@ -227,7 +227,10 @@ def _enqueue_on_commit(action: Action, countdown: float = 0) -> None:
     from provisioning.tasks import action_execute_task
 
     action_id = action.pk
-    transaction.on_commit(lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown)))
+    queue = "leavers" if action.action_type == ActionType.DEPROVISION_IDENTITY else "celery"
+    transaction.on_commit(
+        lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown), queue=queue)
+    )
 
 
 def action_transition(

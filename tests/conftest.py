@@ -22,6 +22,7 @@ from tests.scim_peer import (  # noqa: F401 - fixtures: the real SCIM server, ov
     authority,
     peer,
     peer_basic_url,
+    peer_throttled,
     peer_tls_url,
     scim2_server_app,
     scim2_server_provider,

@@ -9,6 +9,7 @@ Everything shares one in-memory storage, emptied by the ``peer`` fixture before 
 from __future__ import annotations
 
 import base64
+import json
 import datetime
 import ipaddress
 import ssl
@@ -31,6 +32,7 @@ from scim2_server.testserver.application import BearerTokenApplication
 from scim2_server.utils import load_default_resource_types, load_default_schemas, load_default_service_provider_config
 
 SCIM = "application/scim+json"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ACME = "urn:acme:params:scim:schemas:extension:acme:1.0:User"
 PEER_TOKEN = "peer-token"
@@ -241,3 +243,37 @@ def peer_basic_url(scim2_server_app: BearerTokenApplication) -> Iterator[str]:
     """The same server behind HTTP basic authentication."""
     for port in _serve(_basic_to_bearer(scim2_server_app)):
         yield f"http://localhost:{port}"
+
+
+@dataclass
+class Throttled:
+    """The real server behind a front that answers the first POSTs with 429 and Retry-After.
+
+    A fault the real server cannot be made to show, in front of it rather than instead of it.
+    """
+
+    url: str
+    refusals_left: int
+    retry_after: int = 1
+
+
+@pytest.fixture
+def peer_throttled(scim2_server_app: BearerTokenApplication) -> Iterator[Throttled]:
+    state = Throttled(url="", refusals_left=1)
+
+    def front(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "POST" and state.refusals_left > 0:
+            state.refusals_left -= 1
+            body = (
+                b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "429", "detail": "slow down"}'
+            )
+            start_response(
+                "429 Too Many Requests",
+                [("Content-Type", SCIM), ("Retry-After", str(state.retry_after)), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return scim2_server_app(environ, start_response)
+
+    for port in _serve(front):
+        state.url = f"http://localhost:{port}"
+        yield state

@@ -22,7 +22,7 @@ from provisioning.services import action_request
 from provisioning.throttle import reserve
 from tests.conftest import WorkerProcess
 from tests.provisioning.conftest import server_user
-from tests.scim_peer import PEER_TOKEN, Peer
+from tests.scim_peer import PEER_TOKEN, Peer, Throttled
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +161,29 @@ def test_a_worker_killed_mid_action_loses_nothing_and_duplicates_nothing(
     assert action.state == "succeeded", action.last_error
     assert action.result["operation"] in {"unchanged", "updated"}  # adopted, not created again
     assert server_user(peer, "jane.doe") is not None  # and exactly one (server_user checks)
+
+
+@pytest.mark.worker
+def test_a_real_worker_honours_retry_after(
+    peer: Peer,
+    peer_throttled: Throttled,
+    start_worker: Callable[..., WorkerProcess],
+    make_person: Callable[..., Person],
+) -> None:
+    peer_throttled.retry_after = 2
+    app = Integration.objects.create(
+        name="Throttled", base_url=peer_throttled.url, bearer_token=PEER_TOKEN, provisioning_enabled=True
+    )
+    operator = make_person("operator", roles=["operator"])
+    start_worker("retry-after", concurrency=1)
+    action = action_request(
+        actor=operator, integration=app, action_type="SYNC_IDENTITIES", person=make_person("jane.doe")
+    )
+    wait_for(lambda: Action.objects.get(pk=action.pk).state in {"succeeded", "failed"}, timeout=60)
+    action.refresh_from_db()
+    assert action.state == "succeeded", action.last_error
+    assert action.attempts == 2
+    posts = list(ScimCall.objects.filter(action=action, method="POST").order_by("at"))
+    assert [p.status for p in posts] == [429, 201]
+    assert (posts[1].at - posts[0].at).total_seconds() >= 2  # waited as the server asked
+    assert server_user(peer, "jane.doe") is not None
