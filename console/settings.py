@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
-from kombu import Queue
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("CONSOLE_DATA_DIR", BASE_DIR / "var")).resolve()

@@ -9,9 +9,9 @@ Everything shares one in-memory storage, emptied by the ``peer`` fixture before 
 from __future__ import annotations
 
 import base64
-import json
 import datetime
 import ipaddress
+import json
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -264,9 +264,7 @@ def peer_throttled(scim2_server_app: BearerTokenApplication) -> Iterator[Throttl
     def front(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ["REQUEST_METHOD"] == "POST" and state.refusals_left > 0:
             state.refusals_left -= 1
-            body = (
-                b'{"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "429", "detail": "slow down"}'
-            )
+            body = json.dumps({"schemas": [ERROR], "status": "429", "detail": "slow down"}).encode()
             start_response(
                 "429 Too Many Requests",
                 [("Content-Type", SCIM), ("Retry-After", str(state.retry_after)), ("Content-Length", str(len(body)))],

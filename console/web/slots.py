@@ -7,7 +7,8 @@ whatever is registered with ``{% slot "dashboard.main" %}``.
 
 Slots in use: ``dashboard.main``, ``settings.pipeline``, ``settings.sign_in``,
 ``person.detail``; and, filled by provisioning on integrations' pages,
-``integration.detail``, ``integration.transformers``, ``integration.users``, ``target_user.detail``, ``target_group.detail``, ``integration.groups``.
+``integration.detail``, ``integration.transformers``, ``integration.users``,
+``integration.groups``, ``target_user.detail``, ``target_group.detail``.
 """
 
 from __future__ import annotations
