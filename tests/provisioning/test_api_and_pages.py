@@ -213,12 +213,12 @@ def test_actions_export_as_csv_and_json_with_the_lists_filters(
     )
     page = Client()
     page.force_login(requester)
-    csv_text = b"".join(page.get("/actions/export/?as=csv&action_type=SYNC_IDENTITIES").streaming_content).decode()
+    csv_text = page.get("/actions/export/?as=csv&action_type=SYNC_IDENTITIES").getvalue().decode()
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("id,created_at,action_type,state")
     assert len(lines) == 3
     assert {line.split(",")[5] for line in lines[1:]} == {"ann", "ben"}
     exported = api_client_for(requester).get("/api/v1/actions/export/?as=json&person=ben")
     assert exported["Content-Disposition"].endswith('.json"')
-    rows = json.loads(b"".join(exported.streaming_content))
+    rows = json.loads(exported.getvalue())
     assert [(r["subject"], r["state"]) for r in rows] == [("ben", "queued")]
