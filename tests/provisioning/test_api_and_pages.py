@@ -222,3 +222,38 @@ def test_actions_export_as_csv_and_json_with_the_lists_filters(
     assert exported["Content-Disposition"].endswith('.json"')
     rows = json.loads(exported.getvalue())
     assert [(r["subject"], r["state"]) for r in rows] == [("ben", "queued")]
+
+
+def test_pending_actions_expire_and_the_dashboard_counts_what_matters(
+    app: Integration, requester: Person, approver: Person, make_person: Callable[..., Person]
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from provisioning.models import ActionEvent
+    from provisioning.services import action_request, actions_expire
+
+    app.supports_hard_delete = True
+    app.save()
+    user = app.target_users.create(remote_id="u-1", user_name="old", content_hash="-")
+    stale = action_request(actor=requester, integration=app, action_type="DELETE_IDENTITY", target_user=user)
+    fresh = action_request(
+        actor=requester,
+        integration=app,
+        action_type="DELETE_IDENTITY",
+        target_user=app.target_users.create(remote_id="u-2", user_name="new", content_hash="-"),
+    )
+    Action.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert actions_expire() == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stale.state, fresh.state) == ("cancelled", "pending_approval")
+    assert ActionEvent.objects.filter(action=stale, note="expired without a decision").exists()
+    Action.objects.filter(pk=fresh.pk).update(state="failed", finished_at=timezone.now())
+    page = Client()
+    page.force_login(approver)
+    dashboard = page.get("/").content.decode()
+    assert "<strong>0</strong> pending approval" in dashboard
+    assert "<strong>1</strong> failed in 24 h" in dashboard
+    assert "100 %" in dashboard  # the error rate of the integration's finished actions
