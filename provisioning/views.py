@@ -104,15 +104,20 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "provisioning/detail.html", context)
 
 
-def _move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
-    action = get_object_or_404(Action, pk=pk)
+def _moved(request: HttpRequest, move: Any, success: str, then: HttpResponse, **kwargs: Any) -> HttpResponse:
+    """Carry out a state change and say how it went; ``then`` is where the person goes next."""
     try:
-        move(actor=acting_person(request), action=action, request=request, **extra)
+        move(actor=acting_person(request), request=request, **kwargs)
     except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, success)
-    return redirect("action_detail", pk=pk)
+    return then
+
+
+def _move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
+    action = get_object_or_404(Action, pk=pk)
+    return _moved(request, move, success, redirect("action_detail", pk=pk), action=action, **extra)
 
 
 @require_POST
@@ -367,13 +372,7 @@ def access_request_create_view(request: HttpRequest) -> HttpResponse:
 
 def _access_move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
     access = get_object_or_404(AccessRequest, pk=pk)
-    try:
-        move(actor=acting_person(request), access=access, request=request, **extra)
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
-    else:
-        messages.success(request, success)
-    return redirect("access_request_detail", pk=pk)
+    return _moved(request, move, success, redirect("access_request_detail", pk=pk), access=access, **extra)
 
 
 @require_POST

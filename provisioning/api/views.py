@@ -176,6 +176,23 @@ def _refused(exc: ActionRefused) -> ValidationError:
     return ValidationError({exc.field: [str(exc)]} if exc.field else {"detail": str(exc)})
 
 
+def _comment(request: Request) -> str:
+    decision = DecisionSerializer(data=request.data)
+    decision.is_valid(raise_exception=True)
+    return str(decision.validated_data["comment"])
+
+
+def _moved(request: Request, move: Any, serializer: Any, success: int = 200, **kwargs: Any) -> Response:
+    """Carry out a state change; an illegal one answers 409 with the reason, bad input 400."""
+    try:
+        result = move(actor=acting_person(request), request=request, **kwargs)
+    except ActionRefused as exc:
+        if exc.field:
+            raise _refused(exc) from None
+        return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
+    return Response(serializer(result).data, status=success)
+
+
 class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Action]):
     """Actions, newest first. Creating one requests it; approval, if its policy asks, comes next."""
 
@@ -266,37 +283,27 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
         hold = mass_change_reason(data["integration"], data["action_type"], len(targets))
         return Response({"dry_run": True, "held_for_approval": hold, "plans": plans})
 
-    def _decide(self, request: Request, pk: str | None, decide: Any, **extra: Any) -> Response:
-        target = get_object_or_404(Action, pk=pk)
-        try:
-            moved = decide(actor=acting_person(request), action=target, request=request, **extra)
-        except ActionRefused as exc:
-            return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
-        return Response(ActionSerializer(moved).data)
-
     @extend_schema(request=DecisionSerializer, responses={200: ActionSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        comment = DecisionSerializer(data=request.data)
-        comment.is_valid(raise_exception=True)
-        return self._decide(request, pk, action_approve, comment=comment.validated_data["comment"])
+        target = get_object_or_404(Action, pk=pk)
+        return _moved(request, action_approve, ActionSerializer, action=target, comment=_comment(request))
 
     @extend_schema(request=DecisionSerializer, responses={200: ActionSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        comment = DecisionSerializer(data=request.data)
-        comment.is_valid(raise_exception=True)
-        return self._decide(request, pk, action_reject, comment=comment.validated_data["comment"])
+        target = get_object_or_404(Action, pk=pk)
+        return _moved(request, action_reject, ActionSerializer, action=target, comment=_comment(request))
 
     @extend_schema(request=None, responses={200: ActionSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        return self._decide(request, pk, action_cancel)
+        return _moved(request, action_cancel, ActionSerializer, action=get_object_or_404(Action, pk=pk))
 
     @extend_schema(request=None, responses={200: ActionSerializer})
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
-        return self._decide(request, pk, action_retry)
+        return _moved(request, action_retry, ActionSerializer, action=get_object_or_404(Action, pk=pk))
 
 
 class IntegrationResumeView(APIView):
@@ -333,18 +340,15 @@ class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
     @extend_schema(request=DecisionSerializer, responses={200: BatchSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        comment = DecisionSerializer(data=request.data)
-        comment.is_valid(raise_exception=True)
-        return self._move(request, pk, batch_approve, comment=comment.validated_data["comment"])
+        return self._move(request, pk, batch_approve, comment=_comment(request))
 
     @extend_schema(request=DecisionSerializer, responses={200: BatchSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        comment = DecisionSerializer(data=request.data)
-        comment.is_valid(raise_exception=True)
-        if not comment.validated_data["comment"].strip():
+        comment = _comment(request)
+        if not comment.strip():
             raise ValidationError({"comment": ["Say why the batch is rejected."]})
-        return self._move(request, pk, batch_reject, comment=comment.validated_data["comment"])
+        return self._move(request, pk, batch_reject, comment=comment)
 
     @extend_schema(request=None, responses={201: BatchSerializer})
     @action(detail=True, methods=["post"])
@@ -425,34 +429,25 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
             raise _refused(exc) from None
         return Response(AccessRequestSerializer(access).data, status=status.HTTP_201_CREATED)
 
-    def _move(self, request: Request, pk: str | None, move: Any, **extra: Any) -> Response:
-        access = get_object_or_404(AccessRequest, pk=pk)
-        try:
-            moved = move(actor=acting_person(request), access=access, request=request, **extra)
-        except ActionRefused as exc:
-            if exc.field:
-                raise _refused(exc) from None
-            return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
-        return Response(AccessRequestSerializer(moved).data)
-
     @extend_schema(request=DecisionSerializer, responses={200: AccessRequestSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        comment = DecisionSerializer(data=request.data)
-        comment.is_valid(raise_exception=True)
-        return self._move(request, pk, access_request_approve, comment=comment.validated_data["comment"])
+        access = get_object_or_404(AccessRequest, pk=pk)
+        return _moved(
+            request, access_request_approve, AccessRequestSerializer, access=access, comment=_comment(request)
+        )
 
     @extend_schema(request=DecisionSerializer, responses={200: AccessRequestSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        comment = DecisionSerializer(data=request.data)
-        comment.is_valid(raise_exception=True)
-        return self._move(request, pk, access_request_reject, comment=comment.validated_data["comment"])
+        access = get_object_or_404(AccessRequest, pk=pk)
+        return _moved(request, access_request_reject, AccessRequestSerializer, access=access, comment=_comment(request))
 
     @extend_schema(request=None, responses={200: AccessRequestSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        return self._move(request, pk, access_request_cancel)
+        access = get_object_or_404(AccessRequest, pk=pk)
+        return _moved(request, access_request_cancel, AccessRequestSerializer, access=access)
 
 
 class AttributeTransformerSerializer(serializers.ModelSerializer[AttributeTransformer]):
