@@ -59,6 +59,9 @@ class IntegrationForm(forms.ModelForm):
             "rate_limit_burst",
             "max_concurrency",
             "supports_hard_delete",
+            "membership_chunk_size",
+            "mass_change_max_accounts",
+            "mass_change_max_percent",
             "extraction_interval_minutes",
         ]
         widgets = {"ca_certificate": forms.Textarea(attrs={"rows": 4, "placeholder": "-----BEGIN CERTIFICATE-----"})}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -42,10 +43,22 @@ class Integration(models.Model):
     max_concurrency = models.PositiveIntegerField(default=4)
     supports_hard_delete = models.BooleanField(default=False)
     # A batch that would deprovision or delete more accounts than either limit waits whole for approval.
-    mass_change_max_accounts = models.PositiveIntegerField(default=25)
-    mass_change_max_percent = models.PositiveIntegerField(default=10, help_text="Share of the integration's users.")
+    mass_change_max_accounts = models.PositiveIntegerField(
+        "mass-change limit (accounts)",
+        default=25,
+        help_text="A bulk deprovision or delete of more accounts waits whole for approval.",
+    )
+    mass_change_max_percent = models.PositiveIntegerField(
+        "mass-change limit (% of users)",
+        default=10,
+        validators=[MaxValueValidator(100)],
+        help_text="The same, as a share of the integration's users.",
+    )
     membership_chunk_size = models.PositiveIntegerField(
-        default=100, help_text="Members added or removed per PATCH request."
+        "members per request",
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(10_000)],
+        help_text="Members added or removed per PATCH request.",
     )
     extraction_interval_minutes = models.PositiveIntegerField(
         null=True, blank=True, help_text="Overrides the global interval when set."

@@ -34,6 +34,9 @@ def test_adding_an_integration_shows_field_errors_and_keeps_the_token_write_only
             "rate_limit_per_second": 10,
             "rate_limit_burst": 20,
             "max_concurrency": 4,
+            "membership_chunk_size": 100,
+            "mass_change_max_accounts": 25,
+            "mass_change_max_percent": 10,
         },
     )
     assert ok.status_code == 302, ok.content.decode()[:2000]
