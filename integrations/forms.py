@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from integrations.models import Integration
 
+# Provisioning limits a request may leave out, keeping what is set.
+KEPT_WHEN_LEFT_OUT = ("membership_chunk_size", "mass_change_max_accounts", "mass_change_max_percent")
+
 
 class IntegrationForm(forms.ModelForm):
     base_url = forms.CharField(
@@ -69,6 +72,8 @@ class IntegrationForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["base_url"].widget.attrs["placeholder"] = "https://app.example.com/scim/v2"
+        for name in KEPT_WHEN_LEFT_OUT:
+            self.fields[name].required = False
 
     def clean_ca_certificate(self) -> str:
         value: str = self.cleaned_data.get("ca_certificate") or ""
@@ -82,6 +87,9 @@ class IntegrationForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         stored = self.instance
+        for name in KEPT_WHEN_LEFT_OUT:  # left out of the request: the current (or default) value
+            if data.get(name) is None and name not in self.errors:
+                data[name] = getattr(stored, name)
         token = data.get("bearer_token") or (stored.bearer_token if stored.pk else "")
         password = data.get("basic_password") or (stored.basic_password if stored.pk else "")
         if data.get("auth_type") == Integration.AuthType.BEARER and not token:
