@@ -9,3 +9,7 @@ test:  ## set up and run every check and the whole suite (SQLite, then PostgreSQ
 lint:
 	scripts/setup.sh dev
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+bench-extraction:  ## extraction at 100k users against a bare httpx loop, and the users tab at 1M rows (PostgreSQL)
+	scripts/setup.sh dev
+	.venv/bin/python -m bench.extraction

@@ -77,6 +77,12 @@ def _boundary(fields: list[str], values: list[Any], forward: bool) -> Q:
         if index < len(fields) - 1:
             step |= Q(**{name: values[index]}) & condition
         condition = step
+    if len(fields) > 1 and values[0] is not None:
+        # The same rows, said so that an index on the ordering is used as a range: without
+        # this leading bound a deep page scans (and throws away) every row before it.
+        first = fields[0].lstrip("-")
+        bound = "lte" if fields[0].startswith("-") == forward else "gte"
+        condition = Q(**{f"{first}__{bound}": values[0]}) & condition
     return condition
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from bench.extraction.run import main
+
+sys.exit(main())
