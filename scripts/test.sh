@@ -32,10 +32,10 @@ CONSOLE_ENV=production \
   ALLOWED_HOSTS=console.example.com \
   $py manage.py check --deploy --fail-level WARNING
 
-section "tests: SQLite with the embedded broker"
-.venv/bin/pytest "$@"
-
-section "tests: PostgreSQL with Redis"
+# The two passes run side by side (they share nothing: each has its own database, broker
+# and data folder); each one's output is printed whole when both are done.
+logs="$(mktemp -d)"
+section "tests: SQLite with the embedded broker, and PostgreSQL with Redis, side by side"
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
 if ! pg_up; then
   echo "starting PostgreSQL"
@@ -53,7 +53,21 @@ fi
 redis_up || { echo "Redis is not reachable on 127.0.0.1:6379; cannot run the Redis suite." >&2; exit 1; }
 redis-cli -h 127.0.0.1 -n 14 flushdb >/dev/null
 redis-cli -h 127.0.0.1 -n 15 flushdb >/dev/null
+
+.venv/bin/pytest "$@" >"$logs/sqlite.log" 2>&1 &
+sqlite_pid=$!
+postgres_status=0
 DATABASE_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/console}" \
   CELERY_BROKER_URL=redis://127.0.0.1:6379/14 \
   CACHE_URL=redis://127.0.0.1:6379/15 \
-  .venv/bin/pytest "$@"
+  CONSOLE_DATA_DIR="$PWD/var/ci-postgres" \
+  .venv/bin/pytest "$@" >"$logs/postgres.log" 2>&1 || postgres_status=$?
+sqlite_status=0
+wait "$sqlite_pid" || sqlite_status=$?
+
+section "tests: SQLite with the embedded broker (exit $sqlite_status)"
+cat "$logs/sqlite.log"
+section "tests: PostgreSQL with Redis (exit $postgres_status)"
+cat "$logs/postgres.log"
+rm -rf "$logs"
+[ "$sqlite_status" = 0 ] && [ "$postgres_status" = 0 ]
