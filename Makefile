@@ -1,4 +1,4 @@
-.PHONY: run test lint bench-extraction
+.PHONY: run test lint bench-extraction bench-provisioning
 
 run:  ## set up and run the console (web, worker, beat) on 127.0.0.1:8000
 	scripts/run.sh
@@ -13,3 +13,7 @@ lint:
 bench-extraction:  ## extraction at 100k users against a bare httpx loop, and the users tab at 1M rows (PostgreSQL)
 	scripts/setup.sh dev
 	.venv/bin/python -m bench.extraction
+
+bench-provisioning:  ## SYNC creates through real workers against a bare POST loop; a 180/min server; approval latency
+	scripts/setup.sh dev
+	.venv/bin/python -m bench.provisioning

@@ -1,0 +1,3 @@
+from bench.provisioning.run import main
+
+raise SystemExit(main())
