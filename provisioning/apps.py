@@ -18,7 +18,7 @@ class ProvisioningConfig(AppConfig):
         register_panel("person.detail", template="provisioning/panel_person.html", context=_person)
         register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
         register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
-        register_panel("integration.groups", template="provisioning/panel_may_provision.html", context=_may_provision)
+        register_panel("integration.groups", template="provisioning/panel_create_group.html", context=_may_provision)
         register_panel("integration.users", template="provisioning/panel_bulk.html", context=_may_provision)
         register_panel("integration.detail", template="provisioning/panel_quarantine.html", context=_quarantine)
         register_panel("integration.transformers", template="provisioning/panel_policies.html", context=_policies)

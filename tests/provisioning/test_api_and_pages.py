@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 
@@ -257,3 +258,38 @@ def test_pending_actions_expire_and_the_dashboard_counts_what_matters(
     assert "<strong>0</strong> pending approval" in dashboard
     assert "<strong>1</strong> failed in 24 h" in dashboard
     assert "100 %" in dashboard  # the error rate of the integration's finished actions
+
+
+def test_an_operator_creates_a_group_from_the_groups_tab(
+    peer: Peer, app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    operator = Client()
+    operator.force_login(requester)
+    tab = operator.get(f"/integrations/{app.pk}/groups/")
+    assert tab.status_code == 200
+    page = tab.content.decode()
+    assert 'id="create-group"' in page
+    form = re.search(
+        r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', page[page.index('id="create-group"') :], re.S
+    )
+    assert form is not None
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(2)))
+    assert fields["action_type"] == "CREATE_ENTITLEMENT"
+    assert 'name="display_name"' in form.group(2)
+
+    response = operator.post(form.group(1), {**fields, "display_name": "Platform team"})
+    action = Action.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/actions/{action.pk}/"
+    assert (action.action_type, action.state, action.subject) == ("CREATE_ENTITLEMENT", "queued", "Platform team")
+    assert run_action(action).state == "succeeded"
+    groups = peer.http.get("/Groups", params={"filter": 'displayName eq "Platform team"'}).json()
+    assert groups["totalResults"] == 1
+    assert "Platform team" in operator.get(f"/integrations/{app.pk}/groups/").content.decode()
+
+    viewer = Client()
+    viewer.force_login(make_person("viewer", roles=["viewer"]))
+    assert 'id="create-group"' not in viewer.get(f"/integrations/{app.pk}/groups/").content.decode()
+    app.provisioning_enabled = False
+    app.save()
+    assert 'id="create-group"' not in operator.get(f"/integrations/{app.pk}/groups/").content.decode()
