@@ -190,6 +190,13 @@ ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300)
 # This many failed attempts in a row quarantine an integration until an admin resumes it.
 ACTION_QUARANTINE_AFTER = env_int("ACTION_QUARANTINE_AFTER", 10)
 
+# --- Extraction -----------------------------------------------------------------------------
+# A running extraction whose worker has not renewed its heartbeat this long is failed as lost
+# (a page, with its retries and waits, takes well under this); a queued one that no worker
+# has started this long is failed too (its message was lost). Either way the next can start.
+EXTRACTION_LEASE_SECONDS = env_int("EXTRACTION_LEASE_SECONDS", 600)
+EXTRACTION_QUEUED_MAX_SECONDS = env_int("EXTRACTION_QUEUED_MAX_SECONDS", 60 * 60)
+
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
@@ -284,6 +291,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sessions-clear-expired": {"task": "console.web.tasks.sessions_clear_expired", "schedule": 60 * 60},
     "extractions-dispatch-due": {"task": "integrations.tasks.extractions_dispatch_due", "schedule": 60},
+    "extractions-recover": {"task": "integrations.tasks.extractions_recover_task", "schedule": 60},
     "actions-recover": {"task": "provisioning.tasks.actions_recover_task", "schedule": 60},
     "actions-expire": {"task": "provisioning.tasks.actions_expire_task", "schedule": 5 * 60},
 }

@@ -12,7 +12,14 @@ from django.utils import timezone
 from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
 
 from integrations.models import ExtensionAttribute, Integration
-from integrations.scim_client import ScimBadResponse, ScimClient, ScimClientError, ScimNotFound
+from integrations.scim_client import (
+    ScimBadResponse,
+    ScimClient,
+    ScimClientError,
+    ScimNotFound,
+    ScimNotImplemented,
+    list_resources,
+)
 
 CORE_SCHEMAS = {
     "urn:ietf:params:scim:schemas:core:2.0:User",
@@ -26,6 +33,7 @@ CAUSE_LABELS = {
     "not_scim": "the answer is not SCIM",
     "unreachable": "the server did not answer (refused, timed out or overloaded)",
     "bad_request": "the server refused the request",
+    "not_implemented": "the application does not implement this (501)",
     "conflict": "conflict",
     "error": "error",
 }
@@ -75,7 +83,8 @@ def connection_test(*, integration: Integration, client: ScimClient | None = Non
             for resource in types_body.get("Resources") or []
             if isinstance(resource, dict)
         ]
-        client.get_json(integration.users_endpoint, {"count": 1})
+        # A JSON answer is not enough: a REST API that is not SCIM answers JSON too.
+        list_resources(integration.users_endpoint, client.get_json(integration.users_endpoint, {"count": 1}))
     except ScimClientError as exc:
         result = ConnectionResult(ok=False, error=str(exc), cause=cause_of(exc))
     else:
@@ -101,10 +110,9 @@ def _field_of(capability: str) -> str:
 
 def cause_of(error: ScimClientError) -> str:
     """A short name for why a connection failed, for people and for the API."""
-    text = str(error)
-    if text.startswith("DNS"):
-        return "dns"
     return {
+        "ScimDnsError": "dns",
+        "ScimNotImplemented": "not_implemented",
         "ScimTlsError": "tls",
         "ScimAuthenticationFailed": "authentication",
         "ScimNotFound": "not_found",
@@ -115,16 +123,21 @@ def cause_of(error: ScimClientError) -> str:
     }.get(type(error).__name__, "error")
 
 
+class SchemasUnavailable(ScimClientError):
+    """The application has no ``/Schemas`` (404 or 501): there is nothing to discover."""
+
+
 def extension_index_build(*, integration: Integration, client: ScimClient) -> list[ExtensionAttribute]:
     """Read ``/Schemas`` and rebuild the reverse index of every extension attribute.
 
     Core User and Group schemas are not indexed (their names are the fixed mapping table);
-    the enterprise extension and any vendor extension are, sub-attributes included.
+    the enterprise extension and any vendor extension are, sub-attributes included. When the
+    application has no ``/Schemas``, SchemasUnavailable is raised and the index is kept.
     """
     try:
         body = client.get_json("Schemas")
-    except ScimNotFound as exc:
-        raise ScimNotFound(f"{exc} (extension-schema discovery is on, but the application has no /Schemas)") from exc
+    except (ScimNotFound, ScimNotImplemented) as exc:
+        raise SchemasUnavailable(f"{exc} (the application has no /Schemas)") from exc
     rows: dict[str, ExtensionAttribute] = {}
     for resource in body.get("Resources") or []:
         if not isinstance(resource, dict) or resource.get("id") in CORE_SCHEMAS:

@@ -9,7 +9,7 @@ from django import forms
 from django.core.validators import URLValidator
 from django.utils import timezone
 
-from integrations.models import Integration
+from integrations.models import INTERVAL_TOO_SHORT, Integration
 
 # Provisioning limits a request may leave out, keeping what is set.
 KEPT_WHEN_LEFT_OUT = ("membership_chunk_size", "mass_change_max_accounts", "mass_change_max_percent")
@@ -31,6 +31,13 @@ class IntegrationForm(forms.ModelForm):
         required=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
         help_text="Write-only. Leave empty to keep the stored token.",
+    )
+    extraction_interval_minutes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Extraction interval (minutes)",
+        error_messages={"min_value": INTERVAL_TOO_SHORT},
+        help_text="Overrides the global interval when set; at least 1 minute.",
     )
     basic_password = forms.CharField(
         required=False,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from console.crypto import EncryptedTextField
+
+INTERVAL_TOO_SHORT = "The interval is at least 1 minute (leave it empty for the global one)."
 
 
 class Integration(models.Model):
@@ -61,7 +65,10 @@ class Integration(models.Model):
         help_text="Members added or removed per PATCH request.",
     )
     extraction_interval_minutes = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Overrides the global interval when set."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, message=INTERVAL_TOO_SHORT)],
+        help_text="Overrides the global interval when set.",
     )
     # Provisioning stops for an integration after too many failures in a row, until resumed.
     consecutive_failures = models.PositiveIntegerField(default=0)
@@ -120,7 +127,14 @@ class ExtractionRun(models.Model):
     removed = models.PositiveIntegerField(default=0)
     pages = models.PositiveIntegerField(default=0)
     requests = models.PositiveIntegerField(default=0)
+    # What the server reported as totalResults, when it did: the progress bar's end.
+    users_total = models.PositiveIntegerField(null=True, blank=True)
+    groups_total = models.PositiveIntegerField(null=True, blank=True)
+    # The worker's lease: renewed at the start and after every page. A running run whose
+    # heartbeat is older than EXTRACTION_LEASE_SECONDS lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True, help_text="What went wrong without failing the run.")
 
     class Meta:
         ordering = ["-queued_at", "-id"]
@@ -135,6 +149,39 @@ class ExtractionRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration_id} {self.status}"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def progress(self) -> Progress:
+        """Where the bar stands: users read against the reported total, then groups."""
+        if self.status == self.Status.QUEUED:
+            return Progress("Waiting for a worker", 0, 1)
+        if not self.active:
+            return Progress("Done", 1, 1)
+        if self.groups_total is not None or self.groups_seen:
+            return Progress("Reading groups", self.groups_seen, _end(self.groups_seen, self.groups_total))
+        if self.users_total is not None or self.users_seen:
+            return Progress("Reading users", self.users_seen, _end(self.users_seen, self.users_total))
+        return Progress("Starting", None, None)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A run's progress bar; ``value`` None while nothing says how far along it is."""
+
+    phase: str
+    value: int | None
+    max: int | None
+
+
+def _end(seen: int, total: int | None) -> int | None:
+    # Servers that report a wrong total are common: never show more read than the end.
+    if total is None:
+        return None
+    return max(total, seen, 1)
 
 
 class TargetUser(models.Model):

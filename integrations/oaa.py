@@ -25,7 +25,7 @@ from integrations.models import (
     TargetUser,
 )
 from integrations.scim_client import ScimClient
-from integrations.services import content_hash
+from integrations.services import content_hash, extraction_progress
 
 BATCH = 500
 COMPARISON_NAMES_KEPT = 1000
@@ -319,14 +319,14 @@ def scim_compare(*, run: ExtractionRun, client: ScimClient) -> ScimComparison:
     for page in client.pages(integration.users_endpoint, params={"attributes": "userName"}):
         run.pages += 1
         scim_users.update(str(r.get("userName", "")) for r in page if r.get("userName"))
-        run.users_seen = len(scim_users)
-        ExtractionRun.objects.filter(pk=run.pk).update(pages=run.pages, users_seen=run.users_seen)
+        run.users_seen, run.users_total = len(scim_users), client.total_results
+        extraction_progress(run, pages=run.pages, users_seen=run.users_seen, users_total=run.users_total)
     scim_groups: set[str] = set()
     for page in client.pages(integration.groups_endpoint, params={"excludedAttributes": "members"}):
         run.pages += 1
         scim_groups.update(str(r.get("displayName", "")) for r in page if r.get("displayName"))
-        run.groups_seen = len(scim_groups)
-        ExtractionRun.objects.filter(pk=run.pk).update(pages=run.pages, groups_seen=run.groups_seen)
+        run.groups_seen, run.groups_total = len(scim_groups), client.total_results
+        extraction_progress(run, pages=run.pages, groups_seen=run.groups_seen, groups_total=run.groups_total)
     pushed_users = set(
         TargetUser.objects.filter(integration=integration, removed_at__isnull=True).values_list("user_name", flat=True)
     )

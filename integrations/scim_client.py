@@ -9,6 +9,7 @@ worker process per integration, reused across tasks.
 from __future__ import annotations
 
 import random
+import socket
 import ssl
 import threading
 import time
@@ -31,6 +32,15 @@ SCIM_JSON = "application/scim+json"
 READ_ATTEMPTS = 4
 MAX_RETRY_AFTER = 120.0
 LIST_ENVELOPE_KEYS = ("schemas", "totalResults", "startIndex", "itemsPerPage")
+# How resolvers word "no such host" (glibc, musl, macOS); a socket.gaierror cause says it too.
+DNS_FAILURES = (
+    "name or service not known",
+    "temporary failure in name resolution",
+    "no address associated with hostname",
+    "nodename nor servname",
+    "name does not resolve",
+    "getaddrinfo failed",
+)
 # Built once: pydantic caches parametrized models only weakly, and rebuilding one costs milliseconds.
 USER_LIST_RESPONSE = ListResponse[User]
 
@@ -65,6 +75,10 @@ class ScimBadRequest(ScimClientError):
     pass
 
 
+class ScimNotImplemented(ScimBadRequest):
+    """501: the application does not offer this at all; asking again will not change that."""
+
+
 class ScimAuthenticationFailed(ScimClientError):
     pass
 
@@ -78,11 +92,29 @@ class ScimTlsError(ScimClientError):
 
 
 class ScimTransient(ScimClientError):
-    """Worth retrying: 429, 5xx, timeouts, refused or dropped connections."""
+    """Worth retrying: 429, 5xx (but 501), timeouts, refused or dropped connections."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ScimDnsError(ScimTransient):
+    """The host name does not resolve (often a typo; sometimes a resolver that is down)."""
+
+
+def is_dns_failure(error: BaseException) -> bool:
+    """Whether a connection failed because the host name did not resolve."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror):
+            return True
+        if any(marker in str(current).lower() for marker in DNS_FAILURES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -143,6 +175,7 @@ class ScimClient:
         self.http = http or http_client_for(integration)
         self.base = integration.base_url.rstrip("/") + "/"
         self.requests_made = 0
+        self.total_results: int | None = None  # totalResults of the last page read, if the server said
         self.sleep = sleep
         self.read_attempts = read_attempts
         self.recorder = recorder
@@ -188,8 +221,9 @@ class ScimClient:
             text = str(exc)
             if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
                 raise ScimTlsError(f"TLS certificate of {url} could not be verified: {text}") from exc
-            if "Name or service not known" in text or "nodename nor servname" in text:
-                raise ScimTransient(f"DNS: the host of {url} is unknown ({text})") from exc
+            if is_dns_failure(exc):
+                host = httpx.URL(url).host
+                raise ScimDnsError(f"DNS: the host {host} of {url} does not resolve ({text})") from exc
             raise ScimTransient(f"connection to {url} failed: {text or type(exc).__name__}") from exc
         except httpx.TimeoutException as exc:
             raise ScimTransient(f"{method} {url} timed out after {self.integration.timeout_seconds} s") from exc
@@ -207,6 +241,8 @@ class ScimClient:
             return
         detail = scim_detail(response)
         where = f"{method} {url} answered {status}"
+        if status == 501:
+            raise ScimNotImplemented(f"{where}: not implemented{detail}")
         if status == 429 or status >= 500:
             raise ScimTransient(f"{where}{detail}", retry_after_seconds(response.headers.get("Retry-After")))
         if status in (401, 403):
@@ -257,6 +293,8 @@ class ScimClient:
         while True:
             body = self.get_json(endpoint, {**(params or {}), "startIndex": start, "count": count})
             resources = list_resources(endpoint, body)
+            total = body.get("totalResults")
+            self.total_results = total if isinstance(total, int) else None
             if not resources:
                 return
             first = resources[0].get("id") if isinstance(resources[0], dict) else None
@@ -265,7 +303,6 @@ class ScimClient:
             previous_first = first
             yield resources
             start += len(resources)
-            total = body.get("totalResults")
             # A short page that lands exactly on the reported total is the last one. Anything
             # else (a total we have already passed is wrong) asks on until an empty page.
             if len(resources) < count and isinstance(total, int) and start - 1 == total:
@@ -278,6 +315,12 @@ def list_resources(endpoint: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     Resources are kept as the application sent them (vendors add attributes freely and the
     full resource is stored); extraction skips any without an ``id``.
     """
+    if "totalResults" not in body and "Resources" not in body:
+        keys = ", ".join(sorted(str(key) for key in body)[:5]) or "none"
+        raise ScimBadResponse(
+            f"{endpoint}: not a SCIM response (no totalResults or Resources; its keys: {keys}). "
+            "Is the base URL the application's SCIM root?"
+        )
     resources = body.get("Resources") or []
     if not isinstance(resources, list):
         raise ScimBadResponse(f"{endpoint}: Resources is not a list")

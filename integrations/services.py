@@ -6,12 +6,15 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from integrations.discovery import extension_index_build
+from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError
 
@@ -42,10 +45,23 @@ def primary_email(resource: dict[str, Any]) -> str:
     return str(chosen.get("value", ""))[:320] if isinstance(chosen, dict) else ""
 
 
+class ExtractionRefused(Exception):
+    """An extraction that may not start; the message says why, for people."""
+
+
+class LeaseLost(Exception):
+    """The run was given up as lost (its heartbeat was too old) while this worker still ran it."""
+
+
 def extraction_start(*, integration: Integration, trigger: str) -> ExtractionRun:
-    """Queue an extraction, or return the one already queued or running (never two at once)."""
+    """Queue an extraction, or return the one already queued or running (never two at once).
+
+    A disabled integration is not extracted: ExtractionRefused.
+    """
     from integrations.tasks import extraction_run_task
 
+    if not integration.enabled:
+        raise ExtractionRefused(f"{integration.name} is disabled: enable it to extract.")
     try:
         with transaction.atomic():
             run = ExtractionRun.objects.create(integration=integration, trigger=trigger)
@@ -60,10 +76,28 @@ class Counts:
         self.created = self.updated = self.removed = 0
 
 
+# What the end of a run writes, under its lease.
+FINAL_FIELDS = [
+    "status",
+    "error",
+    "warnings",
+    "created",
+    "updated",
+    "removed",
+    "pages",
+    "users_seen",
+    "groups_seen",
+    "requests",
+    "finished_at",
+    "heartbeat_at",
+]
+
+
 def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> ExtractionRun | None:
     """Carry out a queued run. Safe to call twice: only one caller claims the run."""
+    now = timezone.now()
     claimed = ExtractionRun.objects.filter(pk=run_id, status=ExtractionRun.Status.QUEUED).update(
-        status=ExtractionRun.Status.RUNNING, started_at=timezone.now()
+        status=ExtractionRun.Status.RUNNING, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return None
@@ -72,8 +106,15 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
     client = client or ScimClient(integration)
     counts = Counts()
     try:
+        if not integration.enabled:  # disabled after the run was queued
+            raise ExtractionRefused(f"{integration.name} was disabled before the run started")
         if integration.discover_extensions:
-            extension_index_build(integration=integration, client=client)
+            try:
+                extension_index_build(integration=integration, client=client)
+            except SchemasUnavailable as exc:
+                run.warnings = [*run.warnings, f"extension-schema discovery skipped: {exc}"]
+                logger.info("extension discovery skipped", extra={"integration": integration.pk, "run": run.pk})
+            extraction_progress(run, warnings=run.warnings)
         if integration.kind == Integration.Kind.OAA:
             # A custom application's picture is its pushed payload; reading SCIM shows where they disagree.
             from integrations.oaa import scim_compare
@@ -82,7 +123,10 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
         else:
             user_ids = _extract_users(run, client, counts)
             _extract_groups(run, client, counts, user_ids)
-    except ScimClientError as exc:
+    except LeaseLost:
+        logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
+        return _reloaded(run)
+    except (ScimClientError, ExtractionRefused) as exc:
         run.status, run.error = ExtractionRun.Status.FAILED, str(exc)
         logger.warning("extraction failed", extra={"integration": integration.pk, "run": run.pk, "error": str(exc)})
     except Exception as exc:
@@ -92,13 +136,59 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
         run.status = ExtractionRun.Status.SUCCEEDED
     run.created, run.updated, run.removed = counts.created, counts.updated, counts.removed
     run.requests = client.requests_made
-    run.finished_at = timezone.now()
-    run.save()
+    run.finished_at = run.heartbeat_at = timezone.now()
+    # Only while the lease holds: a run given up as lost stays failed, whatever this worker found.
+    if not ExtractionRun.objects.filter(pk=run.pk, status=ExtractionRun.Status.RUNNING).update(
+        **{name: getattr(run, name) for name in FINAL_FIELDS}
+    ):
+        logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
+        return _reloaded(run)
     return run
 
 
-def _progress(run: ExtractionRun, **fields: int) -> None:
-    ExtractionRun.objects.filter(pk=run.pk).update(**fields)
+def _reloaded(run: ExtractionRun) -> ExtractionRun:
+    run.refresh_from_db()
+    return run
+
+
+def extraction_progress(run: ExtractionRun, **fields: Any) -> None:
+    """Record progress and renew the run's lease; LeaseLost if it was given up meanwhile."""
+    if not ExtractionRun.objects.filter(pk=run.pk, status=ExtractionRun.Status.RUNNING).update(
+        heartbeat_at=timezone.now(), **fields
+    ):
+        raise LeaseLost(f"run {run.pk} is no longer running")
+
+
+def extractions_recover(*, now: datetime | None = None) -> int:
+    """Fail runs whose worker is gone, so the integration can be extracted again.
+
+    Running with a heartbeat older than the lease: the worker died (or hangs). Queued for
+    longer than EXTRACTION_QUEUED_MAX_SECONDS: the task message was lost. A worker that is in
+    fact still on a failed run finds its lease gone at its next page and stops.
+    """
+    now = now or timezone.now()
+    lease = settings.EXTRACTION_LEASE_SECONDS
+    queued_max = settings.EXTRACTION_QUEUED_MAX_SECONDS
+    stale = now - timedelta(seconds=lease)
+    lost = ExtractionRun.objects.filter(
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale),
+        status=ExtractionRun.Status.RUNNING,
+    ).update(
+        status=ExtractionRun.Status.FAILED,
+        finished_at=now,
+        error=f"worker lost: no progress for more than {lease} s; the next extraction starts afresh",
+    )
+    never_started = ExtractionRun.objects.filter(
+        status=ExtractionRun.Status.QUEUED, queued_at__lt=now - timedelta(seconds=queued_max)
+    ).update(
+        status=ExtractionRun.Status.FAILED,
+        finished_at=now,
+        error=f"worker lost: queued for more than {queued_max} s and never started "
+        "(the task was lost, or no worker is running)",
+    )
+    if lost or never_started:
+        logger.warning("extraction runs recovered", extra={"running": lost, "queued": never_started})
+    return lost + never_started
 
 
 def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> dict[str, int]:
@@ -148,8 +238,16 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
             TargetUser.objects.bulk_create(fresh, batch_size=BATCH)
             updated_rows = _rewrite(TargetUser, changed, USER_FIELDS)
             created, updated = counts.created + len(fresh), counts.updated + updated_rows
-            _progress(run, pages=run.pages, users_seen=len(seen), created=created, updated=updated)
+            extraction_progress(
+                run,
+                pages=run.pages,
+                users_seen=len(seen),
+                users_total=client.total_results,
+                created=created,
+                updated=updated,
+            )
         counts.created, counts.updated, run.users_seen = created, updated, len(seen)
+        run.users_total = client.total_results
     gone = [remote_id for remote_id in known if remote_id not in seen]
     counts.removed += _mark_removed(TargetUser, integration, gone, now)
     back = [remote_id for remote_id in removed_before if remote_id in seen]  # came back unchanged
@@ -236,6 +334,14 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
                 batch_size=BATCH,
             )
             created, updated = counts.created + len(fresh), counts.updated + len(changed)
-            _progress(run, pages=run.pages, groups_seen=len(seen), created=created, updated=updated)
+            extraction_progress(
+                run,
+                pages=run.pages,
+                groups_seen=len(seen),
+                groups_total=client.total_results,
+                created=created,
+                updated=updated,
+            )
         counts.created, counts.updated, run.groups_seen = created, updated, len(seen)
+        run.groups_total = client.total_results
     counts.removed += _mark_removed(TargetGroup, integration, [g for g in known if g not in seen], now)

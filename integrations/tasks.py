@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from integrations.services import extraction_run_execute
+from integrations.services import ExtractionRefused, extraction_run_execute, extractions_recover
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -20,5 +20,14 @@ def extractions_dispatch_due() -> int:
 
     due = integrations_due()
     for integration in due:
-        extraction_start(integration=integration, trigger="schedule")
+        try:
+            extraction_start(integration=integration, trigger="schedule")
+        except ExtractionRefused:  # disabled since it was found due
+            continue
     return len(due)
+
+
+@shared_task(ignore_result=True)
+def extractions_recover_task() -> int:
+    """Beat calls this every minute: fail runs whose worker or message was lost."""
+    return extractions_recover()

@@ -18,7 +18,7 @@ from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
 from integrations.models import ExtractionRun, Integration, ScimComparison, TargetGroup, TargetUser
 from integrations.selectors import integration_health
-from integrations.services import extraction_start
+from integrations.services import ExtractionRefused, extraction_start
 
 SECRET_FIELDS = {"bearer_token", "basic_password"}
 
@@ -81,7 +81,7 @@ def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("integration_list")
 
 
-def _detail_context(integration: Integration) -> dict[str, Any]:
+def _detail_context(integration: Integration, refusal: str = "") -> dict[str, Any]:
     comparison = ScimComparison.objects.filter(integration=integration).first()
     sides = []
     if comparison is not None:
@@ -107,6 +107,7 @@ def _detail_context(integration: Integration) -> dict[str, Any]:
         "health": integration_health(integration=integration),
         "run": integration.runs.order_by("-queued_at", "-id").first(),
         "runs": integration.runs.order_by("-queued_at", "-id")[:10],
+        "refusal": refusal,
     }
 
 
@@ -127,7 +128,13 @@ def integration_run_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.EXTRACT, write=Perm.EXTRACT)
 def integration_extract(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
-    run = extraction_start(integration=integration, trigger=ExtractionRun.Trigger.MANUAL)
+    try:
+        run = extraction_start(integration=integration, trigger=ExtractionRun.Trigger.MANUAL)
+    except ExtractionRefused as exc:
+        if getattr(request, "htmx", False):
+            return render(request, "integrations/detail.html#progress", _detail_context(integration, str(exc)))
+        messages.error(request, str(exc))
+        return redirect("integration_detail", pk=integration.pk)
     audit_record(
         verb="integration.extraction_requested",
         actor=acting_person(request),

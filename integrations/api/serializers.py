@@ -8,7 +8,14 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from integrations.models import ExtensionAttribute, ExtractionRun, Integration, TargetGroup, TargetUser
+from integrations.models import (
+    INTERVAL_TOO_SHORT,
+    ExtensionAttribute,
+    ExtractionRun,
+    Integration,
+    TargetGroup,
+    TargetUser,
+)
 
 SECRET_FIELDS = ("bearer_token", "basic_password")
 
@@ -16,6 +23,13 @@ SECRET_FIELDS = ("bearer_token", "basic_password")
 class IntegrationSerializer(serializers.ModelSerializer[Integration]):
     bearer_token = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=True)
     basic_password = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False)
+    extraction_interval_minutes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        error_messages={"min_value": INTERVAL_TOO_SHORT},
+        help_text="Overrides the global interval when set; at least 1 minute.",
+    )
     bearer_token_set = serializers.SerializerMethodField()
     basic_password_set = serializers.SerializerMethodField()
 
@@ -126,7 +140,11 @@ class ExtractionRunSerializer(serializers.ModelSerializer[ExtractionRun]):
             "removed",
             "pages",
             "requests",
+            "users_total",
+            "groups_total",
+            "heartbeat_at",
             "error",
+            "warnings",
         ]
         read_only_fields = fields
 

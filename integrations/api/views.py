@@ -26,7 +26,7 @@ from integrations.discovery import connection_test
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
 from integrations.selectors import integration_health
-from integrations.services import extraction_start
+from integrations.services import ExtractionRefused, extraction_start
 
 AUDITED_FIELDS = [f for f in IntegrationSerializer.Meta.fields if f not in {"id", "created_at", "updated_at"}]
 
@@ -77,11 +77,15 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         )
         instance.delete()
 
-    @extend_schema(request=None, responses={202: ExtractionRunSerializer})
+    @extend_schema(request=None, responses={202: ExtractionRunSerializer, 409: None})
     @action(detail=True, methods=["post"])
     def extract(self, request: Request, pk: str | None = None) -> Response:
+        """Queue an extraction (or return the one under way); 409 while the integration is disabled."""
         integration = self.get_object()
-        run = extraction_start(integration=integration, trigger="api")
+        try:
+            run = extraction_start(integration=integration, trigger="api")
+        except ExtractionRefused as exc:
+            return Response({"detail": str(exc), "code": "disabled"}, status=status.HTTP_409_CONFLICT)
         audit_record(
             verb="integration.extraction_requested",
             actor=acting_person(request),

@@ -19,9 +19,10 @@ from integrations.scim_client import (
     ScimTransient,
     escape_filter_value,
 )
+from integrations.selectors import integration_health
 from integrations.services import extraction_run_execute, extraction_start
 from tests.conftest import WorkerProcess
-from tests.integrations.conftest import ENTERPRISE, Peer
+from tests.integrations.conftest import ENTERPRISE, PEER_TOKEN, Front, Peer, scim_error
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,79 @@ def test_custom_endpoint_paths_are_used(peer: Peer, make_integration: Callable[.
     assert run.status == "failed"
     assert "NoSuchUsers" in run.error
     assert "404" in run.error
+
+
+def custom_paths(environ: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The real server, its users under /custom-users and its groups under /custom-groups only."""
+    path = environ["PATH_INFO"]
+    for custom, real in (("/custom-users", "/Users"), ("/custom-groups", "/Groups")):
+        if path == custom or path.startswith(f"{custom}/"):
+            environ["PATH_INFO"] = real + path[len(custom) :]
+            return None
+    if path.startswith(("/Users", "/Groups")):
+        return scim_error(404, "not here")
+    return None
+
+
+def test_an_application_serving_users_and_groups_under_its_own_paths_is_extracted(
+    peer: Peer, make_integration: Callable[..., Integration], peer_behind: Callable[[Front], str]
+) -> None:
+    ada, bob = peer.user("ada"), peer.user("bob", active=False)
+    peer.group("Engineers", [ada, bob])
+    peer.group("Sales", [bob])
+    url = peer_behind(custom_paths)
+    assert httpx.get(f"{url}/Users", headers={"Authorization": f"Bearer {PEER_TOKEN}"}).status_code == 404
+    integration = make_integration(url, users_endpoint="custom-users", groups_endpoint="/custom-groups", page_size=1)
+
+    run = run_now(integration)
+
+    assert run.status == "succeeded", run.error
+    served = peer.http.get("/Users").json()["Resources"]
+    assert {(u.remote_id, u.user_name, u.active) for u in TargetUser.objects.filter(integration=integration)} == {
+        (r["id"], r["userName"], r.get("active", True)) for r in served
+    }
+    memberships = set(
+        TargetMembership.objects.filter(integration=integration).values_list("group__display_name", "user__user_name")
+    )
+    assert memberships == {("Engineers", "ada"), ("Engineers", "bob"), ("Sales", "bob")}
+    assert (run.users_seen, run.groups_seen, run.users_total, run.groups_total) == (2, 2, 2, 2)
+
+
+@pytest.mark.parametrize("status", [404, 501])
+def test_an_application_without_schemas_is_extracted_with_a_warning(
+    status: int, peer: Peer, make_integration: Callable[..., Integration], peer_behind: Callable[[Front], str]
+) -> None:
+    peer.user("ada")
+    url = peer_behind(
+        lambda environ: scim_error(status, "no schemas here") if environ["PATH_INFO"] == "/Schemas" else None
+    )
+    integration = make_integration(url, discover_extensions=True)
+
+    run = run_now(integration)
+
+    assert run.status == "succeeded", run.error
+    assert run.error == ""
+    [warning] = run.warnings
+    assert warning.startswith("extension-schema discovery skipped")
+    assert str(status) in warning
+    assert "no /Schemas" in warning
+    assert run.requests == 3  # /Schemas asked once (never again: not transient), then Users, then Groups
+    assert TargetUser.objects.get(integration=integration).user_name == "ada"
+    assert ExtractionRun.objects.get(pk=run.pk).warnings == [warning]
+    health = integration_health(integration=integration)
+    assert (health.last_error, health.freshness) == ("", "fresh")
+
+
+def test_extraction_records_the_totals_the_server_reports(
+    peer: Peer, make_integration: Callable[..., Integration]
+) -> None:
+    users = [peer.user(f"user{i}") for i in range(5)]
+    peer.group("All", users)
+    integration = make_integration(peer.url, page_size=2)
+    run = run_now(integration)
+    assert (run.users_total, run.groups_total) == (5, 1)
+    stored = ExtractionRun.objects.get(pk=run.pk)
+    assert (stored.users_total, stored.groups_total, stored.heartbeat_at) == (5, 1, run.finished_at)
 
 
 def test_credentials_are_encrypted_at_rest(make_integration: Callable[..., Integration]) -> None:

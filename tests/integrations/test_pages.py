@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from integrations.models import Integration
+from integrations.models import ExtractionRun, Integration
 from integrations.services import extraction_run_execute, extraction_start
 from tests.integrations.conftest import PEER_TOKEN, Peer
 
@@ -85,3 +85,51 @@ def test_detail_tabs_dashboard_and_progress_after_an_extraction(peer: Peer, admi
     assert "Fresh" in admin_client.get("/").content.decode()
     connection = admin_client.post(f"/integrations/{integration.pk}/test-connection/").content.decode()
     assert "Connected" in connection
+
+
+@pytest.mark.parametrize(
+    ("fields", "bar", "phase"),
+    [
+        ({"status": "queued"}, 'value="0" max="1"', "Waiting for a worker"),
+        ({"status": "running"}, '<progress aria-label="Extraction progress"></progress>', "Starting"),
+        (
+            {"status": "running", "users_seen": 40, "users_total": 100},
+            'value="40" max="100"',
+            "Reading users: 40 of 100",
+        ),
+        (
+            {"status": "running", "users_seen": 40},
+            '<progress aria-label="Extraction progress"></progress>',
+            "Reading users",
+        ),
+        (
+            {"status": "running", "users_seen": 130, "users_total": 100},
+            'value="130" max="130"',
+            "Reading users: 130 of 130",
+        ),
+        (
+            {"status": "running", "users_seen": 100, "users_total": 100, "groups_seen": 3, "groups_total": 12},
+            'value="3" max="12"',
+            "Reading groups: 3 of 12",
+        ),
+    ],
+    ids=["queued", "starting", "users", "users-total-unknown", "total-too-small", "groups"],
+)
+def test_the_progress_bar_moves_with_what_was_read(
+    admin_client: Client, fields: dict[str, object], bar: str, phase: str
+) -> None:
+    integration = Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2")
+    ExtractionRun.objects.create(integration=integration, trigger="manual", **fields)
+    region = admin_client.get(f"/integrations/{integration.pk}/progress/").content.decode()
+    assert bar in region
+    assert f'data-testid="run-phase">{phase}</p>' in region
+    assert 'hx-trigger="every 1s"' in region  # still polled while it runs
+
+
+def test_a_finished_run_shows_a_full_bar_and_is_no_longer_polled(peer: Peer, admin_client: Client) -> None:
+    peer.user("ada")
+    integration = Integration.objects.create(name="Peer", base_url=peer.url, bearer_token=PEER_TOKEN)
+    extraction_run_execute(run_id=extraction_start(integration=integration, trigger="manual").pk)
+    region = admin_client.get(f"/integrations/{integration.pk}/progress/").content.decode()
+    assert 'value="1" max="1"' in region
+    assert "hx-trigger" not in region
