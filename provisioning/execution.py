@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import socket
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,8 +35,8 @@ from integrations.scim_client import (
     escape_filter_value,
 )
 from integrations.services import content_hash, primary_email
-from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall
-from provisioning.throttle import paced, slot_available
+from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
+from provisioning.throttle import paced, running_count, slot_available
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ SECRET_KEYS = {"password", "token", "secret", "authorization"}
 class Outcome:
     action: Action | None
     retry_in: float | None = None
+    routing: dict[str, Any] = field(default_factory=dict)  # where to send the task again
+
+
+class LeaseLost(Exception):
+    """This worker's claim on the action ended (it was reclaimed): it must stop at once."""
 
 
 def _redacted(value: Any) -> Any:
@@ -94,21 +100,29 @@ BUSY_RETRY_SECONDS = 1.0
 class Claim:
     action: Action | None
     busy: bool = False  # the integration has no free slot now: try again shortly
+    routing: dict[str, Any] = field(default_factory=dict)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def claim(action_id: int) -> Claim:
-    """Take a queued action (or one whose worker vanished) for this worker.
+    """Take a queued action (or one whose worker's lease expired) for this worker.
 
     Under the integration's lock: nothing runs while it is quarantined; no more than its
     maximum concurrency runs at once across all workers; a deprovision waiting for the same
-    integration takes the last free slot before other work.
+    integration takes the last free slot before other work. The claim is a lease with a
+    token: the worker renews it as it goes, and its writes count only while it holds it.
     """
+    from console.audit.services import audit_record
+    from provisioning.services import action_routing
+
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
     claimable = (
         Q(state=ActionState.QUEUED, next_attempt_at__isnull=True)
         | Q(state=ActionState.QUEUED, next_attempt_at__lte=now)
-        | Q(state=ActionState.RUNNING, started_at__lt=stale)
+        | lease_expired(now)
     )
     with transaction.atomic():
         candidate = Action.objects.filter(claimable, pk=action_id).select_related("integration").first()
@@ -117,21 +131,49 @@ def claim(action_id: int) -> Claim:
         integration = candidate.integration
         if integration.quarantined_at is not None:
             return Claim(None)  # waits; resuming the integration queues it again
-        if not slot_available(integration) or _yields_to_a_leaver(candidate):
-            return Claim(None, busy=True)
-        claimed = Action.objects.filter(claimable, pk=action_id).update(
-            state=ActionState.RUNNING, started_at=now, attempts=F("attempts") + 1, next_attempt_at=None
+        if not slot_available(integration, claiming=candidate.pk) or _yields_to_a_leaver(candidate):
+            return Claim(None, busy=True, routing=action_routing(candidate))
+        from_state = candidate.state
+        token = uuid.uuid4().hex
+        claimed = Action.objects.filter(claimable, pk=action_id, state=from_state).update(
+            state=ActionState.RUNNING,
+            started_at=now,
+            attempts=F("attempts") + 1,
+            attempts_total=F("attempts_total") + 1,
+            next_attempt_at=None,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
+            updated_at=now,
         )
         if not claimed:
             return Claim(None)
         action = Action.objects.select_related("integration", "target_user", "target_group").get(pk=action_id)
-        ActionEvent.objects.create(
-            action=action,
-            from_state=ActionState.QUEUED,
-            to_state=ActionState.RUNNING,
-            note=f"attempt {action.attempts} on {socket.gethostname()}:{os.getpid()}",
+        note = f"attempt {action.attempts} on {_worker_name()}"
+        if from_state == ActionState.RUNNING:
+            note += " (reclaimed: the worker that ran it stopped renewing its lease)"
+        ActionEvent.objects.create(action=action, from_state=from_state, to_state=ActionState.RUNNING, note=note)
+        audit_record(
+            verb=f"action.{ActionState.RUNNING}",
+            target=action,
+            details={
+                "from": from_state,
+                "to": ActionState.RUNNING.value,
+                "attempt": action.attempts,
+                "worker": _worker_name(),
+                "note": note,
+            },
         )
     return Claim(action)
+
+
+def lease_renew(action: Action) -> None:
+    """Extend this worker's claim; if it is no longer this worker's, stop (``LeaseLost``)."""
+    now = timezone.now()
+    renewed = Action.objects.filter(pk=action.pk, state=ActionState.RUNNING, lease_token=action.lease_token).update(
+        lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    )
+    if not renewed:
+        raise LeaseLost(f"action {action.pk} is no longer held by this worker")
 
 
 def _yields_to_a_leaver(candidate: Action) -> bool:
@@ -139,8 +181,7 @@ def _yields_to_a_leaver(candidate: Action) -> bool:
     if candidate.action_type == ActionType.DEPROVISION_IDENTITY:
         return False
     integration = candidate.integration
-    running = Action.objects.filter(integration=integration, state=ActionState.RUNNING).count()
-    if running + 1 < max(1, integration.max_concurrency):
+    if running_count(integration, excluding=candidate.pk) + 1 < max(1, integration.max_concurrency):
         return False
     return (
         Action.objects.filter(
@@ -151,35 +192,54 @@ def _yields_to_a_leaver(candidate: Action) -> bool:
     )
 
 
+def _before_each_request(action: Action) -> Any:
+    """Wait for the integration's rate limit, then renew the lease just before the request goes."""
+    pace = paced(action.integration)
+
+    def before_request() -> None:
+        pace()
+        lease_renew(action)
+
+    return before_request
+
+
 def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
     """Run one attempt of an action. Transient failures come back with when to try again."""
     taken = claim(action_id)
     if taken.action is None:
-        return Outcome(None, retry_in=BUSY_RETRY_SECONDS if taken.busy else None)
+        return Outcome(None, retry_in=BUSY_RETRY_SECONDS if taken.busy else None, routing=taken.routing)
     action = taken.action
     scim = client or ScimClient(action.integration)
     scim.read_attempts = 1  # retries belong to the action (backoff between attempts, on any worker)
-    scim.recorder = _recorder(action, action.attempts)
-    scim.before_request = paced(action.integration)
+    scim.recorder = _recorder(action, action.attempts_total)
+    scim.before_request = _before_each_request(action)
     try:
         result = EXECUTORS[ActionType(action.action_type)](action, scim)
+    except LeaseLost:
+        logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
+        return Outcome(None)
     except ScimTransient as exc:
         _count_failure(action, str(exc))
         if action.attempts >= settings.ACTION_MAX_ATTEMPTS:
             error = f"{exc} (gave up after {action.attempts} attempts)"
-            return Outcome(_finish(action, ActionState.FAILED, error=error))
+            return _finished(_finish(action, ActionState.FAILED, error=error))
         delay = exc.retry_after if exc.retry_after is not None else backoff(action.attempts)
-        _requeue(action, delay, str(exc))
+        if not _requeue(action, delay, str(exc)):
+            return Outcome(None)
         return Outcome(action, retry_in=delay)
     except ScimClientError as exc:
         _count_failure(action, str(exc))
-        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
+        return _finished(_finish(action, ActionState.FAILED, error=str(exc)))
     except Exception as exc:
         logger.exception("action crashed", extra={"action": action.pk})
         _count_failure(action, f"internal error: {type(exc).__name__}")
-        return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
+        return _finished(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
     Integration.objects.filter(pk=action.integration_id).update(consecutive_failures=0)
-    return Outcome(_finish(action, ActionState.SUCCEEDED, result=result))
+    return _finished(_finish(action, ActionState.SUCCEEDED, result=result))
+
+
+def _finished(action: Action | None) -> Outcome:
+    return Outcome(action)
 
 
 def _count_failure(action: Action, error: str) -> None:
@@ -220,30 +280,59 @@ def backoff(attempt: int) -> float:
     return random.uniform(1, min(600.0, 2.0 * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not a secret
 
 
-def _requeue(action: Action, delay: float, error: str) -> None:
+def _held(action: Action) -> Q:
+    """The action as this worker claimed it: still running, under this worker's lease."""
+    return Q(pk=action.pk, state=ActionState.RUNNING, lease_token=action.lease_token)
+
+
+def _requeue(action: Action, delay: float, error: str) -> bool:
+    """Back to the queue until the backoff is over; ``False`` if the claim was lost meanwhile."""
+    from console.audit.services import audit_record
     from provisioning.services import _enqueue_on_commit
 
+    note = f"transient failure, retry in {delay:.0f} s: {error[:300]}"
     with transaction.atomic():
-        Action.objects.filter(pk=action.pk, state=ActionState.RUNNING).update(
-            state=ActionState.QUEUED, last_error=error, next_attempt_at=timezone.now() + timedelta(seconds=delay)
+        moved = Action.objects.filter(_held(action)).update(
+            state=ActionState.QUEUED,
+            last_error=error,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            lease_token="",
+            lease_expires_at=None,
+            updated_at=timezone.now(),
         )
+        if not moved:
+            logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
+            return False
         ActionEvent.objects.create(
-            action=action,
-            from_state=ActionState.RUNNING,
-            to_state=ActionState.QUEUED,
-            note=f"transient failure, retry in {delay:.0f} s: {error[:300]}",
+            action=action, from_state=ActionState.RUNNING, to_state=ActionState.QUEUED, note=note
+        )
+        audit_record(
+            verb=f"action.{ActionState.QUEUED}",
+            target=action,
+            details={"from": ActionState.RUNNING.value, "to": ActionState.QUEUED.value, "note": note},
         )
         action.state = ActionState.QUEUED
         _enqueue_on_commit(action, countdown=delay)
+    return True
 
 
-def _finish(action: Action, state: str, *, error: str = "", result: dict[str, Any] | None = None) -> Action:
+def _finish(action: Action, state: str, *, error: str = "", result: dict[str, Any] | None = None) -> Action | None:
+    """The outcome, written only while this worker still holds the claim; else ``None``."""
     from console.audit.services import audit_record
 
     with transaction.atomic():
-        Action.objects.filter(pk=action.pk, state=ActionState.RUNNING).update(
-            state=state, finished_at=timezone.now(), last_error=error, result=result or {}
+        moved = Action.objects.filter(_held(action)).update(
+            state=state,
+            finished_at=timezone.now(),
+            last_error=error,
+            result=result or {},
+            lease_token="",
+            lease_expires_at=None,
+            updated_at=timezone.now(),
         )
+        if not moved:
+            logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
+            return None
         ActionEvent.objects.create(
             action=action, from_state=ActionState.RUNNING, to_state=state, note=error[:2000] if error else ""
         )
@@ -487,7 +576,7 @@ def actions_recover() -> int:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
     waiting = Action.objects.filter(
-        Q(state=ActionState.RUNNING, started_at__lt=stale)
+        lease_expired(now)
         | Q(state=ActionState.QUEUED, next_attempt_at__lt=now - timedelta(seconds=60))
         | Q(state=ActionState.QUEUED, next_attempt_at__isnull=True, updated_at__lt=stale)
     )

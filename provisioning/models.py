@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations.models import Integration, TargetGroup, TargetUser
@@ -107,13 +110,19 @@ class Action(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
     priority = models.PositiveSmallIntegerField(default=5, help_text="Lower runs first.")
-    attempts = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts since it was requested or last retried.")
+    attempts_total = models.PositiveIntegerField(
+        default=0, help_text="Every attempt ever, retries included: numbers the call log."
+    )
     next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Not before then (backoff).")
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # The running worker's claim: its token, and until when it holds (renewed as it works).
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -122,6 +131,14 @@ class Action(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_type_display()} {self.subject}"
+
+
+def lease_expired(now: datetime) -> Q:
+    """Running actions whose worker stopped renewing its claim (it died, or hangs)."""
+    stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    return Q(state=ActionState.RUNNING) & (
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, started_at__lt=stale)
+    )
 
 
 class ActionEvent(models.Model):

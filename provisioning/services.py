@@ -223,13 +223,17 @@ def action_request(
     return action
 
 
+def action_routing(action: Action) -> dict[str, Any]:
+    """Where an action's task message goes, every time it is sent: leavers have their own queue."""
+    return {"queue": "leavers" if action.action_type == ActionType.DEPROVISION_IDENTITY else "celery"}
+
+
 def _enqueue_on_commit(action: Action, countdown: float = 0) -> None:
     from provisioning.tasks import action_execute_task
 
-    action_id = action.pk
-    queue = "leavers" if action.action_type == ActionType.DEPROVISION_IDENTITY else "celery"
+    action_id, routing = action.pk, action_routing(action)
     transaction.on_commit(
-        lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown), queue=queue)
+        lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown), **routing)
     )
 
 
@@ -315,8 +319,16 @@ def action_cancel(*, actor: Person, action: Action, request: HttpRequest | Reque
 
 
 def action_retry(*, actor: Person, action: Action, request: HttpRequest | Request | None = None) -> Action:
+    """Queue a failed action again with a fresh set of attempts (and backoff); its history stays."""
     return action_transition(
-        action, ActionState.QUEUED, actor=actor, note="retry requested", request=request, last_error=""
+        action,
+        ActionState.QUEUED,
+        actor=actor,
+        note=f"retry requested after {action.attempts} attempts",
+        request=request,
+        last_error="",
+        attempts=0,
+        next_attempt_at=None,
     )
 
 

@@ -16,7 +16,7 @@ from provisioning.services import actions_expire
 def action_execute_task(action_id: int) -> None:
     outcome = action_execute(action_id)  # a transient failure queues its own retry, after its backoff
     if outcome.action is None and outcome.retry_in:  # the integration is at its concurrency: soon again
-        action_execute_task.apply_async((action_id,), countdown=outcome.retry_in)
+        action_execute_task.apply_async((action_id,), countdown=outcome.retry_in, **outcome.routing)
 
 
 @shared_task(ignore_result=True)

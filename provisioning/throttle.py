@@ -3,7 +3,8 @@
 The rate limit is a token bucket in its GCRA form: one number per integration (when the
 next request may go without borrowing from the burst), kept in the database row of
 ``IntegrationThrottle`` and updated under a row lock. Concurrency is counted from the
-actions running for the integration, under the same lock, when a worker claims one.
+actions running for the integration (with a live lease), under the same lock, when a worker
+claims one.
 """
 
 from __future__ import annotations
@@ -48,10 +49,22 @@ def paced(integration: Integration, sleep: Callable[[float], None] = time.sleep)
     return before_request
 
 
-def slot_available(integration: Integration) -> bool:
-    """Under the integration's lock: is there room for one more running action?"""
-    from provisioning.models import Action, ActionState
+def running_count(integration: Integration, *, excluding: int | None = None) -> int:
+    """Actions of the integration a live worker is running: an expired lease (a dead worker's
+    action, waiting to be reclaimed) holds no slot, nor does ``excluding`` (the one being claimed)."""
+    from django.utils import timezone
 
+    from provisioning.models import Action, ActionState, lease_expired
+
+    running = Action.objects.filter(integration=integration, state=ActionState.RUNNING).exclude(
+        lease_expired(timezone.now())
+    )
+    if excluding is not None:
+        running = running.exclude(pk=excluding)
+    return running.count()
+
+
+def slot_available(integration: Integration, *, claiming: int | None = None) -> bool:
+    """Under the integration's lock: is there room for one more running action (``claiming``)?"""
     _locked(integration.pk)  # serializes claims of this integration's actions
-    running = Action.objects.filter(integration=integration, state=ActionState.RUNNING).count()
-    return running < max(1, integration.max_concurrency)
+    return running_count(integration, excluding=claiming) < max(1, integration.max_concurrency)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import portpicker
 import pytest
 
 from console.accounts.models import Person
@@ -14,7 +15,7 @@ from console.audit.models import AuditEvent
 from integrations.models import Integration
 from integrations.scim_client import ScimClient
 from provisioning.execution import action_execute
-from provisioning.models import ActionEvent, ActionState, ApprovalPolicy, ScimCall
+from provisioning.models import Action, ActionEvent, ActionState, ApprovalPolicy, ScimCall
 from provisioning.services import (
     ActionRefused,
     action_approve,
@@ -323,3 +324,42 @@ def test_states_are_the_documented_ones() -> None:
         "rejected",
         "cancelled",
     }
+
+
+def test_a_retry_starts_a_fresh_set_of_attempts_and_keeps_the_history(
+    peer: Peer, app: Integration, requester: Person, make_person: Callable[..., Person], settings: Any
+) -> None:
+    settings.ACTION_MAX_ATTEMPTS = 2
+    good_url = app.base_url
+    app.base_url = f"http://localhost:{portpicker.pick_unused_port()}"  # nothing listens: a transient failure
+    app.save()
+    action = action_request(
+        actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("jane.doe")
+    )
+    for _ in range(2):
+        Action.objects.filter(pk=action.pk).update(next_attempt_at=None)
+        outcome = action_execute(action.pk)
+    assert outcome.action is not None
+    assert outcome.action.state == "failed"
+    assert "gave up after 2 attempts" in outcome.action.last_error
+
+    retried = action_retry(actor=requester, action=outcome.action)
+    assert (retried.state, retried.attempts, retried.attempts_total) == ("queued", 0, 2)
+    again = action_execute(action.pk)  # still down: backs off, rather than failing at once
+    assert again.retry_in is not None
+    action.refresh_from_db()
+    assert (action.state, action.attempts) == ("queued", 1)
+    assert action.next_attempt_at is not None
+
+    app.base_url = good_url
+    app.save()
+    Action.objects.filter(pk=action.pk).update(next_attempt_at=None)
+    done = run_action(action)
+    assert done.state == "succeeded", done.last_error
+    assert (done.attempts, done.attempts_total) == (2, 4)
+    assert server_user(peer, "jane.doe") is not None
+    # The history stays: every attempt's calls, numbered apart, and the first failure on the timeline.
+    assert sorted(set(ScimCall.objects.filter(action=action).values_list("attempt", flat=True))) == [1, 2, 3, 4]
+    notes = list(ActionEvent.objects.filter(action=action).values_list("note", flat=True))
+    assert any("gave up after 2 attempts" in note for note in notes)
+    assert "retry requested after 2 attempts" in notes

@@ -14,11 +14,13 @@ from django.test import Client
 from django.utils import timezone
 
 from console.accounts.models import Person
+from console.audit.models import AuditEvent
 from integrations.models import Integration
 from integrations.scim_client import ScimClient
 from provisioning.execution import action_execute, actions_recover, claim, integration_resume
 from provisioning.models import Action, ActionEvent, ScimCall
-from provisioning.services import action_request
+from provisioning.services import action_request, action_routing
+from provisioning.tasks import action_execute_task
 from provisioning.throttle import reserve
 from tests.conftest import WorkerProcess
 from tests.provisioning.conftest import server_user
@@ -97,6 +99,156 @@ def test_repeated_failures_quarantine_the_integration_until_an_admin_resumes(
     assert done.action.state == "succeeded"
 
 
+def _lease_runs_out(action: Action) -> None:
+    """As if the worker holding the action died: its lease is past and nobody renews it."""
+    Action.objects.filter(pk=action.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def _audited_moves(action: Action) -> list[tuple[str, str, str]]:
+    events = AuditEvent.objects.filter(target_type="provisioning.action", target_id=str(action.pk)).order_by("id")
+    return [(e.verb, e.details.get("from", ""), e.details.get("to", "")) for e in events]
+
+
+def test_a_dead_workers_action_holds_no_slot_and_is_reclaimed_with_its_true_previous_state(
+    app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    app.max_concurrency = 1
+    app.save()
+    dead, waiting = (
+        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person(f"p{i}"))
+        for i in range(2)
+    )
+    assert claim(dead.pk).action is not None
+    assert claim(waiting.pk).busy  # a live running action holds the only slot
+
+    _lease_runs_out(dead)
+    assert actions_recover() == 1  # beat sends the dead one again
+    reclaimed = claim(dead.pk).action  # its own expired claim does not stand in its way
+    assert reclaimed is not None
+    assert reclaimed.attempts == 2
+    assert claim(waiting.pk).busy  # running again, with a live lease: it holds the slot
+
+    _lease_runs_out(dead)
+    assert claim(waiting.pk).action is not None  # a dead worker's action is not counted
+
+    timeline = [(e.from_state, e.to_state) for e in ActionEvent.objects.filter(action=dead)]
+    assert timeline == [("", "queued"), ("queued", "running"), ("running", "running")]
+    assert "reclaimed" in ActionEvent.objects.filter(action=dead).last().note  # type: ignore[union-attr]
+    assert _audited_moves(dead) == [
+        ("action.requested", "", ""),
+        ("action.running", "queued", "running"),
+        ("action.running", "running", "running"),
+    ]
+
+
+def test_a_transient_failure_requeue_is_audited_like_every_other_move(
+    peer: Peer, peer_throttled: Throttled, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    app = Integration.objects.create(
+        name="Throttled", base_url=peer_throttled.url, bearer_token=PEER_TOKEN, provisioning_enabled=True
+    )
+    action = action_request(
+        actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("jane.doe")
+    )
+    assert action_execute(action.pk).retry_in == 1  # the server's Retry-After
+    Action.objects.filter(pk=action.pk).update(next_attempt_at=None)
+    done = action_execute(action.pk).action
+    assert done is not None
+    assert done.state == "succeeded", done.last_error
+    assert _audited_moves(action) == [
+        ("action.requested", "", ""),
+        ("action.running", "queued", "running"),
+        ("action.queued", "running", "queued"),
+        ("action.running", "queued", "running"),
+        ("action.succeeded", "", ""),
+    ]
+
+
+def test_a_busy_deprovision_is_sent_again_on_the_leavers_queue(
+    app: Integration, requester: Person, make_person: Callable[..., Person], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[tuple[tuple[int, ...], dict[str, object]]] = []
+    monkeypatch.setattr(action_execute_task, "apply_async", lambda args, **options: sent.append((args, options)))
+    app.max_concurrency = 1
+    app.save()
+    running = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("p0"))
+    assert claim(running.pk).action is not None
+    leaver = app.target_users.create(remote_id="u-9", user_name="leaver", content_hash="-")
+    deprovision = action_request(
+        actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_user=leaver
+    )
+    other = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("p1"))
+
+    action_execute_task(deprovision.pk)  # the task's body, as a worker runs it: the integration is busy
+    action_execute_task(other.pk)
+    assert sent == [
+        ((deprovision.pk,), {"countdown": 1.0, "queue": "leavers"}),
+        ((other.pk,), {"countdown": 1.0, "queue": "celery"}),
+    ]
+    # The same routing as when it was first sent.
+    assert action_routing(deprovision) == {"queue": "leavers"}
+
+
+def test_the_lease_is_renewed_before_each_request_and_a_lost_claim_writes_nothing(
+    peer: Peer, app: Integration, requester: Person
+) -> None:
+    action = action_request(
+        actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Ops"}
+    )
+    seen: list[float] = []
+
+    def long_pause(request: httpx.Request) -> None:
+        """Each request finds the lease fresh, then "takes" longer than the lease."""
+        held = Action.objects.get(pk=action.pk)
+        assert held.lease_expires_at is not None
+        seen.append((held.lease_expires_at - timezone.now()).total_seconds())
+        _lease_runs_out(held)
+
+    slow = ScimClient(app, http=httpx.Client(event_hooks={"request": [long_pause]}))
+    done = action_execute(action.pk, client=slow).action
+    assert done is not None
+    assert done.state == "succeeded"  # still its claim: nobody took it meanwhile
+    assert len(seen) == 2  # the lookup and the create
+    assert all(left > 250 for left in seen), seen  # renewed just before each (the lease is 300 s)
+
+    # A second worker reclaims an action after the first one's lookup: the first stops there.
+    def reclaimed_after(method: str, target: Action, tokens: list[str]) -> Callable[[httpx.Response], None]:
+        def hook(response: httpx.Response) -> None:
+            if response.request.method == method:
+                _lease_runs_out(target)
+                taken = claim(target.pk).action
+                assert taken is not None
+                tokens.append(taken.lease_token)
+
+        return hook
+
+    stopped = action_request(
+        actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Eng"}
+    )
+    rescuer: list[str] = []
+    racing = ScimClient(app, http=httpx.Client(event_hooks={"response": [reclaimed_after("GET", stopped, rescuer)]}))
+    assert action_execute(stopped.pk, client=racing).action is None
+    assert list(ScimCall.objects.filter(action=stopped).values_list("method", flat=True)) == ["GET"]  # no create
+    stopped.refresh_from_db()
+    assert (stopped.state, stopped.lease_token) == ("running", rescuer[0])
+
+    # And one reclaimed between its last request and its final write: the write does not count.
+    late = action_request(
+        actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Sales"}
+    )
+    tokens: list[str] = []
+    racing = ScimClient(app, http=httpx.Client(event_hooks={"response": [reclaimed_after("POST", late, tokens)]}))
+    assert action_execute(late.pk, client=racing).action is None
+    late.refresh_from_db()
+    assert (late.state, late.lease_token, late.finished_at) == ("running", tokens[0], None)
+    assert not ActionEvent.objects.filter(action=late, to_state="succeeded").exists()
+    _lease_runs_out(late)  # the rescuer dies too; the next attempt adopts what the first one created
+    finished = action_execute(late.pk).action
+    assert finished is not None
+    assert (finished.state, finished.result["operation"]) == ("succeeded", "adopted")
+    assert peer.http.get("/Groups", params={"filter": 'displayName eq "Sales"'}).json()["totalResults"] == 1
+
+
 @pytest.mark.worker
 def test_two_worker_processes_hold_one_rate_limit_together(
     peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person]
@@ -130,7 +282,7 @@ def test_two_worker_processes_hold_one_rate_limit_together(
 
 @pytest.mark.worker
 def test_a_worker_killed_mid_action_loses_nothing_and_duplicates_nothing(
-    peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person], settings: object
+    peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person]
 ) -> None:
     app = Integration.objects.create(
         name="Slow",
@@ -152,8 +304,7 @@ def test_a_worker_killed_mid_action_loses_nothing_and_duplicates_nothing(
 
     # The lookup happened; suppose the create had too before the worker died.
     peer.user("jane.doe")
-    settings.ACTION_LEASE_SECONDS = 2  # type: ignore[attr-defined]
-    Action.objects.filter(pk=action.pk).update(started_at=timezone.now() - timedelta(seconds=5))
+    _lease_runs_out(action)  # nobody renews it: the dead worker's lease ends
     start_worker("rescuer", concurrency=1, extra_env=lease)
     assert actions_recover() == 1  # what beat does every minute
     wait_for(lambda: Action.objects.get(pk=action.pk).state in {"succeeded", "failed"}, timeout=60)
