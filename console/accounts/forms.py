@@ -144,3 +144,25 @@ class TeamRolesForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         label="Roles this team grants",
     )
+
+
+class TeamCreateForm(forms.Form):
+    name = forms.CharField(max_length=255)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    roles = forms.ModelMultipleChoiceField(
+        queryset=Role.objects.all(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Roles this team grants",
+    )
+
+
+class TeamMemberAddForm(forms.Form):
+    username = forms.CharField(max_length=255, label="User name", help_text="The person to add to the team.")
+
+    def clean_username(self) -> Person:
+        username = self.cleaned_data["username"].strip()
+        person = Person.objects.filter(username__iexact=username, removed_at__isnull=True).first()
+        if person is None:
+            raise ValidationError(f"Nobody has the user name {username!r}.")
+        return person

@@ -10,6 +10,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 if TYPE_CHECKING:
     from console.accounts.permissions import Perm
@@ -71,6 +72,9 @@ class Person(AbstractBaseUser):
     roles: models.ManyToManyField[Role, Any] = models.ManyToManyField(
         "Role", blank=True, related_name="direct_members", verbose_name="direct roles"
     )
+    session_generation = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Raised to end every session of the person at once."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -86,6 +90,16 @@ class Person(AbstractBaseUser):
 
     def __str__(self) -> str:
         return self.username
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django signs each session with this hash and drops a session whose hash no longer
+        # matches; folding the generation in lets one UPDATE end all of a person's sessions.
+        return salted_hmac(
+            "console.accounts.Person.get_session_auth_hash",
+            f"{self.password}:{self.session_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     @property
     def full_name(self) -> str:

@@ -9,9 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.sessions.models import Session
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -57,9 +56,9 @@ SCIM_MANAGED_REASON = (
 )
 
 
-def _refuse_scim_managed(person: Person, *, via_scim: bool) -> None:
-    if not via_scim and scim_manages(person):
-        raise ScimManagedError(SCIM_MANAGED_REASON.format(name=person.username))
+def _refuse_scim_managed(record: Person | Team, *, via_scim: bool) -> None:
+    if not via_scim and scim_manages(record):
+        raise ScimManagedError(SCIM_MANAGED_REASON.format(name=str(record)))
 
 
 PERSON_EDITABLE_FIELDS = [
@@ -183,21 +182,53 @@ def person_update(
     return person
 
 
-def _would_remove_last_admin(
-    person: Person, *, deactivate: bool = False, roles_after: Iterable[Role] | None = None
+LAST_ADMIN_REASON = "This is the last active local admin; grant admin to someone else first."
+TEAM_LAST_ADMIN_REASON = "This team grants admin to the last active local admin; grant admin elsewhere first."
+
+
+def _local_admin_would_remain(
+    *,
+    deactivating: Person | None = None,
+    direct_admin_lost_by: Person | None = None,
+    team_losing_admin: Team | None = None,
+    leaving: tuple[Team, Iterable[int] | None] | None = None,
 ) -> bool:
-    admins = active_local_admins()
-    if not admins.filter(pk=person.pk).exists():
-        return False
-    if deactivate:
-        return not admins.exclude(pk=person.pk).exists()
-    if roles_after is not None:
-        keeps_admin = (
-            any(r.name == BuiltinRole.ADMIN for r in roles_after)
-            or person.teams.filter(roles__name=BuiltinRole.ADMIN).exists()
+    """Whether an active local admin would remain after the described change.
+
+    The one break-glass check: every service that can take admin away (deactivation,
+    direct roles, a team's roles, team membership, team deletion) asks it. It locks the
+    admin role row first, so two concurrent changes cannot each remove a different last
+    admin. A console that has no local admin to begin with refuses nothing.
+    """
+    admin_role = Role.objects.select_for_update().filter(name=BuiltinRole.ADMIN).first()
+    if admin_role is None:
+        return True
+    direct = Person.roles.through.objects.filter(role=admin_role)
+    if direct_admin_lost_by is not None:
+        direct = direct.exclude(person_id=direct_admin_lost_by.pk)
+    via_teams = TeamMembership.objects.filter(team__roles=admin_role)
+    if team_losing_admin is not None:
+        via_teams = via_teams.exclude(team=team_losing_admin)
+    if leaving is not None:
+        team, person_ids = leaving
+        via_teams = (
+            via_teams.exclude(team=team)
+            if person_ids is None
+            else via_teams.exclude(team=team, person_id__in=set(person_ids))
         )
-        return not keeps_admin and not admins.exclude(pk=person.pk).exists()
-    return False
+    after = Person.objects.filter(is_active=True, source=Source.LOCAL).filter(
+        Q(pk__in=direct.values("person_id")) | Q(pk__in=via_teams.values("person_id"))
+    )
+    if deactivating is not None:
+        after = after.exclude(pk=deactivating.pk)
+    if after.exists():
+        return True
+    return not active_local_admins().exists()
+
+
+def _refuse_unless_local_admin_remains(reason: str = LAST_ADMIN_REASON, **change: Any) -> None:
+    if not _local_admin_would_remain(**change):
+        raise BreakGlassError(reason)
 
 
 @transaction.atomic
@@ -212,14 +243,20 @@ def person_set_roles(
     """Replace the person's direct roles (team roles are unaffected)."""
     _refuse_scim_managed(person, via_scim=via_scim)
     new_roles = list(roles)
-    Person.objects.select_for_update().filter(pk=person.pk).first()
-    if _would_remove_last_admin(person, roles_after=new_roles):
-        raise BreakGlassError("This is the last active local admin; grant admin to someone else first.")
     before = sorted(r.name for r in person.roles.all())
     after = sorted(r.name for r in new_roles)
+    if BuiltinRole.ADMIN in before and BuiltinRole.ADMIN not in after:
+        _refuse_unless_local_admin_remains(direct_admin_lost_by=person)
     if before != after:
         person.roles.set(new_roles)
         person_permissions_forget(person=person)
+        # The person's SCIM version (ETag) and last-modified follow their roles too.
+        person.save(update_fields=["updated_at"])
+        identity_event_record(
+            person=person,
+            kind=IdentityEvent.Kind.UPDATED,
+            changes={"before": {"roles": before}, "after": {"roles": after}},
+        )
         audit_record(
             verb="person.roles_changed",
             actor=actor,
@@ -231,14 +268,14 @@ def person_set_roles(
     return person
 
 
-def sessions_end_for(*, person: Person) -> int:
-    """Sign the person out everywhere (database sessions)."""
-    ended = 0
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
-        if str(session.get_decoded().get("_auth_user_id")) == str(person.pk):
-            session.delete()
-            ended += 1
-    return ended
+def sessions_end_for(*, person: Person) -> None:
+    """Sign the person out everywhere: one UPDATE, whatever the number of sessions.
+
+    Raising the generation changes the person's session auth hash, so Django refuses each
+    of their sessions on its next request (and a reactivation does not bring them back).
+    """
+    Person.objects.filter(pk=person.pk).update(session_generation=F("session_generation") + 1)
+    person.refresh_from_db(fields=["session_generation"])
 
 
 @transaction.atomic
@@ -254,8 +291,10 @@ def person_set_active(
     _refuse_scim_managed(person, via_scim=via_scim)
     if person.is_active == active:
         return person
-    if not active and _would_remove_last_admin(person, deactivate=True):
-        raise BreakGlassError("This is the last active local admin; it cannot be deactivated.")
+    if not active:
+        _refuse_unless_local_admin_remains(
+            "This is the last active local admin; it cannot be deactivated.", deactivating=person
+        )
     person.is_active = active
     person.save(update_fields=["is_active", "updated_at"])
     if not active:
@@ -321,6 +360,12 @@ def person_emails_set(*, person: Person, emails: list[dict[str, Any]]) -> None:
     )
 
 
+def _team_touch(team: Team) -> None:
+    """Members are part of a team's SCIM version (ETag), so a member change moves it on."""
+    team.updated_at = timezone.now()
+    Team.objects.filter(pk=team.pk).update(updated_at=team.updated_at)
+
+
 def team_members_add(*, team: Team, person_ids: Iterable[int], displays: dict[int, str] | None = None) -> list[int]:
     """Add people to a team; returns who was newly added. Costs the same for any team size."""
     wanted = set(person_ids)
@@ -329,6 +374,8 @@ def team_members_add(*, team: Team, person_ids: Iterable[int], displays: dict[in
         return []
     already = set(TeamMembership.objects.filter(team=team, person_id__in=wanted).values_list("person_id", flat=True))
     new = sorted(wanted - already)
+    if not new:
+        return []
     TeamMembership.objects.bulk_create(
         [TeamMembership(team=team, person_id=pk, display=displays.get(pk, "")[:255]) for pk in new],
         ignore_conflicts=True,
@@ -339,24 +386,125 @@ def team_members_add(*, team: Team, person_ids: Iterable[int], displays: dict[in
         )
         for pk in new
     )
+    _team_touch(team)
     return new
 
 
 def team_members_remove(*, team: Team, person_ids: Iterable[int] | None) -> list[int]:
-    """Remove the given people (``None``: everyone) from a team; returns who left."""
+    """Remove the given people (``None``: everyone) from a team; returns who left.
+
+    Refused (:class:`BreakGlassError`) when it would leave no active local admin, whoever
+    asks: SCIM, the UI or the API.
+    """
     memberships = TeamMembership.objects.filter(team=team)
     if person_ids is not None:
         memberships = memberships.filter(person_id__in=set(person_ids))
     gone = list(memberships.values_list("person_id", flat=True))
-    if gone:
-        memberships.delete()
-        IdentityEvent.objects.bulk_create(
-            IdentityEvent(
-                person_id=pk, kind=IdentityEvent.Kind.LEFT_TEAM, team=team, team_name=team.name, source=team.source
-            )
-            for pk in gone
+    if not gone:
+        return []
+    if team.roles.filter(name=BuiltinRole.ADMIN).exists():
+        _refuse_unless_local_admin_remains(TEAM_LAST_ADMIN_REASON, leaving=(team, None if person_ids is None else gone))
+    memberships.delete()
+    IdentityEvent.objects.bulk_create(
+        IdentityEvent(
+            person_id=pk, kind=IdentityEvent.Kind.LEFT_TEAM, team=team, team_name=team.name, source=team.source
         )
+        for pk in gone
+    )
+    _team_touch(team)
     return gone
+
+
+@transaction.atomic
+def team_create(
+    *,
+    actor: Person | None,
+    name: str,
+    description: str = "",
+    roles: Iterable[Role] = (),
+    request: HttpRequest | None = None,
+) -> Team:
+    """Make a local team (teams an identity provider pushes come in over SCIM)."""
+    name = name.strip()
+    if not name:
+        raise AccessError("Give the team a name.")
+    if Team.objects.filter(name__iexact=name).exists():
+        raise AccessError(f"A team named {name!r} exists already (team names ignore case).")
+    team = Team.objects.create(name=name[:255], description=description, source=Source.LOCAL)
+    role_list = list(roles)
+    team.roles.set(role_list)
+    audit_record(
+        verb="team.created",
+        actor=actor,
+        target=team,
+        request=request,
+        after={"name": team.name, "roles": sorted(r.name for r in role_list)},
+    )
+    return team
+
+
+@transaction.atomic
+def team_members_change(
+    *,
+    actor: Person | None,
+    team: Team,
+    add: Iterable[Person] = (),
+    remove: Iterable[Person] = (),
+    request: HttpRequest | None = None,
+) -> tuple[list[int], list[int]]:
+    """Add and remove members of a team from the console; returns (added, removed) ids.
+
+    Teams SCIM manages keep the membership their identity provider sends.
+    """
+    _refuse_scim_managed(team, via_scim=False)
+    newcomers = list(add)
+    if any(p.removed_at is not None for p in newcomers):
+        raise AccessError("People an identity provider removed cannot join teams.")
+    added = team_members_add(team=team, person_ids=[p.pk for p in newcomers])
+    removed = team_members_remove(team=team, person_ids=[p.pk for p in remove])
+    if added or removed:
+        names = dict(Person.objects.filter(pk__in=[*added, *removed]).values_list("pk", "username"))
+        audit_record(
+            verb="team.members_changed",
+            actor=actor,
+            target=team,
+            request=request,
+            details={"added": [names[pk] for pk in added], "removed": [names[pk] for pk in removed]},
+        )
+    return added, removed
+
+
+@transaction.atomic
+def team_delete(*, actor: Person | None, team: Team, request: HttpRequest | None = None) -> None:
+    """Delete a team made in the console; its members lose the roles it granted."""
+    _refuse_scim_managed(team, via_scim=False)
+    roles = sorted(team.roles.values_list("name", flat=True))
+    gone = team_members_remove(team=team, person_ids=None)
+    audit_record(
+        verb="team.deleted",
+        actor=actor,
+        target=team,
+        request=request,
+        before={"name": team.name, "roles": roles, "members": len(gone)},
+    )
+    team.delete()
+
+
+@transaction.atomic
+def person_teams_leave(*, actor: Person | None, person: Person, request: HttpRequest | None = None) -> list[str]:
+    """Take the person out of every team (each with a left-team event); returns the team names."""
+    left = []
+    for team in Team.objects.filter(memberships__person=person).order_by("name"):
+        team_members_remove(team=team, person_ids=[person.pk])
+        audit_record(
+            verb="team.members_changed",
+            actor=actor,
+            target=team,
+            request=request,
+            details={"added": [], "removed": [person.username]},
+        )
+        left.append(team.name)
+    return left
 
 
 @transaction.atomic
@@ -370,12 +518,7 @@ def team_set_roles(
     if before == after:
         return team
     if BuiltinRole.ADMIN in before and BuiltinRole.ADMIN not in after:
-        admin_elsewhere = TeamMembership.objects.filter(team__roles__name=BuiltinRole.ADMIN).exclude(team=team)
-        still_admins = Person.objects.filter(is_active=True, source=Source.LOCAL).filter(
-            Q(roles__name=BuiltinRole.ADMIN) | Q(pk__in=admin_elsewhere.values("person_id"))
-        )
-        if not still_admins.exists():
-            raise BreakGlassError("This team grants admin to the last active local admin; grant admin elsewhere first.")
+        _refuse_unless_local_admin_remains(TEAM_LAST_ADMIN_REASON, team_losing_admin=team)
     team.roles.set(new_roles)
     audit_record(
         verb="team.roles_changed",

@@ -7,27 +7,51 @@ from typing import Any
 from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from console.accounts.access import acting_person, requires
 from console.accounts.filters import TeamFilterSet, TeamMemberFilterSet
-from console.accounts.forms import TeamRolesForm
+from console.accounts.forms import TeamCreateForm, TeamMemberAddForm, TeamRolesForm
 from console.accounts.models import Person, Team
 from console.accounts.permissions import Perm
-from console.accounts.services import AccessError, scim_manages, team_set_roles
+from console.accounts.services import (
+    AccessError,
+    scim_manages,
+    team_create,
+    team_delete,
+    team_members_change,
+    team_set_roles,
+)
 from console.web.lists import render_list
 
 
 @requires(Perm.VIEW)
 def team_list(request: HttpRequest) -> HttpResponse:
+    viewer: Any = request.user
     return render_list(
         request,
         template="accounts/team_list.html",
         queryset=Team.objects.annotate(member_count=Count("memberships")).prefetch_related("roles"),
         filterset_class=TeamFilterSet,
         ordering=["name", "id"],
+        context={"can_manage": viewer.has_console_permission(Perm.MANAGE_PEOPLE)},
     )
+
+
+@requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
+def team_create_view(request: HttpRequest) -> HttpResponse:
+    """Make a local team; the teams an identity provider pushes arrive over SCIM."""
+    form = TeamCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            team = team_create(actor=acting_person(request), request=request, **form.cleaned_data)
+        except AccessError as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, f"Team {team.name} was created.")
+            return redirect("team_detail", pk=team.pk)
+    return render(request, "accounts/team_form.html", {"form": form})
 
 
 @requires(Perm.VIEW)
@@ -36,6 +60,7 @@ def team_detail(request: HttpRequest, pk: int) -> HttpResponse:
     team = get_object_or_404(Team.objects.prefetch_related("roles"), pk=pk)
     viewer: Any = request.user
     can_manage = viewer.has_console_permission(Perm.MANAGE_PEOPLE)
+    managed = scim_manages(team)
     return render_list(
         request,
         template="accounts/team_detail.html",
@@ -45,10 +70,53 @@ def team_detail(request: HttpRequest, pk: int) -> HttpResponse:
         context={
             "team": team,
             "member_total": team.memberships.count(),
-            "scim_managed": scim_manages(team),
+            "scim_managed": managed,
             "roles_form": TeamRolesForm(initial={"roles": team.roles.all()}) if can_manage else None,
+            "can_change_members": can_manage and not managed,
+            "member_form": TeamMemberAddForm() if can_manage and not managed else None,
         },
     )
+
+
+@require_POST
+@requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
+def team_members(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add a member (``username``) or remove one (``remove``: a person id)."""
+    team = get_object_or_404(Team, pk=pk)
+    actor = acting_person(request)
+    try:
+        if "remove" in request.POST:
+            raw = request.POST["remove"]
+            person = get_object_or_404(Person, pk=int(raw) if raw.isdigit() else 0)
+            team_members_change(actor=actor, team=team, remove=[person], request=request)
+            messages.success(request, f"{person.username} left {team.name}.")
+        else:
+            form = TeamMemberAddForm(request.POST)
+            if form.is_valid():
+                person = form.cleaned_data["username"]
+                added, _ = team_members_change(actor=actor, team=team, add=[person], request=request)
+                if added:
+                    messages.success(request, f"{person.username} joined {team.name}.")
+                else:
+                    messages.info(request, f"{person.username} is already in {team.name}.")
+            else:
+                messages.error(request, " ".join(str(e) for e in form.errors.get("username", ["Give a user name."])))
+    except AccessError as exc:
+        messages.error(request, str(exc))
+    return redirect("team_detail", pk=team.pk)
+
+
+@require_POST
+@requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
+def team_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    team = get_object_or_404(Team, pk=pk)
+    try:
+        team_delete(actor=acting_person(request), team=team, request=request)
+    except AccessError as exc:
+        messages.error(request, str(exc))
+        return redirect("team_detail", pk=team.pk)
+    messages.success(request, f"Team {team.name} was deleted.")
+    return redirect("team_list")
 
 
 @require_POST

@@ -16,6 +16,9 @@ urlpatterns = [
     path("people/<int:pk>/roles/", views.person_roles, name="person_roles"),
     path("people/<int:pk>/active/", views.person_active, name="person_active"),
     path("teams/", team_views.team_list, name="team_list"),
+    path("teams/new/", team_views.team_create_view, name="team_create"),
     path("teams/<int:pk>/", team_views.team_detail, name="team_detail"),
+    path("teams/<int:pk>/members/", team_views.team_members, name="team_members"),
+    path("teams/<int:pk>/delete/", team_views.team_delete_view, name="team_delete"),
     path("teams/<int:pk>/roles/", team_views.team_roles, name="team_roles"),
 ]

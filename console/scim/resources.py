@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from console.accounts.models import Person, Team
-from console.scim.errors import invalid_value
+from console.scim.errors import ScimError, invalid_value
 from console.scim.filters import CORE_GROUP, CORE_USER, ENTERPRISE
 
 USER_SCHEMAS = [CORE_USER, ENTERPRISE]
@@ -172,8 +172,13 @@ def user_fields_from_scim(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(roles, list):
         extras["roles"] = [r for r in roles if isinstance(r, dict)]
     fields["scim_attributes"] = extras
-    if isinstance(body.get("password"), str) and body["password"]:
-        fields["password"] = body["password"]
+    if body.get("password") not in (None, ""):
+        raise ScimError(
+            400,
+            "Passwords are not accepted over SCIM (changePassword is not supported): "
+            "turn off password sync for this application in the identity provider.",
+            "mutability",
+        )
     return fields
 
 

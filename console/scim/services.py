@@ -11,12 +11,11 @@ from django.utils import timezone
 
 from console.accounts.models import IdentityEvent, Person, Role, Source, Team
 from console.accounts.services import (
-    BreakGlassError,
     identity_event_record,
     person_emails_set,
     person_set_active,
-    person_set_password,
     person_set_roles,
+    person_teams_leave,
     person_update,
     team_members_add,
     team_members_remove,
@@ -35,15 +34,41 @@ def _roles_named(names: list[str]) -> list[Role]:
     return roles
 
 
+LOCAL_ACCOUNT_REASON = (
+    "User {pk} is a local console account. SCIM changes only the people it provisioned; "
+    "local accounts (such as the break-glass admin) are changed in the console."
+)
+
+
+def _refuse_local(person: Person) -> None:
+    """Local accounts are readable over SCIM but never written: no takeover by the identity provider."""
+    if person.source != Source.SCIM:
+        raise ScimError(403, LOCAL_ACCOUNT_REASON.format(pk=person.pk))
+
+
+def _user_name_clash(user_name: str, *, exclude: Person | None = None) -> ScimError | None:
+    clash = Person.objects.filter(username__iexact=user_name)
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude.pk)
+    other = clash.only("pk", "source").first()
+    if other is None:
+        return None
+    if other.source != Source.SCIM:
+        return uniqueness(
+            f"userName {user_name!r} belongs to a local console account, which SCIM does not take over. "
+            "Rename one of them, or remove the local account in the console first."
+        )
+    return uniqueness(f"userName {user_name!r} is already taken.")
+
+
 def _write_user(
     *, person: Person, fields: dict[str, Any], actor: Person, request: HttpRequest, created: bool
 ) -> Person:
     roles = fields.pop("roles", None)
     active = fields.pop("is_active", None)
-    password = fields.pop("password", None)
-    clash = Person.objects.filter(username__iexact=fields["username"]).exclude(pk=person.pk)
-    if clash.exists():
-        raise uniqueness(f"userName {fields['username']!r} is already taken.")
+    clash = _user_name_clash(fields["username"], exclude=person)
+    if clash is not None:
+        raise clash
     try:
         if created:
             emails = fields.pop("emails")
@@ -57,14 +82,10 @@ def _write_user(
             identity_event_record(person=person, kind=IdentityEvent.Kind.CREATED, changes={"username": person.username})
         else:
             person_update(actor=actor, person=person, request=request, via_scim=True, **fields)
-        if password:  # the identity provider owns the password policy
-            person_set_password(actor=actor, person=person, password=password, request=request, validate=False)
         if roles is not None:
             person_set_roles(actor=actor, person=person, roles=_roles_named(roles), request=request, via_scim=True)
         if active is not None:
             person_set_active(actor=actor, person=person, active=active, request=request, via_scim=True)
-    except BreakGlassError as exc:
-        raise ScimError(400, str(exc), "mutability") from exc
     except DjangoValidationError as exc:
         raise invalid_value(" ".join(exc.messages)) from exc
     except IntegrityError as exc:
@@ -77,7 +98,9 @@ def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpReques
     """Create a person, or re-hire the one a previous DELETE removed. Returns (person, rehired)."""
     fields = user_fields_from_scim(body)
     removed = (
-        Person.objects.select_for_update().filter(username__iexact=fields["username"], removed_at__isnull=False).first()
+        Person.objects.select_for_update()
+        .filter(username__iexact=fields["username"], removed_at__isnull=False, source=Source.SCIM)
+        .first()
     )
     if removed is not None:
         removed.removed_at = None
@@ -88,8 +111,9 @@ def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpReques
             verb="scim.user.rehired", actor=actor, target=person, request=request, after={"userName": person.username}
         )
         return person, True
-    if Person.objects.filter(username__iexact=fields["username"]).exists():
-        raise uniqueness(f"userName {fields['username']!r} is already taken.")
+    clash = _user_name_clash(fields["username"])
+    if clash is not None:
+        raise clash
     person = _write_user(person=Person(), fields=fields, actor=actor, request=request, created=True)
     audit_record(
         verb="scim.user.created",
@@ -103,6 +127,7 @@ def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpReques
 
 @transaction.atomic
 def scim_user_replace(*, person: Person, body: dict[str, Any], actor: Person, request: HttpRequest) -> Person:
+    _refuse_local(person)
     fields = user_fields_from_scim(body)
     person = _write_user(person=person, fields=fields, actor=actor, request=request, created=False)
     audit_record(verb="scim.user.replaced", actor=actor, target=person, request=request)
@@ -111,6 +136,7 @@ def scim_user_replace(*, person: Person, body: dict[str, Any], actor: Person, re
 
 @transaction.atomic
 def scim_user_patch(*, person: Person, operations: list[dict[str, Any]], actor: Person, request: HttpRequest) -> Person:
+    _refuse_local(person)
     document = user_to_scim(person, request)
     patched = apply_user_patch(document, operations)
     fields = user_fields_from_scim(patched)
@@ -135,15 +161,20 @@ def scim_user_patch(*, person: Person, operations: list[dict[str, Any]], actor: 
 
 @transaction.atomic
 def scim_user_delete(*, person: Person, actor: Person, request: HttpRequest) -> None:
-    """Deactivate and mark removed; the record and its audit trail stay."""
-    try:
-        person_set_active(actor=actor, person=person, active=False, request=request, via_scim=True)
-    except BreakGlassError as exc:
-        raise ScimError(400, str(exc), "mutability") from exc
+    """Deactivate, leave every team, drop direct roles and mark removed; the record and its audit trail stay.
+
+    A later POST with the same userName re-hires the person with only what that POST grants.
+    """
+    _refuse_local(person)
+    person_set_active(actor=actor, person=person, active=False, request=request, via_scim=True)
+    teams_left = person_teams_leave(actor=actor, person=person, request=request)
+    person_set_roles(actor=actor, person=person, roles=[], request=request, via_scim=True)
     person.removed_at = timezone.now()
     person.save(update_fields=["removed_at", "updated_at"])
-    identity_event_record(person=person, kind=IdentityEvent.Kind.DELETED)
-    audit_record(verb="scim.user.deleted", actor=actor, target=person, request=request)
+    identity_event_record(person=person, kind=IdentityEvent.Kind.DELETED, changes={"teams_left": teams_left})
+    audit_record(
+        verb="scim.user.deleted", actor=actor, target=person, request=request, details={"teams_left": teams_left}
+    )
 
 
 # --- groups ---------------------------------------------------------------------------

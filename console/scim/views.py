@@ -20,6 +20,7 @@ from scim2_models import EnterpriseUser, Group, User
 from console.accounts.access import AccessPolicy, acting_person
 from console.accounts.models import Person, Team
 from console.accounts.permissions import Perm
+from console.accounts.services import BreakGlassError
 from console.scim.errors import ScimError, invalid_syntax, not_found
 from console.scim.filters import scim_filter_to_q
 from console.scim.patch import operations_of
@@ -94,6 +95,10 @@ class ScimView(View):
                 response["Retry-After"] = str(wait)
                 return response
             return super().dispatch(request, *args, **kwargs)
+        except BreakGlassError as exc:
+            # Whatever the path (group patch, replace or delete, a member's roles), the
+            # accounts services refuse to leave the console without an active local admin.
+            return error_response(ScimError(409, str(exc)))
         except ScimError as error:
             response = error_response(error)
             if error.status == 401:
@@ -335,6 +340,8 @@ ROLES_ATTRIBUTE_VALUES = ["admin", "operator", "viewer", "scim_provisioner"]
 
 def schemas_of(request: HttpRequest) -> list[dict[str, Any]]:
     found = [_schema(User, request), _schema(EnterpriseUser, request), _schema(Group, request)]
+    # Passwords are not accepted over SCIM (changePassword: false), so the schema does not offer one.
+    found[0]["attributes"] = [a for a in found[0]["attributes"] if a["name"] != "password"]
     for attribute in found[0]["attributes"]:
         if attribute["name"] == "roles":
             attribute["description"] = f"Console roles granted directly: {', '.join(ROLES_ATTRIBUTE_VALUES)}."

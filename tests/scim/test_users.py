@@ -179,13 +179,15 @@ def test_update_event_names_the_changed_attributes(scim: ScimClient, make_user: 
 
 
 def test_scim_cannot_deactivate_or_demote_the_last_local_admin(scim: ScimClient, admin: Person) -> None:
-    # A local admin is visible over SCIM; the break-glass rule still holds.
+    # A local admin is readable over SCIM, but SCIM never writes to a local account.
+    assert scim.get(f"Users/{admin.pk}").status_code == 200
     response = scim.patch(f"Users/{admin.pk}", patch_op({"op": "replace", "path": "active", "value": False}))
-    assert response.status_code == 400
-    assert "last active local admin" in response.json_body["detail"]
-    assert scim.delete(f"Users/{admin.pk}").status_code == 400
+    assert response.status_code == 403
+    assert "local console account" in response.json_body["detail"]
+    assert scim.delete(f"Users/{admin.pk}").status_code == 403
     demote = scim.patch(f"Users/{admin.pk}", patch_op({"op": "remove", "path": "roles"}))
-    assert demote.status_code == 400
+    assert demote.status_code == 403
     admin.refresh_from_db()
     assert admin.is_active
+    assert admin.removed_at is None
     assert admin.roles.filter(name="admin").exists()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, QuerySet
-from rest_framework import mixins, serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +15,13 @@ from console.accounts.access import acting_person, api_policy
 from console.accounts.filters import TeamFilterSet
 from console.accounts.models import Person, Role, Team
 from console.accounts.permissions import Perm
-from console.accounts.services import AccessError, team_set_roles
+from console.accounts.services import (
+    AccessError,
+    team_create,
+    team_delete,
+    team_members_change,
+    team_set_roles,
+)
 
 
 class TeamSerializer(serializers.ModelSerializer[Team]):
@@ -27,6 +34,22 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
         read_only_fields = ["id", "name", "external_id", "source", "member_count", "created_at", "updated_at"]
 
 
+class TeamCreateSerializer(serializers.Serializer[Team]):
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    roles = serializers.SlugRelatedField(slug_field="name", many=True, queryset=Role.objects.all(), required=False)
+
+
+class TeamMembersChangeSerializer(serializers.Serializer[Any]):
+    members = serializers.ListField(
+        child=serializers.SlugRelatedField(
+            slug_field="username", queryset=Person.objects.filter(removed_at__isnull=True)
+        ),
+        allow_empty=False,
+        help_text="User names.",
+    )
+
+
 class TeamMemberSerializer(serializers.ModelSerializer[Person]):
     active = serializers.BooleanField(source="is_active")
 
@@ -35,8 +58,19 @@ class TeamMemberSerializer(serializers.ModelSerializer[Person]):
         fields = ["id", "username", "display_name", "active"]
 
 
-class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
-    """Read teams; admins change only the roles a team grants (name and members come from the team's source)."""
+class TeamViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Teams. Admins set the roles any team grants, and make, fill and delete local teams.
+
+    Teams SCIM manages keep their identity provider's name and members while SCIM
+    provisioning is on: member changes and deletion are refused with the reason.
+    """
 
     access_policy = api_policy(write=Perm.MANAGE_PEOPLE, members=Perm.VIEW)
     serializer_class = TeamSerializer
@@ -45,6 +79,51 @@ class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Updat
 
     def get_queryset(self) -> QuerySet[Team]:
         return Team.objects.annotate(member_count=Count("memberships")).prefetch_related("roles")
+
+    @extend_schema(request=TeamCreateSerializer, responses={201: TeamSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = TeamCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            team = team_create(actor=acting_person(request), request=request, **serializer.validated_data)
+        except AccessError as exc:
+            raise serializers.ValidationError({"name": [str(exc)]}) from exc
+        return Response(TeamSerializer(self.get_queryset().get(pk=team.pk)).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Team) -> None:
+        try:
+            team_delete(actor=acting_person(self.request), team=instance, request=self.request)
+        except AccessError as exc:
+            raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+
+    def _change_members(self, request: Request, *, adding: bool) -> Response:
+        team = self.get_object()
+        body = TeamMembersChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        people = body.validated_data["members"]
+        try:
+            team_members_change(
+                actor=acting_person(request),
+                team=team,
+                add=people if adding else [],
+                remove=[] if adding else people,
+                request=request,
+            )
+        except AccessError as exc:
+            raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        return Response(TeamSerializer(self.get_queryset().get(pk=team.pk)).data)
+
+    @extend_schema(request=TeamMembersChangeSerializer, responses={200: TeamSerializer})
+    @action(detail=True, methods=["post"], url_path="members/add", filterset_class=None)
+    def add_members(self, request: Request, pk: str | None = None) -> Response:
+        """Add people (by user name) to a local team."""
+        return self._change_members(request, adding=True)
+
+    @extend_schema(request=TeamMembersChangeSerializer, responses={200: TeamSerializer})
+    @action(detail=True, methods=["post"], url_path="members/remove", filterset_class=None)
+    def remove_members(self, request: Request, pk: str | None = None) -> Response:
+        """Remove people (by user name) from a local team."""
+        return self._change_members(request, adding=False)
 
     def perform_update(self, serializer: serializers.BaseSerializer[Team]) -> None:
         team = serializer.instance
