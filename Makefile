@@ -1,4 +1,4 @@
-.PHONY: run test lint bench-extraction bench-provisioning
+.PHONY: run test lint bench-extraction bench-provisioning bench-scim-server
 
 run:  ## set up and run the console (web, worker, beat) on 127.0.0.1:8000
 	scripts/run.sh
@@ -17,3 +17,7 @@ bench-extraction:  ## extraction at 100k users against a bare httpx loop, and th
 bench-provisioning:  ## SYNC creates through real workers against a bare POST loop; a 180/min server; approval latency
 	scripts/setup.sh dev
 	.venv/bin/python -m bench.provisioning
+
+bench-scim-server:  ## the console's /scim/v2 against django-scim2 and django-scim2-server (PostgreSQL, Redis)
+	scripts/setup.sh bench
+	.venv/bin/python -m bench.scim_server

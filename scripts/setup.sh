@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up the virtual environment (Python >= 3.12) and front-end packages.
-# Usage: scripts/setup.sh app|dev   (dev adds test and lint tools)
+# Usage: scripts/setup.sh app|dev|bench   (dev adds test and lint tools; bench adds the
+# SCIM server benchmark's peer packages on top of dev)
 # Re-running is cheap: installs happen only when a lock file changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,13 +29,24 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if
   "$python" -m venv .venv
 fi
 
-lock="requirements/$profile.txt"
-stamp=".venv/.installed-$profile"
-want="$(sha256sum "$lock" | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: installing $lock"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$lock"
-  echo "$want" > "$stamp"
+install_lock() {  # install_lock NAME [pip options]: install requirements/NAME.txt when it changed
+  local name="$1" lock stamp want
+  shift
+  lock="requirements/$name.txt"
+  stamp=".venv/.installed-$name"
+  want="$(sha256sum "$lock" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "setup: installing $lock"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" -r "$lock"
+    echo "$want" > "$stamp"
+  fi
+}
+
+if [ "$profile" = bench ]; then
+  install_lock dev
+  install_lock bench --no-deps
+else
+  install_lock "$profile"
 fi
 
 # Front-end assets come from the npm registry, pinned by package-lock.json.

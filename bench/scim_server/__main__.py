@@ -1,0 +1,3 @@
+from bench.scim_server.run import main
+
+raise SystemExit(main())

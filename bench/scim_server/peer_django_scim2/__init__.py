@@ -1,0 +1,1 @@
+"""A minimal project serving django-scim2, set up as its documentation says."""
