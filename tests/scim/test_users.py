@@ -191,3 +191,58 @@ def test_scim_cannot_deactivate_or_demote_the_last_local_admin(scim: ScimClient,
     assert admin.is_active
     assert admin.removed_at is None
     assert admin.roles.filter(name="admin").exists()
+
+
+def test_delete_takes_the_person_out_of_every_team_and_a_rehire_starts_without_old_roles(
+    scim: ScimClient, make_user: Callable[..., Any], admin: Person
+) -> None:
+    from console.accounts.models import Role, Team
+    from console.accounts.selectors import roles_effective_for
+    from console.accounts.services import team_set_roles
+
+    user = make_user("leaver@example.com", roles=[{"value": "viewer"}])
+    stayer = make_user("stayer@example.com")
+    group = scim.post(
+        "Groups", {"displayName": "Operators", "members": [{"value": user["id"]}, {"value": stayer["id"]}]}
+    ).json_body
+    team = Team.objects.get(pk=group["id"])
+    team_set_roles(actor=admin, team=team, roles=[Role.objects.get(name="operator")])
+    version = scim.get(f"Groups/{group['id']}")["ETag"]
+
+    assert scim.delete(f"Users/{user['id']}").status_code == 204
+    members = scim.get(f"Groups/{group['id']}")
+    assert [m["value"] for m in members.json_body["members"]] == [stayer["id"]]
+    assert members["ETag"] != version
+    assert scim.get(f'Groups?filter=members.value eq "{user["id"]}"').json_body["totalResults"] == 0
+    left = IdentityEvent.objects.get(person_id=user["id"], kind="left_team")
+    assert left.team_id == team.pk
+    assert AuditEvent.objects.filter(
+        verb="team.members_changed", target_id=str(team.pk), details__removed=["leaver@example.com"]
+    ).exists()
+    assert AuditEvent.objects.get(verb="scim.user.deleted").details["teams_left"] == ["Operators"]
+
+    again = scim.post("Users", {"userName": "leaver@example.com", "active": True})
+    assert again.status_code == 201
+    assert again.json_body["id"] == user["id"]
+    assert "roles" not in again.json_body
+    assert not roles_effective_for(person=Person.objects.get(pk=user["id"])).exists()
+
+
+def test_a_role_only_change_moves_the_etag_and_writes_an_identity_event(
+    scim: ScimClient, make_user: Callable[..., Any]
+) -> None:
+    user = make_user(roles=[])  # every other attribute stays as it is
+    version = user["meta"]["version"]
+    changed = scim.patch(f"Users/{user['id']}", patch_op({"op": "add", "path": "roles", "value": ["viewer"]}))
+    assert changed.status_code == 200
+    assert changed["ETag"] != version
+    assert changed.json_body["meta"]["version"] == changed["ETag"]
+    assert scim.get(f"Users/{user['id']}", If_None_Match=version).status_code == 200
+    refused = scim.patch(f"Users/{user['id']}", patch_op({"op": "remove", "path": "roles"}), If_Match=version)
+    assert refused.status_code == 412
+    role_events = [
+        e.changes
+        for e in IdentityEvent.objects.filter(person_id=user["id"], kind="updated")
+        if "roles" in e.changes["after"]
+    ]
+    assert role_events == [{"before": {"roles": []}, "after": {"roles": ["viewer"]}}]
