@@ -132,3 +132,43 @@ def test_deactivating_a_person_ends_their_sessions(make_person: Callable[..., Pe
     assert response.status_code == 302
     assert alice_client.get("/").status_code == 302
     assert AuditEvent.objects.filter(verb="person.deactivated", target_id=str(alice.pk)).exists()
+
+
+def test_ended_sessions_stay_ended_after_reactivation_and_others_keep_theirs(
+    make_person: Callable[..., Person], admin_client: Client
+) -> None:
+    alice = make_person("alice")
+    bob = make_person("bob")
+    laptop, phone, bobs = Client(), Client(), Client()
+    for client, name in ((laptop, "alice"), (phone, "alice"), (bobs, "bob")):
+        sign_in(client, name)
+        assert client.get("/").status_code == 200
+    admin_client.post(f"/people/{alice.pk}/active/", {"active": "false"})
+    admin_client.post(f"/people/{alice.pk}/active/", {"active": "true"})
+    assert Person.objects.get(pk=alice.pk).is_active
+    assert laptop.get("/").status_code == 302  # both of her sessions ended for good
+    assert phone.get("/").status_code == 302
+    assert bobs.get("/").status_code == 200
+    assert Person.objects.get(pk=bob.pk).session_generation == 0
+    fresh = Client()
+    assert sign_in(fresh, "alice").startswith("redirect:")
+    assert fresh.get("/").status_code == 200
+
+
+def test_ending_sessions_costs_one_update_whatever_the_number_of_sessions(
+    make_person: Callable[..., Person],
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from console.accounts.services import sessions_end_for
+
+    alice = make_person("alice")
+    for i in range(30):
+        make_person(f"other{i}")
+        sign_in(Client(), f"other{i}", address=f"10.0.1.{i}")
+    with CaptureQueriesContext(connection) as captured:
+        sessions_end_for(person=alice)
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert not any("django_session" in sql for sql in statements)
+    assert len(statements) <= 2
