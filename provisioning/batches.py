@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Min, Q, QuerySet
 from django.http import HttpRequest
 from rest_framework.request import Request
 
@@ -117,6 +118,25 @@ def batch_progress(batch: Batch) -> dict[str, Any]:
     }
 
 
+def actions_awaiting_decision() -> QuerySet[Action]:
+    """Pending actions decided one by one: those of a held batch are decided with their batch."""
+    return Action.objects.filter(state=ActionState.PENDING_APPROVAL).exclude(batch__held_reason__gt="")
+
+
+def held_batches_awaiting_decision(*, only_pending: bool = True) -> QuerySet[Batch]:
+    """Batches held whole for a mass change, with ``pending`` (actions still waiting), ``total``
+    and ``expires`` (the earliest expiry of those waiting), oldest first."""
+    waiting = Q(actions__state=ActionState.PENDING_APPROVAL)
+    batches = (
+        Batch.objects.filter(held_reason__gt="")
+        .annotate(pending=Count("actions", filter=waiting), total=Count("actions"))
+        .annotate(expires=Min("actions__expires_at", filter=waiting))
+        .select_related("integration", "requested_by")
+        .order_by("created_at", "id")
+    )
+    return batches.filter(pending__gt=0) if only_pending else batches
+
+
 def batch_approve(*, actor: Person, batch: Batch, comment: str = "", request: Any = None) -> int:
     """Approve every action of the batch that waits (the whole of a held batch at once)."""
     if batch.requested_by_id == actor.pk:
@@ -132,6 +152,8 @@ def batch_approve(*, actor: Person, batch: Batch, comment: str = "", request: An
 def batch_reject(*, actor: Person, batch: Batch, comment: str, request: Any = None) -> int:
     if batch.requested_by_id == actor.pk:
         raise ActionRefused("You cannot decide your own request; cancel it instead.")
+    if not comment.strip():
+        raise ActionRefused("Say why the batch is rejected.", "comment")
     rejected = 0
     with transaction.atomic():
         for action in batch.actions.filter(state=ActionState.PENDING_APPROVAL):

@@ -25,11 +25,13 @@ from provisioning.access_requests import (
     access_request_reject,
 )
 from provisioning.batches import (
+    actions_awaiting_decision,
     batch_approve,
     batch_progress,
     batch_reject,
     batch_request,
     batch_undo,
+    held_batches_awaiting_decision,
     mass_change_reason,
 )
 from provisioning.execution import integration_resume, user_resource
@@ -69,18 +71,52 @@ def action_list(request: HttpRequest) -> HttpResponse:
 
 @requires(Perm.APPROVE)
 def approval_inbox(request: HttpRequest) -> HttpResponse:
-    pending = Action.objects.filter(state=ActionState.PENDING_APPROVAL).select_related("integration", "requested_by")
+    """Single actions waiting for a decision, and held batches as one row each (on the first page)."""
     access = AccessRequest.objects.filter(state=AccessRequest.State.PENDING).select_related(
         "target_user", "target_group", "integration", "requested_by"
     )
+    row = request.GET.get("row", "")
+    if getattr(request, "htmx", False) and row.isdigit():  # a decided row following its action
+        action = get_object_or_404(Action.objects.select_related("integration", "requested_by"), pk=int(row))
+        return render(request, "provisioning/approvals.html#action_row", {"action": action, "live": LIVE_STATES})
+    first_page = not request.GET.get("cursor")
     return render_list(
         request,
         template="provisioning/approvals.html",
-        queryset=pending,
+        queryset=actions_awaiting_decision().select_related("integration", "requested_by"),
         filterset_class=ActionFilterSet,
         ordering=["created_at", "id"],
-        context={"access_requests": access.order_by("created_at", "id")[:100]},
+        context={
+            "access_requests": access.order_by("created_at", "id")[:100],
+            "held_batches": list(held_batches_awaiting_decision()) if first_page else [],
+        },
     )
+
+
+def _from_inbox(request: HttpRequest) -> bool:
+    return request.POST.get("from") == "inbox"
+
+
+def _decided_in_inbox(
+    request: HttpRequest, move: Any, success: str, *, row: str, name: str, item: Any, reload: Any, **extra: Any
+) -> HttpResponse:
+    """A decision made on an inbox row: htmx gets the row back (decided, or with the reason it
+    was refused); without JavaScript, the inbox again with a message."""
+    error = notice = ""
+    try:
+        result = move(actor=acting_person(request), request=request, **{name: item}, **extra)
+    except ActionRefused as exc:
+        error = str(exc)
+    else:
+        notice = success.format(count=result) if isinstance(result, int) else success
+    if not getattr(request, "htmx", False):
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, notice)
+        return redirect("approval_inbox")
+    context = {name: reload(item.pk), "error": error, "notice": notice, "live": LIVE_STATES}
+    return render(request, f"provisioning/approvals.html#{row}", context)
 
 
 @requires(Perm.VIEW)
@@ -117,6 +153,18 @@ def _moved(request: HttpRequest, move: Any, success: str, then: HttpResponse, **
 
 def _move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
     action = get_object_or_404(Action, pk=pk)
+    if _from_inbox(request):
+        reload = Action.objects.select_related("integration", "requested_by").get
+        return _decided_in_inbox(
+            request,
+            move,
+            success,
+            row="action_row",
+            name="action",
+            item=action,
+            reload=lambda pk: reload(pk=pk),
+            **extra,
+        )
     return _moved(request, move, success, redirect("action_detail", pk=pk), action=action, **extra)
 
 
@@ -283,6 +331,17 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _batch_move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
     batch = get_object_or_404(Batch, pk=pk)
+    if _from_inbox(request):
+        return _decided_in_inbox(
+            request,
+            move,
+            success,
+            row="batch_row",
+            name="batch",
+            item=batch,
+            reload=lambda pk: held_batches_awaiting_decision(only_pending=False).get(pk=pk),
+            **extra,
+        )
     try:
         result = move(actor=acting_person(request), batch=batch, request=request, **extra)
     except ActionRefused as exc:
@@ -306,9 +365,6 @@ def batch_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def batch_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
     comment = request.POST.get("comment", "")
-    if not comment.strip():
-        messages.error(request, "Say why the batch is rejected.")
-        return redirect("batch_detail", pk=pk)
     return _batch_move(request, pk, batch_reject, "Rejected {count} actions.", comment=comment)
 
 

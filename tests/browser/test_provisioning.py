@@ -1,5 +1,5 @@
 """In a real browser, with a real worker and a real SCIM server: approve a pending action
-from the Approvals inbox and watch it succeed; deprovision three users in bulk and undo it."""
+straight from its row in the Approvals inbox and watch it succeed; deprovision three users in bulk and undo it."""
 
 from __future__ import annotations
 
@@ -64,11 +64,16 @@ def test_an_approver_approves_from_the_inbox_and_watches_it_succeed(
     sign_in(page, live_server.url, "approver")
     expect(page.get_by_test_id("approvals-count")).to_contain_text("1")
     page.get_by_role("link", name="Approvals").click()
-    page.get_by_role("link", name="Review").click()
-    expect(page.get_by_role("heading", name="What it would do")).to_be_visible()
-    page.get_by_label("Comment (optional)").fill("confirmed with HR")
-    page.get_by_role("button", name="Approve").click()
-    expect(page.get_by_test_id("action-state")).to_have_text("Succeeded", timeout=30_000)
+    row = page.get_by_test_id("approval-row").filter(has_text="leaver")
+    row.get_by_role("button", name="Reject").click()  # a rejection needs a reason: refused in place
+    expect(row.get_by_role("alert")).to_contain_text("Say why the action is rejected.")
+    row.get_by_label("Comment").fill("confirmed with HR")
+    row.get_by_role("button", name="Approve").click()
+    expect(row.get_by_test_id("action-state")).to_have_text("Succeeded", timeout=30_000)  # the row follows it
+    expect(page.get_by_role("heading", name="Approvals")).to_be_visible()  # never left the inbox
+    row.get_by_role("link", name="Follow it").click()
+    expect(page.get_by_test_id("action-state")).to_have_text("Succeeded")
+    expect(page.get_by_text("approver: “confirmed with HR”")).to_be_visible()
     expect(page.get_by_text("DELETE", exact=False).first).to_be_visible()
     page.get_by_text("SCIM requests").scroll_into_view_if_needed()
     expect(page.locator("details.call summary").first).to_contain_text("204")
