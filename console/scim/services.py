@@ -79,7 +79,13 @@ def _write_user(
             person.save()
             person_emails_set(person=person, emails=emails)
             person.save(update_fields=["email", "emails"])
-            identity_event_record(person=person, kind=IdentityEvent.Kind.CREATED, changes={"username": person.username})
+            created_with: dict[str, Any] = {"username": person.username}
+            if roles:  # the roles a person starts with belong to the creation, not to a later change
+                role_list = _roles_named(roles)
+                person.roles.set(role_list)
+                created_with["roles"] = sorted(r.name for r in role_list)
+            roles = None
+            identity_event_record(person=person, kind=IdentityEvent.Kind.CREATED, changes=created_with)
         else:
             person_update(actor=actor, person=person, request=request, via_scim=True, **fields)
         if roles is not None:
@@ -120,7 +126,11 @@ def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpReques
         actor=actor,
         target=person,
         request=request,
-        after={"userName": person.username, "active": person.is_active},
+        after={
+            "userName": person.username,
+            "active": person.is_active,
+            "roles": sorted(person.roles.values_list("name", flat=True)),
+        },
     )
     return person, False
 

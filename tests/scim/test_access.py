@@ -58,7 +58,24 @@ def test_provisioning_switched_off_is_403_with_a_clear_detail(scim: ScimClient) 
 
 def test_settings_page_switches_provisioning(admin_client: Client, scim: ScimClient) -> None:
     page = admin_client.get("/settings/")
-    assert "Enable SCIM provisioning" in page.content.decode()
+    assert page.context["form"]["scim_provisioning_enabled"].label == "Enable SCIM provisioning"
+    assert page.context["form"]["scim_provisioning_enabled"].value() is True
+    interval = page.context["form"]["extraction_interval_minutes"].value()
+    assert scim.get("Users").status_code == 200
+
+    off = admin_client.post("/settings/", {"extraction_interval_minutes": interval})  # the box unticked
+    assert off.status_code == 302
+    assert not ConsoleSettings.load().scim_provisioning_enabled
+    refused = scim.get("Users")
+    assert refused.status_code == 403
+    assert refused.json_body["schemas"] == ERROR
+    assert "SCIM provisioning is turned off" in refused.json_body["detail"]
+    assert "Settings > Sign-in" in refused.json_body["detail"]
+
+    on = admin_client.post("/settings/", {"scim_provisioning_enabled": "on", "extraction_interval_minutes": interval})
+    assert on.status_code == 302
+    assert ConsoleSettings.load().scim_provisioning_enabled
+    assert scim.get("Users").status_code == 200
 
 
 def test_rate_limit_per_key_answers_429_with_retry_after(scim: ScimClient, settings: Any, admin: Person) -> None:

@@ -85,15 +85,24 @@ def test_entra_group_bodies(scim: ScimClient, make_user: Callable[..., Any]) -> 
     """Entra ID capitalises ops and removes members with a value list."""
     first, second = make_user("a@example.com"), make_user("b@example.com")
     group = make_group(scim, "Sales")
-    scim.patch(
+    added = scim.patch(
         f"Groups/{group['id']}",
         patch_op({"op": "Add", "path": "members", "value": [{"value": first["id"]}, {"value": second["id"]}]}),
     )
-    scim.patch(
+    assert added.status_code == 204, added.content
+    assert added.content == b""
+    removed = scim.patch(
         f"Groups/{group['id']}", patch_op({"op": "Remove", "path": "members", "value": [{"value": first["id"]}]})
     )
-    scim.patch(f"Groups/{group['id']}", patch_op({"op": "Replace", "path": "displayName", "value": "Sales EMEA"}))
+    assert removed.status_code == 204, removed.content
+    renamed = scim.patch(
+        f"Groups/{group['id']}", patch_op({"op": "Replace", "path": "displayName", "value": "Sales EMEA"})
+    )
+    assert renamed.status_code == 204, renamed.content
+    assert len({added["ETag"], removed["ETag"], renamed["ETag"]}) == 3
     response = scim.get(f"Groups/{group['id']}")
+    assert response.status_code == 200
+    assert response["ETag"] == renamed["ETag"]
     assert response.json_body["displayName"] == "Sales EMEA"
     assert [m["value"] for m in response.json_body["members"]] == [second["id"]]
 
