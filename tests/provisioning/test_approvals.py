@@ -20,7 +20,7 @@ from tests.scim_peer import Peer
 
 pytestmark = pytest.mark.django_db
 
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "approval-action"}
+HTMX = {"HX-Request": "true"}
 
 
 def pending_delete(app: Integration, requester: Person, user: TargetUser) -> Action:
@@ -65,7 +65,7 @@ def test_an_approver_approves_a_row_in_place_and_it_runs(
     assert f'action="/actions/{action.pk}/approve/"' in page  # works without JavaScript too
     assert f'formaction="/actions/{action.pk}/reject/"' in page
 
-    row = inbox.post(f"/actions/{action.pk}/approve/", {"from": "inbox", "comment": "leaver"}, **HTMX)
+    row = inbox.post(f"/actions/{action.pk}/approve/", {"from": "inbox", "comment": "leaver"}, headers=HTMX)
     assert row.status_code == 200
     html = row.content.decode()
     assert html.strip().startswith(f'<tr id="approval-action-{action.pk}"')  # only the row comes back
@@ -77,21 +77,23 @@ def test_an_approver_approves_a_row_in_place_and_it_runs(
     assert f'hx-get="/approvals/?row={action.pk}"' in html  # the row follows the action until it finishes
     assert run_action(action).state == "succeeded"
     assert server_user(peer, "ada") is None
-    followed = inbox.get(f"/approvals/?row={action.pk}", **HTMX).content.decode()
+    followed = inbox.get(f"/approvals/?row={action.pk}", headers=HTMX).content.decode()
     assert "Succeeded" in followed
     assert "hx-get" not in followed
 
 
 def test_rejecting_a_row_needs_a_comment(deletable: Integration, requester: Person, inbox: Client) -> None:
     action = pending_delete(deletable, requester, account(deletable, "ada"))
-    refused = inbox.post(f"/actions/{action.pk}/reject/", {"from": "inbox", "comment": " "}, **HTMX).content.decode()
+    refused = inbox.post(
+        f"/actions/{action.pk}/reject/", {"from": "inbox", "comment": " "}, headers=HTMX
+    ).content.decode()
     assert "Say why the action is rejected." in refused
     assert 'role="alert"' in refused
     assert "<form" in refused  # the row can still be decided
     action.refresh_from_db()
     assert action.state == "pending_approval"
 
-    inbox.post(f"/actions/{action.pk}/reject/", {"from": "inbox", "comment": "still needed"}, **HTMX)
+    inbox.post(f"/actions/{action.pk}/reject/", {"from": "inbox", "comment": "still needed"}, headers=HTMX)
     action.refresh_from_db()
     assert (action.state, action.decision_comment) == ("rejected", "still needed")
 
@@ -117,7 +119,7 @@ def test_a_requester_sees_their_own_request_but_cannot_decide_it(
     page = inbox.get("/approvals/").content.decode()
     assert "your request" in page
     assert f'hx-post="/actions/{action.pk}/approve/"' not in page
-    row = inbox.post(f"/actions/{action.pk}/approve/", {"from": "inbox"}, **HTMX).content.decode()
+    row = inbox.post(f"/actions/{action.pk}/approve/", {"from": "inbox"}, headers=HTMX).content.decode()
     assert "You cannot approve your own request" in row
     action.refresh_from_db()
     assert action.state == "pending_approval"
@@ -149,9 +151,9 @@ def test_a_held_batch_is_one_row_decided_whole(
     for action in held.actions.all():
         assert f'id="approval-action-{action.pk}"' not in page
 
-    refused = inbox.post(f"/actions/batches/{held.pk}/reject/", {"from": "inbox", "comment": ""}, **HTMX)
+    refused = inbox.post(f"/actions/batches/{held.pk}/reject/", {"from": "inbox", "comment": ""}, headers=HTMX)
     assert "Say why the batch is rejected." in refused.content.decode()
-    row = inbox.post(f"/actions/batches/{held.pk}/approve/", {"from": "inbox", "comment": "reorg"}, **HTMX)
+    row = inbox.post(f"/actions/batches/{held.pk}/approve/", {"from": "inbox", "comment": "reorg"}, headers=HTMX)
     assert "Approved 3 actions." in row.content.decode()
     assert set(held.actions.values_list("state", flat=True)) == {"queued"}
     after = inbox.get("/approvals/").content.decode()
