@@ -22,7 +22,7 @@ from urllib.parse import urljoin
 import httpx
 import pydantic
 from django.utils import timezone
-from scim2_models import Context, ListResponse, User
+from scim2_models import Context, Group, ListResponse, Resource, User
 
 from integrations.models import Integration
 
@@ -332,6 +332,36 @@ def list_resources(endpoint: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         where = ".".join(str(part) for part in problem["loc"]) or "body"
         raise ScimBadResponse(f"{endpoint}: not a SCIM list response ({where}: {problem['msg']})") from exc
     return [resource for resource in resources if isinstance(resource, dict)]
+
+
+def _core_attributes(model: type[Resource[Any]]) -> frozenset[str]:
+    # SCIM attribute names are case-insensitive: userName, username and user_name are one.
+    return frozenset(name.replace("_", "").lower() for name in model.model_fields if name != "schemas")
+
+
+CORE_MODELS: dict[str, tuple[type[Resource[Any]], str, frozenset[str]]] = {
+    "User": (User, "urn:ietf:params:scim:schemas:core:2.0:User", _core_attributes(User)),
+    "Group": (Group, "urn:ietf:params:scim:schemas:core:2.0:Group", _core_attributes(Group)),
+}
+
+
+def resource_problem(kind: str, resource: dict[str, Any]) -> str:
+    """Why a User or Group is not valid SCIM by scim2-models, or "" when it is.
+
+    Only the core attributes are checked: extensions are the application's own, and vendors
+    add attributes freely. It costs about 0.1 ms a resource, as much again as storing it,
+    so extraction checks a sample (the first resource of each page), not every one.
+    """
+    model, schema, names = CORE_MODELS[kind]
+    core = {key: value for key, value in resource.items() if key.lower() in names}
+    core["schemas"] = [schema]
+    try:
+        model.model_validate(core, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
+    except pydantic.ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "resource"
+        return f"{kind} {resource.get('id', '?')}: {where}: {problem['msg']}"
+    return ""
 
 
 def scim_detail(response: httpx.Response) -> str:

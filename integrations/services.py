@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
-from integrations.scim_client import ScimClient, ScimClientError
+from integrations.scim_client import ScimClient, ScimClientError, resource_problem
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -207,6 +207,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
     now = timezone.now()
     for page in client.pages(integration.users_endpoint):
         run.pages += 1
+        _check_sample(run, "User", page)
         fresh: list[TargetUser] = []
         changed: list[TargetUser] = []
         for resource in page:
@@ -243,6 +244,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
                 pages=run.pages,
                 users_seen=len(seen),
                 users_total=client.total_results,
+                warnings=run.warnings,
                 created=created,
                 updated=updated,
             )
@@ -258,6 +260,20 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
     for remote_id, pk in TargetUser.objects.filter(integration=integration).values_list("remote_id", "pk"):
         ids[remote_id] = pk
     return ids
+
+
+def _check_sample(run: ExtractionRun, kind: str, page: list[dict[str, Any]]) -> None:
+    """Check a page's first resource with scim2-models; the first problem of a kind is a run warning.
+
+    Resources are stored as sent either way. A sample, because checking every one would
+    double the time an extraction takes.
+    """
+    prefix = f"some {kind.lower()}s are not valid SCIM"
+    if not page or any(warning.startswith(prefix) for warning in run.warnings):
+        return
+    problem = resource_problem(kind, page[0])
+    if problem:
+        run.warnings = [*run.warnings, f"{prefix} (kept as sent): {problem}"]
 
 
 def _rewrite(model: Any, rows: list[Any], fields: list[str]) -> int:
@@ -288,6 +304,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
     now = timezone.now()
     for page in client.pages(integration.groups_endpoint):
         run.pages += 1
+        _check_sample(run, "Group", page)
         fresh: list[tuple[TargetGroup, list[str]]] = []
         changed: list[tuple[TargetGroup, list[str]]] = []
         for resource in page:
@@ -339,6 +356,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
                 pages=run.pages,
                 groups_seen=len(seen),
                 groups_total=client.total_results,
+                warnings=run.warnings,
                 created=created,
                 updated=updated,
             )

@@ -124,6 +124,7 @@ def test_an_application_serving_users_and_groups_under_its_own_paths_is_extracte
     )
     assert memberships == {("Engineers", "ada"), ("Engineers", "bob"), ("Sales", "bob")}
     assert (run.users_seen, run.groups_seen, run.users_total, run.groups_total) == (2, 2, 2, 2)
+    assert run.warnings == []  # what the real server serves is valid SCIM
 
 
 @pytest.mark.parametrize("status", [404, 501])
@@ -311,6 +312,53 @@ def test_the_bearer_token_is_sent_and_never_appears_in_errors(make_integration: 
         fake_client(integration, handler).get_json("Users")
     assert sent == ["Bearer tok-123"]
     assert "tok-123" not in str(refused.value)
+
+
+def test_resources_that_are_not_valid_scim_are_kept_as_sent_with_a_warning(
+    make_integration: Callable[..., Integration],
+) -> None:
+    integration = make_integration("https://scim.example.com/v2", discover_extensions=False)
+    odd_user = {"id": "1", "userName": 42, "emails": [{"value": "no-at-sign"}], "urn:vendor:User": {"x": 1}}
+    fine_group = {"id": "g", "displayName": "Team", "members": [{"value": "1", "type": "User"}]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if int(request.url.params["startIndex"]) > 1:
+            return page([], total=1)
+        return page([odd_user] if "Users" in request.url.path else [fine_group])
+
+    run = run_now(integration, fake_client(integration, handler))
+
+    assert run.status == "succeeded", run.error
+    assert run.warnings == [
+        "some users are not valid SCIM (kept as sent): User 1: userName: Input should be a valid string"
+    ]
+    assert ExtractionRun.objects.get(pk=run.pk).warnings == run.warnings
+    stored = TargetUser.objects.get(integration=integration)
+    assert (stored.user_name, stored.resource) == ("42", odd_user)
+
+
+def test_valid_resources_with_extensions_and_vendor_attributes_raise_no_warning(
+    make_integration: Callable[..., Integration],
+) -> None:
+    integration = make_integration("https://scim.example.com/v2", discover_extensions=False)
+    user = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE, "urn:vendor:User"],
+        "id": "1",
+        "UserName": "ada",  # attribute names are case-insensitive
+        "emails": [{"value": "ada@example.com", "primary": True}],
+        ENTERPRISE: {"department": "R"},
+        "urn:vendor:User": {"badge": 1},
+        "vendorFlag": True,
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        first = int(request.url.params["startIndex"]) == 1
+        return page(
+            [user] if first and "Users" in request.url.path else [], total=1 if "Users" in request.url.path else 0
+        )
+
+    run = run_now(integration, fake_client(integration, handler))
+    assert (run.status, run.warnings) == ("succeeded", [])
 
 
 def test_filter_values_are_escaped() -> None:
