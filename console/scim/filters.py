@@ -7,6 +7,7 @@ silently widened.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -212,9 +213,24 @@ class FilterParser:
         return attribute, name
 
 
+def json_string(text: str) -> str:
+    """A quoted filter value, read as the JSON string it is (RFC 7644 §3.4.2.2).
+
+    ``\\u00e9``, ``\\"`` and ``\\\\`` escapes decode; other characters, non-ASCII ones
+    included, stay exactly as written.
+    """
+    try:
+        value = json.loads(text, strict=False)
+    except ValueError:
+        raise invalid_filter(f"The string {text} has an invalid escape.") from None
+    if not isinstance(value, str):
+        raise invalid_filter(f"Expected a string but found {text}.")
+    return value
+
+
 def literal(token: Token) -> Any:
     if token.kind == "string":
-        return bytes(token.text[1:-1], "utf-8").decode("unicode_escape") if "\\" in token.text else token.text[1:-1]
+        return json_string(token.text)
     if token.kind == "number":
         return float(token.text) if "." in token.text else int(token.text)
     if token.kind == "word" and token.text.lower() in {"true", "false", "null"}:

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from console.scim.errors import ScimError, invalid_path, invalid_syntax, invalid_value
-from console.scim.filters import CORE_USER, ENTERPRISE
+from console.scim.filters import CORE_USER, ENTERPRISE, json_string
 
 OPERATIONS = {"add", "replace", "remove"}
 PATH = re.compile(r"^(?P<attr>[A-Za-z$][\w$-]*)(?:\[(?P<filter>[^\]]+)\])?(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$")
@@ -82,7 +82,7 @@ def parse_value_filter(text: str) -> tuple[str, Any]:
     if match is None:
         raise invalid_path(f"Unsupported value filter {text!r}: use attribute eq value.")
     raw = match.group("value")
-    value: Any = raw[1:-1] if raw.startswith('"') else {"true": True, "false": False}.get(raw.lower(), raw)
+    value: Any = json_string(raw) if raw.startswith('"') else {"true": True, "false": False}.get(raw.lower(), raw)
     return match.group("attr"), value
 
 

@@ -144,3 +144,44 @@ def test_list_queries_do_not_grow_with_the_page(
         make_person(f"q{i:03}", roles=("viewer",), password=None)
     with django_assert_max_num_queries(20):
         assert len(scim.get("Users?count=60").json_body["Resources"]) == 60
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'userName eq "jos\\u00e9"',  # a JSON escape, as RFC 7644 filters carry strings
+        'userName eq "josé"',  # the character itself
+        'userName eq "JOS\\u00e9"',  # ASCII letters still compare case-insensitively
+        # quotes, a backslash and a surrogate pair
+        'displayName eq "Jos\\u00e9 \\"Pepe\\" M\\u00fcller \\\\ \\ud83d\\ude00"',
+        # characters written as themselves next to escapes
+        'displayName eq "José \\"Pepe\\" Müller \\\\ 😀"',
+    ],
+)
+def test_string_escapes_and_non_ascii_values_match_exactly(
+    scim: ScimClient, make_user: Callable[..., Any], text: str
+) -> None:
+    josé = make_user("josé", displayName='José "Pepe" Müller \\ 😀')
+    make_user("jose")
+    found = scim.get(f"Users?filter={quote(text)}").json_body
+    assert found["totalResults"] == 1, found
+    assert found["Resources"][0]["id"] == josé["id"]
+
+
+def test_escapes_in_a_member_value_filter_and_bad_escapes(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    user = make_user()
+    group = scim.post("Groups", {"displayName": "Ünits", "members": [{"value": user["id"]}]}).json_body
+    escaped_id = "".join(f"\\u{ord(c):04x}" for c in user["id"])
+    removed = scim.patch(
+        f"Groups/{group['id']}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": f'members[value eq "{escaped_id}"]'}],
+        },
+    )
+    assert removed.status_code == 204
+    assert scim.get(f"Groups/{group['id']}").json_body["members"] == []
+    assert scim.get(f"Groups?filter={quote('displayName eq "\\u00dcnits"')}").json_body["totalResults"] == 1
+    bad = scim.get(f"Users?filter={quote('userName eq "bad\\x41"')}")
+    assert bad.status_code == 400
+    assert bad.json_body["scimType"] == "invalidFilter"
