@@ -55,9 +55,7 @@ def test_scim_cannot_replace_or_delete_a_local_account(scim: ScimClient, admin: 
     assert admin.removed_at is None
 
 
-def test_post_with_a_local_user_name_is_409_and_does_not_take_the_account_over(
-    scim: ScimClient, admin: Person
-) -> None:
+def test_post_with_a_local_user_name_is_409_and_does_not_take_the_account_over(scim: ScimClient, admin: Person) -> None:
     response = scim.post(
         "Users", {"schemas": [USER], "userName": "ROOT-ADMIN", "active": True, "roles": [{"value": "viewer"}]}
     )
