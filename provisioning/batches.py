@@ -196,12 +196,20 @@ def _inverse(action: Action) -> list[dict[str, Any]]:
 
 
 def batch_undo(*, actor: Person, batch: Batch, request: Any = None) -> Batch:
-    """A new batch with the inverse of every succeeded action of ``batch`` that has one."""
-    done = list(batch.actions.filter(state=ActionState.SUCCEEDED).select_related("target_user", "target_group"))
-    inverses = [inverse for action in done for inverse in _inverse(action)]
-    if not inverses:
-        raise ActionRefused("Nothing in this batch can be undone (no succeeded deprovision or membership change).")
+    """A new batch with the inverse of every succeeded action of ``batch`` that has one.
+
+    Once only: a second undo would put back what the first already did. An undo whose every
+    action was rejected or cancelled did nothing, so the batch may be undone again.
+    """
     with transaction.atomic():
+        Batch.objects.select_for_update().filter(pk=batch.pk).first()  # two undos at once: one waits, then sees
+        for earlier in batch.undone_by.order_by("id"):
+            if set(earlier.actions.values_list("state", flat=True)) - {ActionState.REJECTED, ActionState.CANCELLED}:
+                raise ActionRefused(f"Batch {batch.pk} was already undone by batch {earlier.pk}.")
+        done = list(batch.actions.filter(state=ActionState.SUCCEEDED).select_related("target_user", "target_group"))
+        inverses = [inverse for action in done for inverse in _inverse(action)]
+        if not inverses:
+            raise ActionRefused("Nothing in this batch can be undone (no succeeded deprovision or membership change).")
         undo = Batch.objects.create(
             integration=batch.integration,
             action_type=inverses[0]["action_type"],

@@ -12,7 +12,7 @@ from console.accounts.models import Person
 from integrations.models import Integration
 from provisioning.batches import batch_approve, batch_request, batch_undo
 from provisioning.models import Action, Batch, ScimCall
-from provisioning.services import ActionRefused
+from provisioning.services import ActionRefused, action_cancel
 from tests.provisioning.conftest import account, group, run_action, server_user
 from tests.scim_peer import Peer
 
@@ -184,3 +184,45 @@ def test_bulk_through_the_api_and_the_page(
     batch = Batch.objects.order_by("-id").first()
     assert batch is not None
     assert response["Location"] == f"/actions/batches/{batch.pk}/"
+
+
+def test_a_batch_is_undone_once_and_a_second_undo_is_refused(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    for name in ("ada", "bob", "cy"):
+        peer.user(name)
+    extract()
+    app.mass_change_max_percent = 100
+    app.save()
+    batch = batch_request(
+        actor=requester,
+        integration=app,
+        action_type="DEPROVISION_IDENTITY",
+        target_users=[account(app, "ada"), account(app, "bob")],
+    )
+    run_batch(batch)
+    api = api_client_for(requester)
+    first = api.post(f"/api/v1/batches/{batch.pk}/undo/")
+    assert first.status_code == 201, first.json()
+    undo_id = first.json()["id"]
+
+    again = api.post(f"/api/v1/batches/{batch.pk}/undo/")
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"Batch {batch.pk} was already undone by batch {undo_id}."
+    with pytest.raises(ActionRefused, match="already undone"):
+        batch_undo(actor=requester, batch=batch)
+    page = Client()
+    page.force_login(requester)
+    shown = page.post(f"/actions/batches/{batch.pk}/undo/", follow=True).content.decode()
+    assert "already undone by batch" in shown
+    assert Batch.objects.filter(undo_of=batch).count() == 1
+
+    # An undo that did nothing (all of it cancelled before it ran) does not count.
+    for action in Action.objects.filter(batch_id=undo_id):
+        action_cancel(actor=requester, action=action)
+    assert batch_undo(actor=requester, batch=batch).undo_of == batch
+    assert Batch.objects.filter(undo_of=batch).count() == 2
