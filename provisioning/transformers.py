@@ -207,3 +207,43 @@ def transformer_delete(*, actor: Any, transformer: AttributeTransformer, request
         details={"attribute_name": transformer.attribute_name, "value": transformer.value},
     )
     transformer.delete()
+
+
+def transformer_move(*, actor: Any, transformer: AttributeTransformer, position: int, request: Any = None) -> None:
+    """Put a row at ``position`` (1 is first; past the end is last); the rows are numbered 1..n again.
+
+    Order matters: a later row for the same attribute wins.
+    """
+    from django.db import transaction
+
+    from console.audit.services import audit_record
+
+    with transaction.atomic():
+        rows = list(
+            AttributeTransformer.objects.select_for_update()
+            .filter(integration_id=transformer.integration_id)
+            .order_by("position", "id")
+        )
+        before = next((index for index, row in enumerate(rows, 1) if row.pk == transformer.pk), None)
+        if before is None:
+            raise TransformerError("That transformer was removed meanwhile.")
+        moving = rows.pop(before - 1)
+        after = min(max(1, position), len(rows) + 1)
+        rows.insert(after - 1, moving)
+        changed = []
+        for index, row in enumerate(rows, 1):
+            if row.position != index:
+                row.position = index
+                changed.append(row)
+        AttributeTransformer.objects.bulk_update(changed, ["position"])
+        transformer.position = after
+        if before != after:
+            audit_record(
+                verb="transformer.moved",
+                actor=actor,
+                target=transformer.integration,
+                request=request,
+                details={"attribute_name": transformer.attribute_name, "value": transformer.value},
+                before={"position": before},
+                after={"position": after},
+            )

@@ -28,6 +28,11 @@ urlpatterns = [
         views.transformer_delete_view,
         name="transformer_delete",
     ),
+    path(
+        "integrations/<int:pk>/transformers/<int:transformer_pk>/move/",
+        views.transformer_move_view,
+        name="transformer_move",
+    ),
     path("integrations/<int:pk>/transformers/preview/", views.transformer_preview_view, name="transformer_preview"),
     path("integrations/<int:pk>/approval-policies/", views.approval_policies_view, name="approval_policies"),
     path("integrations/<int:pk>/resume/", views.integration_resume_view, name="integration_resume"),

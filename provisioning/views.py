@@ -48,7 +48,13 @@ from provisioning.services import (
     action_retry,
     approval_policy_set,
 )
-from provisioning.transformers import TransformerError, payload_for, transformer_add, transformer_delete
+from provisioning.transformers import (
+    TransformerError,
+    payload_for,
+    transformer_add,
+    transformer_delete,
+    transformer_move,
+)
 
 LIVE_STATES = {ActionState.QUEUED, ActionState.RUNNING, ActionState.APPROVED}
 
@@ -477,6 +483,22 @@ def transformer_delete_view(request: HttpRequest, pk: int, transformer_pk: int) 
     row = get_object_or_404(AttributeTransformer, pk=transformer_pk, integration_id=pk)
     transformer_delete(actor=acting_person(request), transformer=row, request=request)
     messages.success(request, "Transformer removed.")
+    return redirect(reverse("integration_detail", args=[pk]) + "#transformers")
+
+
+@require_POST
+@requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
+def transformer_move_view(request: HttpRequest, pk: int, transformer_pk: int) -> HttpResponse:
+    """Move a row one place up or down."""
+    row = get_object_or_404(AttributeTransformer, pk=transformer_pk, integration_id=pk)
+    order = list(AttributeTransformer.objects.filter(integration_id=pk).values_list("pk", flat=True))
+    step = {"up": -1, "down": 1}.get(request.POST.get("direction", ""), 0)
+    try:
+        transformer_move(
+            actor=acting_person(request), transformer=row, position=order.index(row.pk) + 1 + step, request=request
+        )
+    except TransformerError as exc:
+        messages.error(request, str(exc))
     return redirect(reverse("integration_detail", args=[pk]) + "#transformers")
 
 

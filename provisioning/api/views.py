@@ -47,7 +47,13 @@ from provisioning.services import (
     approval_policies_of,
     approval_policy_set,
 )
-from provisioning.transformers import TransformerError, payload_for, transformer_add, transformer_delete
+from provisioning.transformers import (
+    TransformerError,
+    payload_for,
+    transformer_add,
+    transformer_delete,
+    transformer_move,
+)
 
 
 class ActionEventSerializer(serializers.ModelSerializer[ActionEvent]):
@@ -454,23 +460,62 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
 
 class AttributeTransformerSerializer(serializers.ModelSerializer[AttributeTransformer]):
     integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
+    position = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="1 is applied first; the rows after it move down. Left out when creating: last.",
+    )
 
     class Meta:
         model = AttributeTransformer
         fields = ["id", "integration", "position", "attribute_name", "source", "value"]
-        read_only_fields = ["id", "position"]
+        read_only_fields = ["id"]
+
+
+class AttributeTransformerMoveSerializer(AttributeTransformerSerializer):
+    """Changing a row is moving it: only ``position`` is written."""
+
+    integration = serializers.PrimaryKeyRelatedField(read_only=True)
+    position = serializers.IntegerField(min_value=1, help_text="1 is applied first; the rows between shift.")
+
+    class Meta(AttributeTransformerSerializer.Meta):
+        read_only_fields = ["id", "integration", "attribute_name", "source", "value"]
 
 
 class AttributeTransformerViewSet(
-    mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet[AttributeTransformer]
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.ReadOnlyModelViewSet[AttributeTransformer],
 ):
-    """Transformers (``?integration=``), in order; ``preview/?integration=&person=`` shows the payload."""
+    """Transformers (``?integration=``), in order; ``preview/?integration=&person=`` shows the payload.
+
+    ``PATCH {"position": n}`` moves a row; the others are numbered 1..n around it.
+    """
 
     access_policy = api_policy(write=Perm.MANAGE_INTEGRATIONS, preview=Perm.VIEW)
     queryset = AttributeTransformer.objects.all()
     serializer_class = AttributeTransformerSerializer
     filterset_fields = ["integration"]
     keyset_ordering = ["position", "id"]
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[AttributeTransformer]]:
+        if self.action in {"update", "partial_update"}:
+            return AttributeTransformerMoveSerializer
+        return AttributeTransformerSerializer
+
+    def perform_update(self, serializer: serializers.BaseSerializer[AttributeTransformer]) -> None:
+        row = serializer.instance
+        assert isinstance(row, AttributeTransformer)
+        try:
+            transformer_move(
+                actor=acting_person(self.request),
+                transformer=row,
+                position=serializer.validated_data["position"],
+                request=self.request,
+            )
+        except TransformerError as exc:
+            raise ValidationError({"position": [str(exc)]}) from None
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = AttributeTransformerSerializer(data=request.data)
@@ -487,6 +532,8 @@ class AttributeTransformerViewSet(
             )
         except TransformerError as exc:
             raise ValidationError({"attribute_name": [str(exc)]}) from None
+        if "position" in data:
+            transformer_move(actor=acting_person(request), transformer=row, position=data["position"], request=request)
         return Response(AttributeTransformerSerializer(row).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: AttributeTransformer) -> None:

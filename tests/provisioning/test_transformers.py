@@ -10,8 +10,9 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from console.accounts.models import Person
+from console.audit.models import AuditEvent
 from integrations.models import Integration
-from provisioning.models import ScimCall
+from provisioning.models import AttributeTransformer, ScimCall
 from provisioning.services import ActionRefused, action_request
 from provisioning.transformers import TransformerError, transformer_add
 from tests.provisioning.conftest import run_action, server_user
@@ -114,3 +115,71 @@ def test_the_preview_shows_the_exact_payload(
     assert payload["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE]
     missing = page.get(f"/actions/integrations/{mapped.pk}/transformers/preview/?person=nobody").content.decode()
     assert "No person named" in missing
+
+
+def test_rows_are_reordered_from_the_page_and_the_api_and_the_later_row_wins(
+    app: Integration,
+    approver: Person,
+    requester: Person,
+    make_person: Callable[..., Person],
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    make_person("jane.doe", given_name="Jane")
+    for name, value in (("user_name", "username"), ("user_type", "Employee"), ("user_type", "Contractor")):
+        source = "identity_attribute" if name == "user_name" else "static_value"
+        transformer_add(actor=approver, integration=app, attribute_name=name, source=source, value=value)
+    api = api_client_for(approver)
+
+    def order() -> list[str]:
+        rows = api.get(f"/api/v1/transformers/?integration={app.pk}").json()["results"]
+        assert [row["position"] for row in rows] == list(range(1, len(rows) + 1))
+        return [row["value"] for row in rows]
+
+    def user_type() -> str:
+        preview = api.get(f"/api/v1/transformers/preview/?integration={app.pk}&person=jane.doe").json()
+        return str(preview["userType"])
+
+    assert order() == ["username", "Employee", "Contractor"]
+    assert user_type() == "Contractor"  # the later row wins
+
+    page = Client()
+    page.force_login(approver)
+    panel = page.get(f"/integrations/{app.pk}/").content.decode()
+    assert 'aria-label="Move the user_type transformer up"' in panel
+    contractor = AttributeTransformer.objects.get(integration=app, value="Contractor")
+    moved = page.post(f"/actions/integrations/{app.pk}/transformers/{contractor.pk}/move/", {"direction": "up"})
+    assert moved["Location"].endswith("#transformers")
+    assert order() == ["username", "Contractor", "Employee"]
+    assert user_type() == "Employee"
+    page.post(f"/actions/integrations/{app.pk}/transformers/{contractor.pk}/move/", {"direction": "down"})
+    assert order() == ["username", "Employee", "Contractor"]
+
+    first = api.patch(f"/api/v1/transformers/{contractor.pk}/", {"position": 1}, format="json")
+    assert first.status_code == 200, first.json()
+    assert (first.json()["position"], first.json()["value"]) == (1, "Contractor")
+    assert order() == ["Contractor", "username", "Employee"]
+    assert api.patch(f"/api/v1/transformers/{contractor.pk}/", {"position": 99}, format="json").json()["position"] == 3
+    assert order() == ["username", "Employee", "Contractor"]
+    assert api.patch(f"/api/v1/transformers/{contractor.pk}/", {"position": 0}, format="json").status_code == 400
+    assert (
+        api_client_for(requester)
+        .patch(f"/api/v1/transformers/{contractor.pk}/", {"position": 1}, format="json")
+        .status_code
+        == 403
+    )
+    created = api.post(
+        "/api/v1/transformers/",
+        {"integration": app.pk, "attribute_name": "title", "source": "static_value", "value": "Staff", "position": 1},
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    assert created.json()["position"] == 1
+    assert order() == ["Staff", "username", "Employee", "Contractor"]
+    moves = AuditEvent.objects.filter(verb="transformer.moved").order_by("id")
+    assert [(m.details["before"]["position"], m.details["after"]["position"]) for m in moves] == [
+        (3, 2),
+        (2, 3),
+        (3, 1),
+        (1, 3),
+        (4, 1),
+    ]
