@@ -268,8 +268,10 @@ def integration_resume(*, actor: Any, integration: Integration, request: Any = N
         )
         audit_record(verb="integration.resumed", actor=actor, target=integration, request=request)
         waiting = list(Action.objects.filter(integration=integration, state=ActionState.QUEUED))
-        for action in waiting:
-            _enqueue_on_commit(action)
+        now = timezone.now()
+        for action in waiting:  # each when its backoff is over: sent earlier, it would be dropped
+            due = action.next_attempt_at
+            _enqueue_on_commit(action, countdown=(due - now).total_seconds() if due else 0)
     return len(waiting)
 
 

@@ -3,10 +3,14 @@ concurrency, deprovisions first, quarantine and resume, and a worker killed mid-
 
 from __future__ import annotations
 
+import json
 import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
@@ -24,6 +28,7 @@ from provisioning.tasks import action_execute_task
 from provisioning.throttle import reserve
 from tests.conftest import WorkerProcess
 from tests.provisioning.conftest import server_user
+from tests.scim_peer import ERROR as SCIM_ERROR
 from tests.scim_peer import PEER_TOKEN, Peer, Throttled
 
 pytestmark = pytest.mark.django_db
@@ -249,6 +254,29 @@ def test_the_lease_is_renewed_before_each_request_and_a_lost_claim_writes_nothin
     assert peer.http.get("/Groups", params={"filter": 'displayName eq "Sales"'}).json()["totalResults"] == 1
 
 
+def test_resuming_sends_each_waiting_action_when_its_backoff_is_over(
+    app: Integration,
+    requester: Person,
+    approver: Person,
+    make_person: Callable[..., Person],
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    sent: list[tuple[tuple[int, ...], dict[str, Any]]] = []
+    monkeypatch.setattr(action_execute_task, "apply_async", lambda args, **options: sent.append((args, options)))
+    ready, backing_off = (
+        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person(f"p{i}"))
+        for i in range(2)
+    )
+    Action.objects.filter(pk=backing_off.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=30))
+    Integration.objects.filter(pk=app.pk).update(quarantined_at=timezone.now(), quarantine_reason="x")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert integration_resume(actor=approver, integration=app) == 2
+    countdowns = {args[0]: options["countdown"] for args, options in sent}
+    assert countdowns[ready.pk] == 0
+    assert 25 < countdowns[backing_off.pk] <= 30  # sent now, it would find the action not due and be dropped
+
+
 @pytest.mark.worker
 def test_two_worker_processes_hold_one_rate_limit_together(
     peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person]
@@ -338,3 +366,86 @@ def test_a_real_worker_honours_retry_after(
     assert [p.status for p in posts] == [429, 201]
     assert (posts[1].at - posts[0].at).total_seconds() >= 2  # waited as the server asked
     assert server_user(peer, "jane.doe") is not None
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_peer(scim2_server_app: Any) -> Iterator[dict[str, Any]]:
+    """The real SCIM server behind a front that answers 503 while ``down`` is set."""
+    state: dict[str, Any] = {"down": True, "refused": 0}
+
+    def front(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if state["down"]:
+            state["refused"] += 1
+            body = json.dumps({"schemas": [SCIM_ERROR], "status": "503", "detail": "down for maintenance"}).encode()
+            start_response(
+                "503 Service Unavailable",
+                [("Content-Type", "application/scim+json"), ("Retry-After", "1"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return scim2_server_app(environ, start_response)
+
+    httpd = make_server("localhost", 0, front, handler_class=_Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://localhost:{httpd.server_port}"
+    yield state
+    httpd.shutdown()
+    thread.join()
+
+
+@pytest.mark.worker
+def test_a_real_worker_quarantines_a_failing_integration_and_resumes_when_an_admin_says(
+    peer: Peer,
+    flaky_peer: dict[str, Any],
+    start_worker: Callable[..., WorkerProcess],
+    make_person: Callable[..., Person],
+) -> None:
+    app = Integration.objects.create(
+        name="Flaky", base_url=flaky_peer["url"], bearer_token=PEER_TOKEN, provisioning_enabled=True
+    )
+    operator = make_person("operator", roles=["operator"])
+    admin = make_person("admin", roles=["admin"])
+    start_worker("quarantine", concurrency=1, extra_env={"ACTION_QUARANTINE_AFTER": "3"})
+    actions = [
+        action_request(actor=operator, integration=app, action_type="SYNC_IDENTITIES", person=make_person(name))
+        for name in ("ann", "bea")
+    ]
+
+    def quarantined() -> bool:
+        app.refresh_from_db()
+        return app.quarantined_at is not None
+
+    wait_for(quarantined, timeout=60)
+    assert "3 failed attempts in a row" in app.quarantine_reason
+    assert "503" in app.quarantine_reason
+    time.sleep(3)  # well past the server's Retry-After: nothing more is tried while quarantined
+    refused = flaky_peer["refused"]
+    assert refused == 3
+    assert set(Action.objects.filter(pk__in=[a.pk for a in actions]).values_list("state", flat=True)) == {"queued"}
+
+    flaky_peer["down"] = False  # the server works again, but the integration waits for an admin
+    time.sleep(2)
+    assert not ScimCall.objects.filter(status=200).exists()
+    assert set(Action.objects.filter(pk__in=[a.pk for a in actions]).values_list("state", flat=True)) == {"queued"}
+
+    page = Client()
+    page.force_login(admin)
+    resumed = page.post(f"/actions/integrations/{app.pk}/resume/")
+    assert resumed.status_code == 302
+    wait_for(
+        lambda: (
+            set(Action.objects.filter(pk__in=[a.pk for a in actions]).values_list("state", flat=True)) == {"succeeded"}
+        )
+    )
+    app.refresh_from_db()
+    assert (app.quarantined_at, app.consecutive_failures) == (None, 0)
+    assert flaky_peer["refused"] == refused
+    for name in ("ann", "bea"):
+        assert server_user(peer, name) is not None
+    assert AuditEvent.objects.filter(verb="integration.quarantined").count() == 1
+    assert AuditEvent.objects.filter(verb="integration.resumed", actor=admin).count() == 1
