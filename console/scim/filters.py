@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from django.db.models import Q
+from django.db.models import Model, Q, QuerySet, Value
+from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
 
 from console.scim.errors import invalid_filter
@@ -121,6 +122,7 @@ class FilterParser:
         self.position = 0
         self.attributes = attributes
         self.extension = extension
+        self.uses_related_rows = False  # set when an attribute lives on related rows (a join)
         if not self.tokens:
             raise invalid_filter("The filter is empty.")
 
@@ -210,6 +212,7 @@ class FilterParser:
         attribute = self.attributes.get(lowered)
         if attribute is None:
             raise invalid_filter(f"Filtering on {name!r} is not supported.")
+        self.uses_related_rows |= attribute.multi
         return attribute, name
 
 
@@ -275,17 +278,36 @@ def compare(attribute: Attribute, name: str, operator: str, value: Any) -> Q:
         word = {"co": "contains", "sw": "startswith", "ew": "endswith"}[operator]
         return Q(**{f"{lookup}__{insensitive}{word}": value})
     if operator in {"eq", "ne"}:
-        suffix = "__iexact" if insensitive else ""
-        condition = Q(**{f"{lookup}{suffix}": value})
+        # lower(column) = lower(value): the form the case-insensitive indexes are built on
+        # (userName's unique index, emails' value index), so equality is an index lookup.
+        condition = Q(**{f"{lookup}__lower": Lower(Value(value))}) if insensitive else Q(**{lookup: value})
         return condition if operator == "eq" else ~condition
     ordered = Q(**{f"{lookup}__{operator.replace('ge', 'gte').replace('le', 'lte')}": value})
     # An absent attribute (stored as "") is not less than anything.
     return ordered & present(attribute) if attribute.kind in {"string", "exact"} else ordered
 
 
-def scim_filter_to_q(text: str, *, resource: Literal["User", "Group"]) -> Q:
+def parse_filter(text: str, *, resource: Literal["User", "Group"]) -> FilterParser:
     if len(text) > 4000:
         raise invalid_filter("The filter is too long.")
     if resource == "User":
-        return FilterParser(text, USER_ATTRIBUTES, ENTERPRISE).parse()
-    return FilterParser(text, GROUP_ATTRIBUTES, None).parse()
+        return FilterParser(text, USER_ATTRIBUTES, ENTERPRISE)
+    return FilterParser(text, GROUP_ATTRIBUTES, None)
+
+
+def scim_filter_to_q(text: str, *, resource: Literal["User", "Group"]) -> Q:
+    return parse_filter(text, resource=resource).parse()
+
+
+def scim_filter_apply[M: Model](queryset: QuerySet[M], text: str, *, resource: Literal["User", "Group"]) -> QuerySet[M]:
+    """``queryset`` narrowed by the SCIM filter ``text``.
+
+    A filter on a single-valued attribute is applied as it is (an index lookup where one
+    exists). One that reaches related rows (emails, roles, members) would repeat a
+    resource once per matching row, so it selects the matching keys instead.
+    """
+    parser = parse_filter(text, resource=resource)
+    condition = parser.parse()
+    if parser.uses_related_rows:
+        return queryset.filter(pk__in=queryset.model._default_manager.filter(condition).values("pk"))
+    return queryset.filter(condition)

@@ -22,7 +22,7 @@ from console.accounts.models import Person, Team
 from console.accounts.permissions import Perm
 from console.accounts.services import BreakGlassError
 from console.scim.errors import ScimError, invalid_syntax, not_found
-from console.scim.filters import scim_filter_to_q
+from console.scim.filters import scim_filter_apply
 from console.scim.patch import operations_of
 from console.scim.resources import group_to_scim, location, user_to_scim, version_of
 from console.scim.services import (
@@ -207,9 +207,7 @@ class UsersView(SearchMixin):
     def get(self, request: HttpRequest) -> HttpResponse:
         queryset = people()
         if request.GET.get("filter"):
-            queryset = queryset.filter(
-                pk__in=people().filter(scim_filter_to_q(request.GET["filter"], resource="User")).values("pk")
-            )
+            queryset = scim_filter_apply(queryset, request.GET["filter"], resource="User")
         start, count = paging(request)
         total = queryset.count()
         page = list(queryset.order_by("pk").prefetch_related("roles")[start - 1 : start - 1 + count]) if count else []
@@ -262,9 +260,7 @@ class GroupsView(SearchMixin):
     def get(self, request: HttpRequest) -> HttpResponse:
         queryset = Team.objects.all()
         if request.GET.get("filter"):
-            queryset = queryset.filter(
-                pk__in=Team.objects.filter(scim_filter_to_q(request.GET["filter"], resource="Group")).values("pk")
-            )
+            queryset = scim_filter_apply(queryset, request.GET["filter"], resource="Group")
         start, count = paging(request)
         total = queryset.count()
         page = list(queryset.order_by("pk")[start - 1 : start - 1 + count]) if count else []
@@ -450,12 +446,12 @@ class RootSearchView(ScimView):
             # An attribute one resource type lacks simply matches none of that type.
             errors = []
             try:
-                users = users.filter(pk__in=people().filter(scim_filter_to_q(text, resource="User")).values("pk"))
+                users = scim_filter_apply(users, text, resource="User")
             except ScimError as error:
                 errors.append(error)
                 users = people().none()
             try:
-                teams = teams.filter(pk__in=Team.objects.filter(scim_filter_to_q(text, resource="Group")).values("pk"))
+                teams = scim_filter_apply(teams, text, resource="Group")
             except ScimError as error:
                 errors.append(error)
                 teams = Team.objects.none()
