@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from console.crypto import EncryptedTextField
@@ -202,7 +204,11 @@ class TargetUser(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_user_unique")]
-        indexes = [models.Index(fields=["integration", "user_name", "id"], name="target_user_keyset_idx")]
+        indexes = [
+            models.Index(fields=["integration", "user_name", "id"], name="target_user_keyset_idx"),
+            # Actions and filters find an account by userName, case-insensitively (``iexact``).
+            models.Index(F("integration"), Upper("user_name"), name="target_user_name_ci_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.user_name

@@ -163,6 +163,7 @@ def person_update(
         raise AccessError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
     if (
         "username" in fields
+        and fields["username"].lower() != person.username.lower()
         and Person.objects.filter(username__iexact=fields["username"]).exclude(pk=person.pk).exists()
     ):
         raise AccessError(f"A person with the user name {fields['username']!r} already exists.")
@@ -291,7 +292,7 @@ def person_set_active(
     _refuse_scim_managed(person, via_scim=via_scim)
     if person.is_active == active:
         return person
-    if not active:
+    if not active and person.source == Source.LOCAL:  # only local people count as break-glass admins
         _refuse_unless_local_admin_remains(
             "This is the last active local admin; it cannot be deactivated.", deactivating=person
         )
@@ -342,12 +343,18 @@ def identity_event_record(
     )
 
 
-def person_emails_set(*, person: Person, emails: list[dict[str, Any]]) -> None:
-    """Keep the queryable email rows and the primary email in step with ``person.emails``."""
+def person_emails_set(*, person: Person, emails: list[dict[str, Any]], new: bool = False) -> None:
+    """Keep the queryable email rows and the primary email in step with ``person.emails``.
+
+    ``new``: a person not saved yet, saved here with the emails in the same INSERT.
+    """
     person.emails = emails
     primary = next((e for e in emails if e.get("primary")), emails[0] if emails else None)
     person.email = str(primary.get("value", "")) if primary else ""
-    PersonEmail.objects.filter(person=person).delete()
+    if new:
+        person.save()
+    else:
+        PersonEmail.objects.filter(person=person).delete()
     PersonEmail.objects.bulk_create(
         PersonEmail(
             person=person,

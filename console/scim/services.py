@@ -66,9 +66,11 @@ def _write_user(
 ) -> Person:
     roles = fields.pop("roles", None)
     active = fields.pop("is_active", None)
-    clash = _user_name_clash(fields["username"], exclude=person)
-    if clash is not None:
-        raise clash
+    # A creation was checked by its caller; an update only when the userName changes.
+    if not created and fields["username"].lower() != person.username.lower():
+        clash = _user_name_clash(fields["username"], exclude=person)
+        if clash is not None:
+            raise clash
     try:
         if created:
             emails = fields.pop("emails")
@@ -76,9 +78,7 @@ def _write_user(
                 setattr(person, name, value)
             person.source = Source.SCIM
             person.set_unusable_password()
-            person.save()
-            person_emails_set(person=person, emails=emails)
-            person.save(update_fields=["email", "emails"])
+            person_emails_set(person=person, emails=emails, new=True)
             created_with: dict[str, Any] = {"username": person.username}
             if roles:  # the roles a person starts with belong to the creation, not to a later change
                 role_list = _roles_named(roles)

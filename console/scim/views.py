@@ -219,7 +219,8 @@ class UserView(ScimView):
     def person(self, pk: str) -> Person:
         if not pk.isdigit():
             raise not_found("No such user.")
-        person = people().filter(pk=int(pk)).first()
+        # roles prefetched: the patched document and the answer read them once between them
+        person = people().filter(pk=int(pk)).prefetch_related("roles").first()
         if person is None:
             raise not_found("No such user.")
         return person
