@@ -5,14 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0008_extraction_lease_progress_warnings'),
+        ("integrations", "0008_extraction_lease_progress_warnings"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='targetuser',
-            index=models.Index(models.F('integration'), django.db.models.functions.text.Upper('user_name'), name='target_user_name_ci_idx'),
+            model_name="targetuser",
+            index=models.Index(
+                models.F("integration"),
+                django.db.models.functions.text.Upper("user_name"),
+                name="target_user_name_ci_idx",
+            ),
         ),
     ]

@@ -5,18 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0005_person_session_generation'),
+        ("accounts", "0005_person_session_generation"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='person',
-            index=models.Index(django.db.models.functions.text.Upper('username'), name='person_username_upper_idx'),
+            model_name="person",
+            index=models.Index(django.db.models.functions.text.Upper("username"), name="person_username_upper_idx"),
         ),
         migrations.AddIndex(
-            model_name='team',
-            index=models.Index(django.db.models.functions.text.Upper('name'), name='team_name_upper_idx'),
+            model_name="team",
+            index=models.Index(django.db.models.functions.text.Upper("name"), name="team_name_upper_idx"),
         ),
     ]
