@@ -51,8 +51,10 @@ def _user_name_clash(user_name: str, *, exclude: Person | None = None) -> ScimEr
     if exclude is not None:
         clash = clash.exclude(pk=exclude.pk)
     other = clash.only("pk", "source").first()
-    if other is None:
-        return None
+    return None if other is None else _clash_error(other, user_name)
+
+
+def _clash_error(other: Person, user_name: str) -> ScimError:
     if other.source != Source.SCIM:
         return uniqueness(
             f"userName {user_name!r} belongs to a local console account, which SCIM does not take over. "
@@ -103,34 +105,27 @@ def _write_user(
 def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpRequest) -> tuple[Person, bool]:
     """Create a person, or re-hire the one a previous DELETE removed. Returns (person, rehired)."""
     fields = user_fields_from_scim(body)
-    removed = (
-        Person.objects.select_for_update()
-        .filter(username__iexact=fields["username"], removed_at__isnull=False, source=Source.SCIM)
-        .first()
-    )
-    if removed is not None:
-        removed.removed_at = None
-        removed.save(update_fields=["removed_at", "updated_at"])
+    # userName is unique case-insensitively, so one look-up tells a re-hire from a clash.
+    existing = Person.objects.select_for_update().filter(username__iexact=fields["username"]).first()
+    if existing is not None and existing.removed_at is not None and existing.source == Source.SCIM:
+        existing.removed_at = None
+        existing.save(update_fields=["removed_at", "updated_at"])
         fields.setdefault("is_active", True)
-        person = _write_user(person=removed, fields=fields, actor=actor, request=request, created=False)
+        person = _write_user(person=existing, fields=fields, actor=actor, request=request, created=False)
         audit_record(
             verb="scim.user.rehired", actor=actor, target=person, request=request, after={"userName": person.username}
         )
         return person, True
-    clash = _user_name_clash(fields["username"])
-    if clash is not None:
-        raise clash
+    if existing is not None:
+        raise _clash_error(existing, fields["username"])
+    roles = sorted(set(fields.get("roles") or []))  # _write_user refuses unknown ones
     person = _write_user(person=Person(), fields=fields, actor=actor, request=request, created=True)
     audit_record(
         verb="scim.user.created",
         actor=actor,
         target=person,
         request=request,
-        after={
-            "userName": person.username,
-            "active": person.is_active,
-            "roles": sorted(person.roles.values_list("name", flat=True)),
-        },
+        after={"userName": person.username, "active": person.is_active, "roles": roles},
     )
     return person, False
 
@@ -299,10 +294,10 @@ def scim_group_patch(*, team: Team, operations: list[dict[str, Any]], actor: Per
         if match.group("filter") or match.group("sub"):
             raise ScimError(400, f"Unsupported path {path!r}.", "invalidPath")
         operations_for_key(team, attribute, value, kind, added, removed, renamed)
-    if renamed:
+    if renamed:  # member changes already moved the group's version (updated_at) on
         for field, item in renamed.items():
             setattr(team, field, item)
-    team.save()  # touches updated_at: the group's version changes with its members
+        team.save()
     audit_record(
         verb="scim.group.patched",
         actor=actor,

@@ -241,14 +241,14 @@ class UserView(ScimView):
         person = scim_user_replace(
             person=person, body=self.body(request), actor=acting_person(request), request=request
         )
-        return self.respond(request, Person.objects.get(pk=person.pk))
+        return self.respond(request, person)  # the services keep the instance current
 
     def patch(self, request: HttpRequest, pk: str) -> HttpResponse:
         person = self.person(pk)
         self.check_version(request, person)
         operations = operations_of(self.body(request))
         person = scim_user_patch(person=person, operations=operations, actor=acting_person(request), request=request)
-        return self.respond(request, Person.objects.get(pk=person.pk))
+        return self.respond(request, person)  # the services keep the instance current
 
     def delete(self, request: HttpRequest, pk: str) -> HttpResponse:
         person = self.person(pk)
