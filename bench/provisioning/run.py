@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import httpx
 import psycopg
 
 from bench.extraction.report import Report, fmt_int
+from bench.services import free_port, postgres, redis
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "bench_provisioning"
@@ -47,20 +47,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=4, help="each worker's concurrency")
     return parser.parse_args()
-
-
-def postgres() -> str:
-    return os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-
-
-def redis() -> str:
-    return os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def recreate_database() -> None:

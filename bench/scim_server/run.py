@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import httpx
 import psycopg
 
 from bench.extraction.report import Report, fmt_int, fmt_ms
+from bench.services import free_port, postgres, redis
 
 ROOT = Path(__file__).resolve().parents[2]
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -101,20 +101,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=15.0, help="seconds of timed requests per server and round")
     parser.add_argument("--keep-databases", action="store_true")
     return parser.parse_args()
-
-
-def postgres() -> str:
-    return os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
-
-
-def redis() -> str:
-    return os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def databases(names: list[str], *, create: bool) -> None:
