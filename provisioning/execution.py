@@ -27,6 +27,7 @@ from django.utils import timezone
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
+    ScimBadRequest,
     ScimClient,
     ScimClientError,
     ScimConflict,
@@ -52,6 +53,20 @@ class Outcome:
     action: Action | None
     retry_in: float | None = None
     routing: dict[str, Any] = field(default_factory=dict)  # where to send the task again
+
+
+class NoLongerAllowed(Exception):
+    """The integration's settings changed after the action was requested and now forbid it."""
+
+
+def _still_allowed(action: Action) -> None:
+    integration = action.integration
+    if not integration.enabled:
+        raise NoLongerAllowed(f"{integration.name} was disabled after this action was requested.")
+    if not integration.provisioning_enabled:
+        raise NoLongerAllowed(f"Provisioning was turned off for {integration.name} after this action was requested.")
+    if action.action_type == ActionType.DELETE_IDENTITY and not integration.supports_hard_delete:
+        raise NoLongerAllowed(f"{integration.name} no longer allows hard delete: deprovision the account instead.")
 
 
 class LeaseLost(Exception):
@@ -214,7 +229,10 @@ def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
     scim.recorder = _recorder(action, action.attempts_total)
     scim.before_request = _before_each_request(action)
     try:
+        _still_allowed(action)
         result = EXECUTORS[ActionType(action.action_type)](action, scim)
+    except NoLongerAllowed as exc:  # the console's own settings: not the application's failure
+        return _finished(_finish(action, ActionState.FAILED, error=str(exc)))
     except LeaseLost:
         logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
         return Outcome(None)
@@ -495,26 +513,40 @@ def manage_relationships(action: Action, scim: ScimClient) -> dict[str, Any]:
 def deprovision_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
     user_id = action.parameters["user_id"]
     _patch(scim, f"{_users(action)}/{user_id}", [{"op": "replace", "path": "active", "value": False}])
-    memberships = list(
-        TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id).select_related(
-            "group"
-        )
-    )
+    memberships = TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id)
+    known = list(memberships.values_list("group__remote_id", flat=True))
+    # The application may have added memberships since the last extraction: ask it too,
+    # so a leaver keeps no group the console has not seen yet.
+    current = _groups_holding(action, scim, user_id)
     removed_from = []
-    for membership in memberships:
+    for group_id in dict.fromkeys([*known, *(current or [])]):
         with contextlib.suppress(ScimNotFound):  # the group is gone already
             _patch(
                 scim,
-                f"{_groups(action)}/{membership.group.remote_id}",
+                f"{_groups(action)}/{group_id}",
                 [{"op": "remove", "path": f"members[value eq {escape_filter_value(user_id)}]"}],
             )
-        removed_from.append(membership.group.remote_id)
-        membership.delete()
+        removed_from.append(group_id)
+    memberships.delete()
     TargetUser.objects.filter(integration=action.integration, remote_id=user_id).update(active=False)
     for group in TargetGroup.objects.filter(integration=action.integration, remote_id__in=removed_from):
         TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
     # What undo needs: reactivate, and put the memberships back.
     return {"deactivated": user_id, "removed_from_groups": removed_from}
+
+
+def _groups_holding(action: Action, scim: ScimClient, user_id: str) -> list[str] | None:
+    """Ids of the groups the application says hold ``user_id``; None if it cannot filter on members."""
+    query = {"filter": f"members.value eq {escape_filter_value(user_id)}", "excludedAttributes": "members"}
+    try:
+        return [
+            str(resource["id"])
+            for page in scim.pages(_groups(action), params=query)
+            for resource in page
+            if isinstance(resource, dict) and resource.get("id")
+        ]
+    except ScimBadRequest:  # filtering on members is optional in SCIM: the console's picture stands
+        return None
 
 
 def delete_identity(action: Action, scim: ScimClient) -> dict[str, Any]:

@@ -146,6 +146,8 @@ def test_deprovision_deactivates_then_removes_memberships(
     peer.group("Engineers", [ada, bob])
     peer.group("Admins", [ada])
     extract()
+    # Added in the application itself after the last extraction: the console has not seen it.
+    on_call = peer.group("On-call", [ada])
 
     done = run_action(
         action_request(
@@ -154,13 +156,22 @@ def test_deprovision_deactivates_then_removes_memberships(
     )
 
     assert done.state == "succeeded", done.last_error
-    assert [c.method for c in ScimCall.objects.filter(action=done)] == ["PATCH", "PATCH", "PATCH"]
+    calls = [(c.method, c.url.split("?")[0].rsplit("/", 1)[-1]) for c in ScimCall.objects.filter(action=done)]
+    assert calls[0] == ("PATCH", ada["id"])  # deactivated first
+    assert calls[1] == ("GET", "Groups")  # then the application says which groups hold the account
+    assert sorted(calls[2:]) == sorted(
+        [
+            ("PATCH", group(app, "Engineers").remote_id),
+            ("PATCH", group(app, "Admins").remote_id),
+            ("PATCH", on_call["id"]),
+        ]
+    )
     assert server_user(peer, "ada")["active"] is False  # type: ignore[index]
-    for name in ("Engineers", "Admins"):
-        members = peer.http.get(f"/Groups/{group(app, name).remote_id}").json().get("members") or []
+    for group_id in (group(app, "Engineers").remote_id, group(app, "Admins").remote_id, on_call["id"]):
+        members = peer.http.get(f"/Groups/{group_id}").json().get("members") or []
         assert ada["id"] not in [m["value"] for m in members]
     assert sorted(done.result["removed_from_groups"]) == sorted(
-        [group(app, "Engineers").remote_id, group(app, "Admins").remote_id]
+        [group(app, "Engineers").remote_id, group(app, "Admins").remote_id, on_call["id"]]
     )
     assert account(app, "ada").active is False
 
@@ -208,6 +219,47 @@ def test_delete_waits_for_another_admins_approval_then_deletes(
     assert account(app, "ada").removed_at is not None
     states = [e.to_state for e in ActionEvent.objects.filter(action=done)]
     assert states == ["pending_approval", "approved", "queued", "running", "succeeded"]
+
+
+def test_settings_changed_after_approval_stop_the_action_with_the_reason(
+    peer: Peer,
+    app: Integration,
+    requester: Person,
+    approver: Person,
+    extract: Callable[[], None],
+    make_person: Callable[..., Person],
+) -> None:
+    peer.user("ada")
+    peer.user("grace")
+    extract()
+    app.supports_hard_delete = True
+    app.save()
+    delete = action_request(
+        actor=requester, integration=app, action_type="DELETE_IDENTITY", target_user=account(app, "ada")
+    )
+    deprovision = action_request(
+        actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_user=account(app, "grace")
+    )
+    delete = action_approve(actor=approver, action=delete)
+    app.supports_hard_delete = False  # an admin changes their mind while it waits in the queue
+    app.save()
+    done = run_action(delete)
+    assert done.state == "failed"
+    assert "no longer allows hard delete" in done.last_error
+    assert server_user(peer, "ada") is not None  # nothing was sent
+    assert not ScimCall.objects.filter(action=done).exists()
+
+    app.provisioning_enabled = False
+    app.save()
+    stopped = run_action(deprovision)
+    assert stopped.state == "failed"
+    assert "Provisioning was turned off" in stopped.last_error
+    grace = server_user(peer, "grace")
+    assert grace is not None
+    assert grace.get("active") is not False  # not deactivated: nothing was sent
+    assert not ScimCall.objects.filter(action=stopped).exists()
+    app.refresh_from_db()
+    assert app.consecutive_failures == 0  # the console's settings, not the application, stopped them
 
 
 def test_create_entitlement_makes_the_group_once(peer: Peer, app: Integration, requester: Person) -> None:
