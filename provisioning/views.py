@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -122,7 +123,9 @@ def _decided_in_inbox(
             messages.success(request, notice)
         return redirect("approval_inbox")
     context = {name: reload(item.pk), "error": error, "notice": notice, "live": LIVE_STATES}
-    return render(request, f"provisioning/approvals.html#{row}", context)
+    response = render(request, f"provisioning/approvals.html#{row}", context)
+    response.write(render_to_string("provisioning/approvals_count_oob.html", request=request))
+    return response
 
 
 @requires(Perm.VIEW)

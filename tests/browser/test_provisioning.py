@@ -70,6 +70,7 @@ def test_an_approver_approves_from_the_inbox_and_watches_it_succeed(
     row.get_by_label("Comment").fill("confirmed with HR")
     row.get_by_role("button", name="Approve").click()
     expect(row.get_by_test_id("action-state")).to_have_text("Succeeded", timeout=30_000)  # the row follows it
+    expect(page.get_by_test_id("approvals-count")).to_have_count(0)  # the navigation's count followed the decision
     expect(page.get_by_role("heading", name="Approvals")).to_be_visible()  # never left the inbox
     row.get_by_role("link", name="Follow it").click()
     expect(page.get_by_test_id("action-state")).to_have_text("Succeeded")
