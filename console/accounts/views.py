@@ -32,6 +32,7 @@ from console.accounts.services import (
 )
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
+from console.crypto import decrypt, encrypt
 from console.web.lists import render_list
 
 
@@ -194,10 +195,12 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             # Post/Redirect/Get: the key rides in the session to exactly one page view,
-            # so reloading neither shows it again nor makes a second key.
-            request.session[NEW_KEY_SESSION_FIELD] = created.token
+            # so reloading neither shows it again nor makes a second key. Encrypted there,
+            # like every secret at rest: the session store never holds it in the clear.
+            request.session[NEW_KEY_SESSION_FIELD] = encrypt(created.token)
             return redirect("api_key_list")
-    new_token = request.session.pop(NEW_KEY_SESSION_FIELD, None) if request.method == "GET" else None
+    sealed = request.session.pop(NEW_KEY_SESSION_FIELD, None) if request.method == "GET" else None
+    new_token = decrypt(sealed) if sealed else None
     keys = ApiKey.objects.select_related("owner")
     if not is_admin:
         keys = keys.filter(owner=viewer)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from io import StringIO
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
@@ -141,6 +142,8 @@ def test_the_api_keys_page_shows_a_new_key_once(make_person: Callable[..., Perso
     client.force_login(alice)
     posted = client.post("/account/api-keys/", {"name": "laptop"})
     assert posted.status_code == 302  # Post/Redirect/Get: a reload cannot make a second key
+    stored = " ".join(str(session.get_decoded()) for session in Session.objects.all())
+    assert "lck_" not in stored  # waiting for the next page, the key is encrypted in the session
     page = client.get("/account/api-keys/")
     assert page["Cache-Control"] == "no-store"
     key = ApiKey.objects.get(owner=alice)
