@@ -297,9 +297,11 @@ def person_set_active(
             "This is the last active local admin; it cannot be deactivated.", deactivating=person
         )
     person.is_active = active
-    person.save(update_fields=["is_active", "updated_at"])
-    if not active:
-        sessions_end_for(person=person)
+    ended = []
+    if not active:  # ends every session (see sessions_end_for), in the same UPDATE
+        person.session_generation += 1
+        ended = ["session_generation"]
+    person.save(update_fields=["is_active", "updated_at", *ended])
     identity_event_record(
         person=person, kind=IdentityEvent.Kind.REACTIVATED if active else IdentityEvent.Kind.DEACTIVATED
     )

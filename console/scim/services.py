@@ -63,6 +63,14 @@ def _clash_error(other: Person, user_name: str) -> ScimError:
     return uniqueness(f"userName {user_name!r} is already taken.")
 
 
+def _roles_known(person: Person, roles: list[Role]) -> None:
+    """Remember a new person's roles as if prefetched, so answering the POST reads none back."""
+    known = Role.objects.filter(pk__in=[role.pk for role in roles])
+    known._result_cache = sorted(roles, key=lambda role: role.name)  # Role's ordering
+    cache = getattr(person, "_prefetched_objects_cache", {})
+    setattr(person, "_prefetched_objects_cache", {**cache, "roles": known})  # noqa: B010 - Django's own slot
+
+
 def _write_user(
     *, person: Person, fields: dict[str, Any], actor: Person, request: HttpRequest, created: bool
 ) -> Person:
@@ -80,19 +88,27 @@ def _write_user(
                 setattr(person, name, value)
             person.source = Source.SCIM
             person.set_unusable_password()
-            person_emails_set(person=person, emails=emails, new=True)
             created_with: dict[str, Any] = {"username": person.username}
-            if roles:  # the roles a person starts with belong to the creation, not to a later change
-                role_list = _roles_named(roles)
+            if active is False:  # created inactive: part of the creation, not a later deactivation
+                person.is_active = False
+                created_with["active"] = False
+            active = None
+            person_emails_set(person=person, emails=emails, new=True)
+            role_list = _roles_named(roles) if roles else []
+            if role_list:  # the roles a person starts with belong to the creation, not to a later change
                 person.roles.set(role_list)
                 created_with["roles"] = sorted(r.name for r in role_list)
+            _roles_known(person, role_list)
             roles = None
             identity_event_record(person=person, kind=IdentityEvent.Kind.CREATED, changes=created_with)
         else:
-            person_update(actor=actor, person=person, request=request, via_scim=True, **fields)
+            # Only what differs goes to the service: an unchanged attribute costs nothing.
+            changes = {name: value for name, value in fields.items() if getattr(person, name) != value}
+            if changes:
+                person_update(actor=actor, person=person, request=request, via_scim=True, **changes)
         if roles is not None:
             person_set_roles(actor=actor, person=person, roles=_roles_named(roles), request=request, via_scim=True)
-        if active is not None:
+        if active is not None and active != person.is_active:
             person_set_active(actor=actor, person=person, active=active, request=request, via_scim=True)
     except DjangoValidationError as exc:
         raise invalid_value(" ".join(exc.messages)) from exc
