@@ -28,7 +28,7 @@ from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
-METHODS = ("GET", "POST")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> Iterator[tuple[str, URLPattern]]:
@@ -69,8 +69,8 @@ OBJECT_FOR_ARGUMENT = {
     ("transformers", "transformer_pk"): "transformer",
     ("users", "user_pk"): "target_user",
     ("groups", "group_pk"): "target_group",
-    ("Users", "pk"): "person",
-    ("Groups", "pk"): "team",
+    ("Users", "pk"): "scim_person",  # SCIM writes only the people and teams it provisioned
+    ("Groups", "pk"): "scim_team",
     ("teams", "pk"): "team",
     ("Schemas", "schema_id"): "schema_id",
     ("ResourceTypes", "type_id"): "type_id",
@@ -107,6 +107,8 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
         "role": Role.objects.create(name="custom", label="Custom", permissions=["console.view"]),
         "event": audit_record(verb="test.event"),
         "team": Team.objects.create(name="Walkers"),
+        "scim_person": make_person("pushed", roles=[], source="scim"),
+        "scim_team": Team.objects.create(name="Pushed", source="scim"),
         # Nothing listens on port 9: test-connection answers at once with the cause.
         "integration": (walked := Integration.objects.create(name="Walked", base_url="http://127.0.0.1:9/scim/v2")),
         "custom_integration": Integration.objects.create(
@@ -223,7 +225,7 @@ def test_every_url_answers_each_role_as_its_policy_says(
     patterns = all_patterns()
     assert len(patterns) > 20  # the walk really went into the included URL configurations
     checked = 0
-    # Every GET before any POST: a POST may delete what a later GET would read.
+    # Every GET before any write: a write may delete what a later GET would read.
     for method in METHODS:
         for route, pattern in patterns:
             policy = policy_of(pattern.callback)

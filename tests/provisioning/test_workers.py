@@ -449,3 +449,77 @@ def test_a_real_worker_quarantines_a_failing_integration_and_resumes_when_an_adm
         assert server_user(peer, name) is not None
     assert AuditEvent.objects.filter(verb="integration.quarantined").count() == 1
     assert AuditEvent.objects.filter(verb="integration.resumed", actor=admin).count() == 1
+
+
+@pytest.mark.worker
+def test_every_action_type_runs_end_to_end_through_a_real_worker(
+    peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person]
+) -> None:
+    from integrations.models import ExtractionRun, TargetGroup
+    from integrations.services import extraction_run_execute
+    from provisioning.services import action_approve, action_reject
+
+    app = Integration.objects.create(
+        name="Peer app",
+        base_url=peer.url,
+        bearer_token=PEER_TOKEN,
+        provisioning_enabled=True,
+        supports_hard_delete=True,
+    )
+    ada, bob, dee = peer.user("ada"), peer.user("bob"), peer.user("dee")
+    peer.user("cy")
+    peer.user("eve")
+    peer.group("Engineers", [ada])
+    ops = peer.group("Ops", [bob])
+    extraction_run_execute(run_id=ExtractionRun.objects.create(integration=app, trigger="manual").pk)
+    operator = make_person("operator", roles=["operator"])
+    admin = make_person("admin", roles=["admin"])
+    jane = make_person("jane.doe", given_name="Jane", family_name="Doe", email="jane@example.com")
+    start_worker("every-type", concurrency=2)
+
+    def account(name: str) -> Any:
+        return app.target_users.get(user_name=name)
+
+    engineers = TargetGroup.objects.get(integration=app, display_name="Engineers")
+    automatic = [
+        action_request(actor=operator, integration=app, action_type="SYNC_IDENTITIES", person=jane),
+        action_request(
+            actor=operator, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Support"}
+        ),
+        action_request(
+            actor=operator,
+            integration=app,
+            action_type="MANAGE_RELATIONSHIPS",
+            target_group=engineers,
+            parameters={"add": [dee["id"]], "remove": [ada["id"]]},
+        ),
+        action_request(actor=operator, integration=app, action_type="DEPROVISION_IDENTITY", target_user=account("bob")),
+    ]
+    approved, rejected = (
+        action_request(actor=operator, integration=app, action_type="DELETE_IDENTITY", target_user=account(name))
+        for name in ("eve", "cy")
+    )
+    assert approved.state == rejected.state == "pending_approval"
+    action_approve(actor=admin, action=approved, comment="leaver confirmed")
+    action_reject(actor=admin, action=rejected, comment="still employed")
+
+    done_ids = [a.pk for a in [*automatic, approved]]
+    wait_for(lambda: Action.objects.filter(pk__in=done_ids, state__in=["succeeded", "failed"]).count() == 5)
+    errors = list(
+        Action.objects.filter(pk__in=done_ids).exclude(state="succeeded").values_list("last_error", flat=True)
+    )
+    assert errors == []
+
+    # The application's own state, read back from the server
+    assert server_user(peer, "jane.doe") is not None
+    assert peer.http.get("/Groups", params={"filter": 'displayName eq "Support"'}).json()["totalResults"] == 1
+    members = [m["value"] for m in peer.http.get(f"/Groups/{engineers.remote_id}").json().get("members") or []]
+    assert members == [dee["id"]]
+    bob_now = server_user(peer, "bob")
+    assert bob_now is not None
+    assert bob_now["active"] is False
+    assert not peer.http.get(f"/Groups/{ops['id']}").json().get("members")
+    assert server_user(peer, "eve") is None  # the approved delete
+    assert server_user(peer, "cy") is not None  # the rejected one sent nothing
+    assert Action.objects.get(pk=rejected.pk).state == "rejected"
+    assert not ScimCall.objects.filter(action=rejected).exists()
