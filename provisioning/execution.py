@@ -252,7 +252,8 @@ def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
         logger.exception("action crashed", extra={"action": action.pk})
         _count_failure(action, f"internal error: {type(exc).__name__}")
         return _finished(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
-    Integration.objects.filter(pk=action.integration_id).update(consecutive_failures=0)
+    # A success ends a run of failures; with none to end, no worker writes the shared integration row.
+    Integration.objects.filter(pk=action.integration_id, consecutive_failures__gt=0).update(consecutive_failures=0)
     return _finished(_finish(action, ActionState.SUCCEEDED, result=result))
 
 

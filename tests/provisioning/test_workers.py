@@ -523,3 +523,21 @@ def test_every_action_type_runs_end_to_end_through_a_real_worker(
     assert server_user(peer, "cy") is not None  # the rejected one sent nothing
     assert Action.objects.get(pk=rejected.pk).state == "rejected"
     assert not ScimCall.objects.filter(action=rejected).exists()
+
+
+def test_a_success_ends_a_run_of_failures(peer: Peer, requester: Person, make_person: Callable[..., Person]) -> None:
+    app = Integration.objects.create(
+        name="Peer app", base_url=peer.url, bearer_token=PEER_TOKEN, provisioning_enabled=True
+    )
+    down = ScimClient(app, http=httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503))))
+    action = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("jane"))
+    assert action_execute(action.pk, client=down).retry_in is not None
+    app.refresh_from_db()
+    assert app.consecutive_failures == 1
+    Action.objects.filter(pk=action.pk).update(next_attempt_at=None)  # its backoff is over
+    done = action_execute(action.pk).action
+    assert done is not None
+    assert done.state == "succeeded", done.last_error
+    app.refresh_from_db()
+    assert app.consecutive_failures == 0
+    assert server_user(peer, "jane") is not None
