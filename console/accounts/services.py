@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -299,9 +299,11 @@ def person_set_active(
     person.is_active = active
     ended = []
     if not active:  # ends every session (see sessions_end_for), in the same UPDATE
-        person.session_generation += 1
+        person.session_generation = F("session_generation") + 1
         ended = ["session_generation"]
     person.save(update_fields=["is_active", "updated_at", *ended])
+    if ended:
+        person.refresh_from_db(fields=["session_generation"])
     identity_event_record(
         person=person, kind=IdentityEvent.Kind.REACTIVATED if active else IdentityEvent.Kind.DEACTIVATED
     )
@@ -439,7 +441,11 @@ def team_create(
         raise AccessError("Give the team a name.")
     if Team.objects.filter(name__iexact=name).exists():
         raise AccessError(f"A team named {name!r} exists already (team names ignore case).")
-    team = Team.objects.create(name=name[:255], description=description, source=Source.LOCAL)
+    try:
+        with transaction.atomic():  # the unique index decides between two requests at once
+            team = Team.objects.create(name=name[:255], description=description, source=Source.LOCAL)
+    except IntegrityError:
+        raise AccessError(f"A team named {name!r} exists already (team names ignore case).") from None
     role_list = list(roles)
     team.roles.set(role_list)
     audit_record(

@@ -88,8 +88,11 @@ def team_members(request: HttpRequest, pk: int) -> HttpResponse:
         if "remove" in request.POST:
             raw = request.POST["remove"]
             person = get_object_or_404(Person, pk=int(raw) if raw.isdigit() else 0)
-            team_members_change(actor=actor, team=team, remove=[person], request=request)
-            messages.success(request, f"{person.username} left {team.name}.")
+            _, removed = team_members_change(actor=actor, team=team, remove=[person], request=request)
+            if removed:
+                messages.success(request, f"{person.username} left {team.name}.")
+            else:
+                messages.info(request, f"{person.username} is not in {team.name}.")
         else:
             form = TeamMemberAddForm(request.POST)
             if form.is_valid():

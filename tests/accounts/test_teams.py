@@ -49,6 +49,8 @@ def test_admin_makes_fills_empties_and_deletes_a_local_team_in_the_ui(
     admin_client.post(f"/teams/{team.pk}/members/", {"remove": member.pk})
     assert not TeamMembership.objects.filter(team=team, person=member).exists()
     assert IdentityEvent.objects.filter(person=member, kind="left_team", team=team).exists()
+    again = admin_client.post(f"/teams/{team.pk}/members/", {"remove": member.pk}, follow=True).content.decode()
+    assert "mia is not in Auditors" in again  # nothing to remove is not reported as a removal
     changes = [e.details for e in AuditEvent.objects.filter(verb="team.members_changed").order_by("id")]
     assert changes == [{"added": ["mia"], "removed": []}, {"added": [], "removed": ["mia"]}]
 
@@ -110,8 +112,8 @@ def test_teams_api_makes_fills_empties_and_deletes_local_teams(
     assert (body["name"], body["source"], body["roles"], body["member_count"]) == ("Auditors", "local", ["viewer"], 0)
     assert api.post("/api/v1/teams/", {"name": "AUDITORS"}, format="json").status_code == 400
     pk = body["id"]
-    added = api.post(f"/api/v1/teams/{pk}/members/add/", {"members": ["mia"]}, format="json")
-    assert added.status_code == 200
+    added = api.post(f"/api/v1/teams/{pk}/members/add/", {"members": ["MIA"]}, format="json")
+    assert added.status_code == 200  # user names compare case-insensitively, as everywhere
     assert added.json()["member_count"] == 1
     assert [m["username"] for m in api.get(f"/api/v1/teams/{pk}/members/").json()["results"]] == ["mia"]
     unknown = api.post(f"/api/v1/teams/{pk}/members/add/", {"members": ["nobody"]}, format="json")
@@ -142,3 +144,18 @@ def test_teams_api_refuses_viewers_and_scim_team_member_changes(
     assert api.patch(f"/api/v1/teams/{team.pk}/", {"roles": ["viewer"]}, format="json").status_code == 200
     assert Team.objects.filter(pk=team.pk).exists()
     assert not team.memberships.exists()
+
+
+def test_two_teams_made_at_once_with_one_name_give_a_clear_error(
+    admin: Person, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db.models import QuerySet
+
+    from console.accounts.services import AccessError, team_create
+
+    team_create(actor=admin, name="Auditors")
+    # The other request checked before this one's team existed: only the unique index sees the clash.
+    monkeypatch.setattr(QuerySet, "exists", lambda self: False)
+    with pytest.raises(AccessError, match="exists already"):
+        team_create(actor=admin, name="AUDITORS")
+    assert Team.objects.filter(name__iexact="auditors").count() == 1

@@ -40,11 +40,21 @@ class TeamCreateSerializer(serializers.Serializer[Team]):
     roles = serializers.SlugRelatedField(slug_field="name", many=True, queryset=Role.objects.all(), required=False)
 
 
+class UserNameField(serializers.SlugRelatedField[Person]):
+    """A person by user name, which compares case-insensitively everywhere in the console."""
+
+    def to_internal_value(self, data: Any) -> Person:
+        people = self.get_queryset()
+        assert people is not None  # given at construction
+        person = people.filter(username__iexact=str(data)).first()
+        if person is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data))
+        return person
+
+
 class TeamMembersChangeSerializer(serializers.Serializer[Any]):
     members = serializers.ListField(
-        child=serializers.SlugRelatedField(
-            slug_field="username", queryset=Person.objects.filter(removed_at__isnull=True)
-        ),
+        child=UserNameField(slug_field="username", queryset=Person.objects.filter(removed_at__isnull=True)),
         allow_empty=False,
         help_text="User names.",
     )
