@@ -28,6 +28,7 @@ from integrations.models import Integration, TargetGroup, TargetMembership, Targ
 from integrations.scim_client import (
     CallRecord,
     ScimBadRequest,
+    ScimBadResponse,
     ScimClient,
     ScimClientError,
     ScimConflict,
@@ -518,7 +519,7 @@ def deprovision_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
     known = list(memberships.values_list("group__remote_id", flat=True))
     # The application may have added memberships since the last extraction: ask it too,
     # so a leaver keeps no group the console has not seen yet.
-    current = _groups_holding(action, scim, user_id)
+    current = _groups_holding(action, scim, user_id, known)
     removed_from = []
     for group_id in dict.fromkeys([*known, *(current or [])]):
         with contextlib.suppress(ScimNotFound):  # the group is gone already
@@ -536,18 +537,27 @@ def deprovision_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
     return {"deactivated": user_id, "removed_from_groups": removed_from}
 
 
-def _groups_holding(action: Action, scim: ScimClient, user_id: str) -> list[str] | None:
-    """Ids of the groups the application says hold ``user_id``; None if it cannot filter on members."""
+def _groups_holding(action: Action, scim: ScimClient, user_id: str, known: list[str]) -> list[str] | None:
+    """Ids of the groups the application says hold ``user_id``; None where it cannot say.
+
+    Filtering on members is optional in SCIM, so a refusal, a missing Groups endpoint or an
+    answer that is not SCIM leaves the console's picture (``known``) to stand, and so does a
+    server that ignores the filter (it answers every group the console knows of).
+    """
     query = {"filter": f"members.value eq {escape_filter_value(user_id)}", "excludedAttributes": "members"}
     try:
-        return [
+        found = [
             str(resource["id"])
             for page in scim.pages(_groups(action), params=query)
             for resource in page
             if isinstance(resource, dict) and resource.get("id")
         ]
-    except ScimBadRequest:  # filtering on members is optional in SCIM: the console's picture stands
+    except (ScimBadRequest, ScimNotFound, ScimBadResponse):
         return None
+    every_group = TargetGroup.objects.filter(integration=action.integration, removed_at__isnull=True).count()
+    if len(known) < every_group <= len(found):
+        return None
+    return found
 
 
 def delete_identity(action: Action, scim: ScimClient) -> dict[str, Any]:

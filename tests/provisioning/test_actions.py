@@ -415,3 +415,38 @@ def test_a_retry_starts_a_fresh_set_of_attempts_and_keeps_the_history(
     notes = list(ActionEvent.objects.filter(action=action).values_list("note", flat=True))
     assert any("gave up after 2 attempts" in note for note in notes)
     assert "retry requested after 2 attempts" in notes
+
+
+def test_deprovision_keeps_to_the_picture_where_the_application_ignores_the_members_filter(
+    requester: Person,
+) -> None:
+    """A fault the real server does not show: Groups answered whole, whatever the filter."""
+    from integrations.models import TargetGroup, TargetMembership, TargetUser
+
+    app = Integration.objects.create(
+        name="Loose", base_url="https://loose.example.com/scim/v2", provisioning_enabled=True
+    )
+    ada = TargetUser.objects.create(integration=app, remote_id="u-ada", user_name="ada", content_hash="-")
+    groups = [
+        TargetGroup.objects.create(integration=app, remote_id=f"g-{name}", display_name=name, content_hash="-")
+        for name in ("Engineers", "Sales", "Support")
+    ]
+    TargetMembership.objects.create(integration=app, group=groups[0], member_remote_id="u-ada", user=ada)
+    sent: list[tuple[str, str]] = []
+
+    def loose(request: httpx.Request) -> httpx.Response:
+        sent.append((request.method, request.url.path))
+        if request.method == "GET":
+            every = [{"id": g.remote_id, "displayName": g.display_name} for g in groups]
+            body = {"schemas": [], "totalResults": 3, "startIndex": 1, "itemsPerPage": 3, "Resources": every}
+            return httpx.Response(200, json=body, headers={"Content-Type": "application/scim+json"})
+        return httpx.Response(204)
+
+    action = action_request(actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_user=ada)
+    client = ScimClient(app, http=httpx.Client(transport=httpx.MockTransport(loose)))
+    done = action_execute(action.pk, client=client).action
+    assert done is not None
+    assert done.state == "succeeded", done.last_error
+    patched = [path for method, path in sent if method == "PATCH"]
+    assert patched == ["/scim/v2/Users/u-ada", "/scim/v2/Groups/g-Engineers"]  # not Sales, not Support
+    assert done.result["removed_from_groups"] == ["g-Engineers"]
