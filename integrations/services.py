@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,6 +105,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
     run = ExtractionRun.objects.select_related("integration").get(pk=run_id)
     integration = run.integration
     client = client or ScimClient(integration)
+    client.before_request = _heartbeat(run)
     counts = Counts()
     try:
         if not integration.enabled:  # disabled after the run was queued
@@ -157,6 +159,26 @@ def extraction_progress(run: ExtractionRun, **fields: Any) -> None:
         heartbeat_at=timezone.now(), **fields
     ):
         raise LeaseLost(f"run {run.pk} is no longer running")
+
+
+HEARTBEAT_EVERY_SECONDS = 30
+
+
+def _heartbeat(run: ExtractionRun) -> Callable[[], None]:
+    """Renew the run's lease before a request when the last renewal is a while ago.
+
+    Pages renew it too; this covers one page that takes long (slow answers, retries after
+    Retry-After), so a healthy run is never taken for a lost one.
+    """
+    last = time.monotonic()
+
+    def renew() -> None:
+        nonlocal last
+        if time.monotonic() - last >= HEARTBEAT_EVERY_SECONDS:
+            extraction_progress(run)
+            last = time.monotonic()
+
+    return renew
 
 
 def extractions_recover(*, now: datetime | None = None) -> int:

@@ -147,3 +147,29 @@ def test_a_worker_that_lost_its_lease_stops_and_leaves_the_run_failed(
     assert len(client.heartbeats) == 2  # it stopped at the page after losing the lease
     assert TargetUser.objects.filter(integration=integration).count() == 1  # that page was not written
     assert extraction_start(integration=integration, trigger="manual").status == "queued"
+
+
+def test_a_slow_page_renews_the_lease_before_its_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries and slow answers inside one page must not make a healthy run look lost."""
+    from integrations import services
+    from integrations.services import LeaseLost
+
+    integration = Integration.objects.create(name="Slow", base_url="https://slow.example.com/scim/v2")
+    run = stuck_run(integration, silent_for=timedelta(minutes=5))
+    before = run.heartbeat_at
+    clock = [1000.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    renew = services._heartbeat(run)
+    renew()  # just renewed: no write
+    run.refresh_from_db()
+    assert run.heartbeat_at == before
+    clock[0] += services.HEARTBEAT_EVERY_SECONDS
+    renew()
+    run.refresh_from_db()
+    assert run.heartbeat_at is not None
+    assert before is not None
+    assert run.heartbeat_at > before
+    ExtractionRun.objects.filter(pk=run.pk).update(status="failed")  # given up meanwhile
+    clock[0] += services.HEARTBEAT_EVERY_SECONDS
+    with pytest.raises(LeaseLost):
+        renew()
