@@ -233,7 +233,7 @@ def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
         _still_allowed(action)
         result = EXECUTORS[ActionType(action.action_type)](action, scim)
     except NoLongerAllowed as exc:  # the console's own settings: not the application's failure
-        return _finished(_finish(action, ActionState.FAILED, error=str(exc)))
+        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
     except LeaseLost:
         logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
         return Outcome(None)
@@ -241,25 +241,21 @@ def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
         _count_failure(action, str(exc))
         if action.attempts >= settings.ACTION_MAX_ATTEMPTS:
             error = f"{exc} (gave up after {action.attempts} attempts)"
-            return _finished(_finish(action, ActionState.FAILED, error=error))
+            return Outcome(_finish(action, ActionState.FAILED, error=error))
         delay = exc.retry_after if exc.retry_after is not None else backoff(action.attempts)
         if not _requeue(action, delay, str(exc)):
             return Outcome(None)
         return Outcome(action, retry_in=delay)
     except ScimClientError as exc:
         _count_failure(action, str(exc))
-        return _finished(_finish(action, ActionState.FAILED, error=str(exc)))
+        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
     except Exception as exc:
         logger.exception("action crashed", extra={"action": action.pk})
         _count_failure(action, f"internal error: {type(exc).__name__}")
-        return _finished(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
+        return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
     # A success ends a run of failures; with none to end, no worker writes the shared integration row.
     Integration.objects.filter(pk=action.integration_id, consecutive_failures__gt=0).update(consecutive_failures=0)
-    return _finished(_finish(action, ActionState.SUCCEEDED, result=result))
-
-
-def _finished(action: Action | None) -> Outcome:
-    return Outcome(action)
+    return Outcome(_finish(action, ActionState.SUCCEEDED, result=result))
 
 
 def _count_failure(action: Action, error: str) -> None:

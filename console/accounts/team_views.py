@@ -73,7 +73,6 @@ def team_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "scim_managed": managed,
             "roles_form": TeamRolesForm(initial={"roles": team.roles.all()}) if can_manage else None,
             "can_change_members": can_manage and not managed,
-            "member_form": TeamMemberAddForm() if can_manage and not managed else None,
         },
     )
 
