@@ -28,6 +28,11 @@ def person_permissions(*, person: Person) -> frozenset[str]:
     return cached
 
 
+def permissions_remember(*, person: Person, permissions: set[str] | frozenset[str]) -> None:
+    """Keep permissions read elsewhere (see ``owner_with_permissions``) on the instance."""
+    setattr(person, _PERMISSIONS_CACHE_ATTR, frozenset(permissions))
+
+
 def person_permissions_forget(*, person: Person) -> None:
     if hasattr(person, _PERMISSIONS_CACHE_ATTR):
         delattr(person, _PERMISSIONS_CACHE_ATTR)

@@ -302,8 +302,8 @@ def person_set_active(
         person.session_generation = F("session_generation") + 1
         ended = ["session_generation"]
     person.save(update_fields=["is_active", "updated_at", *ended])
-    if ended:
-        person.refresh_from_db(fields=["session_generation"])
+    if ended:  # the new generation is read back only if something asks for it
+        del person.session_generation
     identity_event_record(
         person=person, kind=IdentityEvent.Kind.REACTIVATED if active else IdentityEvent.Kind.DEACTIVATED
     )

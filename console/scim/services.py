@@ -63,8 +63,8 @@ def _clash_error(other: Person, user_name: str) -> ScimError:
     return uniqueness(f"userName {user_name!r} is already taken.")
 
 
-def _roles_known(person: Person, roles: list[Role]) -> None:
-    """Remember a new person's roles as if prefetched, so answering the POST reads none back."""
+def roles_known(person: Person, roles: list[Role]) -> None:
+    """Remember a person's direct roles as if prefetched, so the SCIM document reads none back."""
     known = Role.objects.filter(pk__in=[role.pk for role in roles])
     known._result_cache = sorted(roles, key=lambda role: role.name)  # Role's ordering
     cache = getattr(person, "_prefetched_objects_cache", {})
@@ -98,7 +98,7 @@ def _write_user(
             if role_list:  # the roles a person starts with belong to the creation, not to a later change
                 person.roles.set(role_list)
                 created_with["roles"] = sorted(r.name for r in role_list)
-            _roles_known(person, role_list)
+            roles_known(person, role_list)
             roles = None
             identity_event_record(person=person, kind=IdentityEvent.Kind.CREATED, changes=created_with)
         else:

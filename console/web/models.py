@@ -39,5 +39,10 @@ class ConsoleSettings(models.Model):
 
     @classmethod
     def load(cls) -> "ConsoleSettings":
+        # Read on every SCIM request: a plain statement, not the ORM's get_or_create.
+        singleton = f"SELECT * FROM {cls._meta.db_table} WHERE id = 1"  # noqa: S608 - the model's own table
+        found = next(iter(cls.objects.raw(singleton)), None)
+        if found is not None:
+            return found
         settings, _ = cls.objects.get_or_create(pk=1)
         return settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -11,8 +12,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from console.accounts.models import ApiKey, Person, hash_api_key_secret
-from console.accounts.services import api_key_create
+from console.accounts.access import api_key_authenticate
+from console.accounts.models import ApiKey, Person, Role, Team, hash_api_key_secret
+from console.accounts.selectors import person_permissions
+from console.accounts.services import api_key_create, team_members_add
 from console.audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +166,34 @@ def test_create_api_key_command_prints_a_working_key(make_person: Callable[..., 
     assert ApiKey.objects.get().name == "automation"
     with pytest.raises(CommandError, match="No person"):
         call_command("create_api_key", "nobody")
+
+
+def test_a_key_carries_its_owners_direct_and_team_roles_read_with_it(
+    make_person: Callable[..., Person], django_assert_num_queries: Any
+) -> None:
+    alice = make_person("alice", roles=[])
+    token = api_key_create(actor=alice, owner=alice, name="ci").token
+    assert bearer(token).get("/api/v1/people/").status_code == 403  # no role at all
+
+    readers = Team.objects.create(name="Readers")
+    readers.roles.add(Role.objects.get(name="viewer"))
+    team_members_add(team=readers, person_ids=[alice.pk])
+    assert bearer(token).get("/api/v1/people/").status_code == 200  # viewer through the team
+
+    alice.roles.add(Role.objects.get(name="operator"))
+    twice = Team.objects.create(name="Also readers")
+    twice.roles.add(Role.objects.get(name="viewer"))
+    team_members_add(team=twice, person_ids=[alice.pk])
+    key, reason = api_key_authenticate(token)
+    assert key is not None
+    assert reason == ""
+    expected = {p for r in Role.objects.filter(name__in=["viewer", "operator"]) for p in r.permissions}
+    with django_assert_num_queries(0):  # read with the key, not asked for again
+        assert person_permissions(person=key.owner) == expected
+    assert key.owner == alice
+    assert key.owner.username == "alice"
+
+    readers.delete()
+    twice.delete()
+    alice.roles.clear()
+    assert bearer(token).get("/api/v1/people/").status_code == 403  # the roles went with the teams
