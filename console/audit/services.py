@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
@@ -15,6 +18,32 @@ from console.web.redaction import redact
 from console.web.request_meta import client_address
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AuditContext:
+    """Details every event recorded inside :func:`audit_context` carries, and how many there were."""
+
+    details: dict[str, Any] = field(default_factory=dict)
+    recorded: int = 0
+
+
+_context: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)
+
+
+@contextmanager
+def audit_context(**details: Any) -> Iterator[AuditContext]:
+    """Add ``details`` (for example how a change arrived) to each event recorded inside.
+
+    A request that changes things through several services then leaves one event per
+    change, each saying where it came from, instead of one more event that repeats them.
+    """
+    context = AuditContext(details)
+    token = _context.set(context)
+    try:
+        yield context
+    finally:
+        _context.reset(token)
 
 
 def audit_record(
@@ -38,7 +67,10 @@ def audit_record(
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(target.pk)
         target_label = target_label or str(target)[:255]
-    payload: dict[str, Any] = dict(details or {})
+    context = _context.get()
+    payload: dict[str, Any] = {**(context.details if context else {}), **(details or {})}
+    if context is not None:
+        context.recorded += 1
     if before is not None:
         payload["before"] = dict(before)
     if after is not None:

@@ -20,7 +20,7 @@ from console.accounts.services import (
     team_members_add,
     team_members_remove,
 )
-from console.audit.services import audit_record
+from console.audit.services import audit_context, audit_record
 from console.scim.errors import ScimError, invalid_syntax, invalid_value, not_found, uniqueness
 from console.scim.patch import apply_user_patch, operation_kind
 from console.scim.resources import as_text, user_fields_from_scim, user_to_scim
@@ -127,7 +127,8 @@ def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpReques
         existing.removed_at = None
         existing.save(update_fields=["removed_at", "updated_at"])
         fields.setdefault("is_active", True)
-        person = _write_user(person=existing, fields=fields, actor=actor, request=request, created=False)
+        with audit_context(via="scim", method="POST"):
+            person = _write_user(person=existing, fields=fields, actor=actor, request=request, created=False)
         audit_record(
             verb="scim.user.rehired", actor=actor, target=person, request=request, after={"userName": person.username}
         )
@@ -148,11 +149,11 @@ def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpReques
 
 @transaction.atomic
 def scim_user_replace(*, person: Person, body: dict[str, Any], actor: Person, request: HttpRequest) -> Person:
+    """Each change is audited once, by the service that makes it, marked as a SCIM replace."""
     _refuse_local(person)
     fields = user_fields_from_scim(body)
-    person = _write_user(person=person, fields=fields, actor=actor, request=request, created=False)
-    audit_record(verb="scim.user.replaced", actor=actor, target=person, request=request)
-    return person
+    with audit_context(via="scim", method="PUT"):
+        return _write_user(person=person, fields=fields, actor=actor, request=request, created=False)
 
 
 @transaction.atomic
@@ -169,15 +170,10 @@ def scim_user_patch(*, person: Person, operations: list[dict[str, Any]], actor: 
         fields["roles"] = []  # removed: no direct roles any more
     elif patched.get("roles") == document.get("roles"):
         fields.pop("roles", None)
-    person = _write_user(person=person, fields=fields, actor=actor, request=request, created=False)
-    audit_record(
-        verb="scim.user.patched",
-        actor=actor,
-        target=person,
-        request=request,
-        details={"operations": [{"op": o.get("op"), "path": o.get("path")} for o in operations]},
-    )
-    return person
+    # Each change is audited once, by the service that makes it, with the operations that asked for it.
+    asked = [{"op": o.get("op"), "path": o.get("path")} for o in operations]
+    with audit_context(via="scim", method="PATCH", operations=asked):
+        return _write_user(person=person, fields=fields, actor=actor, request=request, created=False)
 
 
 @transaction.atomic
@@ -187,9 +183,10 @@ def scim_user_delete(*, person: Person, actor: Person, request: HttpRequest) -> 
     A later POST with the same userName re-hires the person with only what that POST grants.
     """
     _refuse_local(person)
-    person_set_active(actor=actor, person=person, active=False, request=request, via_scim=True)
-    teams_left = person_teams_leave(actor=actor, person=person, request=request)
-    person_set_roles(actor=actor, person=person, roles=[], request=request, via_scim=True)
+    with audit_context(via="scim", method="DELETE"):
+        person_set_active(actor=actor, person=person, active=False, request=request, via_scim=True)
+        teams_left = person_teams_leave(actor=actor, person=person, request=request)
+        person_set_roles(actor=actor, person=person, roles=[], request=request, via_scim=True)
     person.removed_at = timezone.now()
     person.save(update_fields=["removed_at", "updated_at"])
     identity_event_record(person=person, kind=IdentityEvent.Kind.DELETED, changes={"teams_left": teams_left})

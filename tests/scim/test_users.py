@@ -165,11 +165,27 @@ def test_every_write_is_audited_with_the_key_owner_as_actor(
 ) -> None:
     user = make_user()
     scim.patch(f"Users/{user['id']}", patch_op({"op": "replace", "path": "title", "value": "CTO"}))
-    events = AuditEvent.objects.filter(target_id=str(user["id"]))
-    assert {"scim.user.created", "scim.user.patched", "person.updated"} <= set(events.values_list("verb", flat=True))
+    scim.patch(f"Users/{user['id']}", patch_op({"op": "replace", "path": "active", "value": False}))
+    scim.put(f"Users/{user['id']}", {**user, "title": "CEO", "active": False})
+    scim.patch(f"Users/{user['id']}", patch_op({"op": "replace", "path": "title", "value": "CEO"}))  # no change
+    events = AuditEvent.objects.filter(target_id=str(user["id"])).order_by("id")
+    # One event per change, by the service that made it, saying SCIM asked for it and how.
+    assert list(events.values_list("verb", flat=True)) == [
+        "scim.user.created",
+        "person.updated",
+        "person.deactivated",
+        "person.updated",
+    ]
     assert set(events.values_list("actor_id", flat=True)) == {provisioner.pk}
-    updated = events.get(verb="person.updated")
-    assert "CTO" in str(updated.details)
+    retitled, deactivated, replaced = events[1], events[2], events[3]
+    assert retitled.details["after"] == {"title": "CTO"}
+    assert retitled.details["via"] == "scim"
+    assert retitled.details["method"] == "PATCH"
+    assert retitled.details["operations"] == [{"op": "replace", "path": "title"}]
+    assert deactivated.details["after"] == {"active": False}
+    assert deactivated.details["operations"] == [{"op": "replace", "path": "active"}]
+    assert replaced.details["after"] == {"title": "CEO"}
+    assert (replaced.details["via"], replaced.details["method"]) == ("scim", "PUT")
 
 
 def test_update_event_names_the_changed_attributes(scim: ScimClient, make_user: Callable[..., Any]) -> None:
