@@ -38,7 +38,7 @@ from integrations.scim_client import (
 )
 from integrations.services import content_hash, primary_email
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
-from provisioning.throttle import paced, running_count, slot_available
+from provisioning.throttle import paced, running_now
 
 logger = logging.getLogger(__name__)
 
@@ -141,29 +141,39 @@ def claim(action_id: int) -> Claim:
         | lease_expired(now)
     )
     with transaction.atomic():
-        candidate = Action.objects.filter(claimable, pk=action_id).select_related("integration").first()
-        if candidate is None:
+        # Locked until the claim commits, so what is read here is what the claim changes.
+        action = next(
+            iter(
+                Action.objects.select_for_update(of=("self",))
+                .filter(claimable, pk=action_id)
+                .select_related("integration")
+                .order_by()
+            ),
+            None,
+        )
+        if action is None:
             return Claim(None)
-        integration = candidate.integration
+        integration = action.integration
         if integration.quarantined_at is not None:
             return Claim(None)  # waits; resuming the integration queues it again
-        if not slot_available(integration, claiming=candidate.pk) or _yields_to_a_leaver(candidate):
-            return Claim(None, busy=True, routing=action_routing(candidate))
-        from_state = candidate.state
-        token = uuid.uuid4().hex
-        claimed = Action.objects.filter(claimable, pk=action_id, state=from_state).update(
-            state=ActionState.RUNNING,
-            started_at=now,
-            attempts=F("attempts") + 1,
-            attempts_total=F("attempts_total") + 1,
-            next_attempt_at=None,
-            lease_token=token,
-            lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
-            updated_at=now,
-        )
-        if not claimed:
+        running = running_now(integration, excluding=action.pk, lock=True)
+        if running >= max(1, integration.max_concurrency) or _yields_to_a_leaver(action, running):
+            return Claim(None, busy=True, routing=action_routing(action))
+        from_state = action.state
+        claimed_fields = {
+            "state": ActionState.RUNNING,
+            "started_at": now,
+            "attempts": action.attempts + 1,
+            "attempts_total": action.attempts_total + 1,
+            "next_attempt_at": None,
+            "lease_token": uuid.uuid4().hex,
+            "lease_expires_at": now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
+            "updated_at": now,
+        }
+        if not Action.objects.filter(claimable, pk=action_id, state=from_state).update(**claimed_fields):
             return Claim(None)
-        action = Action.objects.select_related("integration", "target_user", "target_group").get(pk=action_id)
+        for name, value in claimed_fields.items():
+            setattr(action, name, value)
         note = f"attempt {action.attempts} on {_worker_name()}"
         if from_state == ActionState.RUNNING:
             note += " (reclaimed: the worker that ran it stopped renewing its lease)"
@@ -192,12 +202,12 @@ def lease_renew(action: Action) -> None:
         raise LeaseLost(f"action {action.pk} is no longer held by this worker")
 
 
-def _yields_to_a_leaver(candidate: Action) -> bool:
-    """With one slot left, a ready deprovision of the same integration goes first."""
+def _yields_to_a_leaver(candidate: Action, running: int) -> bool:
+    """With one slot left (``running`` others hold the rest), a ready deprovision of the same integration goes first."""
     if candidate.action_type == ActionType.DEPROVISION_IDENTITY:
         return False
     integration = candidate.integration
-    if running_count(integration, excluding=candidate.pk) + 1 < max(1, integration.max_concurrency):
+    if running + 1 < max(1, integration.max_concurrency):
         return False
     return (
         Action.objects.filter(
@@ -253,8 +263,6 @@ def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
         logger.exception("action crashed", extra={"action": action.pk})
         _count_failure(action, f"internal error: {type(exc).__name__}")
         return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
-    # A success ends a run of failures; with none to end, no worker writes the shared integration row.
-    Integration.objects.filter(pk=action.integration_id, consecutive_failures__gt=0).update(consecutive_failures=0)
     return Outcome(_finish(action, ActionState.SUCCEEDED, result=result))
 
 
@@ -338,19 +346,28 @@ def _finish(action: Action, state: str, *, error: str = "", result: dict[str, An
     """The outcome, written only while this worker still holds the claim; else ``None``."""
     from console.audit.services import audit_record
 
+    now = timezone.now()
+    final = {
+        "state": state,
+        "finished_at": now,
+        "last_error": error,
+        "result": result or {},
+        "lease_token": "",
+        "lease_expires_at": None,
+        "updated_at": now,
+        # what the executor found or made in the application (its picture is already updated)
+        "target_user_id": action.target_user_id,
+        "target_group_id": action.target_group_id,
+    }
     with transaction.atomic():
-        moved = Action.objects.filter(_held(action)).update(
-            state=state,
-            finished_at=timezone.now(),
-            last_error=error,
-            result=result or {},
-            lease_token="",
-            lease_expires_at=None,
-            updated_at=timezone.now(),
-        )
-        if not moved:
+        if not Action.objects.filter(_held(action)).update(**final):
             logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
             return None
+        if state == ActionState.SUCCEEDED:
+            # A success ends a run of failures; with none to end, no worker writes the shared row.
+            Integration.objects.filter(pk=action.integration_id, consecutive_failures__gt=0).update(
+                consecutive_failures=0
+            )
         ActionEvent.objects.create(
             action=action, from_state=ActionState.RUNNING, to_state=state, note=error[:2000] if error else ""
         )
@@ -359,7 +376,8 @@ def _finish(action: Action, state: str, *, error: str = "", result: dict[str, An
             target=action,
             details={"type": action.action_type, "subject": action.subject, **({"error": error} if error else {})},
         )
-    action.refresh_from_db()
+    for name, value in final.items():
+        setattr(action, name, value)
     return action
 
 
@@ -429,22 +447,25 @@ def _patch(scim: ScimClient, path: str, operations: list[dict[str, Any]]) -> Non
 
 
 def _remember_user(action: Action, resource: dict[str, Any]) -> TargetUser:
-    """The console's picture of the application, updated at once."""
-    user, _ = TargetUser.objects.update_or_create(
-        integration=action.integration,
-        remote_id=str(resource["id"]),
-        defaults={
-            "user_name": str(resource.get("userName", ""))[:255],
-            "display_name": str(resource.get("displayName", ""))[:255],
-            "email": primary_email(resource),
-            "external_id": str(resource.get("externalId", "") or "")[:255],
-            "active": resource.get("active", True) is not False,
-            "resource": resource,
-            "content_hash": content_hash(resource),
-            "last_seen_at": timezone.now(),
-            "removed_at": None,
-        },
+    """The console's picture of the application, updated at once (one upsert)."""
+    fields = {
+        "user_name": str(resource.get("userName", ""))[:255],
+        "display_name": str(resource.get("displayName", ""))[:255],
+        "email": primary_email(resource),
+        "external_id": str(resource.get("externalId", "") or "")[:255],
+        "active": resource.get("active", True) is not False,
+        "resource": resource,
+        "content_hash": content_hash(resource),
+        "last_seen_at": timezone.now(),
+        "removed_at": None,
+    }
+    user = TargetUser(integration_id=action.integration_id, remote_id=str(resource["id"]), **fields)
+    TargetUser.objects.bulk_create(
+        [user], update_conflicts=True, unique_fields=["integration", "remote_id"], update_fields=list(fields)
     )
+    if user.pk is None:  # a database that does not return the id of an updated row
+        user.pk = TargetUser.objects.get(integration_id=action.integration_id, remote_id=user.remote_id).pk
+    action.target_user = user  # recorded with the outcome
     return user
 
 
@@ -460,16 +481,14 @@ def sync_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
                 raise
         else:
             created = response.json()
-            user = _remember_user(action, created)
-            Action.objects.filter(pk=action.pk).update(target_user=user)
+            _remember_user(action, created)
             return {"operation": "created", "id": created.get("id")}
     operations = changed_operations(found, desired)
     reactivated = found.get("active") is False
     if operations:
         _patch(scim, f"{_users(action)}/{found['id']}", operations)
         found = _fetch(scim, f"{_users(action)}/{found['id']}")
-    user = _remember_user(action, found)
-    Action.objects.filter(pk=action.pk).update(target_user=user)
+    _remember_user(action, found)
     return {
         "operation": "reactivated" if reactivated else ("updated" if operations else "unchanged"),
         "id": found["id"],
@@ -597,7 +616,7 @@ def create_entitlement(action: Action, scim: ScimClient) -> dict[str, Any]:
             "removed_at": None,
         },
     )
-    Action.objects.filter(pk=action.pk).update(target_group=group)
+    action.target_group = group  # recorded with the outcome
     return {"operation": operation, "id": resource["id"]}
 
 

@@ -1,10 +1,12 @@
 """Rate limit and concurrency per integration, held across every worker process together.
 
 The rate limit is a token bucket in its GCRA form: one number per integration (when the
-next request may go without borrowing from the burst), kept in the database row of
-``IntegrationThrottle`` and updated under a row lock. Concurrency is counted from the
-actions running for the integration (with a live lease), under the same lock, when a worker
-claims one.
+next request may go without borrowing from the burst). Where the console's cache is Redis
+(as in production, where the workers share it), that number lives in Redis and one atomic
+script reserves a slot in one round trip, on Redis's own clock; otherwise it is the
+database row of ``IntegrationThrottle``, updated under a row lock. Concurrency is counted
+from the actions running for the integration (with a live lease), under that row's lock,
+when a worker claims one.
 """
 
 from __future__ import annotations
@@ -12,15 +14,49 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from django.db import transaction
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.db import IntegrityError, transaction
 
 from integrations.models import Integration
 from provisioning.models import IntegrationThrottle
 
+# KEYS[1]: the integration's theoretical arrival time. ARGV: interval, burst allowance, and
+# "now" (empty: Redis's clock, the same for every worker host). Returns the wait, as text
+# (Redis would cut a number returned from Lua to an integer).
+_GCRA = """
+local now = tonumber(ARGV[3])
+if not now then
+    local clock = redis.call('TIME')
+    now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
+local interval = tonumber(ARGV[1])
+local theoretical = tonumber(redis.call('GET', KEYS[1]) or '0')
+if theoretical < now then theoretical = now end
+local wait = theoretical - tonumber(ARGV[2]) - now
+if wait < 0 then wait = 0 end
+local keep_ms = math.ceil((theoretical + interval - now) * 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.6f', theoretical + interval), 'PX', keep_ms)
+return string.format('%.6f', wait)
+"""
+
 
 def _locked(integration_id: int) -> IntegrationThrottle:
-    IntegrationThrottle.objects.get_or_create(integration_id=integration_id)
+    """The integration's throttle row, locked until the transaction ends (made on first use)."""
+    found = IntegrationThrottle.objects.select_for_update().filter(integration_id=integration_id).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            IntegrationThrottle.objects.create(integration_id=integration_id)
+    except IntegrityError:  # another worker made it first
+        pass
     return IntegrationThrottle.objects.select_for_update().get(integration_id=integration_id)
+
+
+def _shared_redis() -> RedisCache | None:
+    backend = caches["default"]
+    return backend if isinstance(backend, RedisCache) else None
 
 
 def reserve(integration: Integration, *, now: float | None = None) -> float:
@@ -28,6 +64,12 @@ def reserve(integration: Integration, *, now: float | None = None) -> float:
     rate = max(integration.rate_limit_per_second, 0.001)
     interval = 1.0 / rate
     burst_allowance = max(integration.rate_limit_burst - 1, 0) * interval
+    redis = _shared_redis()
+    if redis is not None:
+        key = redis.make_and_validate_key(f"throttle:{integration.pk}")
+        client = redis._cache.get_client(key, write=True)
+        wait = client.eval(_GCRA, 1, key, repr(interval), repr(burst_allowance), "" if now is None else repr(now))
+        return float(wait)
     with transaction.atomic():
         throttle = _locked(integration.pk)
         current = time.time() if now is None else now
@@ -49,6 +91,13 @@ def paced(integration: Integration, sleep: Callable[[float], None] = time.sleep)
     return before_request
 
 
+def running_now(integration: Integration, *, excluding: int | None = None, lock: bool = False) -> int:
+    """:func:`running_count`; with ``lock``, under the integration's lock first, which serializes claims."""
+    if lock:
+        _locked(integration.pk)
+    return running_count(integration, excluding=excluding)
+
+
 def running_count(integration: Integration, *, excluding: int | None = None) -> int:
     """Actions of the integration a live worker is running: an expired lease (a dead worker's
     action, waiting to be reclaimed) holds no slot, nor does ``excluding`` (the one being claimed)."""
@@ -62,9 +111,3 @@ def running_count(integration: Integration, *, excluding: int | None = None) -> 
     if excluding is not None:
         running = running.exclude(pk=excluding)
     return running.count()
-
-
-def slot_available(integration: Integration, *, claiming: int | None = None) -> bool:
-    """Under the integration's lock: is there room for one more running action (``claiming``)?"""
-    _locked(integration.pk)  # serializes claims of this integration's actions
-    return running_count(integration, excluding=claiming) < max(1, integration.max_concurrency)

@@ -14,6 +14,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.test import Client
 from django.utils import timezone
 
@@ -22,7 +24,7 @@ from console.audit.models import AuditEvent
 from integrations.models import Integration
 from integrations.scim_client import ScimClient
 from provisioning.execution import action_execute, actions_recover, claim, integration_resume
-from provisioning.models import Action, ActionEvent, ScimCall
+from provisioning.models import Action, ActionEvent, IntegrationThrottle, ScimCall
 from provisioning.services import action_request, action_routing
 from provisioning.tasks import action_execute_task
 from provisioning.throttle import reserve
@@ -50,6 +52,10 @@ def test_the_token_bucket_allows_the_burst_then_paces() -> None:
     waits = [reserve(integration, now=100.0) for _ in range(6)]
     assert waits == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5]
     assert reserve(integration, now=110.0) == 0.0  # the bucket filled up again meanwhile
+    # Where the workers share a Redis cache the bucket lives there (one round trip a
+    # request); otherwise in the integration's throttle row.
+    in_redis = isinstance(caches["default"], RedisCache)
+    assert IntegrationThrottle.objects.filter(integration=integration).exists() is not in_redis
 
 
 def test_concurrency_is_held_and_a_deprovision_takes_the_last_slot(
