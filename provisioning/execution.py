@@ -194,12 +194,27 @@ def claim(action_id: int) -> Claim:
 
 def lease_renew(action: Action) -> None:
     """Extend this worker's claim; if it is no longer this worker's, stop (``LeaseLost``)."""
-    now = timezone.now()
+    expires = timezone.now() + timedelta(seconds=settings.ACTION_LEASE_SECONDS)
     renewed = Action.objects.filter(pk=action.pk, state=ActionState.RUNNING, lease_token=action.lease_token).update(
-        lease_expires_at=now + timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+        lease_expires_at=expires
     )
     if not renewed:
         raise LeaseLost(f"action {action.pk} is no longer held by this worker")
+    action.lease_expires_at = expires
+
+
+def lease_running_low(action: Action) -> bool:
+    """Whether less than two thirds of this worker's lease remain, by its own clock.
+
+    Another worker can take an action over only once its lease has run out, so while
+    most of it remains nobody else holds the action and a request may go without a
+    renewal first; a worker that stalled (a long pause, a hung connection) finds its lease
+    low, renews, and learns there whether it lost the claim before it sends anything.
+    """
+    if action.lease_expires_at is None:
+        return True
+    remaining = (action.lease_expires_at - timezone.now()).total_seconds()
+    return remaining < settings.ACTION_LEASE_SECONDS * 2 / 3
 
 
 def _yields_to_a_leaver(candidate: Action, running: int) -> bool:
@@ -219,12 +234,13 @@ def _yields_to_a_leaver(candidate: Action, running: int) -> bool:
 
 
 def _before_each_request(action: Action) -> Any:
-    """Wait for the integration's rate limit, then renew the lease just before the request goes."""
+    """Wait for the integration's rate limit, then renew the lease if it runs low, before the request goes."""
     pace = paced(action.integration)
 
     def before_request() -> None:
         pace()
-        lease_renew(action)
+        if lease_running_low(action):
+            lease_renew(action)
 
     return before_request
 

@@ -8,12 +8,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import httpx
 import pytest
+from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.test import Client
@@ -23,6 +24,7 @@ from console.accounts.models import Person
 from console.audit.models import AuditEvent
 from integrations.models import Integration
 from integrations.scim_client import ScimClient
+from provisioning import execution
 from provisioning.execution import action_execute, actions_recover, claim, integration_resume
 from provisioning.models import Action, ActionEvent, IntegrationThrottle, ScimCall
 from provisioning.services import action_request, action_routing
@@ -200,33 +202,66 @@ def test_a_busy_deprovision_is_sent_again_on_the_leavers_queue(
     assert action_routing(deprovision) == {"queue": "leavers"}
 
 
-def test_the_lease_is_renewed_before_each_request_and_a_lost_claim_writes_nothing(
-    peer: Peer, app: Integration, requester: Person
+def test_the_lease_is_renewed_when_it_runs_low_and_a_lost_claim_writes_nothing(
+    peer: Peer, app: Integration, requester: Person, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    real_now = timezone.now
+    skipped = timedelta(0)
+
+    def clock() -> datetime:
+        return real_now() + skipped
+
+    monkeypatch.setattr(timezone, "now", clock)  # every clock of the console, workers' included
+
+    def time_passes(seconds: float) -> None:
+        nonlocal skipped
+        skipped += timedelta(seconds=seconds)
+
+    renewed: list[int] = []
+    renew = execution.lease_renew
+
+    def counted_renew(held: Action) -> None:
+        renewed.append(held.pk)
+        renew(held)
+
+    monkeypatch.setattr(execution, "lease_renew", counted_renew)
+
+    # Requests in quick succession go on the lease the claim took: no renewal each time.
+    quick = action_request(
+        actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Dev"}
+    )
+    finished_quickly = action_execute(quick.pk).action
+    assert finished_quickly is not None
+    assert finished_quickly.state == "succeeded"
+    assert ScimCall.objects.filter(action=quick).count() == 2  # the lookup and the create
+    assert renewed == []
+
     action = action_request(
         actor=requester, integration=app, action_type="CREATE_ENTITLEMENT", parameters={"display_name": "Ops"}
     )
     seen: list[float] = []
 
     def long_pause(request: httpx.Request) -> None:
-        """Each request finds the lease fresh, then "takes" longer than the lease."""
+        """Each request "takes" longer than the lease: by then a lease taken before it has run out."""
         held = Action.objects.get(pk=action.pk)
         assert held.lease_expires_at is not None
         seen.append((held.lease_expires_at - timezone.now()).total_seconds())
-        _lease_runs_out(held)
+        time_passes(settings.ACTION_LEASE_SECONDS + 1)
 
     slow = ScimClient(app, http=httpx.Client(event_hooks={"request": [long_pause]}))
     done = action_execute(action.pk, client=slow).action
     assert done is not None
     assert done.state == "succeeded"  # still its claim: nobody took it meanwhile
     assert len(seen) == 2  # the lookup and the create
-    assert all(left > 250 for left in seen), seen  # renewed just before each (the lease is 300 s)
+    assert all(left > 250 for left in seen), seen  # fresh before each (the lease is 300 s)
+    assert renewed == [action.pk]  # the lookup went on the claim's lease; the create found it run out
 
-    # A second worker reclaims an action after the first one's lookup: the first stops there.
+    # A second worker reclaims an action after the first one's lookup (its lease ran out
+    # meanwhile): the first finds that out when it renews, and stops there.
     def reclaimed_after(method: str, target: Action, tokens: list[str]) -> Callable[[httpx.Response], None]:
         def hook(response: httpx.Response) -> None:
             if response.request.method == method:
-                _lease_runs_out(target)
+                time_passes(settings.ACTION_LEASE_SECONDS + 1)
                 taken = claim(target.pk).action
                 assert taken is not None
                 tokens.append(taken.lease_token)
