@@ -41,6 +41,8 @@ DNS_FAILURES = (
     "name does not resolve",
     "getaddrinfo failed",
 )
+# resource_problem checks a multi-valued attribute (a group's members) by this many of its values.
+SAMPLE_VALUES = 100
 # Built once: pydantic caches parametrized models only weakly, and rebuilding one costs milliseconds.
 USER_LIST_RESPONSE = ListResponse[User]
 
@@ -350,10 +352,16 @@ def resource_problem(kind: str, resource: dict[str, Any]) -> str:
 
     Only the core attributes are checked: extensions are the application's own, and vendors
     add attributes freely. It costs about 0.1 ms a resource, as much again as storing it,
-    so extraction checks a sample (the first resource of each page), not every one.
+    so extraction checks a sample (the first resource of each page), not every one; and a
+    multi-valued attribute by its first SAMPLE_VALUES values (a group of 50,000 members
+    would take seconds).
     """
     model, schema, names = CORE_MODELS[kind]
-    core = {key: value for key, value in resource.items() if key.lower() in names}
+    core = {
+        key: value[:SAMPLE_VALUES] if isinstance(value, list) else value
+        for key, value in resource.items()
+        if key.lower() in names
+    }
     core["schemas"] = [schema]
     try:
         model.model_validate(core, scim_ctx=Context.RESOURCE_QUERY_RESPONSE)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.bulk import insert_rows, update_rows
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError, resource_problem
@@ -35,9 +36,28 @@ GROUP_FIELDS = [
 ]
 
 
+def _stable_json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, sort_keys=True, default=str)``, built once rather than for every resource.
+
+    The C encoder json.dumps itself uses, without the circular-reference check (parsed JSON
+    cannot refer to itself): the same text, about a quarter faster. The plain encoder where
+    the C one is missing.
+    """
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:
+        encoder = json.JSONEncoder(sort_keys=True, default=str)
+        return encoder.encode
+    iterencode = make(None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True)
+    return lambda value: "".join(iterencode(value, 0))
+
+
+_stable_json = _stable_json_encoder()
+
+
 def content_hash(resource: dict[str, Any]) -> str:
+    """What a resource says apart from its ``meta``: sha256 of its JSON with sorted keys."""
     stable = {k: v for k, v in resource.items() if k != "meta"}
-    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(_stable_json(stable).encode()).hexdigest()
 
 
 def primary_email(resource: dict[str, Any]) -> str:
@@ -214,52 +234,54 @@ def extractions_recover(*, now: datetime | None = None) -> int:
 
 
 def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> dict[str, int]:
+    """Users a page at a time: new ones inserted, changed ones rewritten; returns every user's pk by remote id."""
     integration = run.integration
-    known = {
-        remote_id: (pk, digest)
-        for pk, remote_id, digest in TargetUser.objects.filter(integration=integration).values_list(
-            "pk", "remote_id", "content_hash"
-        )
-    }
-    removed_before = set(
-        TargetUser.objects.filter(integration=integration, removed_at__isnull=False).values_list("remote_id", flat=True)
-    )
-    ids: dict[str, int] = {}
+    known: dict[str, tuple[int, str]] = {}
+    removed_before: list[str] = []
+    for user_pk, remote_id, digest, removed_at in TargetUser.objects.filter(integration=integration).values_list(
+        "pk", "remote_id", "content_hash", "removed_at"
+    ):
+        known[remote_id] = (user_pk, digest)
+        if removed_at is not None:
+            removed_before.append(remote_id)
     seen: set[str] = set()
     now = timezone.now()
     for page in client.pages(integration.users_endpoint):
         run.pages += 1
         _check_sample(run, "User", page)
-        fresh: list[TargetUser] = []
-        changed: list[TargetUser] = []
+        fresh: list[tuple[str, list[Any]]] = []
+        changed: list[tuple[int, list[Any]]] = []
         for resource in page:
             remote_id = str(resource.get("id", ""))
             if not remote_id or remote_id in seen:
                 continue
             seen.add(remote_id)
             digest = content_hash(resource)
-            pk, known_digest = known.get(remote_id, (None, None))
+            pk, known_digest = known.get(remote_id) or (None, None)
             if known_digest == digest:
                 continue
-            user = TargetUser(
-                pk=pk,
-                integration_id=integration.pk,
-                remote_id=remote_id,
-                user_name=str(resource.get("userName", ""))[:255],
-                display_name=str(resource.get("displayName", ""))[:255],
-                email=primary_email(resource),
-                external_id=str(resource.get("externalId", "") or "")[:255],
-                active=resource.get("active", True) is not False,
-                resource=resource,
-                content_hash=digest,
-                last_seen_at=now,
-                removed_at=None,
-            )
-            (fresh if pk is None else changed).append(user)
+            values = [
+                str(resource.get("userName", ""))[:255],
+                str(resource.get("displayName", ""))[:255],
+                primary_email(resource),
+                str(resource.get("externalId", "") or "")[:255],
+                resource.get("active", True) is not False,
+                resource,
+                digest,
+                None,  # removed_at
+            ]
+            if pk is None:
+                fresh.append((remote_id, values))
+            else:
+                changed.append((pk, values))
         # One transaction (one commit) per page: the rows and the progress they make.
         with transaction.atomic():
-            TargetUser.objects.bulk_create(fresh, batch_size=BATCH)
-            updated_rows = _rewrite(TargetUser, changed, USER_FIELDS)
+            insert_rows(
+                TargetUser,
+                [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"],
+                [[*values, integration.pk, remote_id, timezone.now(), now] for remote_id, values in fresh],
+            )
+            updated_rows = update_rows(TargetUser, USER_FIELDS, changed)
             created, updated = counts.created + len(fresh), counts.updated + updated_rows
             extraction_progress(
                 run,
@@ -279,9 +301,9 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
         TargetUser.objects.filter(integration=integration, remote_id__in=back[start : start + BATCH]).update(
             removed_at=None
         )
-    for remote_id, pk in TargetUser.objects.filter(integration=integration).values_list("remote_id", "pk"):
-        ids[remote_id] = pk
-    return ids
+    if not counts.created:
+        return {remote_id: pk for remote_id, (pk, _) in known.items()}
+    return dict(TargetUser.objects.filter(integration=integration).values_list("remote_id", "pk"))
 
 
 def _check_sample(run: ExtractionRun, kind: str, page: list[dict[str, Any]]) -> None:
@@ -296,11 +318,6 @@ def _check_sample(run: ExtractionRun, kind: str, page: list[dict[str, Any]]) -> 
     problem = resource_problem(kind, page[0])
     if problem:
         run.warnings = [*run.warnings, f"{prefix} (kept as sent): {problem}"]
-
-
-def _rewrite(model: Any, rows: list[Any], fields: list[str]) -> int:
-    """Save ``fields`` of existing rows: one plain UPDATE each, cheaper in Django than bulk_update's CASE."""
-    return sum(model.objects.filter(pk=row.pk).update(**{name: getattr(row, name) for name in fields}) for row in rows)
 
 
 def _mark_removed(model: Any, integration: Integration, remote_ids: Iterable[str], when: Any) -> int:
@@ -327,8 +344,8 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
     for page in client.pages(integration.groups_endpoint):
         run.pages += 1
         _check_sample(run, "Group", page)
-        fresh: list[tuple[TargetGroup, list[str]]] = []
-        changed: list[tuple[TargetGroup, list[str]]] = []
+        fresh: list[tuple[str, list[Any], list[str]]] = []
+        changed: list[tuple[int, list[Any], list[str]]] = []
         for resource in page:
             remote_id = str(resource.get("id", ""))
             if not remote_id or remote_id in seen:
@@ -339,38 +356,44 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
             if known_digest == digest:
                 continue
             members = [str(m.get("value")) for m in resource.get("members") or [] if isinstance(m, dict)]
-            group = TargetGroup(
-                pk=pk,
-                integration_id=integration.pk,
-                remote_id=remote_id,
-                display_name=str(resource.get("displayName", ""))[:255],
-                external_id=str(resource.get("externalId", "") or "")[:255],
-                resource=resource,
-                content_hash=digest,
-                member_count=len(members),
-                last_seen_at=now,
-                removed_at=None,
-            )
-            (fresh if pk is None else changed).append((group, members))
+            values = [
+                str(resource.get("displayName", ""))[:255],
+                str(resource.get("externalId", "") or "")[:255],
+                resource,
+                digest,
+                len(members),
+                now,  # last_seen_at
+                None,  # removed_at
+            ]
+            if pk is None:
+                fresh.append((remote_id, values, members))
+            else:
+                changed.append((pk, values, members))
         # A page's groups and their members change together, in one transaction.
         with transaction.atomic():
+            group_members: list[tuple[int, list[str]]] = [(pk, members) for pk, _, members in changed]
             # A multi-row insert holds many copies of each value while it is built: large groups go alone.
-            small = [group for group, members in fresh if len(members) <= LARGE_GROUP]
-            large = [group for group, members in fresh if len(members) > LARGE_GROUP]
-            TargetGroup.objects.bulk_create(small, batch_size=BATCH)
-            for group in large:
-                TargetGroup.objects.bulk_create([group])
-            _rewrite(TargetGroup, [group for group, _ in changed], GROUP_FIELDS)
-            TargetMembership.objects.filter(group_id__in=[group.pk for group, _ in changed]).delete()
-            TargetMembership.objects.bulk_create(
+            small = [group for group in fresh if len(group[2]) <= LARGE_GROUP]
+            large = [group for group in fresh if len(group[2]) > LARGE_GROUP]
+            for batch in [small, *([group] for group in large)]:
+                pks = insert_rows(
+                    TargetGroup,
+                    [*GROUP_FIELDS, "integration_id", "remote_id", "first_seen_at"],
+                    [[*values, integration.pk, remote_id, timezone.now()] for remote_id, values, _ in batch],
+                    returning=True,
+                )
+                group_members += zip(pks, (members for _, _, members in batch), strict=True)
+            update_rows(TargetGroup, GROUP_FIELDS, [(pk, values) for pk, values, _ in changed])
+            TargetMembership.objects.filter(group_id__in=[pk for pk, _, _ in changed]).delete()
+            _resolve_members(integration, user_ids, group_members)
+            insert_rows(
+                TargetMembership,
+                ["integration_id", "group_id", "member_remote_id", "user_id"],
                 [
-                    TargetMembership(
-                        integration_id=integration.pk, group_id=group.pk, member_remote_id=m, user_id=user_ids.get(m)
-                    )
-                    for group, members in (*fresh, *changed)
-                    for m in dict.fromkeys(members)
+                    (integration.pk, group_pk, member, user_ids.get(member))
+                    for group_pk, members in group_members
+                    for member in dict.fromkeys(members)
                 ],
-                batch_size=BATCH,
             )
             created, updated = counts.created + len(fresh), counts.updated + len(changed)
             extraction_progress(
@@ -385,3 +408,19 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
         counts.created, counts.updated, run.groups_seen = created, updated, len(seen)
         run.groups_total = client.total_results
     counts.removed += _mark_removed(TargetGroup, integration, [g for g in known if g not in seen], now)
+
+
+def _resolve_members(
+    integration: Integration, user_ids: dict[str, int], group_members: list[tuple[int, list[str]]]
+) -> None:
+    """Add to ``user_ids`` the members not read this run that are users after all (stored meanwhile, say)."""
+    missing = {member for _, members in group_members for member in members if member not in user_ids}
+    if not missing:
+        return
+    missing_ids = list(missing)
+    for start in range(0, len(missing_ids), BATCH):
+        user_ids.update(
+            TargetUser.objects.filter(
+                integration=integration, remote_id__in=missing_ids[start : start + BATCH]
+            ).values_list("remote_id", "pk")
+        )

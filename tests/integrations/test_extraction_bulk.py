@@ -1,0 +1,133 @@
+"""How extraction writes in bulk: COPY on PostgreSQL storing what the ORM stores, one-statement updates, hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from integrations import bulk
+from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.scim_client import SAMPLE_VALUES, resource_problem
+from integrations.services import USER_FIELDS, content_hash
+
+pytestmark = pytest.mark.django_db
+
+AWKWARD = 'tab\there, new\nline, back\\slash, "quoted", \\N, ünïcödé ✓'
+WHEN = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+
+
+def user_rows(integration: Integration) -> list[list[Any]]:
+    """Rows in insert_rows' shape, with values COPY's text format has to escape."""
+    resources: list[dict[str, Any]] = [
+        {"id": "1", "userName": AWKWARD, "emails": [{"value": "a@example.com", "primary": True}], "n": 1.5},
+        {"id": "2", "userName": "plain", "nested": {"list": [None, True, 0, AWKWARD]}, "meta": {"version": 'W/"1"'}},
+        {"id": "3", "userName": "", "empty": {}, "quote": '\\"'},
+    ]
+    return [
+        [
+            str(resource["userName"]),
+            AWKWARD if number == 0 else "",
+            "a@example.com" if number == 0 else "",
+            "",
+            number != 1,
+            resource,
+            content_hash(resource),
+            None if number else WHEN,
+            integration.pk,
+            str(resource["id"]),
+            WHEN,
+            WHEN,
+        ]
+        for number, resource in enumerate(resources)
+    ]
+
+
+USER_COLUMNS = [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"]
+STORED = [name for name in USER_COLUMNS if name not in ("integration_id", "first_seen_at")]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's")
+def test_copy_stores_exactly_what_the_orm_stores(
+    make_integration: Callable[..., Integration], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_copy = make_integration("https://a.example.com", name="COPY")
+    by_orm = make_integration("https://b.example.com", name="ORM")
+    copied = bulk.insert_rows(TargetUser, USER_COLUMNS, user_rows(by_copy), returning=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(bulk, "copy_supported", lambda: False)
+        created = bulk.insert_rows(TargetUser, USER_COLUMNS, user_rows(by_orm), returning=True)
+
+    def stored(integration: Integration) -> list[tuple[Any, ...]]:
+        return list(TargetUser.objects.filter(integration=integration).order_by("remote_id").values_list(*STORED))
+
+    assert stored(by_copy) == stored(by_orm)
+    assert sorted(copied) == sorted(TargetUser.objects.filter(integration=by_copy).values_list("pk", flat=True))
+    assert sorted(created) == sorted(TargetUser.objects.filter(integration=by_orm).values_list("pk", flat=True))
+    assert TargetUser.objects.get(integration=by_copy, remote_id="1").resource["userName"] == AWKWARD
+    # Keys drawn from the sequence: the ORM's next insert does not collide with them.
+    later = TargetUser.objects.create(integration=by_copy, remote_id="4", user_name="later", content_hash="x")
+    assert later.pk > max(copied)
+
+
+def test_rows_without_keys_asked_for_are_inserted_all_the_same(make_integration: Callable[..., Integration]) -> None:
+    integration = make_integration("https://a.example.com")
+    group = TargetGroup.objects.create(integration=integration, remote_id="g", display_name="G", content_hash="x")
+    user = TargetUser.objects.create(integration=integration, remote_id="u", user_name="u", content_hash="x")
+    rows = [(integration.pk, group.pk, "u", user.pk), (integration.pk, group.pk, AWKWARD, None)]
+    fields = ["integration_id", "group_id", "member_remote_id", "user_id"]
+
+    assert bulk.insert_rows(TargetMembership, fields, rows) == []
+
+    assert set(TargetMembership.objects.values_list("member_remote_id", "user_id")) == {("u", user.pk), (AWKWARD, None)}
+
+
+@pytest.mark.parametrize("changed", [1, 3])
+def test_update_rows_rewrites_the_fields_and_counts_the_rows_it_found(
+    changed: int, make_integration: Callable[..., Integration]
+) -> None:
+    integration = make_integration("https://a.example.com")
+    users = [
+        TargetUser.objects.create(integration=integration, remote_id=str(n), user_name=f"u{n}", content_hash="old")
+        for n in range(changed)
+    ]
+    missing = max(user.pk for user in users) + 1000
+    rows = [(user.pk, [f"new{user.pk}", {"id": user.remote_id, "x": AWKWARD}, "new"]) for user in users]
+
+    found = bulk.update_rows(TargetUser, ["user_name", "resource", "content_hash"], [*rows, (missing, ["x", {}, "x"])])
+
+    assert found == changed
+    for user in users:
+        user.refresh_from_db()
+        assert (user.user_name, user.resource["x"], user.content_hash) == (f"new{user.pk}", AWKWARD, "new")
+    assert bulk.update_rows(TargetUser, ["user_name"], []) == 0
+
+
+def test_the_content_hash_is_the_sorted_json_of_all_but_meta() -> None:
+    resource = {
+        "id": "1",
+        "userName": AWKWARD,
+        "name": {"givenName": "Ada", "familyName": "Lovelace"},
+        "emails": [{"value": "ada@example.com", "primary": True}, {"value": None}],
+        "score": 1e-7,
+        "big": 10**20,
+        "meta": {"version": 'W/"2"'},
+    }
+    stable = {key: value for key, value in resource.items() if key != "meta"}
+    expected = hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+    assert content_hash(resource) == expected
+    assert content_hash({**resource, "meta": {"version": 'W/"3"'}}) == expected
+    assert content_hash({**resource, "score": 2}) != expected
+
+
+def test_a_large_group_is_checked_by_a_sample_of_its_members() -> None:
+    members = [{"value": str(n), "type": "User"} for n in range(50_000)]
+    assert resource_problem("Group", {"id": "g", "displayName": "All", "members": members}) == ""
+    broken = [{"value": "1", "type": "User"}, {"value": 7, "type": "User"}, *members]
+    assert "members.1.value" in resource_problem("Group", {"id": "g", "displayName": "All", "members": broken})
+    assert SAMPLE_VALUES >= 100
