@@ -1,4 +1,5 @@
-"""How extraction writes in bulk: COPY on PostgreSQL storing what the ORM stores, one-statement updates, hashes."""
+"""How extraction goes fast: COPY on PostgreSQL storing what the ORM stores, one-statement updates, hashes,
+and a sample of the resources checked for valid SCIM."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from django.db import connection
 
 from integrations import bulk
-from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
-from integrations.scim_client import SAMPLE_VALUES, resource_problem
-from integrations.services import USER_FIELDS, content_hash
+from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.scim_client import SAMPLE_VALUES, ScimClient, resource_problem
+from integrations.services import USER_FIELDS, content_hash, extraction_run_execute
 
 pytestmark = pytest.mark.django_db
 
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 AWKWARD = 'tab\there, new\nline, back\\slash, "quoted", \\N, ünïcödé ✓'
 WHEN = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 
@@ -131,3 +134,36 @@ def test_a_large_group_is_checked_by_a_sample_of_its_members() -> None:
     broken = [{"value": "1", "type": "User"}, {"value": 7, "type": "User"}, *members]
     assert "members.1.value" in resource_problem("Group", {"id": "g", "displayName": "All", "members": broken})
     assert SAMPLE_VALUES >= 100
+
+
+def test_the_first_pages_and_then_every_tenth_are_checked_for_valid_scim(
+    make_integration: Callable[..., Integration], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations import services
+
+    integration = make_integration("https://scim.example.com/v2", discover_extensions=False, page_size=1)
+    users: list[dict[str, Any]] = [{"id": str(n), "userName": f"user{n}"} for n in range(1, 31)]
+    users[19]["userName"] = 42  # on page 20
+    checked: list[str] = []
+
+    def check(kind: str, resource: dict[str, Any]) -> str:
+        checked.append(str(resource["id"]))
+        return resource_problem(kind, resource)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["startIndex"])
+        chosen = users[start - 1 : start] if "Users" in request.url.path else []
+        body = {"schemas": [LIST], "totalResults": len(users) if chosen else 0, "Resources": chosen}
+        return httpx.Response(200, json=body)
+
+    monkeypatch.setattr(services, "resource_problem", check)
+    client = ScimClient(integration, http=httpx.Client(transport=httpx.MockTransport(handler)))
+    run = extraction_run_execute(
+        run_id=ExtractionRun.objects.create(integration=integration, trigger="manual").pk, client=client
+    )
+
+    assert run is not None
+    assert (run.status, run.users_seen) == ("succeeded", 30)
+    assert checked == [str(n) for n in (*range(1, 11), 20)]  # no more once a warning is there
+    [warning] = run.warnings
+    assert warning == "some users are not valid SCIM (kept as sent): User 20: userName: Input should be a valid string"
