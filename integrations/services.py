@@ -303,7 +303,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
         TargetUser.objects.filter(integration=integration, remote_id__in=back[start : start + BATCH]).update(
             removed_at=None
         )
-    if not counts.created:
+    if not counts.created:  # users only, so far: no new keys to read back
         return {remote_id: pk for remote_id, (pk, _) in known.items()}
     return dict(TargetUser.objects.filter(integration=integration).values_list("remote_id", "pk"))
 
