@@ -65,13 +65,14 @@ def _window_count(bucket: str) -> int:
     """Count one request in ``bucket`` (a fixed one-minute window) and return the total so far."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        # One round trip (INCR and a first-time EXPIRE together) where Django's incr()
-        # makes two: the limit is paid on every SCIM request.
+        # One round trip where Django's incr() makes two: the limit is paid on every SCIM
+        # request. The window's counter is made with its expiry the first time (SET NX EX),
+        # then counted (INCR), in one MULTI.
         key = backend.make_and_validate_key(bucket)
-        pipeline = backend._cache.get_client(key, write=True).pipeline(transaction=False)
+        pipeline = backend._cache.get_client(key, write=True).pipeline(transaction=True)
+        pipeline.set(key, 0, ex=120, nx=True)
         pipeline.incr(key)
-        pipeline.expire(key, 120, nx=True)
-        used, _ = pipeline.execute()
+        _, used = pipeline.execute()
         return int(used)
     try:
         return int(cache.incr(bucket))
