@@ -14,10 +14,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.db import IntegrityError, transaction
 
+from console.web.shared_redis import redis_script
 from integrations.models import Integration
 from provisioning.models import IntegrationThrottle
 
@@ -54,21 +53,16 @@ def _locked(integration_id: int) -> IntegrationThrottle:
     return IntegrationThrottle.objects.select_for_update().get(integration_id=integration_id)
 
 
-def _shared_redis() -> RedisCache | None:
-    backend = caches["default"]
-    return backend if isinstance(backend, RedisCache) else None
-
-
 def reserve(integration: Integration, *, now: float | None = None) -> float:
     """Reserve the next request slot; return how many seconds to wait before sending it."""
     rate = max(integration.rate_limit_per_second, 0.001)
     interval = 1.0 / rate
     burst_allowance = max(integration.rate_limit_burst - 1, 0) * interval
-    redis = _shared_redis()
-    if redis is not None:
-        key = redis.make_and_validate_key(f"throttle:{integration.pk}")
-        client = redis._cache.get_client(key, write=True)
-        wait = client.eval(_GCRA, 1, key, repr(interval), repr(burst_allowance), "" if now is None else repr(now))
+    shared = redis_script(_GCRA)
+    if shared is not None:
+        script, backend = shared
+        key = backend.make_and_validate_key(f"throttle:{integration.pk}")
+        wait = script(keys=[key], args=[repr(interval), repr(burst_allowance), "" if now is None else repr(now)])
         return float(wait)
     with transaction.atomic():
         throttle = _locked(integration.pk)

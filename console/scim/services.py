@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -117,12 +117,22 @@ def _write_user(
     return person
 
 
+def _person_named_for_update(user_name: str) -> Person | None:
+    """The person whose userName equals ``user_name`` ignoring case, locked; as ``username__iexact``.
+
+    A plain statement on the ``upper(username)`` index: every SCIM POST asks it.
+    """
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    named = f"SELECT * FROM {Person._meta.db_table} WHERE UPPER(username) = UPPER(%s) ORDER BY id{lock}"  # noqa: S608
+    return next(iter(Person.objects.raw(named, [user_name])), None)
+
+
 @transaction.atomic
 def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpRequest) -> tuple[Person, bool]:
     """Create a person, or re-hire the one a previous DELETE removed. Returns (person, rehired)."""
     fields = user_fields_from_scim(body)
     # userName is unique case-insensitively, so one look-up tells a re-hire from a clash.
-    existing = Person.objects.select_for_update().filter(username__iexact=fields["username"]).first()
+    existing = _person_named_for_update(fields["username"])
     if existing is not None and existing.removed_at is not None and existing.source == Source.SCIM:
         existing.removed_at = None
         existing.save(update_fields=["removed_at", "updated_at"])

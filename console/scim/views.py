@@ -8,8 +8,7 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache, caches
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import cache
 from django.db import DataError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -38,6 +37,7 @@ from console.scim.services import (
     scim_user_replace,
 )
 from console.web.models import ConsoleSettings
+from console.web.shared_redis import redis_script
 
 logger = logging.getLogger(__name__)
 
@@ -61,19 +61,19 @@ def error_response(error: ScimError) -> HttpResponse:
     return scim_response(body, error.status)
 
 
+# KEYS[1]: the window's counter, made with its expiry the first time, then counted.
+_COUNT_IN_WINDOW = """
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+return redis.call('INCR', KEYS[1])
+"""
+
+
 def _window_count(bucket: str) -> int:
     """Count one request in ``bucket`` (a fixed one-minute window) and return the total so far."""
-    backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        # One round trip where Django's incr() makes two: the limit is paid on every SCIM
-        # request. The window's counter is made with its expiry the first time (SET NX EX),
-        # then counted (INCR), in one MULTI.
-        key = backend.make_and_validate_key(bucket)
-        pipeline = backend._cache.get_client(key, write=True).pipeline(transaction=True)
-        pipeline.set(key, 0, ex=120, nx=True)
-        pipeline.incr(key)
-        _, used = pipeline.execute()
-        return int(used)
+    shared = redis_script(_COUNT_IN_WINDOW)
+    if shared is not None:  # one round trip where Django's incr() makes two
+        script, backend = shared
+        return int(script(keys=[backend.make_and_validate_key(bucket)], args=[120]))
     try:
         return int(cache.incr(bucket))
     except ValueError:  # the first request of this window
