@@ -97,7 +97,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--groups", default="10,1000,50000", help="sizes of the groups that members are added to")
     parser.add_argument("--requests", type=int, default=150, help="timed requests of each kind, each round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per request kind; each figure is the median")
     parser.add_argument("--budget", type=float, default=15.0, help="seconds of timed requests per server and round")
     parser.add_argument("--keep-databases", action="store_true")
     return parser.parse_args()
