@@ -62,6 +62,20 @@ def content_hash(resource: dict[str, Any]) -> str:
     return hashlib.sha256(_stable_json(stable).encode()).hexdigest()
 
 
+def target_user_fields(resource: dict[str, Any], digest: str) -> dict[str, Any]:
+    """The stored columns (``USER_FIELDS``, in that order) of a target user read from ``resource``."""
+    return {
+        "user_name": str(resource.get("userName", ""))[:255],
+        "display_name": str(resource.get("displayName", ""))[:255],
+        "email": primary_email(resource),
+        "external_id": str(resource.get("externalId", "") or "")[:255],
+        "active": resource.get("active", True) is not False,
+        "resource": resource,
+        "content_hash": digest,
+        "removed_at": None,  # seen again
+    }
+
+
 def primary_email(resource: dict[str, Any]) -> str:
     emails = resource.get("emails") or []
     chosen = next((e for e in emails if isinstance(e, dict) and e.get("primary")), emails[0] if emails else None)
@@ -262,16 +276,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
             pk, known_digest = known.get(remote_id) or (None, None)
             if known_digest == digest:
                 continue
-            values = [
-                str(resource.get("userName", ""))[:255],
-                str(resource.get("displayName", ""))[:255],
-                primary_email(resource),
-                str(resource.get("externalId", "") or "")[:255],
-                resource.get("active", True) is not False,
-                resource,
-                digest,
-                None,  # removed_at
-            ]
+            values = list(target_user_fields(resource, digest).values())  # in USER_FIELDS' order
             if pk is None:
                 fresh.append((remote_id, values))
             else:

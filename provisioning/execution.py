@@ -36,9 +36,9 @@ from integrations.scim_client import (
     ScimTransient,
     escape_filter_value,
 )
-from integrations.services import content_hash, primary_email
+from integrations.services import content_hash, target_user_fields
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
-from provisioning.throttle import paced, running_now
+from provisioning.throttle import paced, running_locked
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def claim(action_id: int) -> Claim:
         integration = action.integration
         if integration.quarantined_at is not None:
             return Claim(None)  # waits; resuming the integration queues it again
-        running = running_now(integration, excluding=action.pk, lock=True)
+        running = running_locked(integration, excluding=action.pk)
         if running >= max(1, integration.max_concurrency) or _yields_to_a_leaver(action, running):
             return Claim(None, busy=True, routing=action_routing(action))
         from_state = action.state
@@ -464,17 +464,7 @@ def _patch(scim: ScimClient, path: str, operations: list[dict[str, Any]]) -> Non
 
 def _remember_user(action: Action, resource: dict[str, Any]) -> TargetUser:
     """The console's picture of the application, updated at once (one upsert)."""
-    fields = {
-        "user_name": str(resource.get("userName", ""))[:255],
-        "display_name": str(resource.get("displayName", ""))[:255],
-        "email": primary_email(resource),
-        "external_id": str(resource.get("externalId", "") or "")[:255],
-        "active": resource.get("active", True) is not False,
-        "resource": resource,
-        "content_hash": content_hash(resource),
-        "last_seen_at": timezone.now(),
-        "removed_at": None,
-    }
+    fields = {**target_user_fields(resource, content_hash(resource)), "last_seen_at": timezone.now()}
     user = TargetUser(integration_id=action.integration_id, remote_id=str(resource["id"]), **fields)
     TargetUser.objects.bulk_create(
         [user], update_conflicts=True, unique_fields=["integration", "remote_id"], update_fields=list(fields)

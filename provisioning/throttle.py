@@ -85,10 +85,9 @@ def paced(integration: Integration, sleep: Callable[[float], None] = time.sleep)
     return before_request
 
 
-def running_now(integration: Integration, *, excluding: int | None = None, lock: bool = False) -> int:
-    """:func:`running_count`; with ``lock``, under the integration's lock first, which serializes claims."""
-    if lock:
-        _locked(integration.pk)
+def running_locked(integration: Integration, *, excluding: int | None = None) -> int:
+    """:func:`running_count`, under the integration's lock (held to the transaction's end), which serializes claims."""
+    _locked(integration.pk)
     return running_count(integration, excluding=excluding)
 
 

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 
 from console.accounts.models import ApiKey, Person
 from console.accounts.permissions import Perm
+from console.db import first_raw
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ def api_key_authenticate(token: str) -> tuple[ApiKey | None, str]:
         return None, "Invalid API key."
     prefix, secret = parsed
     by_prefix = f"SELECT * FROM {ApiKey._meta.db_table} WHERE prefix = %s"  # noqa: S608 - as above
-    key = next(iter(ApiKey.objects.raw(by_prefix, [prefix])), None)
+    key = first_raw(ApiKey, by_prefix, [prefix])
     if key is None or not key.matches(secret):
         return None, "Invalid API key."
     if key.is_revoked:

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
@@ -20,28 +19,19 @@ from console.web.request_meta import client_address
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class AuditContext:
-    """Details every event recorded inside :func:`audit_context` carries, and how many there were."""
-
-    details: dict[str, Any] = field(default_factory=dict)
-    recorded: int = 0
-
-
-_context: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)
+_context: ContextVar[dict[str, Any] | None] = ContextVar("audit_context", default=None)
 
 
 @contextmanager
-def audit_context(**details: Any) -> Iterator[AuditContext]:
+def audit_context(**details: Any) -> Iterator[None]:
     """Add ``details`` (for example how a change arrived) to each event recorded inside.
 
     A request that changes things through several services then leaves one event per
     change, each saying where it came from, instead of one more event that repeats them.
     """
-    context = AuditContext(details)
-    token = _context.set(context)
+    token = _context.set(details)
     try:
-        yield context
+        yield
     finally:
         _context.reset(token)
 
@@ -67,10 +57,7 @@ def audit_record(
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(target.pk)
         target_label = target_label or str(target)[:255]
-    context = _context.get()
-    payload: dict[str, Any] = {**(context.details if context else {}), **(details or {})}
-    if context is not None:
-        context.recorded += 1
+    payload: dict[str, Any] = {**(_context.get() or {}), **(details or {})}
     if before is not None:
         payload["before"] = dict(before)
     if after is not None:

@@ -21,6 +21,7 @@ from console.accounts.services import (
     team_members_remove,
 )
 from console.audit.services import audit_context, audit_record
+from console.db import first_raw
 from console.scim.errors import ScimError, invalid_syntax, invalid_value, not_found, uniqueness
 from console.scim.patch import apply_user_patch, operation_kind
 from console.scim.resources import as_text, user_fields_from_scim, user_to_scim
@@ -124,7 +125,7 @@ def _person_named_for_update(user_name: str) -> Person | None:
     """
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     named = f"SELECT * FROM {Person._meta.db_table} WHERE UPPER(username) = UPPER(%s) ORDER BY id{lock}"  # noqa: S608
-    return next(iter(Person.objects.raw(named, [user_name])), None)
+    return first_raw(Person, named, [user_name])
 
 
 @transaction.atomic

@@ -21,6 +21,7 @@ from console.accounts.access import AccessPolicy, acting_person
 from console.accounts.models import Person, Role, Team
 from console.accounts.permissions import Perm
 from console.accounts.services import BreakGlassError
+from console.db import first_raw
 from console.scim.errors import ScimError, invalid_syntax, not_found
 from console.scim.filters import scim_filter_apply
 from console.scim.patch import operations_of
@@ -201,7 +202,7 @@ def scim_person(pk: int) -> Person | None:
     """
     # table names come from the models; values travel as parameters
     by_id = f"SELECT * FROM {Person._meta.db_table} WHERE id = %s AND removed_at IS NULL"  # noqa: S608
-    person = next(iter(Person.objects.raw(by_id, [pk])), None)
+    person = first_raw(Person, by_id, [pk])
     if person is not None:
         roles = Role.objects.raw(
             f"""SELECT r.* FROM {Role._meta.db_table} r

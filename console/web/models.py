@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from console.db import first_raw
+
 
 class WorkerHeartbeat(models.Model):
     """The last time each Celery worker said it was alive."""
@@ -41,7 +43,7 @@ class ConsoleSettings(models.Model):
     def load(cls) -> "ConsoleSettings":
         # Read on every SCIM request: a plain statement, not the ORM's get_or_create.
         singleton = f"SELECT * FROM {cls._meta.db_table} WHERE id = 1"  # noqa: S608 - the model's own table
-        found = next(iter(cls.objects.raw(singleton)), None)
+        found = first_raw(cls, singleton)
         if found is not None:
             return found
         settings, _ = cls.objects.get_or_create(pk=1)

@@ -16,7 +16,7 @@ from django.db import connection
 from integrations import bulk
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import SAMPLE_VALUES, ScimClient, resource_problem
-from integrations.services import USER_FIELDS, content_hash, extraction_run_execute
+from integrations.services import USER_FIELDS, content_hash, extraction_run_execute, target_user_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +164,15 @@ def test_the_first_pages_and_then_every_tenth_are_checked_for_valid_scim(
     assert checked == [str(n) for n in (*range(1, 11), 20)]  # no more once a warning is there
     [warning] = run.warnings
     assert warning == "some users are not valid SCIM (kept as sent): User 20: userName: Input should be a valid string"
+
+
+def test_target_user_fields_come_in_the_order_extraction_writes_them() -> None:
+    resource = {"id": "7", "userName": "ada", "emails": [{"value": "ada@example.com", "primary": True}]}
+    fields = target_user_fields(resource, "digest")
+    assert list(fields) == USER_FIELDS
+    assert (fields["user_name"], fields["email"], fields["active"], fields["removed_at"]) == (
+        "ada",
+        "ada@example.com",
+        True,
+        None,
+    )
