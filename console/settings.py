@@ -40,6 +40,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 CONSOLE_ENV = os.environ.get("CONSOLE_ENV", "development").strip().lower()
 if CONSOLE_ENV not in {"development", "production", "test"}:
     raise ImproperlyConfigured("CONSOLE_ENV must be development, production or test")
@@ -196,6 +201,8 @@ ACTION_QUARANTINE_AFTER = env_int("ACTION_QUARANTINE_AFTER", 10)
 # has started this long is failed too (its message was lost). Either way the next can start.
 EXTRACTION_LEASE_SECONDS = env_int("EXTRACTION_LEASE_SECONDS", 600)
 EXTRACTION_QUEUED_MAX_SECONDS = env_int("EXTRACTION_QUEUED_MAX_SECONDS", 60 * 60)
+# How often a running extraction writes what it has read (with its progress); 0: after every page.
+EXTRACTION_WRITE_SECONDS = env_float("EXTRACTION_WRITE_SECONDS", 0.5)
 
 # --- Security ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

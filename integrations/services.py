@@ -62,6 +62,26 @@ def content_hash(resource: dict[str, Any]) -> str:
     return hashlib.sha256(_stable_json(stable).encode()).hexdigest()
 
 
+VERSION_PREFIX = "v:"
+
+
+def fingerprint(resource: dict[str, Any]) -> str:
+    """What tells one state of a resource from another, for finding what changed between reads.
+
+    The resource's ``meta.version`` where it has one: the entity tag that RFC 7643 (section
+    3.1) has the application change with the resource, so an unchanged resource costs a
+    look-up instead of encoding and hashing it (most of the work of a read that finds little
+    changed). Otherwise its ``content_hash``. The two never collide (a version is prefixed).
+    """
+    meta = resource.get("meta")
+    version = meta.get("version") if isinstance(meta, dict) else None
+    if isinstance(version, str) and version:
+        if len(version) > 64 - len(VERSION_PREFIX):
+            version = hashlib.sha256(version.encode()).hexdigest()[: 64 - len(VERSION_PREFIX)]
+        return VERSION_PREFIX + version
+    return content_hash(resource)
+
+
 def target_user_fields(resource: dict[str, Any], digest: str) -> dict[str, Any]:
     """The stored columns (``USER_FIELDS``, in that order) of a target user read from ``resource``."""
     return {
@@ -217,6 +237,31 @@ def _heartbeat(run: ExtractionRun) -> Callable[[], None]:
     return renew
 
 
+FLUSH_MAX_ROWS = 5000  # buffered users, or group members, before a write whatever the time
+
+
+class WritePace:
+    """When the pages read so far are written: a transaction every few pages, not every page.
+
+    Rows are buffered and written, with the run's progress and under its lease, once
+    ``settings.EXTRACTION_WRITE_SECONDS`` have passed since the last write or FLUSH_MAX_ROWS
+    rows wait (so memory stays bounded), and at the end of each list. A read that finds
+    little changed then costs a few transactions rather than one per page; the progress bar
+    still moves at that pace, and a worker that lost its lease learns it at its next write,
+    before any row of it is stored. ``0`` writes after every page.
+    """
+
+    def __init__(self) -> None:
+        self.every = settings.EXTRACTION_WRITE_SECONDS
+        self.last = time.monotonic()
+
+    def due(self, rows: int) -> bool:
+        return rows >= FLUSH_MAX_ROWS or time.monotonic() - self.last >= self.every
+
+    def written(self) -> None:
+        self.last = time.monotonic()
+
+
 def extractions_recover(*, now: datetime | None = None) -> int:
     """Fail runs whose worker is gone, so the integration can be extracted again.
 
@@ -262,31 +307,15 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
             removed_before.append(remote_id)
     seen: set[str] = set()
     now = timezone.now()
-    for number, page in enumerate(client.pages(integration.users_endpoint), start=1):
-        run.pages += 1
-        _check_sample(run, "User", page, number)
-        fresh: list[tuple[str, list[Any]]] = []
-        changed: list[tuple[int, list[Any]]] = []
-        for resource in page:
-            remote_id = str(resource.get("id", ""))
-            if not remote_id or remote_id in seen:
-                continue
-            seen.add(remote_id)
-            digest = content_hash(resource)
-            pk, known_digest = known.get(remote_id) or (None, None)
-            if known_digest == digest:
-                continue
-            values = list(target_user_fields(resource, digest).values())  # in USER_FIELDS' order
-            if pk is None:
-                fresh.append((remote_id, values))
-            else:
-                changed.append((pk, values))
-        # One transaction (one commit) per page: the rows and the progress they make.
+    pace = WritePace()
+    fresh: list[list[Any]] = []  # read, not yet written
+    changed: list[tuple[int, list[Any]]] = []
+
+    def write() -> None:
+        # One transaction: the rows read since the last write and the progress they make.
         with transaction.atomic():
             insert_rows(
-                TargetUser,
-                [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"],
-                [[*values, integration.pk, remote_id, timezone.now(), now] for remote_id, values in fresh],
+                TargetUser, [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"], fresh
             )
             updated_rows = update_rows(TargetUser, USER_FIELDS, changed)
             created, updated = counts.created + len(fresh), counts.updated + updated_rows
@@ -299,8 +328,32 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
                 created=created,
                 updated=updated,
             )
-        counts.created, counts.updated, run.users_seen = created, updated, len(seen)
-        run.users_total = client.total_results
+        counts.created, counts.updated = created, updated
+        fresh.clear()
+        changed.clear()
+        pace.written()
+
+    for number, page in enumerate(client.pages(integration.users_endpoint), start=1):
+        run.pages += 1
+        _check_sample(run, "User", page, number)
+        for resource in page:
+            remote_id = str(resource.get("id", ""))
+            if not remote_id or remote_id in seen:
+                continue
+            seen.add(remote_id)
+            digest = fingerprint(resource)
+            pk, known_digest = known.get(remote_id) or (None, None)
+            if known_digest == digest:
+                continue
+            values = list(target_user_fields(resource, digest).values())  # in USER_FIELDS' order
+            if pk is None:
+                fresh.append([*values, integration.pk, remote_id, timezone.now(), now])
+            else:
+                changed.append((pk, values))
+        run.users_seen, run.users_total = len(seen), client.total_results
+        if pace.due(len(fresh) + len(changed)):
+            write()
+    write()
     gone = [remote_id for remote_id in known if remote_id not in seen]
     counts.removed += _mark_removed(TargetUser, integration, gone, now)
     back = [remote_id for remote_id in removed_before if remote_id in seen]  # came back unchanged
@@ -351,35 +404,14 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
     }
     seen: set[str] = set()
     now = timezone.now()
-    for number, page in enumerate(client.pages(integration.groups_endpoint), start=1):
-        run.pages += 1
-        _check_sample(run, "Group", page, number)
-        fresh: list[tuple[str, list[Any], list[str]]] = []
-        changed: list[tuple[int, list[Any], list[str]]] = []
-        for resource in page:
-            remote_id = str(resource.get("id", ""))
-            if not remote_id or remote_id in seen:
-                continue
-            seen.add(remote_id)
-            digest = content_hash(resource)
-            pk, known_digest = known.get(remote_id, (None, None))
-            if known_digest == digest:
-                continue
-            members = [str(m.get("value")) for m in resource.get("members") or [] if isinstance(m, dict)]
-            values = [
-                str(resource.get("displayName", ""))[:255],
-                str(resource.get("externalId", "") or "")[:255],
-                resource,
-                digest,
-                len(members),
-                now,  # last_seen_at
-                None,  # removed_at
-            ]
-            if pk is None:
-                fresh.append((remote_id, values, members))
-            else:
-                changed.append((pk, values, members))
-        # A page's groups and their members change together, in one transaction.
+    pace = WritePace()
+    fresh: list[tuple[str, list[Any], list[str]]] = []  # read, not yet written
+    changed: list[tuple[int, list[Any], list[str]]] = []
+    waiting = 0  # groups and members read, not yet written
+
+    def write() -> None:
+        nonlocal waiting
+        # Groups and their members change together, with the progress they make, in one transaction.
         with transaction.atomic():
             group_members: list[tuple[int, list[str]]] = [(pk, members) for pk, _, members in changed]
             # A multi-row insert holds many copies of each value while it is built: large groups go alone.
@@ -394,7 +426,8 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
                 )
                 group_members += zip(pks, (members for _, _, members in batch), strict=True)
             update_rows(TargetGroup, GROUP_FIELDS, [(pk, values) for pk, values, _ in changed])
-            TargetMembership.objects.filter(group_id__in=[pk for pk, _, _ in changed]).delete()
+            if changed:
+                TargetMembership.objects.filter(group_id__in=[pk for pk, _, _ in changed]).delete()
             _resolve_members(integration, user_ids, group_members)
             insert_rows(
                 TargetMembership,
@@ -415,8 +448,43 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, user
                 created=created,
                 updated=updated,
             )
-        counts.created, counts.updated, run.groups_seen = created, updated, len(seen)
-        run.groups_total = client.total_results
+        counts.created, counts.updated = created, updated
+        fresh.clear()
+        changed.clear()
+        waiting = 0
+        pace.written()
+
+    for number, page in enumerate(client.pages(integration.groups_endpoint), start=1):
+        run.pages += 1
+        _check_sample(run, "Group", page, number)
+        for resource in page:
+            remote_id = str(resource.get("id", ""))
+            if not remote_id or remote_id in seen:
+                continue
+            seen.add(remote_id)
+            digest = fingerprint(resource)
+            pk, known_digest = known.get(remote_id, (None, None))
+            if known_digest == digest:
+                continue
+            members = [str(m.get("value")) for m in resource.get("members") or [] if isinstance(m, dict)]
+            values = [
+                str(resource.get("displayName", ""))[:255],
+                str(resource.get("externalId", "") or "")[:255],
+                resource,
+                digest,
+                len(members),
+                now,  # last_seen_at
+                None,  # removed_at
+            ]
+            if pk is None:
+                fresh.append((remote_id, values, members))
+            else:
+                changed.append((pk, values, members))
+            waiting += 1 + len(members)
+        run.groups_seen, run.groups_total = len(seen), client.total_results
+        if pace.due(waiting):
+            write()
+    write()
     counts.removed += _mark_removed(TargetGroup, integration, [g for g in known if g not in seen], now)
 
 

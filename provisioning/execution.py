@@ -36,7 +36,7 @@ from integrations.scim_client import (
     ScimTransient,
     escape_filter_value,
 )
-from integrations.services import content_hash, target_user_fields
+from integrations.services import fingerprint, target_user_fields
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
 from provisioning.throttle import paced, running_locked
 
@@ -464,7 +464,7 @@ def _patch(scim: ScimClient, path: str, operations: list[dict[str, Any]]) -> Non
 
 def _remember_user(action: Action, resource: dict[str, Any]) -> TargetUser:
     """The console's picture of the application, updated at once (one upsert)."""
-    fields = {**target_user_fields(resource, content_hash(resource)), "last_seen_at": timezone.now()}
+    fields = {**target_user_fields(resource, fingerprint(resource)), "last_seen_at": timezone.now()}
     user = TargetUser(integration_id=action.integration_id, remote_id=str(resource["id"]), **fields)
     TargetUser.objects.bulk_create(
         [user], update_conflicts=True, unique_fields=["integration", "remote_id"], update_fields=list(fields)
@@ -617,7 +617,7 @@ def create_entitlement(action: Action, scim: ScimClient) -> dict[str, Any]:
         defaults={
             "display_name": str(resource.get("displayName", name))[:255],
             "resource": resource,
-            "content_hash": content_hash(resource),
+            "content_hash": fingerprint(resource),
             "last_seen_at": timezone.now(),
             "removed_at": None,
         },

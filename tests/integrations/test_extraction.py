@@ -20,7 +20,7 @@ from integrations.scim_client import (
     escape_filter_value,
 )
 from integrations.selectors import integration_health
-from integrations.services import extraction_run_execute, extraction_start
+from integrations.services import content_hash, extraction_run_execute, extraction_start, fingerprint
 from tests.conftest import WorkerProcess
 from tests.integrations.conftest import ENTERPRISE, PEER_TOKEN, Front, Peer, scim_error
 
@@ -125,6 +125,43 @@ def test_an_application_serving_users_and_groups_under_its_own_paths_is_extracte
     assert memberships == {("Engineers", "ada"), ("Engineers", "bob"), ("Sales", "bob")}
     assert (run.users_seen, run.groups_seen, run.users_total, run.groups_total) == (2, 2, 2, 2)
     assert run.warnings == []  # what the real server serves is valid SCIM
+
+
+def test_a_resource_whose_version_is_unchanged_is_not_rewritten_and_a_new_version_is(
+    peer: Peer, make_integration: Callable[..., Integration]
+) -> None:
+    ada, bob = peer.user("ada"), peer.user("bob")
+    engineers = peer.group("Engineers", [ada])
+    integration = make_integration(peer.url)
+    assert run_now(integration).created == 3
+    stored = TargetUser.objects.get(integration=integration, user_name="ada")
+    assert stored.content_hash == f"v:{ada['meta']['version']}"  # the server's entity tag, W/"1"
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "add", "path": "members", "value": [{"value": bob["id"]}]}],
+    }
+    peer.http.patch(f"/Groups/{engineers['id']}", json=patch).raise_for_status()  # the group's version moves on
+
+    second = run_now(integration)
+
+    assert (second.created, second.updated, second.removed) == (0, 1, 0)
+    group = TargetGroup.objects.get(integration=integration, display_name="Engineers")
+    assert set(group.memberships.values_list("user__user_name", flat=True)) == {"ada", "bob"}
+    assert group.content_hash != f"v:{engineers['meta']['version']}"
+    assert run_now(integration).updated == 0
+
+
+def test_without_a_version_a_resource_is_told_by_its_content() -> None:
+    ada = {"id": "1", "userName": "ada", "meta": {"lastModified": "2024-01-01T00:00:00Z"}}
+    assert fingerprint(ada) == content_hash(ada)
+    assert fingerprint({**ada, "meta": {"lastModified": "2025-01-01T00:00:00Z"}}) == fingerprint(ada)  # meta aside
+    assert fingerprint({**ada, "userName": "ada.l"}) != fingerprint(ada)
+    assert fingerprint({**ada, "meta": {"version": ""}}) == content_hash(ada)
+    assert fingerprint({**ada, "meta": {"version": 'W/"7"'}}) == 'v:W/"7"'
+    long = fingerprint({**ada, "meta": {"version": "x" * 300}})
+    assert long.startswith("v:")
+    assert len(long) == 64  # fits the column, still one per version
+    assert long != fingerprint({**ada, "meta": {"version": "x" * 299}})
 
 
 @pytest.mark.parametrize("status", [404, 501])

@@ -109,7 +109,10 @@ class PageWatcher(ScimClient):
         return super().get_json(path, params)
 
 
-def test_each_page_renews_the_heartbeat(peer: Peer, make_integration: Callable[..., Integration]) -> None:
+def test_each_page_renews_the_heartbeat(
+    peer: Peer, make_integration: Callable[..., Integration], settings: Any
+) -> None:
+    settings.EXTRACTION_WRITE_SECONDS = 0  # what was read is written after every page
     for name in ("ada", "bob", "carl"):
         peer.user(name)
     integration = make_integration(peer.url, page_size=1, discover_extensions=False)
@@ -127,8 +130,9 @@ def test_each_page_renews_the_heartbeat(peer: Peer, make_integration: Callable[.
 
 
 def test_a_worker_that_lost_its_lease_stops_and_leaves_the_run_failed(
-    peer: Peer, make_integration: Callable[..., Integration]
+    peer: Peer, make_integration: Callable[..., Integration], settings: Any
 ) -> None:
+    settings.EXTRACTION_WRITE_SECONDS = 0
     for name in ("ada", "bob", "carl"):
         peer.user(name)
     integration = make_integration(peer.url, page_size=1, discover_extensions=False)
@@ -147,6 +151,55 @@ def test_a_worker_that_lost_its_lease_stops_and_leaves_the_run_failed(
     assert len(client.heartbeats) == 2  # it stopped at the page after losing the lease
     assert TargetUser.objects.filter(integration=integration).count() == 1  # that page was not written
     assert extraction_start(integration=integration, trigger="manual").status == "queued"
+
+
+def test_pages_read_between_two_writes_are_written_together_with_their_progress(
+    peer: Peer, make_integration: Callable[..., Integration], settings: Any
+) -> None:
+    settings.EXTRACTION_WRITE_SECONDS = 3600  # no page is written on time: only at the end of each list
+    for name in ("ada", "bob", "carl"):
+        peer.user(name)
+    integration = make_integration(peer.url, page_size=1, discover_extensions=False)
+    run = ExtractionRun.objects.create(integration=integration, trigger="manual")
+    stored: list[int] = []
+
+    def count_stored(request_number: int) -> None:
+        stored.append(TargetUser.objects.filter(integration=integration).count())
+
+    client = PageWatcher(integration, run, between=count_stored)
+    done = extraction_run_execute(run_id=run.pk, client=client)
+
+    assert done is not None
+    assert done.status == "succeeded", done.error
+    # Before each of the four user requests (three pages, then the empty one) nothing was written yet,
+    # and the lease was not renewed in between; the three users came in one write at the end of the list.
+    assert stored[:4] == [0, 0, 0, 0]
+    assert len(set(client.heartbeats[:4])) == 1
+    assert stored[4] == 3  # the groups' first request: the users' write came before it
+    assert client.heartbeats[4] > client.heartbeats[3]
+    assert (done.created, done.users_seen, done.pages) == (3, 3, 3)
+
+
+def test_a_lost_lease_discards_what_was_read_since_the_last_write(
+    peer: Peer, make_integration: Callable[..., Integration], settings: Any
+) -> None:
+    settings.EXTRACTION_WRITE_SECONDS = 3600
+    for name in ("ada", "bob", "carl"):
+        peer.user(name)
+    integration = make_integration(peer.url, page_size=1, discover_extensions=False)
+    run = ExtractionRun.objects.create(integration=integration, trigger="manual")
+
+    def given_up_while_reading(request_number: int) -> None:
+        if request_number == 3:
+            assert extractions_recover(now=timezone.now() + timedelta(seconds=settings.EXTRACTION_LEASE_SECONDS + 1))
+
+    client = PageWatcher(integration, run, between=given_up_while_reading)
+    result = extraction_run_execute(run_id=run.pk, client=client)
+
+    assert result is not None
+    assert (result.status, result.error[:11]) == ("failed", "worker lost")
+    assert len(client.heartbeats) == 4  # it read to the end of the list, then its write found the lease gone
+    assert not TargetUser.objects.filter(integration=integration).exists()
 
 
 def test_a_slow_page_renews_the_lease_before_its_requests(monkeypatch: pytest.MonkeyPatch) -> None:
