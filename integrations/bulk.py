@@ -87,13 +87,17 @@ def insert_rows(
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple[int, Sequence[Any]]]) -> int:
     """Set ``fields`` of existing rows, given as ``(pk, values)``; returns how many rows were found.
 
-    One statement executed for all rows: a single round trip on PostgreSQL (pipeline mode)
-    and on SQLite, where a ``CASE`` per column (``bulk_update``) costs more than it saves.
+    On PostgreSQL one ``UPDATE … FROM unnest(…)`` statement with a column of values per
+    field: the rows travel as arrays, adapted in bulk (an UPDATE per row, even pipelined,
+    spent a third of a millisecond a row in the client). Elsewhere one statement executed
+    for every row (on SQLite a ``CASE`` per column, as ``bulk_update`` builds, costs more).
     """
     if not rows:
         return 0
     quote = connection.ops.quote_name
     columns = _fields(model, fields)
+    if copy_supported():
+        return _update_from_arrays(model, columns, rows)
     assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in columns)
     statement = (
         f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608 - names from the model
@@ -108,4 +112,30 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
             cursor.execute(statement, params[0])
         else:
             cursor.executemany(statement, params)
+        return max(cursor.rowcount, 0)
+
+
+def _update_from_arrays(
+    model: type[models.Model], columns: list[models.Field[Any, Any]], rows: Sequence[tuple[int, Sequence[Any]]]
+) -> int:
+    names = [str(field.column) for field in columns]
+    pk_column = _pk_column(model)
+    arrays: list[list[Any]] = [[pk for pk, _ in rows]]
+    for index, field in enumerate(columns):
+        arrays.append([field.get_db_prep_save(values[index], connection) for _, values in rows])
+    types = [str(model._meta.pk.db_type(connection)) if model._meta.pk is not None else "bigint"]
+    types += [str(field.db_type(connection)) for field in columns]
+    statement = sql.SQL(
+        "UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE t.{pk} = v.{pk}"
+    ).format(
+        table=sql.Identifier(model._meta.db_table),
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{} = v.{}").format(sql.Identifier(name), sql.Identifier(name)) for name in names
+        ),
+        arrays=sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(kind)) for kind in types),
+        names=sql.SQL(", ").join(sql.Identifier(name) for name in [pk_column, *names]),
+        pk=sql.Identifier(pk_column),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(cursor.cursor.connection), arrays)
         return max(cursor.rowcount, 0)

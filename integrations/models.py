@@ -186,18 +186,23 @@ def _end(seen: int, total: int | None) -> int | None:
     return max(total, seen, 1)
 
 
+FINGERPRINT_HELP = "meta.version where the application gives one (prefixed v:), else a hash of the content."
+
+
 class TargetUser(models.Model):
     """An account in an integration, as last extracted."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_users")
+    # Indexed by the constraints and indexes below, which all lead with the integration: an
+    # index of its own, or of user_name alone, would only slow down the writes of extraction.
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_users", db_index=False)
     remote_id = models.CharField(max_length=255)
-    user_name = models.CharField(max_length=255, db_index=True)
+    user_name = models.CharField(max_length=255)
     display_name = models.CharField(max_length=255, blank=True)
     email = models.CharField(max_length=320, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     active = models.BooleanField(default=True)
     resource = models.JSONField(default=dict)
-    content_hash = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=64, help_text=FINGERPRINT_HELP)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(default=timezone.now)
     removed_at = models.DateTimeField(null=True, blank=True, help_text="Gone from the application since then.")
@@ -217,12 +222,12 @@ class TargetUser(models.Model):
 class TargetGroup(models.Model):
     """A group in an integration, as last extracted."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_groups")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_groups", db_index=False)
     remote_id = models.CharField(max_length=255)
-    display_name = models.CharField(max_length=255, db_index=True)
+    display_name = models.CharField(max_length=255)
     external_id = models.CharField(max_length=255, blank=True)
     resource = models.JSONField(default=dict)
-    content_hash = models.CharField(max_length=64)
+    content_hash = models.CharField(max_length=64, help_text=FINGERPRINT_HELP)
     member_count = models.PositiveIntegerField(default=0)
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(default=timezone.now)
@@ -230,6 +235,7 @@ class TargetGroup(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_group_unique")]
+        indexes = [models.Index(fields=["integration", "display_name", "id"], name="target_group_keyset_idx")]
 
     def __str__(self) -> str:
         return self.display_name
@@ -238,13 +244,18 @@ class TargetGroup(models.Model):
 class TargetMembership(models.Model):
     """Who is in which group of an integration, as last extracted."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="target_memberships")
-    group = models.ForeignKey(TargetGroup, on_delete=models.CASCADE, related_name="memberships")
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="target_memberships", db_index=False
+    )
+    # The unique constraint below leads with the group.
+    group = models.ForeignKey(TargetGroup, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     member_remote_id = models.CharField(max_length=255)
     user = models.ForeignKey(TargetUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="memberships")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["group", "member_remote_id"], name="target_membership_unique")]
+        # An account's groups in an integration, by its remote id (actions, access requests).
+        indexes = [models.Index(fields=["integration", "member_remote_id"], name="target_membership_member_idx")]
 
     def __str__(self) -> str:
         return f"{self.member_remote_id} in {self.group_id}"

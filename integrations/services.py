@@ -18,12 +18,11 @@ from django.utils import timezone
 from integrations.bulk import insert_rows, update_rows
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
-from integrations.scim_client import ScimClient, ScimClientError, resource_problem
+from integrations.scim_client import SAMPLE_PAGES, ScimClient, ScimClientError, resource_problem
 
 logger = logging.getLogger(__name__)
 BATCH = 500
 LARGE_GROUP = 1000  # members
-SAMPLE_PAGES = 10  # _check_sample: the first pages of a kind, then one in this many
 # The columns a new read rewrites on a changed user or group.
 USER_FIELDS = ["user_name", "display_name", "email", "external_id", "active", "resource", "content_hash", "removed_at"]
 GROUP_FIELDS = [

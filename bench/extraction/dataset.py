@@ -102,12 +102,16 @@ class Dataset:
         }
 
     def change_users(self, every: int) -> int:
-        """Give every ``every``-th user a new display name; returns how many changed."""
+        """Give every ``every``-th user a new display name (and version); returns how many changed.
+
+        Each call changes the same users again, so a run can measure several reads of a 1% change.
+        """
         changed = 0
         for index in range(0, self.users, every):
             resource = json.loads(self.user_json[index])
             resource["displayName"] = f"{resource['displayName']} (renamed)"
-            resource["meta"] = self._meta("User", resource["id"], 2)
+            version = int(resource["meta"]["version"].removeprefix('W/"').rstrip('"'))
+            resource["meta"] = self._meta("User", resource["id"], version + 1)
             self.user_json[index] = dumps(resource)
             changed += 1
         self.changed += changed

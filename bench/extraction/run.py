@@ -5,7 +5,9 @@ serves 100k users and 10k groups (one of 50k members, the rest 15-25). Each extr
 ``integrations.services.extraction_run_execute`` in a fresh child process on a PostgreSQL
 database of its own, so its peak RSS is the worker's. The baseline is a bare httpx loop,
 also a child process, that fetches and parses the same pages from the same server in the
-same run. Then 1% of the users change and the integration is extracted again, and the
+same run. Then 1% of the users change and the integration is extracted again, three times
+(each after a new change). Each extraction is set against the mean of the bare loops run
+just before and after it, since the machine's speed drifts; the median round counts. The
 same extraction at 10k and 50k users shows how time per user scales.
 
 Part 2, the users tab with 1M target users (see ``bench.extraction.pages``).
@@ -23,7 +25,6 @@ import json
 import os
 import platform
 import select
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=100_000, help="users of the main extraction (default 100000)")
     parser.add_argument("--scales", default="10000,50000", help="smaller user counts for time per user")
     parser.add_argument("--scale-repeats", type=int, default=2, help="fresh extractions of each size")
+    parser.add_argument("--second-rounds", type=int, default=3, help="reads after a 1%% change (median counts)")
     parser.add_argument("--page-rows", type=int, default=1_000_000, help="target users behind the users tab")
     parser.add_argument("--page-repeats", type=int, default=60, help="timed loads of each page")
     parser.add_argument("--skip-extraction", action="store_true")
@@ -264,18 +266,31 @@ def extraction(report: Report, args: argparse.Namespace, children: Children, env
             f"({'exactly what the server holds' if complete else 'NOT what the server holds'})"
         )
         baselines.append(baseline(args.users, "bare httpx loop #2")[0]["wall"])
-        changed = httpx.post(f"{root}/s/{args.users}/_change", params={"every": 100}, timeout=60).json()["changed"]
-        report.line(f"renamed {fmt_int(changed)} users on the server (every 100th: 1%)")
-        served(root, args.users)
-        second = extract(target, "second extraction")
-        second_served = served(root, args.users)
-        baselines.append(baseline(args.users, "bare httpx loop #3")[0]["wall"])
-        base = statistics.median(baselines)
+        # A read that finds 1% changed, several times (the same users change again each time),
+        # each followed by a bare loop: single runs on these machines move by a third.
+        seconds: list[tuple[dict[str, Any], Served, int]] = []
+        for number in range(1, args.second_rounds + 1):
+            changed = httpx.post(f"{root}/s/{args.users}/_change", params={"every": 100}, timeout=60).json()["changed"]
+            report.line(f"renamed {fmt_int(changed)} users on the server (every 100th: 1%)")
+            served(root, args.users)
+            result = extract(target, f"second extraction, round {number}")
+            seconds.append((result, served(root, args.users), changed))
+            baselines.append(baseline(args.users, f"bare httpx loop #{len(baselines) + 1}")[0]["wall"])
 
-        ratio = first["wall"] / base
+        # The machine's speed drifts over a run, so each extraction is set against the bare
+        # loops just before and after it (baselines[i] and baselines[i + 1] around run i).
+        def around(index: int) -> float:
+            return (baselines[index] + baselines[index + 1]) / 2
+
+        ratios = [result["wall"] / around(number) for number, (result, _, _) in enumerate(seconds, start=1)]
+        middle = sorted(range(len(seconds)), key=lambda index: ratios[index])[len(seconds) // 2]
+        second, second_served, changed = seconds[middle]
+        ratio2 = ratios[middle]
+
+        ratio = first["wall"] / around(0)
         report.figure(
             "first extraction / bare httpx loop",
-            f"{first['wall']:.2f} s / {base:.2f} s (median of 3) = {ratio:.1f}x",
+            f"{first['wall']:.2f} s / {around(0):.2f} s (the loops before and after it) = {ratio:.1f}x",
             "≤ 1.5x",
             ratio <= 1.5 and complete,
         )
@@ -303,26 +318,30 @@ def extraction(report: Report, args: argparse.Namespace, children: Children, env
                 "each page read once; only /Schemas and one end-of-list check per list besides",
                 agrees,
             )
-        peak = max(first["peak_rss_mb"], second["peak_rss_mb"])
+        second_peak = max(r["peak_rss_mb"] for r, _, _ in seconds)
+        peak = max(first["peak_rss_mb"], second_peak)
         report.figure(
             "peak RSS of the worker",
-            f"{peak:.0f} MB (first {first['peak_rss_mb']:.0f}, second {second['peak_rss_mb']:.0f}; "
+            f"{peak:.0f} MB (first {first['peak_rss_mb']:.0f}, second {second_peak:.0f}; "
             f"{first['rss_after_setup_mb']:.0f} MB after Django set-up)",
             "≤ 400 MB",
             peak <= 400,
         )
-        ratio2 = second["wall"] / base
         report.figure(
-            "second extraction (1% changed) / bare httpx loop",
-            f"{second['wall']:.2f} s / {base:.2f} s = {ratio2:.1f}x ({second['wall'] / first['wall']:.0%} "
-            "of the first extraction)",
+            f"second extraction (1% changed) / bare httpx loop, median of {len(seconds)} rounds",
+            f"{second['wall']:.2f} s / {around(middle + 1):.2f} s = {ratio2:.2f}x (rounds: "
+            + ", ".join(f"{r:.2f}x" for r in ratios)
+            + f"; {second['wall'] / first['wall']:.0%} of the first extraction)",
             "≤ 1.5x",
             ratio2 <= 1.5,
         )
-        exact = (second["created"], second["updated"], second["removed"]) == (0, changed, 0)
+        exact = all((r["created"], r["updated"], r["removed"]) == (0, n, 0) for r, _, n in seconds)
         report.figure(
-            "second extraction finds exactly the change",
-            f"updated {fmt_int(second['updated'])}, created {second['created']}, removed {second['removed']}",
+            "second extraction finds exactly the change (every round)",
+            "; ".join(
+                f"updated {fmt_int(r['updated'])}, created {r['created']}, removed {r['removed']}"
+                for r, _, _ in seconds
+            ),
             f"updated {fmt_int(changed)}, nothing else",
             exact,
         )

@@ -176,3 +176,34 @@ def test_target_user_fields_come_in_the_order_extraction_writes_them() -> None:
         True,
         None,
     )
+
+
+def test_update_rows_stores_exactly_what_the_orm_stores(make_integration: Callable[..., Integration]) -> None:
+    """Every kind of column (text, boolean, JSON, a null or aware datetime), as ``save`` would store it."""
+    bulk_written = make_integration("https://a.example.com", name="Bulk")
+    one_by_one = make_integration("https://b.example.com", name="ORM")
+    wanted = [dict(zip(USER_COLUMNS, row, strict=True)) for row in user_rows(one_by_one)]
+    for fields in wanted:
+        TargetUser.objects.create(**fields)
+    placeholders = [
+        TargetUser.objects.create(
+            integration=bulk_written,
+            remote_id=fields["remote_id"],
+            user_name="old",
+            content_hash="old",
+            last_seen_at=WHEN,
+        )
+        for fields in wanted
+    ]
+
+    found = bulk.update_rows(
+        TargetUser,
+        USER_FIELDS,
+        [(user.pk, [fields[name] for name in USER_FIELDS]) for user, fields in zip(placeholders, wanted, strict=True)],
+    )
+
+    def stored(integration: Integration) -> list[tuple[Any, ...]]:
+        return list(TargetUser.objects.filter(integration=integration).order_by("remote_id").values_list(*STORED))
+
+    assert found == len(wanted)
+    assert stored(bulk_written) == stored(one_by_one)
