@@ -45,9 +45,17 @@ DNS_FAILURES = (
 )
 # resource_problem checks a multi-valued attribute (a group's members) by this many of its values.
 SAMPLE_VALUES = 100
-# scim2-models checks the first SAMPLE_PAGES pages of a list, then one in this many: checking
-# every page would cost a tenth of reading it.
-SAMPLE_PAGES = 10
+# scim2-models checks the first SAMPLE_FIRST_PAGES pages of a list, then one in
+# SAMPLE_EVERY_PAGES: checking every page would cost a tenth of reading it.
+SAMPLE_FIRST_PAGES = 5
+SAMPLE_EVERY_PAGES = 25
+
+
+def sampled(page_number: int) -> bool:
+    """Whether page ``page_number`` (from 1) of a list is checked with scim2-models."""
+    return page_number <= SAMPLE_FIRST_PAGES or page_number % SAMPLE_EVERY_PAGES == 0
+
+
 # Built once: pydantic caches parametrized models only weakly, and rebuilding one costs milliseconds.
 USER_LIST_RESPONSE = ListResponse[User]
 
@@ -305,7 +313,7 @@ class ScimClient:
         previous_first: Any = object()
         for number in itertools.count(1):
             body = self.get_json(endpoint, {**(params or {}), "startIndex": start, "count": count})
-            resources = list_resources(endpoint, body, validate=number <= SAMPLE_PAGES or number % SAMPLE_PAGES == 0)
+            resources = list_resources(endpoint, body, validate=sampled(number))
             total = body.get("totalResults")
             self.total_results = total if isinstance(total, int) else None
             if not resources:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
@@ -149,6 +150,24 @@ def test_a_resource_whose_version_is_unchanged_is_not_rewritten_and_a_new_versio
     assert set(group.memberships.values_list("user__user_name", flat=True)) == {"ada", "bob"}
     assert group.content_hash != f"v:{engineers['meta']['version']}"
     assert run_now(integration).updated == 0
+
+
+def test_a_user_or_group_that_comes_back_unchanged_is_no_longer_marked_removed(
+    peer: Peer, make_integration: Callable[..., Integration]
+) -> None:
+    ada = peer.user("ada")
+    peer.group("Engineers", [ada])
+    integration = make_integration(peer.url)
+    run_now(integration)
+    # Gone from one read (the application was briefly wrong, say), then back as it was.
+    TargetUser.objects.filter(integration=integration).update(removed_at=timezone.now())
+    TargetGroup.objects.filter(integration=integration).update(removed_at=timezone.now())
+
+    again = run_now(integration)
+
+    assert (again.created, again.updated, again.removed) == (0, 0, 0)
+    assert TargetUser.objects.get(integration=integration).removed_at is None
+    assert TargetGroup.objects.get(integration=integration).removed_at is None
 
 
 def test_without_a_version_a_resource_is_told_by_its_content() -> None:

@@ -133,14 +133,14 @@ def test_a_large_group_is_checked_by_a_sample_of_its_members() -> None:
     assert SAMPLE_VALUES >= 100
 
 
-def test_the_first_pages_and_then_every_tenth_are_checked_for_valid_scim(
+def test_the_first_pages_and_then_every_25th_are_checked_for_valid_scim(
     make_integration: Callable[..., Integration], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from integrations import services
 
     integration = make_integration("https://scim.example.com/v2", discover_extensions=False, page_size=1)
-    users: list[dict[str, Any]] = [{"id": str(n), "userName": f"user{n}"} for n in range(1, 31)]
-    users[19]["userName"] = 42  # on page 20
+    users: list[dict[str, Any]] = [{"id": str(n), "userName": f"user{n}"} for n in range(1, 61)]
+    users[49]["userName"] = 42  # on page 50; page 30 is not checked, page 25 is
     checked: list[str] = []
 
     def check(kind: str, resource: dict[str, Any]) -> str:
@@ -160,10 +160,10 @@ def test_the_first_pages_and_then_every_tenth_are_checked_for_valid_scim(
     )
 
     assert run is not None
-    assert (run.status, run.users_seen) == ("succeeded", 30)
-    assert checked == [str(n) for n in (*range(1, 11), 20)]  # no more once a warning is there
+    assert (run.status, run.users_seen) == ("succeeded", 60)
+    assert checked == [str(n) for n in (*range(1, 6), 25, 50)]  # no more once a warning is there
     [warning] = run.warnings
-    assert warning == "some users are not valid SCIM (kept as sent): User 20: userName: Input should be a valid string"
+    assert warning == "some users are not valid SCIM (kept as sent): User 50: userName: Input should be a valid string"
 
 
 def test_target_user_fields_come_in_the_order_extraction_writes_them() -> None:
@@ -207,3 +207,28 @@ def test_update_rows_stores_exactly_what_the_orm_stores(make_integration: Callab
 
     assert found == len(wanted)
     assert stored(bulk_written) == stored(one_by_one)
+
+
+def test_update_rows_finds_rows_by_another_key_within_a_scope(make_integration: Callable[..., Integration]) -> None:
+    mine, other = (
+        make_integration("https://a.example.com", name="A"),
+        make_integration("https://b.example.com", name="B"),
+    )
+    for integration in (mine, other):
+        for remote_id in ("1", "2"):
+            TargetUser.objects.create(integration=integration, remote_id=remote_id, user_name="old", content_hash="x")
+
+    found = bulk.update_rows(
+        TargetUser,
+        ["user_name"],
+        [("1", ["one"]), ("2", ["two"]), ("3", ["nobody"])],
+        key="remote_id",
+        scope={"integration_id": mine.pk},
+    )
+
+    assert found == 2
+    assert dict(TargetUser.objects.filter(integration=mine).values_list("remote_id", "user_name")) == {
+        "1": "one",
+        "2": "two",
+    }
+    assert set(TargetUser.objects.filter(integration=other).values_list("user_name", flat=True)) == {"old"}
