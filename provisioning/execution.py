@@ -38,7 +38,7 @@ from integrations.scim_client import (
 )
 from integrations.services import fingerprint, target_user_fields
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
-from provisioning.throttle import paced, running_locked
+from provisioning.throttle import paced, running_count, running_locked
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +156,8 @@ def claim(action_id: int) -> Claim:
         integration = action.integration
         if integration.quarantined_at is not None:
             return Claim(None)  # waits; resuming the integration queues it again
-        running = running_locked(integration, excluding=action.pk)
-        if running >= max(1, integration.max_concurrency) or _yields_to_a_leaver(action, running):
+        slots = max(1, integration.max_concurrency)
+        if running_count(integration, excluding=action.pk) >= slots:  # a first look, unlocked: nothing written
             return Claim(None, busy=True, routing=action_routing(action))
         from_state = action.state
         claimed_fields = {
@@ -189,6 +189,15 @@ def claim(action_id: int) -> Claim:
                 "note": note,
             },
         )
+        # The integration's lock comes last and is held only for this count and the commit:
+        # every claim of the integration passes through it, one at a time, so what it spans
+        # bounds how many actions a second the workers can start (taken first, it spanned the
+        # whole claim and held the workers to a hundred or so). Over the limit, the claim is
+        # undone.
+        running = running_locked(integration, excluding=action.pk)
+        if running >= slots or _yields_to_a_leaver(action, running):
+            transaction.set_rollback(True)
+            return Claim(None, busy=True, routing=action_routing(action))
     return Claim(action)
 
 

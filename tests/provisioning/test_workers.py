@@ -154,6 +154,29 @@ def test_a_dead_workers_action_holds_no_slot_and_is_reclaimed_with_its_true_prev
     ]
 
 
+def test_a_claim_that_finds_the_last_slot_taken_under_the_lock_is_undone(
+    app: Integration, requester: Person, make_person: Callable[..., Person], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker took the slot between the unlocked first look and the count under the lock."""
+    app.max_concurrency = 1
+    app.save()
+    first, second = (
+        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person(f"p{i}"))
+        for i in range(2)
+    )
+    assert claim(first.pk).action is not None
+    monkeypatch.setattr(execution, "running_count", lambda integration, excluding=None: 0)  # the look saw none
+
+    taken = claim(second.pk)
+
+    assert taken.action is None
+    assert taken.busy
+    second.refresh_from_db()
+    assert (second.state, second.attempts, second.lease_token) == ("queued", 0, "")
+    assert [(e.from_state, e.to_state) for e in ActionEvent.objects.filter(action=second)] == [("", "queued")]
+    assert _audited_moves(second) == [("action.requested", "", "")]  # nothing of the undone claim stays
+
+
 def test_a_transient_failure_requeue_is_audited_like_every_other_move(
     peer: Peer, peer_throttled: Throttled, requester: Person, make_person: Callable[..., Person]
 ) -> None:
