@@ -297,7 +297,6 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> No
     """Users a page at a time: new ones inserted, changed ones rewritten, missing ones marked removed."""
     integration = run.integration
     known = _fingerprints(TargetUser, integration)
-    removed_before = _removed_before(TargetUser, integration)
     seen: set[str] = set()
     now = timezone.now()
     pace = WritePace()
@@ -349,15 +348,20 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> No
         if pace.due(len(fresh) + len(changed)):
             write()
     write()
-    counts.removed += _settle_removals(TargetUser, integration, known, removed_before, seen, now)
+    counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
 
 
 def _fingerprints(model: type[TargetUser | TargetGroup], integration: Integration) -> dict[str, str]:
-    """Each stored user's (or group's) fingerprint by remote id: one plain read, built into a dict in C."""
+    """Each stored user's (or group's) fingerprint by remote id: one plain read, built into a dict in C.
+
+    One marked removed has none (an empty string matches no fingerprint): read again, it is
+    rewritten, which also clears its mark.
+    """
     table, quote = model._meta.db_table, connection.ops.quote_name
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT remote_id, content_hash FROM {quote(table)} WHERE integration_id = %s",  # noqa: S608 - a model's table
+            f"SELECT remote_id, CASE WHEN removed_at IS NULL THEN content_hash ELSE '' END "  # noqa: S608 - a model's table
+            f"FROM {quote(table)} WHERE integration_id = %s",
             [integration.pk],
         )
         return dict(cursor.fetchall())
@@ -380,34 +384,20 @@ def _check_sample(run: ExtractionRun, kind: str, page: list[dict[str, Any]], num
         run.warnings = [*run.warnings, f"{prefix} (kept as sent): {problem}"]
 
 
-def _removed_before(model: type[TargetUser | TargetGroup], integration: Integration) -> list[str]:
-    return list(
-        model.objects.filter(integration=integration, removed_at__isnull=False).values_list("remote_id", flat=True)
-    )
-
-
-def _settle_removals(
+def _mark_removed(
     model: type[TargetUser | TargetGroup],
     integration: Integration,
     known: dict[str, str],
-    removed_before: list[str],
     seen: set[str],
     when: datetime,
 ) -> int:
-    """Mark what was stored and not read this time as removed; returns how many newly.
-
-    What was marked removed before and was read again unchanged (so not rewritten) is no
-    longer removed.
-    """
+    """Mark what was stored and not read this time as removed; returns how many newly."""
     gone = [remote_id for remote_id in known if remote_id not in seen]
     marked = 0
     for start in range(0, len(gone), BATCH):
         marked += model.objects.filter(
             integration=integration, remote_id__in=gone[start : start + BATCH], removed_at__isnull=True
         ).update(removed_at=when)
-    back = [remote_id for remote_id in removed_before if remote_id in seen]
-    for start in range(0, len(back), BATCH):
-        model.objects.filter(integration=integration, remote_id__in=back[start : start + BATCH]).update(removed_at=None)
     return marked
 
 
@@ -415,7 +405,6 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
     """Groups a page at a time: new ones inserted, changed ones updated and their members replaced."""
     integration = run.integration
     known = _fingerprints(TargetGroup, integration)
-    removed_before = _removed_before(TargetGroup, integration)
     user_ids: dict[str, int] = {}  # the console's key of each account, read once a group needs it
     accounts_read = False
     seen: set[str] = set()
@@ -519,7 +508,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
         if pace.due(waiting):
             write()
     write()
-    counts.removed += _settle_removals(TargetGroup, integration, known, removed_before, seen, now)
+    counts.removed += _mark_removed(TargetGroup, integration, known, seen, now)
 
 
 def _resolve_members(

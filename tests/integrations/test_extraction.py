@@ -165,9 +165,11 @@ def test_a_user_or_group_that_comes_back_unchanged_is_no_longer_marked_removed(
 
     again = run_now(integration)
 
-    assert (again.created, again.updated, again.removed) == (0, 0, 0)
+    assert (again.created, again.updated, again.removed) == (0, 2, 0)  # both rewritten, unmarked
     assert TargetUser.objects.get(integration=integration).removed_at is None
     assert TargetGroup.objects.get(integration=integration).removed_at is None
+    assert TargetMembership.objects.get(integration=integration).user is not None
+    assert run_now(integration).updated == 0
 
 
 def test_without_a_version_a_resource_is_told_by_its_content() -> None:
