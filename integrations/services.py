@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -266,7 +266,7 @@ def extractions_recover(*, now: datetime | None = None) -> int:
 
     Running with a heartbeat older than the lease: the worker died (or hangs). Queued for
     longer than EXTRACTION_QUEUED_MAX_SECONDS: the task message was lost. A worker that is in
-    fact still on a failed run finds its lease gone at its next page and stops.
+    fact still on a failed run finds its lease gone at its next write and stops.
     """
     now = now or timezone.now()
     lease = settings.EXTRACTION_LEASE_SECONDS
@@ -327,20 +327,10 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> No
         changed.clear()
         pace.written()
 
-    for number, page in enumerate(client.pages(integration.users_endpoint), start=1):
-        run.pages += 1
-        _check_sample(run, "User", page, number)
-        for resource in page:
-            remote_id = str(resource.get("id", ""))
-            if not remote_id or remote_id in seen:
-                continue
-            seen.add(remote_id)
-            digest = fingerprint(resource)
-            known_digest = known.get(remote_id)
-            if known_digest == digest:
-                continue
+    for changes in _changes_by_page(run, client, "User", integration.users_endpoint, known, seen):
+        for remote_id, resource, digest, new in changes:
             values = list(target_user_fields(resource, digest).values())  # in USER_FIELDS' order
-            if known_digest is None:
+            if new:
                 fresh.append([*values, integration.pk, remote_id, timezone.now(), now])
             else:
                 changed.append((remote_id, values))
@@ -349,6 +339,31 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> No
             write()
     write()
     counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
+
+
+def _changes_by_page(
+    run: ExtractionRun, client: ScimClient, kind: str, endpoint: str, known: dict[str, str], seen: set[str]
+) -> Iterator[list[tuple[str, dict[str, Any], str, bool]]]:
+    """Each page of a list as its new and changed resources: (remote id, resource, fingerprint, new).
+
+    Counts the page on the run and checks its sample; what it reads joins ``seen``. A
+    resource without an id, or read earlier in the list, is skipped; one whose fingerprint
+    is the stored one is unchanged.
+    """
+    for number, page in enumerate(client.pages(endpoint), start=1):
+        run.pages += 1
+        _check_sample(run, kind, page, number)
+        changes = []
+        for resource in page:
+            remote_id = str(resource.get("id", ""))
+            if not remote_id or remote_id in seen:
+                continue
+            seen.add(remote_id)
+            digest = fingerprint(resource)
+            known_digest = known.get(remote_id)
+            if known_digest != digest:
+                changes.append((remote_id, resource, digest, known_digest is None))
+        yield changes
 
 
 def _fingerprints(model: type[TargetUser | TargetGroup], integration: Integration) -> dict[str, str]:
@@ -477,18 +492,8 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
         waiting = 0
         pace.written()
 
-    for number, page in enumerate(client.pages(integration.groups_endpoint), start=1):
-        run.pages += 1
-        _check_sample(run, "Group", page, number)
-        for resource in page:
-            remote_id = str(resource.get("id", ""))
-            if not remote_id or remote_id in seen:
-                continue
-            seen.add(remote_id)
-            digest = fingerprint(resource)
-            known_digest = known.get(remote_id)
-            if known_digest == digest:
-                continue
+    for changes in _changes_by_page(run, client, "Group", integration.groups_endpoint, known, seen):
+        for remote_id, resource, digest, new in changes:
             members = [str(m.get("value")) for m in resource.get("members") or [] if isinstance(m, dict)]
             values = [
                 str(resource.get("displayName", ""))[:255],
@@ -499,7 +504,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
                 now,  # last_seen_at
                 None,  # removed_at
             ]
-            if known_digest is None:
+            if new:
                 fresh.append((remote_id, values, members))
             else:
                 changed.append((remote_id, values, members))
