@@ -47,6 +47,25 @@ def _test_broker() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's test databases; on PostgreSQL, sessions still open at the end are ended first.
+
+    A worker or server process the tests started may still be closing its connection when
+    the run ends, and PostgreSQL will not drop a database someone is connected to.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+
+
 @pytest.fixture(autouse=True)
 def _fresh_shared_cache() -> None:
     """A Redis cache outlives each test's rolled-back transaction; start every test clean."""
