@@ -4,7 +4,7 @@ Extraction stores hundreds of thousands of rows a run. On PostgreSQL they are st
 ``COPY … FROM STDIN`` (psycopg's ``cursor.copy``), their primary keys drawn from the table's
 own sequence first, so a row stored by COPY is the row ``bulk_create`` would have stored,
 without building a model instance and a multi-row INSERT for each. Changed rows are
-rewritten with one ``executemany`` (a single round trip in psycopg's pipeline mode).
+rewritten by one ``UPDATE … FROM jsonb_to_recordset(…)`` statement (``update_rows``).
 """
 
 from __future__ import annotations
@@ -105,9 +105,10 @@ def update_rows(
     """
     if not rows:
         return 0
+    scope = scope or {}
     columns = _fields(model, fields)
-    key_field = _fields(model, [model._meta.pk.name if key == "pk" and model._meta.pk is not None else key])[0]
-    scoped = [(_fields(model, [name])[0], value) for name, value in (scope or {}).items()]
+    [key_field] = [model._meta.pk] if key == "pk" else _fields(model, [key])
+    scoped = list(zip(_fields(model, list(scope)), scope.values(), strict=True))
     if copy_supported():
         return _update_from_json(model, columns, key_field, scoped, rows)
     quote = connection.ops.quote_name
@@ -131,11 +132,14 @@ def update_rows(
         return max(cursor.rowcount, 0)
 
 
+_django_json = DjangoJSONEncoder()
+
+
 def _json_default(value: Any) -> Any:
     """Datetimes to the microsecond (DjangoJSONEncoder keeps milliseconds); the rest as Django encodes it."""
     if isinstance(value, datetime):
         return value.isoformat()
-    return DjangoJSONEncoder().default(value)
+    return _django_json.default(value)
 
 
 def _update_from_json(

@@ -331,7 +331,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> No
         for remote_id, resource, digest, new in changes:
             values = list(target_user_fields(resource, digest).values())  # in USER_FIELDS' order
             if new:
-                fresh.append([*values, integration.pk, remote_id, timezone.now(), now])
+                fresh.append([*values, integration.pk, remote_id, now, now])  # first and last seen: this read
             else:
                 changed.append((remote_id, values))
         run.users_seen, run.users_total = len(seen), client.total_results
@@ -406,8 +406,11 @@ def _mark_removed(
     seen: set[str],
     when: datetime,
 ) -> int:
-    """Mark what was stored and not read this time as removed; returns how many newly."""
-    gone = [remote_id for remote_id in known if remote_id not in seen]
+    """Mark what was stored and not read this time as removed; returns how many newly.
+
+    ``known`` is what ``_fingerprints`` read: one already marked (no fingerprint) is left as it is.
+    """
+    gone = [remote_id for remote_id, digest in known.items() if digest and remote_id not in seen]
     marked = 0
     for start in range(0, len(gone), BATCH):
         marked += model.objects.filter(
@@ -450,7 +453,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
                 pks = insert_rows(
                     TargetGroup,
                     [*GROUP_FIELDS, "integration_id", "remote_id", "first_seen_at"],
-                    [[*values, integration.pk, remote_id, timezone.now()] for remote_id, values, _ in batch],
+                    [[*values, integration.pk, remote_id, now] for remote_id, values, _ in batch],
                     returning=True,
                 )
                 group_members += zip(pks, (members for _, _, members in batch), strict=True)
