@@ -194,6 +194,11 @@ ACTION_MAX_ATTEMPTS = env_int("ACTION_MAX_ATTEMPTS", 6)
 ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300)
 # This many failed attempts in a row quarantine an integration until an admin resumes it.
 ACTION_QUARANTINE_AFTER = env_int("ACTION_QUARANTINE_AFTER", 10)
+# Actions queued together (a bulk request) go to the workers in messages of up to this many;
+# a worker claims each message's actions at once and runs them one after another.
+ACTION_BATCH_SIZE = env_int("ACTION_BATCH_SIZE", 50)
+# A worker running a batch writes the outcomes it has at least this often (seconds).
+ACTION_WRITE_SECONDS = env_float("ACTION_WRITE_SECONDS", 0.5)
 
 # --- Extraction -----------------------------------------------------------------------------
 # A running extraction whose worker has not renewed its heartbeat this long is failed as lost

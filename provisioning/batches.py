@@ -20,7 +20,14 @@ from console.accounts.models import Person
 from console.audit.services import audit_record
 from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.models import Action, ActionState, ActionType, Batch
-from provisioning.services import ActionRefused, _validated, action_approve, action_reject, action_request
+from provisioning.services import (
+    ActionRefused,
+    _validated,
+    action_approve,
+    action_reject,
+    action_request,
+    actions_sent_together,
+)
 
 DESTRUCTIVE = {ActionType.DEPROVISION_IDENTITY, ActionType.DELETE_IDENTITY}
 MAX_BATCH = 10_000
@@ -78,7 +85,7 @@ def batch_request(
     if problems:
         raise ActionRefused("Nothing was requested. " + " ".join(problems[:10]), "targets")
     hold = mass_change_reason(integration, action_type, len(targets))
-    with transaction.atomic():
+    with transaction.atomic(), actions_sent_together():
         batch = Batch.objects.create(
             integration=integration, action_type=action_type, requested_by=actor, held_reason=hold
         )
@@ -142,7 +149,7 @@ def batch_approve(*, actor: Person, batch: Batch, comment: str = "", request: An
     if batch.requested_by_id == actor.pk:
         raise ActionRefused("You cannot approve your own request; another approver must.")
     approved = 0
-    with transaction.atomic():
+    with transaction.atomic(), actions_sent_together():
         for action in batch.actions.filter(state=ActionState.PENDING_APPROVAL):
             action_approve(actor=actor, action=action, comment=comment, request=request)
             approved += 1
@@ -155,7 +162,7 @@ def batch_reject(*, actor: Person, batch: Batch, comment: str, request: Any = No
     if not comment.strip():
         raise ActionRefused("Say why the batch is rejected.", "comment")
     rejected = 0
-    with transaction.atomic():
+    with transaction.atomic(), actions_sent_together():
         for action in batch.actions.filter(state=ActionState.PENDING_APPROVAL):
             action_reject(actor=actor, action=action, comment=comment, request=request)
             rejected += 1
@@ -201,7 +208,7 @@ def batch_undo(*, actor: Person, batch: Batch, request: Any = None) -> Batch:
     Once only: a second undo would put back what the first already did. An undo whose every
     action was rejected or cancelled did nothing, so the batch may be undone again.
     """
-    with transaction.atomic():
+    with transaction.atomic(), actions_sent_together():
         Batch.objects.select_for_update().filter(pk=batch.pk).first()  # two undos at once: one waits, then sees
         for earlier in batch.undone_by.order_by("id"):
             if set(earlier.actions.values_list("state", flat=True)) - {ActionState.REJECTED, ActionState.CANCELLED}:

@@ -14,14 +14,16 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import models, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
@@ -38,7 +40,7 @@ from integrations.scim_client import (
 )
 from integrations.services import fingerprint, target_user_fields
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
-from provisioning.throttle import paced, running_count, running_locked
+from provisioning.throttle import reserve, running_count, running_locked
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ class Outcome:
     action: Action | None
     retry_in: float | None = None
     routing: dict[str, Any] = field(default_factory=dict)  # where to send the task again
+
+    @property
+    def busy(self) -> bool:
+        """Not run: the integration had no free slot. The caller sends it again shortly."""
+        return self.action is None and bool(self.retry_in)
 
 
 class NoLongerAllowed(Exception):
@@ -88,25 +95,23 @@ def _cut(text: str) -> str:
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + f"… ({len(text)} characters in all)"
 
 
-def _recorder(action: Action, attempt: int) -> Any:
-    def record(call: CallRecord) -> None:
-        response_text = call.response_text
-        with contextlib.suppress(ValueError):  # not JSON: kept as text
-            response_text = json.dumps(_redacted(json.loads(response_text)), indent=1) if response_text else ""
-        ScimCall.objects.create(
-            action=action,
-            attempt=attempt,
-            at=datetime.fromtimestamp(call.started_at, tz=UTC),
-            method=call.method,
-            url=call.url[:1000],
-            status=call.status,
-            duration_ms=call.duration_ms,
-            request_body=_cut(json.dumps(_redacted(call.request_body), indent=1)) if call.request_body else "",
-            response_body=_cut(response_text),
-            error=call.error[:2000],
-        )
-
-    return record
+def _logged_call(action: Action, attempt: int, call: CallRecord) -> ScimCall:
+    """The log row of one SCIM call (not yet saved): secrets removed, long bodies cut."""
+    response_text = call.response_text
+    with contextlib.suppress(ValueError):  # not JSON: kept as text
+        response_text = json.dumps(_redacted(json.loads(response_text)), indent=1) if response_text else ""
+    return ScimCall(
+        action=action,
+        attempt=attempt,
+        at=datetime.fromtimestamp(call.started_at, tz=UTC),
+        method=call.method,
+        url=call.url[:1000],
+        status=call.status,
+        duration_ms=call.duration_ms,
+        request_body=_cut(json.dumps(_redacted(call.request_body), indent=1)) if call.request_body else "",
+        response_body=_cut(response_text),
+        error=call.error[:2000],
+    )
 
 
 BUSY_RETRY_SECONDS = 1.0
@@ -119,19 +124,37 @@ class Claim:
     routing: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class BatchClaim:
+    """What one claim took: actions of one integration, held under one lease token."""
+
+    actions: list[Action]  # in the order they run
+    busy: list[int] = field(default_factory=list)  # found no free slot: try again shortly
+    routing: dict[str, Any] = field(default_factory=dict)
+
+
 def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def claim(action_id: int) -> Claim:
-    """Take a queued action (or one whose worker's lease expired) for this worker.
+    """Take one queued action (or one whose worker's lease expired): :func:`claim_batch` of one."""
+    taken = claim_batch([action_id])
+    return Claim(taken.actions[0] if taken.actions else None, busy=bool(taken.busy), routing=taken.routing)
 
-    Under the integration's lock: nothing runs while it is quarantined; no more than its
-    maximum concurrency runs at once across all workers; a deprovision waiting for the same
-    integration takes the last free slot before other work. The claim is a lease with a
-    token: the worker renews it as it goes, and its writes count only while it holds it.
+
+def claim_batch(action_ids: Sequence[int]) -> BatchClaim:
+    """Take queued actions of one integration (or ones whose worker's lease expired) for this worker.
+
+    The actions are claimed together, under one lease token, and run one after another: the
+    claim holds one of the integration's concurrency slots however many actions it takes.
+    Under the integration's lock: nothing runs while it is quarantined; no more claims run
+    at once than its maximum concurrency, across all workers; a deprovision waiting for the
+    same integration takes the last free slot before other work. The lease is renewed as
+    the worker goes, and its writes count only while it holds it. Actions that are not
+    claimable (finished, not yet due, running under a live lease) are left alone.
     """
-    from console.audit.services import audit_record
+    from console.audit.services import audit_event, audit_record_many
     from provisioning.services import action_routing
 
     now = timezone.now()
@@ -141,75 +164,99 @@ def claim(action_id: int) -> Claim:
         | lease_expired(now)
     )
     with transaction.atomic():
-        # Locked until the claim commits, so what is read here is what the claim changes.
-        action = next(
-            iter(
-                Action.objects.select_for_update(of=("self",))
-                .filter(claimable, pk=action_id)
-                .select_related("integration")
-                .order_by()
-            ),
-            None,
+        # Locked until the claim commits (in one order, so two claims cannot deadlock), so
+        # what is read here is what the claim changes.
+        found = list(
+            Action.objects.select_for_update(of=("self",))
+            .filter(claimable, pk__in=list(action_ids))
+            .select_related("integration")
+            .order_by("pk")
         )
-        if action is None:
-            return Claim(None)
-        integration = action.integration
+        if not found:
+            return BatchClaim([])
+        integration = found[0].integration
+        others = [a.pk for a in found if a.integration_id != integration.pk]  # sent apart: another claim takes them
+        found = sorted((a for a in found if a.integration_id == integration.pk), key=lambda a: (a.priority, a.pk))
+        routing = action_routing(found[0])
         if integration.quarantined_at is not None:
-            return Claim(None)  # waits; resuming the integration queues it again
+            return BatchClaim([], busy=others, routing=routing)  # they wait; resuming the integration queues them
         slots = max(1, integration.max_concurrency)
-        if running_count(integration, excluding=action.pk) >= slots:  # a first look, unlocked: nothing written
-            return Claim(None, busy=True, routing=action_routing(action))
-        from_state = action.state
-        claimed_fields = {
+        ids = [a.pk for a in found]
+        everyone = ids + others
+        if running_count(integration, excluding=ids) >= slots:  # a first look, unlocked: nothing written
+            return BatchClaim([], busy=everyone, routing=routing)
+        lease = {
             "state": ActionState.RUNNING,
             "started_at": now,
-            "attempts": action.attempts + 1,
-            "attempts_total": action.attempts_total + 1,
             "next_attempt_at": None,
             "lease_token": uuid.uuid4().hex,
             "lease_expires_at": now + timedelta(seconds=settings.ACTION_LEASE_SECONDS),
             "updated_at": now,
         }
-        if not Action.objects.filter(claimable, pk=action_id, state=from_state).update(**claimed_fields):
-            return Claim(None)
-        for name, value in claimed_fields.items():
-            setattr(action, name, value)
-        note = f"attempt {action.attempts} on {_worker_name()}"
-        if from_state == ActionState.RUNNING:
-            note += " (reclaimed: the worker that ran it stopped renewing its lease)"
-        ActionEvent.objects.create(action=action, from_state=from_state, to_state=ActionState.RUNNING, note=note)
-        audit_record(
-            verb=f"action.{ActionState.RUNNING}",
-            target=action,
-            details={
-                "from": from_state,
-                "to": ActionState.RUNNING.value,
-                "attempt": action.attempts,
-                "worker": _worker_name(),
-                "note": note,
-            },
+        claimed = Action.objects.filter(claimable, pk__in=ids).update(
+            attempts=F("attempts") + 1, attempts_total=F("attempts_total") + 1, **lease
         )
+        if claimed != len(ids):  # a database without row locks: another worker took some first
+            ours = set(Action.objects.filter(pk__in=ids, lease_token=lease["lease_token"]).values_list("pk", flat=True))
+            found = [a for a in found if a.pk in ours]
+        events, audits = [], []
+        for action in found:
+            from_state = action.state
+            for name, value in lease.items():
+                setattr(action, name, value)
+            action.attempts += 1
+            action.attempts_total += 1
+            note = f"attempt {action.attempts} on {_worker_name()}"
+            if len(found) > 1:
+                note += f" (one of {len(found)} claimed together)"
+            if from_state == ActionState.RUNNING:
+                note += " (reclaimed: the worker that ran it stopped renewing its lease)"
+            events.append(ActionEvent(action=action, from_state=from_state, to_state=ActionState.RUNNING, note=note))
+            audits.append(
+                audit_event(
+                    verb=f"action.{ActionState.RUNNING}",
+                    target=action,
+                    details={
+                        "from": from_state,
+                        "to": ActionState.RUNNING.value,
+                        "attempt": action.attempts,
+                        "worker": _worker_name(),
+                        "note": note,
+                    },
+                )
+            )
+        ActionEvent.objects.bulk_create(events)
+        audit_record_many(audits)
         # The integration's lock comes last and is held only for this count and the commit:
         # every claim of the integration passes through it, one at a time, so what it spans
-        # bounds how many actions a second the workers can start (taken first, it spanned the
-        # whole claim and held the workers to a hundred or so). Over the limit, the claim is
-        # undone.
-        running = running_locked(integration, excluding=action.pk)
-        if running >= slots or _yields_to_a_leaver(action, running):
+        # bounds how many claims a second the workers can make (taken first, it spanned the
+        # whole claim). Over the limit, the claim is undone.
+        running = running_locked(integration, excluding=ids)
+        if not found or running >= slots or _yields_to_a_leaver(found, running):
             transaction.set_rollback(True)
-            return Claim(None, busy=True, routing=action_routing(action))
-    return Claim(action)
+            return BatchClaim([], busy=everyone if found else others, routing=routing)
+    return BatchClaim(found, busy=others, routing=routing)
 
 
-def lease_renew(action: Action) -> None:
-    """Extend this worker's claim; if it is no longer this worker's, stop (``LeaseLost``)."""
+def lease_renew(action: Action) -> set[int]:
+    """Extend this worker's claim (every action held under the action's lease token).
+
+    Returns the ids still held; if ``action`` is no longer among them (another worker
+    reclaimed it), stop: ``LeaseLost``.
+    """
     expires = timezone.now() + timedelta(seconds=settings.ACTION_LEASE_SECONDS)
-    renewed = Action.objects.filter(pk=action.pk, state=ActionState.RUNNING, lease_token=action.lease_token).update(
-        lease_expires_at=expires
-    )
-    if not renewed:
+    with transaction.atomic():
+        held = set(
+            Action.objects.select_for_update()
+            .filter(state=ActionState.RUNNING, lease_token=action.lease_token)
+            .values_list("pk", flat=True)
+        )
+        if held:
+            Action.objects.filter(pk__in=held).update(lease_expires_at=expires)
+    if action.pk not in held:
         raise LeaseLost(f"action {action.pk} is no longer held by this worker")
     action.lease_expires_at = expires
+    return held
 
 
 def lease_running_low(action: Action) -> bool:
@@ -226,11 +273,13 @@ def lease_running_low(action: Action) -> bool:
     return remaining < settings.ACTION_LEASE_SECONDS * 2 / 3
 
 
-def _yields_to_a_leaver(candidate: Action, running: int) -> bool:
-    """With one slot left (``running`` others hold the rest), a ready deprovision of the same integration goes first."""
-    if candidate.action_type == ActionType.DEPROVISION_IDENTITY:
+def _yields_to_a_leaver(claimed: list[Action], running: int) -> bool:
+    """With one slot left (``running`` others hold the rest), a ready deprovision of the same
+    integration goes before a claim of other work."""
+    others = [a for a in claimed if a.action_type != ActionType.DEPROVISION_IDENTITY]
+    if not others:
         return False
-    integration = candidate.integration
+    integration = others[0].integration
     if running + 1 < max(1, integration.max_concurrency):
         return False
     return (
@@ -242,37 +291,225 @@ def _yields_to_a_leaver(candidate: Action, running: int) -> bool:
     )
 
 
-def _before_each_request(action: Action) -> Any:
-    """Wait for the integration's rate limit, then renew the lease if it runs low, before the request goes."""
-    pace = paced(action.integration)
+class BatchRun:
+    """A worker's run of what one claim took: the lease they share, and what waits to be written.
 
-    def before_request() -> None:
-        pace()
-        if lease_running_low(action):
-            lease_renew(action)
+    Successes, the accounts they leave and the log of every call are written together, at
+    most ``ACTION_WRITE_SECONDS`` apart and before anything else is written for the batch (a
+    failure, a retry), so the database sees them in the order they happened. A worker
+    killed mid-batch loses at most that much of the log; its actions are claimed again
+    once its lease runs out, and the accounts it made are found and adopted.
+    """
 
-    return before_request
+    def __init__(self, actions: list[Action]) -> None:
+        self.actions = actions
+        self.held = {a.pk for a in actions}
+        self.calls: list[ScimCall] = []
+        self.succeeded: list[tuple[Action, dict[str, Any]]] = []
+        self.accounts: dict[int, dict[str, Any]] = {}  # action id -> the resource it leaves
+        self.lookups: dict[tuple[str, str], dict[str, Any] | None] = {}  # (attribute, value) -> account or none
+        self.written_at = time.monotonic()
+
+    def recorder(self, action: Action) -> Any:
+        attempt = action.attempts_total
+
+        def record(call: CallRecord) -> None:
+            self.calls.append(_logged_call(action, attempt, call))
+
+        return record
+
+    def before_each_request(self, action: Action) -> Any:
+        """Wait for the integration's rate limit, then renew the lease if it runs low, before the request goes.
+
+        What waits to be written is written before a wait for the rate limit: the time is
+        spent anyway, and the action's page shows its calls while it waits.
+        """
+
+        def before_request() -> None:
+            wait = reserve(action.integration)
+            if wait > 0:
+                until = time.monotonic() + wait
+                self.write()
+                time.sleep(max(0.0, until - time.monotonic()))
+            if lease_running_low(action):
+                self.held = lease_renew(action)
+                for other in self.actions:
+                    other.lease_expires_at = action.lease_expires_at
+
+        return before_request
+
+    def remember_user(self, action: Action, resource: dict[str, Any]) -> None:
+        """The console's picture of the application, updated with the action's outcome."""
+        self.accounts[action.pk] = resource
+
+    def success(self, action: Action, result: dict[str, Any]) -> None:
+        self.succeeded.append((action, result))
+        if time.monotonic() - self.written_at >= settings.ACTION_WRITE_SECONDS:
+            self.write()
+
+    def write(self) -> list[Action]:
+        """Write what waits; returns the successes that counted (their claim still held)."""
+        from console.audit.services import audit_event, audit_record_many
+
+        self.written_at = time.monotonic()
+        if not (self.succeeded or self.calls or self.accounts):
+            return []
+        counted: list[Action] = []
+        with transaction.atomic():
+            if self.accounts:
+                _remember_users(self.actions, self.accounts)
+            if self.succeeded:
+                counted = self._write_successes(audit_event, audit_record_many)
+            ScimCall.objects.bulk_create(self.calls)
+        self.calls, self.succeeded, self.accounts = [], [], {}
+        return counted
+
+    def _write_successes(self, audit_event: Any, audit_record_many: Any) -> list[Action]:
+        ids = [action.pk for action, _ in self.succeeded]
+        token = self.succeeded[0][0].lease_token
+        still = set(
+            Action.objects.select_for_update()
+            .filter(pk__in=ids, state=ActionState.RUNNING, lease_token=token)
+            .values_list("pk", flat=True)
+        )
+        for action, _ in self.succeeded:
+            if action.pk not in still:
+                logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
+        done = [(action, result) for action, result in self.succeeded if action.pk in still]
+        self.held -= set(ids)
+        if not done:
+            return []
+        now = timezone.now()
+        final = {
+            "state": ActionState.SUCCEEDED,
+            "finished_at": now,
+            "last_error": "",
+            "lease_token": "",
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+        results = {a.pk: result for a, result in done}
+        actions = [a for a, _ in done]
+        Action.objects.filter(pk__in=results).update(
+            result=_each(actions, lambda a: results[a.pk], Action._meta.get_field("result")),
+            # what the executor found or made in the application (its picture is already updated)
+            target_user=_each(actions, lambda a: a.target_user_id, Action._meta.get_field("target_user")),
+            target_group=_each(actions, lambda a: a.target_group_id, Action._meta.get_field("target_group")),
+            **final,
+        )
+        # A success ends a run of failures; with none to end, no worker writes the shared row.
+        Integration.objects.filter(pk=done[0][0].integration_id, consecutive_failures__gt=0).update(
+            consecutive_failures=0
+        )
+        events, audits = [], []
+        for action, result in done:
+            for name, value in final.items():
+                setattr(action, name, value)
+            action.result = result
+            events.append(ActionEvent(action=action, from_state=ActionState.RUNNING, to_state=ActionState.SUCCEEDED))
+            audits.append(
+                audit_event(
+                    verb=f"action.{ActionState.SUCCEEDED}",
+                    target=action,
+                    details={"type": action.action_type, "subject": action.subject},
+                )
+            )
+        ActionEvent.objects.bulk_create(events)
+        audit_record_many(audits)
+        return [action for action, _ in done]
+
+    def release(self, action: Action) -> None:
+        """The action's outcome was written apart (a failure, a retry): it is no longer this run's."""
+        self.held.discard(action.pk)
+
+
+def _each(actions: list[Action], value: Callable[[Action], Any], output: models.Field) -> Case:
+    """A value per action, for one UPDATE of many rows; where it is None, the stored one stays."""
+    name = output.name
+    whens = [When(pk=a.pk, then=Value(v, output_field=output)) for a in actions if (v := value(a)) is not None]
+    return Case(*whens, default=F(name), output_field=output)
+
+
+def _remember_users(actions: list[Action], resources: dict[int, dict[str, Any]]) -> None:
+    """Upsert the accounts actions found or made, in one statement, and point each action at its own."""
+    by_action = {a.pk: a for a in actions}
+    integration_id = actions[0].integration_id
+    now = timezone.now()
+    rows: dict[str, TargetUser] = {}  # one row per account, though two actions may touch it
+    for resource in resources.values():
+        fields = {**target_user_fields(resource, fingerprint(resource)), "last_seen_at": now}
+        rows[str(resource["id"])] = TargetUser(integration_id=integration_id, remote_id=str(resource["id"]), **fields)
+    update_fields = [name for name in target_user_fields({}, "") if name != "remote_id"] + ["last_seen_at"]
+    TargetUser.objects.bulk_create(
+        list(rows.values()),
+        update_conflicts=True,
+        unique_fields=["integration", "remote_id"],
+        update_fields=update_fields,
+    )
+    missing = [row.remote_id for row in rows.values() if row.pk is None]  # a database that does not return ids
+    if missing:
+        stored = TargetUser.objects.filter(integration_id=integration_id, remote_id__in=missing)
+        ids = dict(stored.values_list("remote_id", "pk"))
+        for row in rows.values():
+            row.pk = row.pk or ids[row.remote_id]
+    for action_id, resource in resources.items():
+        by_action[action_id].target_user = rows[str(resource["id"])]  # recorded with the outcome
 
 
 def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
-    """Run one attempt of an action. Transient failures come back with when to try again."""
-    taken = claim(action_id)
-    if taken.action is None:
-        return Outcome(None, retry_in=BUSY_RETRY_SECONDS if taken.busy else None, routing=taken.routing)
-    action = taken.action
-    scim = client or ScimClient(action.integration)
-    scim.read_attempts = 1  # retries belong to the action (backoff between attempts, on any worker)
-    scim.recorder = _recorder(action, action.attempts_total)
-    scim.before_request = _before_each_request(action)
+    """Run one attempt of one action (:func:`actions_execute` of one)."""
+    return actions_execute([action_id], client)[0]
+
+
+def actions_execute(action_ids: Sequence[int], client: ScimClient | None = None) -> list[Outcome]:
+    """Claim the actions and run one attempt of each, one after another.
+
+    Returns an outcome for each id: ``action`` None where it was not run (busy ones come
+    with when to try again); transient failures come back with when they retry.
+    """
+    taken = claim_batch(action_ids)
+    outcomes = {pk: Outcome(None, retry_in=BUSY_RETRY_SECONDS, routing=taken.routing) for pk in taken.busy}
+    if taken.actions:
+        run = BatchRun(taken.actions)
+        scim = client or ScimClient(taken.actions[0].integration)
+        scim.read_attempts = 1  # retries belong to the action (backoff between attempts, on any worker)
+        if len(taken.actions) > 1:
+            _look_up_users_together(run, scim)
+        for action in taken.actions:
+            outcomes[action.pk] = _attempt(run, action, scim)
+        run.write()
+        for action in taken.actions:
+            if action.state == ActionState.RUNNING:  # a success whose claim was lost before it was written
+                outcomes[action.pk] = Outcome(None)
+    return [outcomes.get(pk, Outcome(None)) for pk in action_ids]
+
+
+def _attempt(run: BatchRun, action: Action, scim: ScimClient) -> Outcome:
+    """One attempt of one action of the run. A success is written with the run's next write."""
+    if action.pk not in run.held:  # another worker took it over while this one ran the batch
+        return Outcome(None)
+    scim.recorder = run.recorder(action)
+    scim.before_request = run.before_each_request(action)
     try:
         _still_allowed(action)
-        result = EXECUTORS[ActionType(action.action_type)](action, scim)
-    except NoLongerAllowed as exc:  # the console's own settings: not the application's failure
-        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
+        result = EXECUTORS[ActionType(action.action_type)](action, scim, run)
     except LeaseLost:
         logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
+        run.release(action)
         return Outcome(None)
-    except ScimTransient as exc:
+    except Exception as exc:
+        run.write()  # what went before is written first
+        run.release(action)
+        return _failed(action, exc)
+    run.success(action, result)
+    return Outcome(action)  # running until the run writes it
+
+
+def _failed(action: Action, exc: Exception) -> Outcome:
+    """Write the outcome of an attempt that raised: a retry after a backoff, or a failure."""
+    if isinstance(exc, NoLongerAllowed):  # the console's own settings: not the application's failure
+        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
+    if isinstance(exc, ScimTransient):
         _count_failure(action, str(exc))
         if action.attempts >= settings.ACTION_MAX_ATTEMPTS:
             error = f"{exc} (gave up after {action.attempts} attempts)"
@@ -281,14 +518,12 @@ def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:
         if not _requeue(action, delay, str(exc)):
             return Outcome(None)
         return Outcome(action, retry_in=delay)
-    except ScimClientError as exc:
+    if isinstance(exc, ScimClientError):
         _count_failure(action, str(exc))
         return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
-    except Exception as exc:
-        logger.exception("action crashed", extra={"action": action.pk})
-        _count_failure(action, f"internal error: {type(exc).__name__}")
-        return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
-    return Outcome(_finish(action, ActionState.SUCCEEDED, result=result))
+    logger.error("action crashed", exc_info=exc, extra={"action": action.pk})
+    _count_failure(action, f"internal error: {type(exc).__name__}")
+    return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
 
 
 def _count_failure(action: Action, error: str) -> None:
@@ -309,9 +544,9 @@ def _count_failure(action: Action, error: str) -> None:
 def integration_resume(*, actor: Any, integration: Integration, request: Any = None) -> int:
     """An admin lifts the quarantine; the actions that waited are queued again."""
     from console.audit.services import audit_record
-    from provisioning.services import _enqueue_on_commit
+    from provisioning.services import _enqueue_on_commit, actions_sent_together
 
-    with transaction.atomic():
+    with transaction.atomic(), actions_sent_together():
         Integration.objects.filter(pk=integration.pk).update(
             quarantined_at=None, quarantine_reason="", consecutive_failures=0
         )
@@ -417,17 +652,95 @@ def _groups(action: Action) -> str:
     return action.integration.groups_endpoint.strip("/")
 
 
-def _find_user(action: Action, scim: ScimClient, desired: dict[str, Any]) -> dict[str, Any] | None:
-    """The existing account: by externalId first (a re-hire keeps it), then by userName."""
+def _lookup_key(attribute: str, value: str) -> tuple[str, str]:
+    """How a look-up is remembered: ``userName`` is not case-exact in SCIM, ``externalId`` is."""
+    return attribute, value.lower() if attribute == "userName" else value
+
+
+def _find_user(
+    action: Action, scim: ScimClient, desired: dict[str, Any], run: BatchRun | None = None
+) -> dict[str, Any] | None:
+    """The existing account: by externalId first (a re-hire keeps it), then by userName.
+
+    What the run's combined look-up settled is taken from it; the rest is asked for.
+    """
     for attribute in ("externalId", "userName"):
         value = desired.get(attribute)
         if not value:
             continue
-        body = scim.get_json(_users(action), {"filter": f"{attribute} eq {escape_filter_value(str(value))}"})
-        for resource in body.get("Resources") or []:
-            if isinstance(resource, dict) and resource.get("id"):
-                return resource
+        key = _lookup_key(attribute, str(value))
+        if run is not None and key in run.lookups:
+            found = run.lookups[key]
+        else:
+            body = scim.get_json(_users(action), {"filter": f"{attribute} eq {escape_filter_value(str(value))}"})
+            found = next((r for r in body.get("Resources") or [] if isinstance(r, dict) and r.get("id")), None)
+        if found is not None:
+            return found
     return None
+
+
+LOOKUP_CHUNK = 20  # syncs per combined look-up: two clauses each keep its URL near 2 KB
+
+
+def _look_up_users_together(run: BatchRun, scim: ScimClient) -> None:
+    """Look for the accounts of a batch's syncs a few at a time, instead of once or twice each.
+
+    One filter joins the syncs' ``externalId eq`` and ``userName eq`` clauses with ``or``
+    (RFC 7644, 3.4.2.2), and the answer settles each clause: the account that matches it, or
+    none. A server that refuses the filter, answers short (``totalResults`` above what it
+    sent), or sends an account that matches no clause (it ignored the filter) settles
+    nothing, and each sync then looks for itself, as it does alone.
+    """
+    syncs = [a for a in run.actions if a.action_type == ActionType.SYNC_IDENTITIES]
+    for start in range(0, len(syncs), LOOKUP_CHUNK):
+        chunk = syncs[start : start + LOOKUP_CHUNK]
+        clauses = sorted(
+            {
+                (attribute, str(value))
+                for action in chunk
+                for attribute in ("externalId", "userName")
+                if (value := (action.parameters.get("user") or {}).get(attribute))
+            }
+        )
+        if len(clauses) < 2:
+            continue
+        query = " or ".join(f"{attribute} eq {escape_filter_value(value)}" for attribute, value in clauses)
+        records = [run.recorder(action) for action in chunk]  # the look-up is in each one's log
+
+        def record(call: CallRecord, records: list[Any] = records) -> None:
+            for each in records:
+                each(call)
+
+        scim.recorder = record
+        scim.before_request = run.before_each_request(chunk[0])
+        try:
+            body = scim.get_json(_users(chunk[0]), {"filter": query, "count": "100"})
+        except (ScimClientError, LeaseLost):
+            continue
+        settled = _settled(clauses, body)
+        if settled is not None:
+            run.lookups.update(settled)
+
+
+def _settled(clauses: list[tuple[str, str]], body: dict[str, Any]) -> dict[tuple[str, str], Any] | None:
+    """What a combined look-up's answer says of each clause, or None if it cannot be trusted."""
+    resources = [r for r in body.get("Resources") or [] if isinstance(r, dict) and r.get("id")]
+    total = body.get("totalResults")
+    if not isinstance(total, int) or total > len(resources):
+        return None
+    settled: dict[tuple[str, str], Any] = {_lookup_key(attribute, value): None for attribute, value in clauses}
+    for resource in resources:
+        hits = [
+            key
+            for attribute in ("externalId", "userName")
+            if isinstance(resource.get(attribute), str)
+            and (key := _lookup_key(attribute, resource[attribute])) in settled
+        ]
+        if not hits:
+            return None  # not what was asked for: the server ignored the filter
+        for key in hits:
+            settled[key] = settled[key] or resource
+    return settled
 
 
 def _fetch(scim: ScimClient, path: str) -> dict[str, Any]:
@@ -471,22 +784,9 @@ def _patch(scim: ScimClient, path: str, operations: list[dict[str, Any]]) -> Non
     scim.request("PATCH", path, json={"schemas": [PATCH_SCHEMA], "Operations": operations})
 
 
-def _remember_user(action: Action, resource: dict[str, Any]) -> TargetUser:
-    """The console's picture of the application, updated at once (one upsert)."""
-    fields = {**target_user_fields(resource, fingerprint(resource)), "last_seen_at": timezone.now()}
-    user = TargetUser(integration_id=action.integration_id, remote_id=str(resource["id"]), **fields)
-    TargetUser.objects.bulk_create(
-        [user], update_conflicts=True, unique_fields=["integration", "remote_id"], update_fields=list(fields)
-    )
-    if user.pk is None:  # a database that does not return the id of an updated row
-        user.pk = TargetUser.objects.get(integration_id=action.integration_id, remote_id=user.remote_id).pk
-    action.target_user = user  # recorded with the outcome
-    return user
-
-
-def sync_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
+def sync_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     desired = dict(action.parameters["user"])
-    found = _find_user(action, scim, desired)
+    found = _find_user(action, scim, desired, run)
     if found is None:
         try:
             response = scim.request("POST", _users(action), json=user_resource(desired))
@@ -496,14 +796,14 @@ def sync_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
                 raise
         else:
             created = response.json()
-            _remember_user(action, created)
+            run.remember_user(action, created)
             return {"operation": "created", "id": created.get("id")}
     operations = changed_operations(found, desired)
     reactivated = found.get("active") is False
     if operations:
         _patch(scim, f"{_users(action)}/{found['id']}", operations)
         found = _fetch(scim, f"{_users(action)}/{found['id']}")
-    _remember_user(action, found)
+    run.remember_user(action, found)
     return {
         "operation": "reactivated" if reactivated else ("updated" if operations else "unchanged"),
         "id": found["id"],
@@ -511,7 +811,7 @@ def sync_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
     }
 
 
-def manage_relationships(action: Action, scim: ScimClient) -> dict[str, Any]:
+def manage_relationships(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     group_id = action.parameters["group_id"]
     add, remove = action.parameters.get("add", []), action.parameters.get("remove", [])
     size = max(1, action.integration.membership_chunk_size)
@@ -542,7 +842,7 @@ def manage_relationships(action: Action, scim: ScimClient) -> dict[str, Any]:
     return {"added": len(add), "removed": len(remove), "requests": requests}
 
 
-def deprovision_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
+def deprovision_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     user_id = action.parameters["user_id"]
     _patch(scim, f"{_users(action)}/{user_id}", [{"op": "replace", "path": "active", "value": False}])
     memberships = TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id)
@@ -590,7 +890,7 @@ def _groups_holding(action: Action, scim: ScimClient, user_id: str, known: list[
     return found
 
 
-def delete_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
+def delete_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     user_id = action.parameters["user_id"]
     try:
         scim.request("DELETE", f"{_users(action)}/{user_id}")
@@ -602,7 +902,7 @@ def delete_identity(action: Action, scim: ScimClient) -> dict[str, Any]:
     return {"operation": outcome, "id": user_id}
 
 
-def create_entitlement(action: Action, scim: ScimClient) -> dict[str, Any]:
+def create_entitlement(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     name = action.parameters["display_name"]
     query = {"filter": f"displayName eq {escape_filter_value(name)}", "excludedAttributes": "members"}
     existing = [r for r in scim.get_json(_groups(action), query).get("Resources") or [] if isinstance(r, dict)]
@@ -646,7 +946,7 @@ EXECUTORS = {
 
 def actions_recover() -> int:
     """Queue again what a vanished worker left running, and retries whose message was lost."""
-    from provisioning.services import _enqueue_on_commit
+    from provisioning.services import _enqueue_on_commit, actions_sent_together
 
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
@@ -656,7 +956,7 @@ def actions_recover() -> int:
         | Q(state=ActionState.QUEUED, next_attempt_at__isnull=True, updated_at__lt=stale)
     )
     count = 0
-    with transaction.atomic():
+    with transaction.atomic(), actions_sent_together():
         for action in waiting:
             _enqueue_on_commit(action)
             count += 1

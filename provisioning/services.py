@@ -7,6 +7,10 @@ action's timeline and in the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -228,13 +232,59 @@ def action_routing(action: Action) -> dict[str, Any]:
     return {"queue": "leavers" if action.action_type == ActionType.DEPROVISION_IDENTITY else "celery"}
 
 
-def _enqueue_on_commit(action: Action, countdown: float = 0) -> None:
-    from provisioning.tasks import action_execute_task
+@dataclass(frozen=True)
+class _Outgoing:
+    """One action's task message, waiting for its transaction to commit."""
 
-    action_id, routing = action.pk, action_routing(action)
-    transaction.on_commit(
-        lambda: action_execute_task.apply_async((action_id,), countdown=max(0.0, countdown), **routing)
-    )
+    action_id: int
+    integration_id: int
+    queue: str
+    countdown: float
+
+
+_outbox: ContextVar[list[_Outgoing] | None] = ContextVar("action_outbox", default=None)
+
+
+@contextmanager
+def actions_sent_together() -> Iterator[None]:
+    """Inside, actions queued are sent at the commit as few task messages, not one each.
+
+    The actions of one integration and queue that are due together go in messages of up to
+    ``ACTION_BATCH_SIZE``; a worker claims and runs each message's actions as one batch.
+    Savepoints hold: an action queued in a savepoint that rolls back is not sent.
+    """
+    outbox: list[_Outgoing] = []
+    token = _outbox.set(outbox)
+    try:
+        yield
+    finally:
+        _outbox.reset(token)
+    transaction.on_commit(lambda: _send(outbox))  # after each action's own callback, which fills the outbox
+
+
+def _send(outgoing: list[_Outgoing]) -> None:
+    from provisioning.tasks import actions_execute_task
+
+    due_now: dict[tuple[int, str], list[int]] = {}
+    for item in outgoing:
+        if item.countdown > 0:  # each after its own backoff
+            actions_execute_task.apply_async(([item.action_id],), countdown=item.countdown, queue=item.queue)
+        else:
+            due_now.setdefault((item.integration_id, item.queue), []).append(item.action_id)
+    size = max(1, settings.ACTION_BATCH_SIZE)
+    for (_, queue), ids in due_now.items():
+        for start in range(0, len(ids), size):
+            actions_execute_task.apply_async((ids[start : start + size],), countdown=0.0, queue=queue)
+
+
+def _enqueue_on_commit(action: Action, countdown: float = 0) -> None:
+    """Send the action's task once the transaction commits (at once outside one)."""
+    item = _Outgoing(action.pk, action.integration_id, action_routing(action)["queue"], countdown)
+    outbox = _outbox.get()
+    if outbox is not None:
+        transaction.on_commit(lambda: outbox.append(item))
+    else:
+        transaction.on_commit(lambda: _send([item]))
 
 
 def action_transition(

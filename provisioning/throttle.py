@@ -5,14 +5,14 @@ next request may go without borrowing from the burst). Where the console's cache
 (as in production, where the workers share it), that number lives in Redis and one atomic
 script reserves a slot in one round trip, on Redis's own clock; otherwise it is the
 database row of ``IntegrationThrottle``, updated under a row lock. Concurrency is counted
-from the actions running for the integration (with a live lease), under that row's lock,
-when a worker claims one.
+from the claims running for the integration (live leases), under that row's lock, when a
+worker claims actions.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Collection
 
 from django.db import IntegrityError, transaction
 
@@ -74,26 +74,17 @@ def reserve(integration: Integration, *, now: float | None = None) -> float:
     return wait
 
 
-def paced(integration: Integration, sleep: Callable[[float], None] = time.sleep) -> Callable[[], None]:
-    """A hook the SCIM client calls before each request: waits for this process's slot."""
-
-    def before_request() -> None:
-        wait = reserve(integration)
-        if wait > 0:
-            sleep(wait)
-
-    return before_request
-
-
-def running_locked(integration: Integration, *, excluding: int | None = None) -> int:
+def running_locked(integration: Integration, *, excluding: Collection[int] = ()) -> int:
     """:func:`running_count`, under the integration's lock (held to the transaction's end), which serializes claims."""
     _locked(integration.pk)
     return running_count(integration, excluding=excluding)
 
 
-def running_count(integration: Integration, *, excluding: int | None = None) -> int:
-    """Actions of the integration a live worker is running: an expired lease (a dead worker's
-    action, waiting to be reclaimed) holds no slot, nor does ``excluding`` (the one being claimed)."""
+def running_count(integration: Integration, *, excluding: Collection[int] = ()) -> int:
+    """Claims of the integration a live worker is running: each claim (one lease token, one or
+    many actions run one after another) holds one slot. An expired lease (a dead worker's
+    actions, waiting to be reclaimed) holds none, nor do the actions of ``excluding`` (those
+    being claimed)."""
     from django.utils import timezone
 
     from provisioning.models import Action, ActionState, lease_expired
@@ -101,6 +92,6 @@ def running_count(integration: Integration, *, excluding: int | None = None) -> 
     running = Action.objects.filter(integration=integration, state=ActionState.RUNNING).exclude(
         lease_expired(timezone.now())
     )
-    if excluding is not None:
-        running = running.exclude(pk=excluding)
-    return running.count()
+    if excluding:
+        running = running.exclude(pk__in=list(excluding))
+    return running.order_by().values("lease_token").distinct().count()

@@ -1,7 +1,8 @@
 """A small, fast SCIM server for the provisioning benchmark, run as its own process.
 
 It holds users in memory and answers what a sync needs: ``GET /Users?filter=userName eq
-"x"`` and ``POST /Users`` (201, or 409 for a name it has). With ``--posts-per-minute N`` it
+"x"`` (or ``externalId eq "x"``, several joined by ``or``) and ``POST /Users`` (201, or 409
+for a name it has). With ``--posts-per-minute N`` it
 lets at most N POSTs through in any 60 seconds and answers the rest 429 with a
 ``Retry-After`` of the seconds until a slot frees. ``GET /_stats`` reports what it saw;
 ``POST /_reset`` empties it.
@@ -21,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-FILTER = re.compile(r'^userName eq "((?:[^"\\]|\\.)*)"$')
+CLAUSE = re.compile(r'(userName|externalId) eq "((?:[^"\\]|\\.)*)"')
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 
 
@@ -33,6 +34,7 @@ class State:
 
     def reset(self) -> None:
         self.users: dict[str, dict[str, Any]] = {}
+        self.by_external: dict[str, dict[str, Any]] = {}
         self.creates: collections.Counter[str] = collections.Counter()
         self.post_times: collections.deque[float] = collections.deque()
         self.accepted_posts: list[float] = []
@@ -82,12 +84,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         with state.lock:
             state.requests += 1
-        match = FILTER.match(parse_qs(url.query).get("filter", [""])[0])
-        found = []
-        if match:
-            with state.lock:
-                user = state.users.get(match.group(1).lower())
-            found = [user] if user else []
+        clauses = CLAUSE.findall(parse_qs(url.query).get("filter", [""])[0])
+        found: list[dict[str, Any]] = []
+        with state.lock:
+            for attribute, value in clauses:
+                user = state.users.get(value.lower()) if attribute == "userName" else state.by_external.get(value)
+                if user is not None and user not in found:
+                    found.append(user)
         self.reply(200, {"schemas": [LIST], "totalResults": len(found), "startIndex": 1, "Resources": found})
 
     def do_POST(self) -> None:
@@ -119,6 +122,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             user = {**body, "id": uuid.uuid4().hex}
             state.users[name] = user
+            if body.get("externalId"):
+                state.by_external[str(body["externalId"])] = user
             state.creates[name] += 1
             state.accepted_posts.append(time.time())
         self.reply(201, user)

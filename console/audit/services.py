@@ -36,7 +36,7 @@ def audit_context(**details: Any) -> Iterator[None]:
         _context.reset(token)
 
 
-def audit_record(
+def audit_event(
     *,
     verb: str,
     actor: Any = None,
@@ -50,7 +50,7 @@ def audit_record(
     request: HttpRequest | None = None,
     actor_label: str = "",
 ) -> AuditEvent:
-    """Append one event. Secrets in ``details``/``before``/``after`` are redacted."""
+    """One event, not yet saved (see :func:`audit_record`, :func:`audit_record_many`)."""
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     if target is not None:
@@ -62,7 +62,7 @@ def audit_record(
         payload["before"] = dict(before)
     if after is not None:
         payload["after"] = dict(after)
-    event = AuditEvent(
+    return AuditEvent(
         occurred_at=timezone.now(),
         actor=actor,
         actor_label=actor_label or (actor.get_username() if actor is not None else ""),
@@ -73,9 +73,27 @@ def audit_record(
         details=redact(payload),
         source_address=client_address(request) if request is not None else None,
     )
+
+
+def audit_record(**fields: Any) -> AuditEvent:
+    """Append one event (the fields of :func:`audit_event`); secrets in its details are redacted."""
+    event = audit_event(**fields)
     event.save()
-    logger.info("audit event", extra={"verb": verb, "target_type": target_type, "target_id": str(target_id)})
+    _logged(event)
     return event
+
+
+def audit_record_many(events: list[AuditEvent]) -> None:
+    """Append many events made by :func:`audit_event`, in one statement."""
+    AuditEvent.objects.bulk_create(events)
+    for event in events:
+        _logged(event)
+
+
+def _logged(event: AuditEvent) -> None:
+    logger.info(
+        "audit event", extra={"verb": event.verb, "target_type": event.target_type, "target_id": event.target_id}
+    )
 
 
 def changed_fields(instance: models.Model, original: Mapping[str, Any], fields: list[str]) -> tuple[dict, dict]:

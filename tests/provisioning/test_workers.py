@@ -28,7 +28,7 @@ from provisioning import execution
 from provisioning.execution import action_execute, actions_recover, claim, integration_resume
 from provisioning.models import Action, ActionEvent, IntegrationThrottle, ScimCall
 from provisioning.services import action_request, action_routing
-from provisioning.tasks import action_execute_task
+from provisioning.tasks import actions_execute_task
 from provisioning.throttle import reserve
 from tests.conftest import WorkerProcess
 from tests.provisioning.conftest import server_user
@@ -203,8 +203,8 @@ def test_a_transient_failure_requeue_is_audited_like_every_other_move(
 def test_a_busy_deprovision_is_sent_again_on_the_leavers_queue(
     app: Integration, requester: Person, make_person: Callable[..., Person], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sent: list[tuple[tuple[int, ...], dict[str, object]]] = []
-    monkeypatch.setattr(action_execute_task, "apply_async", lambda args, **options: sent.append((args, options)))
+    sent: list[tuple[tuple[list[int]], dict[str, object]]] = []
+    monkeypatch.setattr(actions_execute_task, "apply_async", lambda args, **options: sent.append((args, options)))
     app.max_concurrency = 1
     app.save()
     running = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("p0"))
@@ -215,11 +215,11 @@ def test_a_busy_deprovision_is_sent_again_on_the_leavers_queue(
     )
     other = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("p1"))
 
-    action_execute_task(deprovision.pk)  # the task's body, as a worker runs it: the integration is busy
-    action_execute_task(other.pk)
+    actions_execute_task([deprovision.pk])  # the task's body, as a worker runs it: the integration is busy
+    actions_execute_task([other.pk])
     assert sent == [
-        ((deprovision.pk,), {"countdown": 1.0, "queue": "leavers"}),
-        ((other.pk,), {"countdown": 1.0, "queue": "celery"}),
+        (([deprovision.pk],), {"countdown": 1.0, "queue": "leavers"}),
+        (([other.pk],), {"countdown": 1.0, "queue": "celery"}),
     ]
     # The same routing as when it was first sent.
     assert action_routing(deprovision) == {"queue": "leavers"}
@@ -243,9 +243,9 @@ def test_the_lease_is_renewed_when_it_runs_low_and_a_lost_claim_writes_nothing(
     renewed: list[int] = []
     renew = execution.lease_renew
 
-    def counted_renew(held: Action) -> None:
+    def counted_renew(held: Action) -> set[int]:
         renewed.append(held.pk)
-        renew(held)
+        return renew(held)
 
     monkeypatch.setattr(execution, "lease_renew", counted_renew)
 
@@ -326,8 +326,8 @@ def test_resuming_sends_each_waiting_action_when_its_backoff_is_over(
     monkeypatch: pytest.MonkeyPatch,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
-    sent: list[tuple[tuple[int, ...], dict[str, Any]]] = []
-    monkeypatch.setattr(action_execute_task, "apply_async", lambda args, **options: sent.append((args, options)))
+    sent: list[tuple[tuple[list[int]], dict[str, Any]]] = []
+    monkeypatch.setattr(actions_execute_task, "apply_async", lambda args, **options: sent.append((args, options)))
     ready, backing_off = (
         action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person(f"p{i}"))
         for i in range(2)
@@ -336,7 +336,7 @@ def test_resuming_sends_each_waiting_action_when_its_backoff_is_over(
     Integration.objects.filter(pk=app.pk).update(quarantined_at=timezone.now(), quarantine_reason="x")
     with django_capture_on_commit_callbacks(execute=True):
         assert integration_resume(actor=approver, integration=app) == 2
-    countdowns = {args[0]: options["countdown"] for args, options in sent}
+    countdowns = {pk: options["countdown"] for args, options in sent for pk in args[0]}
     assert countdowns[ready.pk] == 0
     assert 25 < countdowns[backing_off.pk] <= 30  # sent now, it would find the action not due and be dropped
 
