@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.bulk import insert_rows, update_rows
+from console.bulk import insert_rows, update_rows
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError, resource_problem, sampled

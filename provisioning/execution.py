@@ -10,22 +10,25 @@ the next attempt finds the account and updates it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from console.bulk import insert_objects, update_rows
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
@@ -40,7 +43,7 @@ from integrations.scim_client import (
 )
 from integrations.services import fingerprint, target_user_fields
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
-from provisioning.throttle import reserve, running_count, running_locked
+from provisioning.throttle import reserve_many, running_count, running_locked, slots_to_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +84,15 @@ class LeaseLost(Exception):
     """This worker's claim on the action ended (it was reclaimed): it must stop at once."""
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(s in lowered for s in SECRET_KEYS)
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: ("[redacted]" if any(s in k.lower() for s in SECRET_KEYS) else _redacted(v)) for k, v in value.items()
-        }
+        return {k: ("[redacted]" if _secret(k) else _redacted(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_redacted(v) for v in value]
     return value
@@ -96,10 +103,13 @@ def _cut(text: str) -> str:
 
 
 def _logged_call(action: Action, attempt: int, call: CallRecord) -> ScimCall:
-    """The log row of one SCIM call (not yet saved): secrets removed, long bodies cut."""
+    """The log row of one SCIM call (not yet saved): secrets removed, long bodies cut.
+
+    Bodies are kept as compact JSON (the encoder's C path; the action page indents them).
+    """
     response_text = call.response_text
     with contextlib.suppress(ValueError):  # not JSON: kept as text
-        response_text = json.dumps(_redacted(json.loads(response_text)), indent=1) if response_text else ""
+        response_text = json.dumps(_redacted(json.loads(response_text))) if response_text else ""
     return ScimCall(
         action=action,
         attempt=attempt,
@@ -108,7 +118,7 @@ def _logged_call(action: Action, attempt: int, call: CallRecord) -> ScimCall:
         url=call.url[:1000],
         status=call.status,
         duration_ms=call.duration_ms,
-        request_body=_cut(json.dumps(_redacted(call.request_body), indent=1)) if call.request_body else "",
+        request_body=_cut(json.dumps(_redacted(call.request_body))) if call.request_body else "",
         response_body=_cut(response_text),
         error=call.error[:2000],
     )
@@ -225,7 +235,7 @@ def claim_batch(action_ids: Sequence[int]) -> BatchClaim:
                     },
                 )
             )
-        ActionEvent.objects.bulk_create(events)
+        insert_objects(events)
         audit_record_many(audits)
         # The integration's lock comes last and is held only for this count and the commit:
         # every claim of the integration passes through it, one at a time, so what it spans
@@ -309,6 +319,7 @@ class BatchRun:
         self.accounts: dict[int, dict[str, Any]] = {}  # action id -> the resource it leaves
         self.lookups: dict[tuple[str, str], dict[str, Any] | None] = {}  # (attribute, value) -> account or none
         self.written_at = time.monotonic()
+        self.slots: deque[float] = deque()  # when each request slot reserved ahead may be used (monotonic)
 
     def recorder(self, action: Action) -> Any:
         attempt = action.attempts_total
@@ -326,9 +337,12 @@ class BatchRun:
         """
 
         def before_request() -> None:
-            wait = reserve(action.integration)
-            if wait > 0:
-                until = time.monotonic() + wait
+            if not self.slots:  # the next few of the integration's rate limit, this worker's alone
+                now = time.monotonic()
+                waits = reserve_many(action.integration, slots_to_reserve(action.integration))
+                self.slots.extend(now + wait for wait in waits)
+            until = self.slots.popleft()
+            if until > time.monotonic():
                 self.write()
                 time.sleep(max(0.0, until - time.monotonic()))
             if lease_running_low(action):
@@ -360,7 +374,7 @@ class BatchRun:
                 _remember_users(self.actions, self.accounts)
             if self.succeeded:
                 counted = self._write_successes(audit_event, audit_record_many)
-            ScimCall.objects.bulk_create(self.calls)
+            insert_objects(self.calls)
         self.calls, self.succeeded, self.accounts = [], [], {}
         return counted
 
@@ -388,14 +402,11 @@ class BatchRun:
             "lease_expires_at": None,
             "updated_at": now,
         }
-        results = {a.pk: result for a, result in done}
-        actions = [a for a, _ in done]
-        Action.objects.filter(pk__in=results).update(
-            result=_each(actions, lambda a: results[a.pk], Action._meta.get_field("result")),
-            # what the executor found or made in the application (its picture is already updated)
-            target_user=_each(actions, lambda a: a.target_user_id, Action._meta.get_field("target_user")),
-            target_group=_each(actions, lambda a: a.target_group_id, Action._meta.get_field("target_group")),
-            **final,
+        update_rows(
+            Action,
+            [*final, "result", "target_user", "target_group"],
+            # with what the executor found or made in the application (its picture is already updated)
+            [(a.pk, [*final.values(), result, a.target_user_id, a.target_group_id]) for a, result in done],
         )
         # A success ends a run of failures; with none to end, no worker writes the shared row.
         Integration.objects.filter(pk=done[0][0].integration_id, consecutive_failures__gt=0).update(
@@ -414,20 +425,13 @@ class BatchRun:
                     details={"type": action.action_type, "subject": action.subject},
                 )
             )
-        ActionEvent.objects.bulk_create(events)
+        insert_objects(events)
         audit_record_many(audits)
         return [action for action, _ in done]
 
     def release(self, action: Action) -> None:
         """The action's outcome was written apart (a failure, a retry): it is no longer this run's."""
         self.held.discard(action.pk)
-
-
-def _each(actions: list[Action], value: Callable[[Action], Any], output: models.Field) -> Case:
-    """A value per action, for one UPDATE of many rows; where it is None, the stored one stays."""
-    name = output.name
-    whens = [When(pk=a.pk, then=Value(v, output_field=output)) for a in actions if (v := value(a)) is not None]
-    return Case(*whens, default=F(name), output_field=output)
 
 
 def _remember_users(actions: list[Action], resources: dict[int, dict[str, Any]]) -> None:

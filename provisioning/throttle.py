@@ -20,9 +20,10 @@ from console.web.shared_redis import redis_script
 from integrations.models import Integration
 from provisioning.models import IntegrationThrottle
 
-# KEYS[1]: the integration's theoretical arrival time. ARGV: interval, burst allowance, and
-# "now" (empty: Redis's clock, the same for every worker host). Returns the wait, as text
-# (Redis would cut a number returned from Lua to an integer).
+# KEYS[1]: the integration's theoretical arrival time. ARGV: interval, burst allowance,
+# "now" (empty: Redis's clock, the same for every worker host) and how many consecutive
+# slots to reserve. Returns the wait for the first, as text (Redis would cut a number
+# returned from Lua to an integer); slot i may go ``i`` intervals after it.
 _GCRA = """
 local now = tonumber(ARGV[3])
 if not now then
@@ -30,12 +31,12 @@ if not now then
     now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 end
 local interval = tonumber(ARGV[1])
+local count = tonumber(ARGV[4])
 local theoretical = tonumber(redis.call('GET', KEYS[1]) or '0')
 if theoretical < now then theoretical = now end
 local wait = theoretical - tonumber(ARGV[2]) - now
-if wait < 0 then wait = 0 end
-local keep_ms = math.ceil((theoretical + interval - now) * 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.6f', theoretical + interval), 'PX', keep_ms)
+local keep_ms = math.ceil((theoretical + count * interval - now) * 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.6f', theoretical + count * interval), 'PX', keep_ms)
 return string.format('%.6f', wait)
 """
 
@@ -55,23 +56,44 @@ def _locked(integration_id: int) -> IntegrationThrottle:
 
 def reserve(integration: Integration, *, now: float | None = None) -> float:
     """Reserve the next request slot; return how many seconds to wait before sending it."""
+    return reserve_many(integration, 1, now=now)[0]
+
+
+def reserve_many(integration: Integration, count: int, *, now: float | None = None) -> list[float]:
+    """Reserve ``count`` consecutive request slots; return how long to wait before each.
+
+    The slots are the next ones of the integration's schedule, an interval apart as any
+    requests are: reserving several at once keeps the limit, and saves a round trip each.
+    """
     rate = max(integration.rate_limit_per_second, 0.001)
     interval = 1.0 / rate
     burst_allowance = max(integration.rate_limit_burst - 1, 0) * interval
+    count = max(1, count)
     shared = redis_script(_GCRA)
     if shared is not None:
         script, backend = shared
         key = backend.make_and_validate_key(f"throttle:{integration.pk}")
-        wait = script(keys=[key], args=[repr(interval), repr(burst_allowance), "" if now is None else repr(now)])
-        return float(wait)
-    with transaction.atomic():
-        throttle = _locked(integration.pk)
-        current = time.time() if now is None else now
-        theoretical = max(throttle.next_free_at, current)
-        wait = max(0.0, theoretical - burst_allowance - current)
-        throttle.next_free_at = theoretical + interval
-        throttle.save(update_fields=["next_free_at"])
-    return wait
+        arguments = [repr(interval), repr(burst_allowance), "" if now is None else repr(now), str(count)]
+        first = float(script(keys=[key], args=arguments))
+    else:
+        with transaction.atomic():
+            throttle = _locked(integration.pk)
+            current = time.time() if now is None else now
+            theoretical = max(throttle.next_free_at, current)
+            first = theoretical - burst_allowance - current
+            throttle.next_free_at = theoretical + count * interval
+            throttle.save(update_fields=["next_free_at"])
+    return [max(0.0, first + index * interval) for index in range(count)]
+
+
+def slots_to_reserve(integration: Integration) -> int:
+    """How many slots a worker running a batch reserves at a time: what the rate allows in
+    ``RESERVE_AHEAD_SECONDS`` (at least one), so a slow limit is never held ahead by one worker."""
+    return max(1, min(RESERVE_MAX, int(integration.rate_limit_per_second * RESERVE_AHEAD_SECONDS)))
+
+
+RESERVE_AHEAD_SECONDS = 0.05
+RESERVE_MAX = 20
 
 
 def running_locked(integration: Integration, *, excluding: Collection[int] = ()) -> int:

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from console.audit.models import AuditEvent
+from console.bulk import insert_objects
 from console.web.redaction import redact
 from console.web.request_meta import client_address
 
@@ -85,7 +86,7 @@ def audit_record(**fields: Any) -> AuditEvent:
 
 def audit_record_many(events: list[AuditEvent]) -> None:
     """Append many events made by :func:`audit_event`, in one statement."""
-    AuditEvent.objects.bulk_create(events)
+    insert_objects(events)
     for event in events:
         _logged(event)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from django import template
@@ -29,3 +30,12 @@ def any_live(actions: Iterable[Action]) -> bool:
 @register.inclusion_tag("provisioning/state_badge.html")
 def state_badge(action: Action) -> dict[str, str]:
     return {"label": action.get_state_display(), "tone": BADGE.get(ActionState(action.state), "")}
+
+
+@register.filter
+def readable_body(body: str) -> str:
+    """A logged body as people read it: JSON indented; anything else (a body cut short) as stored."""
+    try:
+        return json.dumps(json.loads(body), indent=1, ensure_ascii=False)
+    except ValueError:
+        return body

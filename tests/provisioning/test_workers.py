@@ -29,7 +29,7 @@ from provisioning.execution import action_execute, actions_recover, claim, integ
 from provisioning.models import Action, ActionEvent, IntegrationThrottle, ScimCall
 from provisioning.services import action_request, action_routing
 from provisioning.tasks import actions_execute_task
-from provisioning.throttle import reserve
+from provisioning.throttle import reserve, reserve_many, slots_to_reserve
 from tests.conftest import WorkerProcess
 from tests.provisioning.conftest import server_user
 from tests.scim_peer import ERROR as SCIM_ERROR
@@ -58,6 +58,18 @@ def test_the_token_bucket_allows_the_burst_then_paces() -> None:
     # request); otherwise in the integration's throttle row.
     in_redis = isinstance(caches["default"], RedisCache)
     assert IntegrationThrottle.objects.filter(integration=integration).exists() is not in_redis
+
+
+def test_slots_reserved_together_are_the_next_ones_of_the_schedule() -> None:
+    integration = Integration.objects.create(
+        name="Ahead", base_url="https://x.example.com", rate_limit_per_second=2, rate_limit_burst=2
+    )
+    assert reserve_many(integration, 4, now=100.0) == [0.0, 0.0, 0.5, 1.0]  # the burst, then paced
+    assert reserve(integration, now=100.0) == 1.5  # after them, for anyone
+    # A worker reserves ahead only what the rate allows in a twentieth of a second.
+    assert slots_to_reserve(integration) == 1
+    integration.rate_limit_per_second = 10_000
+    assert slots_to_reserve(integration) == 20
 
 
 def test_concurrency_is_held_and_a_deprovision_takes_the_last_slot(

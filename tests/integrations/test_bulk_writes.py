@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from integrations import bulk
+from console import bulk
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import SAMPLE_VALUES, ScimClient, resource_problem
 from integrations.services import USER_FIELDS, content_hash, extraction_run_execute, target_user_fields

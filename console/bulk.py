@@ -1,6 +1,7 @@
-"""Bulk writes of extracted rows: COPY on PostgreSQL, the ORM's ``bulk_create`` elsewhere.
+"""Bulk writes: COPY on PostgreSQL, the ORM's ``bulk_create`` elsewhere.
 
-Extraction stores hundreds of thousands of rows a run. On PostgreSQL they are streamed with
+Extraction stores hundreds of thousands of rows a run, and a worker running a batch of
+actions writes their events, audit events and call log together. On PostgreSQL they are streamed with
 ``COPY … FROM STDIN`` (psycopg's ``cursor.copy``), their primary keys drawn from the table's
 own sequence first, so a row stored by COPY is the row ``bulk_create`` would have stored,
 without building a model instance and a multi-row INSERT for each. Changed rows are
@@ -84,6 +85,26 @@ def insert_rows(
                     values[index] = adapt(values[index])
                 copy.write_row([pks[number], *values] if returning else values)
     return pks
+
+
+def insert_objects(objects: Sequence[models.Model]) -> None:
+    """Insert unsaved instances of one model, as ``bulk_create`` would (their keys are not set).
+
+    On PostgreSQL by :func:`insert_rows` (COPY): Django's multi-row INSERT passes each column
+    as an array, which psycopg quotes value by value in Python on the client-side cursor.
+    """
+    if not objects:
+        return
+    model = type(objects[0])
+    if not copy_supported():
+        model._default_manager.bulk_create(objects, batch_size=BATCH)
+        return
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    for obj in objects:  # what saving would fill in: auto_now dates and the like
+        for field in fields:
+            field.pre_save(obj, add=True)
+    names = [field.attname for field in fields]
+    insert_rows(model, names, [[getattr(obj, name) for name in names] for obj in objects])
 
 
 def update_rows(
