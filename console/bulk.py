@@ -107,6 +107,69 @@ def insert_objects(objects: Sequence[models.Model]) -> None:
     insert_rows(model, names, [[getattr(obj, name) for name in names] for obj in objects])
 
 
+def upsert_objects(
+    objects: Sequence[models.Model], *, unique_fields: Sequence[str], update_fields: Sequence[str]
+) -> None:
+    """Insert unsaved instances of one model, or update ``update_fields`` of the rows that hold
+    their ``unique_fields`` already; each instance gets its row's primary key.
+
+    On PostgreSQL one ``INSERT … SELECT … FROM jsonb_to_recordset(…) ON CONFLICT … DO UPDATE …
+    RETURNING`` statement (what ``bulk_create(update_conflicts=True)`` does, without its
+    per-column arrays); elsewhere ``bulk_create``, then a read of the keys it did not return.
+    Two instances must not share their unique values.
+    """
+    if not objects:
+        return
+    model = type(objects[0])
+    unique = _fields(model, unique_fields)
+    if not copy_supported():
+        model._default_manager.bulk_create(
+            objects, update_conflicts=True, unique_fields=unique_fields, update_fields=update_fields
+        )
+        missing = [obj for obj in objects if obj.pk is None]
+        if missing:  # a database that does not return the key of an updated row
+            columns = [field.attname for field in unique]
+            stored = model._default_manager.filter(
+                **{f"{unique[0].attname}__in": {getattr(obj, columns[0]) for obj in missing}}
+            ).values_list("pk", *columns)
+            keys = {tuple(row[1:]): row[0] for row in stored}
+            for obj in missing:
+                obj.pk = keys[tuple(getattr(obj, column) for column in columns)]
+        return
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    for obj in objects:
+        for field in fields:
+            field.pre_save(obj, add=True)
+    names = [str(field.column) for field in fields]
+    document = json.dumps(
+        [{name: getattr(obj, field.attname) for name, field in zip(names, fields, strict=True)} for obj in objects],
+        default=_json_default,
+    )
+    unique_names = [str(field.column) for field in unique]
+    statement = sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS v({definitions}) "
+        "ON CONFLICT ({unique}) DO UPDATE SET {assignments} RETURNING {pk}, {unique}"
+    ).format(
+        table=sql.Identifier(model._meta.db_table),
+        columns=sql.SQL(", ").join(sql.Identifier(name) for name in names),
+        definitions=sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(str(field.column)), sql.SQL(str(field.db_type(connection))))
+            for field in fields
+        ),
+        unique=sql.SQL(", ").join(sql.Identifier(name) for name in unique_names),
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(column), sql.Identifier(column))
+            for column in (str(field.column) for field in _fields(model, update_fields))
+        ),
+        pk=sql.Identifier(_pk_column(model)),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(cursor.cursor.connection), [document])
+        keys = {tuple(str(value) for value in row[1:]): row[0] for row in cursor.fetchall()}
+    for obj in objects:
+        obj.pk = keys[tuple(str(getattr(obj, field.attname)) for field in unique)]
+
+
 def update_rows(
     model: type[models.Model],
     fields: Sequence[str],

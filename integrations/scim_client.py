@@ -156,6 +156,30 @@ def verify_setting(integration: Integration) -> ssl.SSLContext | bool:
     return True
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class StatelessClient(httpx.Client):
+    """An httpx client that neither keeps nor sends back the cookies an application sets.
+
+    SCIM is stateless and authenticates each request, and one pool serves every task of a
+    process that talks to the integration, so a cookie set for one task must not ride along
+    on the next. Not reading them also spares wrapping each response for ``http.cookiejar``.
+    """
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NoCookies()
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        pass
+
+
 _pool_lock = threading.Lock()
 _pools: dict[tuple[int, str], httpx.Client] = {}
 
@@ -168,7 +192,7 @@ def http_client_for(integration: Integration) -> httpx.Client:
         if client is None:
             for stale in [k for k in _pools if k[0] == integration.pk]:
                 _pools.pop(stale).close()
-            client = httpx.Client(
+            client = StatelessClient(
                 verify=verify_setting(integration),
                 timeout=httpx.Timeout(integration.timeout_seconds),
                 limits=httpx.Limits(max_connections=max(1, integration.max_concurrency)),

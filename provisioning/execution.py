@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from console.bulk import insert_objects, update_rows
+from console.bulk import insert_objects, update_rows, upsert_objects
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
@@ -143,8 +143,13 @@ class BatchClaim:
     routing: dict[str, Any] = field(default_factory=dict)
 
 
+@functools.cache
+def _host() -> str:
+    return socket.gethostname()
+
+
 def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{_host()}:{os.getpid()}"
 
 
 def claim(action_id: int) -> Claim:
@@ -176,17 +181,14 @@ def claim_batch(action_ids: Sequence[int]) -> BatchClaim:
     with transaction.atomic():
         # Locked until the claim commits (in one order, so two claims cannot deadlock), so
         # what is read here is what the claim changes.
-        found = list(
-            Action.objects.select_for_update(of=("self",))
-            .filter(claimable, pk__in=list(action_ids))
-            .select_related("integration")
-            .order_by("pk")
-        )
+        found = list(Action.objects.select_for_update().filter(claimable, pk__in=list(action_ids)).order_by("pk"))
         if not found:
             return BatchClaim([])
-        integration = found[0].integration
+        integration = Integration.objects.get(pk=found[0].integration_id)  # read once: its credentials decrypted once
         others = [a.pk for a in found if a.integration_id != integration.pk]  # sent apart: another claim takes them
         found = sorted((a for a in found if a.integration_id == integration.pk), key=lambda a: (a.priority, a.pk))
+        for action in found:
+            action.integration = integration
         routing = action_routing(found[0])
         if integration.quarantined_at is not None:
             return BatchClaim([], busy=others, routing=routing)  # they wait; resuming the integration queues them
@@ -443,19 +445,11 @@ def _remember_users(actions: list[Action], resources: dict[int, dict[str, Any]])
     for resource in resources.values():
         fields = {**target_user_fields(resource, fingerprint(resource)), "last_seen_at": now}
         rows[str(resource["id"])] = TargetUser(integration_id=integration_id, remote_id=str(resource["id"]), **fields)
-    update_fields = [name for name in target_user_fields({}, "") if name != "remote_id"] + ["last_seen_at"]
-    TargetUser.objects.bulk_create(
+    upsert_objects(
         list(rows.values()),
-        update_conflicts=True,
         unique_fields=["integration", "remote_id"],
-        update_fields=update_fields,
+        update_fields=[*target_user_fields({}, ""), "last_seen_at"],
     )
-    missing = [row.remote_id for row in rows.values() if row.pk is None]  # a database that does not return ids
-    if missing:
-        stored = TargetUser.objects.filter(integration_id=integration_id, remote_id__in=missing)
-        ids = dict(stored.values_list("remote_id", "pk"))
-        for row in rows.values():
-            row.pk = row.pk or ids[row.remote_id]
     for action_id, resource in resources.items():
         by_action[action_id].target_user = rows[str(resource["id"])]  # recorded with the outcome
 

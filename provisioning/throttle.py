@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 
@@ -105,15 +106,26 @@ def running_locked(integration: Integration, *, excluding: Collection[int] = ())
 def running_count(integration: Integration, *, excluding: Collection[int] = ()) -> int:
     """Claims of the integration a live worker is running: each claim (one lease token, one or
     many actions run one after another) holds one slot. An expired lease (a dead worker's
-    actions, waiting to be reclaimed) holds none, nor do the actions of ``excluding`` (those
-    being claimed)."""
+    actions, waiting to be reclaimed; see ``lease_expired``) holds none, nor do the actions of
+    ``excluding`` (those being claimed). One hand-written statement: every claim asks it."""
+    from django.conf import settings
+    from django.db import connection
     from django.utils import timezone
 
-    from provisioning.models import Action, ActionState, lease_expired
+    from provisioning.models import Action, ActionState
 
-    running = Action.objects.filter(integration=integration, state=ActionState.RUNNING).exclude(
-        lease_expired(timezone.now())
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
+    adapt = connection.ops.adapt_datetimefield_value
+    skipped = list(excluding)
+    not_these = f"AND id NOT IN ({', '.join(['%s'] * len(skipped))})" if skipped else ""
+    statement = (
+        f"SELECT COUNT(DISTINCT lease_token) FROM {Action._meta.db_table} "  # noqa: S608 - names from the model
+        "WHERE integration_id = %s AND state = %s "
+        "AND (lease_expires_at >= %s OR (lease_expires_at IS NULL AND (started_at IS NULL OR started_at >= %s))) "
+        f"{not_these}"
     )
-    if excluding:
-        running = running.exclude(pk__in=list(excluding))
-    return running.order_by().values("lease_token").distinct().count()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [integration.pk, ActionState.RUNNING.value, adapt(now), adapt(stale), *skipped])
+        (count,) = cursor.fetchone()
+    return int(count)

@@ -205,20 +205,24 @@ def finished(app: Any) -> int:
     return Action.objects.filter(integration=app, state__in=["succeeded", "failed"]).count()
 
 
+def bare_post_loop(url: str, count: int) -> float:
+    """Seconds for ``count`` sequential creates by a bare httpx client; the server is emptied after."""
+    started = time.perf_counter()
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        for i in range(count):
+            http.post("/Users", json={"schemas": [USER_SCHEMA], "userName": f"bare{i}"})
+    elapsed = time.perf_counter() - started
+    httpx.post(f"{url}/_reset")
+    return elapsed
+
+
 def throughput(report: Report, args: argparse.Namespace, env: dict[str, str], logs: Path, actor: Any) -> None:
     from provisioning.models import Action
 
     report.section(f"{fmt_int(args.creates)} SYNC_IDENTITIES creates through the workers")
     with server(logs) as url:
-        started = time.perf_counter()
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-            for i in range(args.creates):
-                http.post(
-                    "/Users", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"bare{i}"}
-                )
-        bare = time.perf_counter() - started
-        report.line(f"bare sequential httpx POST loop: {fmt_int(args.creates)} POSTs in {bare:.2f} s")
-        httpx.post(f"{url}/_reset")
+        bare_before = bare_post_loop(url, args.creates)
+        report.line(f"bare sequential httpx POST loop, before: {fmt_int(args.creates)} POSTs in {bare_before:.2f} s")
 
         app = integration("Throughput", url, rate_limit_per_second=100_000, rate_limit_burst=1000, max_concurrency=64)
         targets = people("tp", args.creates)
@@ -230,12 +234,18 @@ def throughput(report: Report, args: argparse.Namespace, env: dict[str, str], lo
             last = Action.objects.filter(integration=app).order_by("-finished_at").values_list("finished_at", flat=True)
             elapsed = (last[0].timestamp() - committed) if last and last[0] else float("inf")
         stats = httpx.get(f"{url}/_stats").json()
+        httpx.post(f"{url}/_reset")
+        bare_after = bare_post_loop(url, args.creates)
         succeeded = Action.objects.filter(integration=app, state="succeeded").count()
         report.line(
             f"workers ({args.workers} x concurrency {args.concurrency}): {fmt_int(succeeded)} succeeded in "
             f"{elapsed:.1f} s from the commit to the last finish; server: {fmt_int(stats['accounts'])} accounts, "
             f"{stats['duplicates']} duplicated{'' if complete else '; NOT ALL FINISHED'}"
         )
+        report.line(f"bare sequential httpx POST loop, after: {fmt_int(args.creates)} POSTs in {bare_after:.2f} s")
+        # The machine's speed drifts within a run: the workers are set against the mean of
+        # the loops just before and after them.
+        bare = (bare_before + bare_after) / 2
         share = bare / elapsed if elapsed else 0.0
         report.figure(
             "workers' create rate / bare POST loop's",

@@ -232,3 +232,28 @@ def test_update_rows_finds_rows_by_another_key_within_a_scope(make_integration: 
         "2": "two",
     }
     assert set(TargetUser.objects.filter(integration=other).values_list("user_name", flat=True)) == {"old"}
+
+
+def test_upsert_objects_inserts_new_rows_updates_known_ones_and_returns_every_key(
+    make_integration: Callable[..., Integration],
+) -> None:
+    app = make_integration("https://up.example.com", name="Upsert")
+    known = TargetUser.objects.create(
+        integration=app, remote_id="k", user_name="old", content_hash="-", resource={"old": True}
+    )
+    first_seen = known.first_seen_at
+    rows = [
+        TargetUser(integration=app, remote_id="k", user_name=AWKWARD, content_hash="h1", resource={"v": AWKWARD}),
+        TargetUser(integration=app, remote_id="n", user_name="new", content_hash="h2", active=False, removed_at=WHEN),
+    ]
+
+    bulk.upsert_objects(rows, unique_fields=["integration", "remote_id"], update_fields=[*USER_FIELDS, "last_seen_at"])
+
+    assert rows[0].pk == known.pk  # the row it had
+    stored = {user.remote_id: user for user in TargetUser.objects.filter(integration=app)}
+    assert set(stored) == {"k", "n"}
+    assert rows[1].pk == stored["n"].pk
+    assert (stored["k"].user_name, stored["k"].content_hash, stored["k"].resource) == (AWKWARD, "h1", {"v": AWKWARD})
+    assert stored["k"].first_seen_at == first_seen  # not among the fields updated
+    assert (stored["n"].active, stored["n"].removed_at, stored["n"].display_name) == (False, WHEN, "")
+    assert stored["n"].first_seen_at is not None  # what saving fills in, filled in

@@ -18,6 +18,7 @@ from integrations.scim_client import (
     ScimBadResponse,
     ScimClient,
     ScimTransient,
+    StatelessClient,
     escape_filter_value,
 )
 from integrations.selectors import integration_health
@@ -270,6 +271,23 @@ def test_a_server_that_ignores_count_is_read_once(make_integration: Callable[...
     pages = list(fake_client(integration, handler).pages("Users", page_size=100))
     assert sum(len(p) for p in pages) == 250
     assert len(seen) == 2  # everything at once, then an empty page
+
+
+def test_cookies_an_application_sets_are_neither_kept_nor_sent_back(
+    make_integration: Callable[..., Integration],
+) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("Cookie"))
+        return httpx.Response(200, json={"totalResults": 0}, headers={"Set-Cookie": "session=abc; Path=/"})
+
+    client = ScimClient(integration, http=StatelessClient(transport=httpx.MockTransport(handler)))
+    client.get_json("Users")
+    client.get_json("Users")
+    assert sent == [None, None]
+    assert not client.http.cookies
 
 
 def test_short_pages_and_a_wrong_total_neither_lose_users_nor_loop(
