@@ -194,7 +194,7 @@ def update_rows(
     [key_field] = [model._meta.pk] if key == "pk" else _fields(model, [key])
     scoped = list(zip(_fields(model, list(scope)), scope.values(), strict=True))
     if copy_supported():
-        return _update_from_json(model, columns, key_field, scoped, rows)
+        return len(_update_from_json(model, columns, key_field, scoped, rows))
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(str(field.column))} = %s" for field in columns)
     conditions = " AND ".join(f"{quote(str(field.column))} = %s" for field, _ in [(key_field, None), *scoped])
@@ -226,14 +226,38 @@ def _json_default(value: Any) -> Any:
     return _django_json.default(value)
 
 
+def update_rows_returning(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Sequence[tuple[Any, Sequence[Any]]],
+    *,
+    scope: dict[str, Any],
+) -> set[Any]:
+    """:func:`update_rows` by primary key, returning the keys of the rows it found in ``scope``.
+
+    On PostgreSQL the same one statement, with ``RETURNING``; elsewhere the keys are read
+    first (the caller's transaction keeps them), then updated.
+    """
+    if not rows:
+        return set()
+    if copy_supported():
+        columns = _fields(model, fields)
+        scoped = list(zip(_fields(model, list(scope)), scope.values(), strict=True))
+        return set(_update_from_json(model, columns, model._meta.pk, scoped, rows))
+    found = set(model._default_manager.filter(pk__in=[key for key, _ in rows], **scope).values_list("pk", flat=True))
+    update_rows(model, fields, [(key, values) for key, values in rows if key in found])
+    return found
+
+
 def _update_from_json(
     model: type[models.Model],
     columns: list[models.Field[Any, Any]],
     key_field: models.Field[Any, Any],
     scoped: list[tuple[models.Field[Any, Any], Any]],
     rows: Sequence[tuple[Any, Sequence[Any]]],
-) -> int:
-    """The rows as one JSON document, turned back into typed columns by ``jsonb_to_recordset``.
+) -> list[Any]:
+    """The rows as one JSON document, turned back into typed columns by ``jsonb_to_recordset``;
+    returns the keys of the rows updated.
 
     One C-encoded parameter instead of an array per column, whose elements psycopg adapts
     one at a time in Python (the rows of a read that finds little changed are mostly the
@@ -248,8 +272,10 @@ def _update_from_json(
     conditions = [sql.SQL("t.{} = v.{}").format(sql.Identifier(key_column), sql.Identifier(key_column))]
     conditions += [sql.SQL("t.{} = %s").format(sql.Identifier(str(field.column))) for field, _ in scoped]
     statement = sql.SQL(
-        "UPDATE {table} AS t SET {assignments} FROM jsonb_to_recordset(%s::jsonb) AS v({definitions}) WHERE {where}"
+        "UPDATE {table} AS t SET {assignments} FROM jsonb_to_recordset(%s::jsonb) AS v({definitions}) WHERE {where} "
+        "RETURNING t.{key}"
     ).format(
+        key=sql.Identifier(key_column),
         table=sql.Identifier(model._meta.db_table),
         assignments=sql.SQL(", ").join(
             sql.SQL("{} = v.{}").format(sql.Identifier(name), sql.Identifier(name)) for name in names[1:]
@@ -263,4 +289,4 @@ def _update_from_json(
     params = [document, *(field.get_db_prep_save(value, connection) for field, value in scoped)]
     with connection.cursor() as cursor:
         cursor.execute(statement.as_string(cursor.cursor.connection), params)
-        return max(cursor.rowcount, 0)
+        return [key for (key,) in cursor.fetchall()]

@@ -18,7 +18,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from console.bulk import insert_objects, update_rows, upsert_objects
+from console.bulk import insert_objects, update_rows_returning, upsert_objects
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
@@ -102,26 +102,24 @@ def _cut(text: str) -> str:
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + f"… ({len(text)} characters in all)"
 
 
-def _logged_call(action: Action, attempt: int, call: CallRecord) -> ScimCall:
-    """The log row of one SCIM call (not yet saved): secrets removed, long bodies cut.
+def _logged_call(call: CallRecord) -> dict[str, Any]:
+    """The fields of one SCIM call's log row: secrets removed, long bodies cut.
 
     Bodies are kept as compact JSON (the encoder's C path; the action page indents them).
     """
     response_text = call.response_text
     with contextlib.suppress(ValueError):  # not JSON: kept as text
         response_text = json.dumps(_redacted(json.loads(response_text))) if response_text else ""
-    return ScimCall(
-        action=action,
-        attempt=attempt,
-        at=datetime.fromtimestamp(call.started_at, tz=UTC),
-        method=call.method,
-        url=call.url[:1000],
-        status=call.status,
-        duration_ms=call.duration_ms,
-        request_body=_cut(json.dumps(_redacted(call.request_body))) if call.request_body else "",
-        response_body=_cut(response_text),
-        error=call.error[:2000],
-    )
+    return {
+        "at": datetime.fromtimestamp(call.started_at, tz=UTC),
+        "method": call.method,
+        "url": call.url[:1000],
+        "status": call.status,
+        "duration_ms": call.duration_ms,
+        "request_body": _cut(json.dumps(_redacted(call.request_body))) if call.request_body else "",
+        "response_body": _cut(response_text),
+        "error": call.error[:2000],
+    }
 
 
 BUSY_RETRY_SECONDS = 1.0
@@ -323,11 +321,12 @@ class BatchRun:
         self.written_at = time.monotonic()
         self.slots: deque[float] = deque()  # when each request slot reserved ahead may be used (monotonic)
 
-    def recorder(self, action: Action) -> Any:
-        attempt = action.attempts_total
+    def recorder(self, *actions: Action) -> Any:
+        """What the SCIM client calls after each request: the call goes in each action's log."""
 
         def record(call: CallRecord) -> None:
-            self.calls.append(_logged_call(action, attempt, call))
+            logged = _logged_call(call)
+            self.calls.extend(ScimCall(action=a, attempt=a.attempts_total, **logged) for a in actions)
 
         return record
 
@@ -383,18 +382,6 @@ class BatchRun:
     def _write_successes(self, audit_event: Any, audit_record_many: Any) -> list[Action]:
         ids = [action.pk for action, _ in self.succeeded]
         token = self.succeeded[0][0].lease_token
-        still = set(
-            Action.objects.select_for_update()
-            .filter(pk__in=ids, state=ActionState.RUNNING, lease_token=token)
-            .values_list("pk", flat=True)
-        )
-        for action, _ in self.succeeded:
-            if action.pk not in still:
-                logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
-        done = [(action, result) for action, result in self.succeeded if action.pk in still]
-        self.held -= set(ids)
-        if not done:
-            return []
         now = timezone.now()
         final = {
             "state": ActionState.SUCCEEDED,
@@ -404,12 +391,21 @@ class BatchRun:
             "lease_expires_at": None,
             "updated_at": now,
         }
-        update_rows(
+        # Only while this worker holds the claim: one statement writes and says which it wrote.
+        still = update_rows_returning(
             Action,
             [*final, "result", "target_user", "target_group"],
             # with what the executor found or made in the application (its picture is already updated)
-            [(a.pk, [*final.values(), result, a.target_user_id, a.target_group_id]) for a, result in done],
+            [(a.pk, [*final.values(), result, a.target_user_id, a.target_group_id]) for a, result in self.succeeded],
+            scope={"state": ActionState.RUNNING, "lease_token": token},
         )
+        for action, _ in self.succeeded:
+            if action.pk not in still:
+                logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
+        done = [(action, result) for action, result in self.succeeded if action.pk in still]
+        self.held -= set(ids)
+        if not done:
+            return []
         # A success ends a run of failures; with none to end, no worker writes the shared row.
         Integration.objects.filter(pk=done[0][0].integration_id, consecutive_failures__gt=0).update(
             consecutive_failures=0
@@ -677,11 +673,11 @@ def _find_user(
     return None
 
 
-LOOKUP_CHUNK = 20  # syncs per combined look-up: two clauses each keep its URL near 2 KB
+LOOKUP_FILTER_CHARACTERS = 2000  # a combined look-up's filter stays under this: its URL within any server's limit
 
 
 def _look_up_users_together(run: BatchRun, scim: ScimClient) -> None:
-    """Look for the accounts of a batch's syncs a few at a time, instead of once or twice each.
+    """Look for the accounts of a batch's syncs together, instead of once or twice each.
 
     One filter joins the syncs' ``externalId eq`` and ``userName eq`` clauses with ``or``
     (RFC 7644, 3.4.2.2), and the answer settles each clause: the account that matches it, or
@@ -690,34 +686,38 @@ def _look_up_users_together(run: BatchRun, scim: ScimClient) -> None:
     nothing, and each sync then looks for itself, as it does alone.
     """
     syncs = [a for a in run.actions if a.action_type == ActionType.SYNC_IDENTITIES]
-    for start in range(0, len(syncs), LOOKUP_CHUNK):
-        chunk = syncs[start : start + LOOKUP_CHUNK]
-        clauses = sorted(
-            {
-                (attribute, str(value))
-                for action in chunk
-                for attribute in ("externalId", "userName")
-                if (value := (action.parameters.get("user") or {}).get(attribute))
-            }
-        )
+    for chunk, clauses in _lookup_chunks(syncs):
         if len(clauses) < 2:
             continue
         query = " or ".join(f"{attribute} eq {escape_filter_value(value)}" for attribute, value in clauses)
-        records = [run.recorder(action) for action in chunk]  # the look-up is in each one's log
-
-        def record(call: CallRecord, records: list[Any] = records) -> None:
-            for each in records:
-                each(call)
-
-        scim.recorder = record
+        scim.recorder = run.recorder(*chunk)  # the look-up is in each one's log
         scim.before_request = run.before_each_request(chunk[0])
         try:
-            body = scim.get_json(_users(chunk[0]), {"filter": query, "count": "100"})
+            body = scim.get_json(_users(chunk[0]), {"filter": query, "count": str(max(100, len(clauses)))})
         except (ScimClientError, LeaseLost):
             continue
         settled = _settled(clauses, body)
         if settled is not None:
             run.lookups.update(settled)
+
+
+def _lookup_chunks(syncs: list[Action]) -> Iterator[tuple[list[Action], list[tuple[str, str]]]]:
+    """The syncs in runs whose joined clauses stay under ``LOOKUP_FILTER_CHARACTERS``, with those clauses."""
+    chunk: list[Action] = []
+    clauses: list[tuple[str, str]] = []
+    length = 0
+    for action in syncs:
+        user = action.parameters.get("user") or {}
+        own = [(attribute, str(value)) for attribute in ("externalId", "userName") if (value := user.get(attribute))]
+        size = sum(len(attribute) + len(value) + 12 for attribute, value in own)  # ' eq "…"', ' or ', escapes
+        if chunk and length + size > LOOKUP_FILTER_CHARACTERS:
+            yield chunk, sorted(set(clauses))
+            chunk, clauses, length = [], [], 0
+        chunk.append(action)
+        clauses.extend(own)
+        length += size
+    if chunk:
+        yield chunk, sorted(set(clauses))
 
 
 def _settled(clauses: list[tuple[str, str]], body: dict[str, Any]) -> dict[tuple[str, str], Any] | None:

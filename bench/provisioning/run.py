@@ -262,7 +262,7 @@ def under_limit(report: Report, args: argparse.Namespace, env: dict[str, str], l
     with server(logs, posts_per_minute=180) as url:
         # The application's limit as an admin would enter it: 180 a minute is 3 requests a
         # second. The integration's limit counts every request, the syncs' combined look-ups
-        # (one for 20 syncs) too, so creates go a little slower than that.
+        # (one for a batch's syncs) too, so creates go a little slower than that.
         app = integration("Limited", url, rate_limit_per_second=3.0, rate_limit_burst=1, max_concurrency=8)
         targets = people("lim", args.limited)
         with workers(env, logs, args.workers, args.concurrency):

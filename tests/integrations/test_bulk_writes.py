@@ -257,3 +257,22 @@ def test_upsert_objects_inserts_new_rows_updates_known_ones_and_returns_every_ke
     assert stored["k"].first_seen_at == first_seen  # not among the fields updated
     assert (stored["n"].active, stored["n"].removed_at, stored["n"].display_name) == (False, WHEN, "")
     assert stored["n"].first_seen_at is not None  # what saving fills in, filled in
+
+
+def test_update_rows_returning_writes_only_rows_in_scope_and_says_which(
+    make_integration: Callable[..., Integration],
+) -> None:
+    app = make_integration("https://ret.example.com", name="Returning")
+    users = [
+        TargetUser.objects.create(integration=app, remote_id=str(n), user_name=f"u{n}", content_hash="-", active=n != 1)
+        for n in range(3)
+    ]
+    written = bulk.update_rows_returning(
+        TargetUser,
+        ["user_name", "resource"],
+        [(user.pk, [f"new{user.remote_id}", {"n": user.remote_id}]) for user in users],
+        scope={"active": True},
+    )
+    assert written == {users[0].pk, users[2].pk}
+    stored = dict(TargetUser.objects.filter(integration=app).values_list("remote_id", "user_name"))
+    assert stored == {"0": "new0", "1": "u1", "2": "new2"}  # the one out of scope is untouched
