@@ -87,26 +87,6 @@ def insert_rows(
     return pks
 
 
-def insert_objects(objects: Sequence[models.Model]) -> None:
-    """Insert unsaved instances of one model, as ``bulk_create`` would (their keys are not set).
-
-    On PostgreSQL by :func:`insert_rows` (COPY): Django's multi-row INSERT passes each column
-    as an array, which psycopg quotes value by value in Python on the client-side cursor.
-    """
-    if not objects:
-        return
-    model = type(objects[0])
-    if not copy_supported():
-        model._default_manager.bulk_create(objects, batch_size=BATCH)
-        return
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    for obj in objects:  # what saving would fill in: auto_now dates and the like
-        for field in fields:
-            field.pre_save(obj, add=True)
-    names = [field.attname for field in fields]
-    insert_rows(model, names, [[getattr(obj, name) for name in names] for obj in objects])
-
-
 def upsert_objects(
     objects: Sequence[models.Model], *, unique_fields: Sequence[str], update_fields: Sequence[str]
 ) -> None:

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from console.bulk import insert_objects, update_rows_returning, upsert_objects
+from console.bulk import insert_rows, update_rows_returning, upsert_objects
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
@@ -102,24 +102,41 @@ def _cut(text: str) -> str:
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + f"… ({len(text)} characters in all)"
 
 
-def _logged_call(call: CallRecord) -> dict[str, Any]:
-    """The fields of one SCIM call's log row: secrets removed, long bodies cut.
+# Columns of the rows a batch writes, by attribute name.
+EVENT_FIELDS = ["action_id", "at", "from_state", "to_state", "actor_id", "note"]
+CALL_FIELDS = [
+    "action_id",
+    "attempt",
+    "at",
+    "method",
+    "url",
+    "status",
+    "duration_ms",
+    "request_body",
+    "response_body",
+    "error",
+]
+
+
+def _logged_call(call: CallRecord) -> list[Any]:
+    """One SCIM call's log columns after ``action_id`` and ``attempt`` (``CALL_FIELDS``):
+    secrets removed, long bodies cut.
 
     Bodies are kept as compact JSON (the encoder's C path; the action page indents them).
     """
     response_text = call.response_text
     with contextlib.suppress(ValueError):  # not JSON: kept as text
         response_text = json.dumps(_redacted(json.loads(response_text))) if response_text else ""
-    return {
-        "at": datetime.fromtimestamp(call.started_at, tz=UTC),
-        "method": call.method,
-        "url": call.url[:1000],
-        "status": call.status,
-        "duration_ms": call.duration_ms,
-        "request_body": _cut(json.dumps(_redacted(call.request_body))) if call.request_body else "",
-        "response_body": _cut(response_text),
-        "error": call.error[:2000],
-    }
+    return [
+        datetime.fromtimestamp(call.started_at, tz=UTC),
+        call.method,
+        call.url[:1000],
+        call.status,
+        call.duration_ms,
+        _cut(json.dumps(_redacted(call.request_body))) if call.request_body else "",
+        _cut(response_text),
+        call.error[:2000],
+    ]
 
 
 BUSY_RETRY_SECONDS = 1.0
@@ -210,18 +227,19 @@ def claim_batch(action_ids: Sequence[int]) -> BatchClaim:
             ours = set(Action.objects.filter(pk__in=ids, lease_token=lease["lease_token"]).values_list("pk", flat=True))
             found = [a for a in found if a.pk in ours]
         events, audits = [], []
+        worker = _worker_name()
         for action in found:
             from_state = action.state
             for name, value in lease.items():
                 setattr(action, name, value)
             action.attempts += 1
             action.attempts_total += 1
-            note = f"attempt {action.attempts} on {_worker_name()}"
+            note = f"attempt {action.attempts} on {worker}"
             if len(found) > 1:
                 note += f" (one of {len(found)} claimed together)"
             if from_state == ActionState.RUNNING:
                 note += " (reclaimed: the worker that ran it stopped renewing its lease)"
-            events.append(ActionEvent(action=action, from_state=from_state, to_state=ActionState.RUNNING, note=note))
+            events.append([action.pk, now, from_state, ActionState.RUNNING.value, None, note])
             audits.append(
                 audit_event(
                     verb=f"action.{ActionState.RUNNING}",
@@ -230,12 +248,12 @@ def claim_batch(action_ids: Sequence[int]) -> BatchClaim:
                         "from": from_state,
                         "to": ActionState.RUNNING.value,
                         "attempt": action.attempts,
-                        "worker": _worker_name(),
+                        "worker": worker,
                         "note": note,
                     },
                 )
             )
-        insert_objects(events)
+        insert_rows(ActionEvent, EVENT_FIELDS, events)
         audit_record_many(audits)
         # The integration's lock comes last and is held only for this count and the commit:
         # every claim of the integration passes through it, one at a time, so what it spans
@@ -314,7 +332,7 @@ class BatchRun:
     def __init__(self, actions: list[Action]) -> None:
         self.actions = actions
         self.held = {a.pk for a in actions}
-        self.calls: list[ScimCall] = []
+        self.calls: list[list[Any]] = []  # rows of CALL_FIELDS
         self.succeeded: list[tuple[Action, dict[str, Any]]] = []
         self.accounts: dict[int, dict[str, Any]] = {}  # action id -> the resource it leaves
         self.lookups: dict[tuple[str, str], dict[str, Any] | None] = {}  # (attribute, value) -> account or none
@@ -326,7 +344,7 @@ class BatchRun:
 
         def record(call: CallRecord) -> None:
             logged = _logged_call(call)
-            self.calls.extend(ScimCall(action=a, attempt=a.attempts_total, **logged) for a in actions)
+            self.calls.extend([a.pk, a.attempts_total, *logged] for a in actions)
 
         return record
 
@@ -375,7 +393,7 @@ class BatchRun:
                 _remember_users(self.actions, self.accounts)
             if self.succeeded:
                 counted = self._write_successes(audit_event, audit_record_many)
-            insert_objects(self.calls)
+            insert_rows(ScimCall, CALL_FIELDS, self.calls)
         self.calls, self.succeeded, self.accounts = [], [], {}
         return counted
 
@@ -415,7 +433,7 @@ class BatchRun:
             for name, value in final.items():
                 setattr(action, name, value)
             action.result = result
-            events.append(ActionEvent(action=action, from_state=ActionState.RUNNING, to_state=ActionState.SUCCEEDED))
+            events.append([action.pk, now, ActionState.RUNNING.value, ActionState.SUCCEEDED.value, None, ""])
             audits.append(
                 audit_event(
                     verb=f"action.{ActionState.SUCCEEDED}",
@@ -423,7 +441,7 @@ class BatchRun:
                     details={"type": action.action_type, "subject": action.subject},
                 )
             )
-        insert_objects(events)
+        insert_rows(ActionEvent, EVENT_FIELDS, events)
         audit_record_many(audits)
         return [action for action, _ in done]
 
