@@ -380,24 +380,23 @@ class BatchRun:
         if time.monotonic() - self.written_at >= settings.ACTION_WRITE_SECONDS:
             self.write()
 
-    def write(self) -> list[Action]:
-        """Write what waits; returns the successes that counted (their claim still held)."""
-        from console.audit.services import audit_event, audit_record_many
-
+    def write(self) -> None:
+        """Write what waits, in one transaction. A success whose claim was lost meanwhile is
+        not written (its action stays running, as the worker that took it over has it)."""
         self.written_at = time.monotonic()
         if not (self.succeeded or self.calls or self.accounts):
-            return []
-        counted: list[Action] = []
+            return
         with transaction.atomic():
             if self.accounts:
                 _remember_users(self.actions, self.accounts)
             if self.succeeded:
-                counted = self._write_successes(audit_event, audit_record_many)
+                self._write_successes()
             insert_rows(ScimCall, CALL_FIELDS, self.calls)
         self.calls, self.succeeded, self.accounts = [], [], {}
-        return counted
 
-    def _write_successes(self, audit_event: Any, audit_record_many: Any) -> list[Action]:
+    def _write_successes(self) -> None:
+        from console.audit.services import audit_event, audit_record_many
+
         ids = [action.pk for action, _ in self.succeeded]
         token = self.succeeded[0][0].lease_token
         now = timezone.now()
@@ -423,7 +422,7 @@ class BatchRun:
         done = [(action, result) for action, result in self.succeeded if action.pk in still]
         self.held -= set(ids)
         if not done:
-            return []
+            return
         # A success ends a run of failures; with none to end, no worker writes the shared row.
         Integration.objects.filter(pk=done[0][0].integration_id, consecutive_failures__gt=0).update(
             consecutive_failures=0
@@ -443,7 +442,6 @@ class BatchRun:
             )
         insert_rows(ActionEvent, EVENT_FIELDS, events)
         audit_record_many(audits)
-        return [action for action, _ in done]
 
     def release(self, action: Action) -> None:
         """The action's outcome was written apart (a failure, a retry): it is no longer this run's."""

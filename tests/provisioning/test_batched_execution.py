@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
@@ -241,3 +244,40 @@ def test_bulk_syncs_through_a_real_worker(
     # Far fewer look-ups than syncs: they were made together.
     lookups = set(ScimCall.objects.filter(action__batch=batch, method="GET").values_list("url", flat=True))
     assert len(lookups) <= 6
+
+
+def test_an_action_another_worker_took_over_mid_batch_is_left_to_it(
+    peer: Peer,
+    app: Integration,
+    requester: Person,
+    make_person: Callable[..., Person],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_now = timezone.now
+    skipped = timedelta(0)
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + skipped)  # every clock of the console
+    people = [make_person(f"m{i}") for i in range(3)]
+    first, second, third = request_syncs(requester, app, people)
+    rescuer: list[str] = []
+
+    def after_first_create(response: httpx.Response) -> None:
+        """The worker stalls past its lease after the first create; meanwhile another takes the second."""
+        nonlocal skipped
+        if response.request.method == "POST" and not rescuer:
+            skipped += timedelta(seconds=settings.ACTION_LEASE_SECONDS + 1)
+            taken = claim(second.pk).action
+            assert taken is not None
+            rescuer.append(taken.lease_token)
+
+    client = ScimClient(app, http=httpx.Client(event_hooks={"response": [after_first_create]}))
+    outcomes = actions_execute([first.pk, second.pk, third.pk], client)
+
+    assert [o.action is not None for o in outcomes] == [True, False, True]
+    states = dict(Action.objects.values_list("pk", "state"))
+    assert (states[first.pk], states[second.pk], states[third.pk]) == ("succeeded", "running", "succeeded")
+    second.refresh_from_db()
+    assert second.lease_token == rescuer[0]  # still the rescuer's: nothing of the first worker's counted
+    assert not ScimCall.objects.filter(action=second, method="POST").exists()  # it sent nothing for it
+    assert server_user(peer, "m1") is None
+    assert server_user(peer, "m0") is not None
+    assert server_user(peer, "m2") is not None
