@@ -350,17 +350,20 @@ def _changes_by_page(
     resource without an id, or read earlier in the list, is skipped; one whose fingerprint
     is the stored one is unchanged.
     """
+    mark_seen, stored = seen.add, known.get  # the loop below runs once per resource: names bound once
     for number, page in enumerate(client.pages(endpoint), start=1):
         run.pages += 1
         _check_sample(run, kind, page, number)
         changes = []
         for resource in page:
-            remote_id = str(resource.get("id", ""))
+            remote_id = resource.get("id")
+            if type(remote_id) is not str:  # the common case, told at once
+                remote_id = "" if remote_id is None else str(remote_id)
             if not remote_id or remote_id in seen:
                 continue
-            seen.add(remote_id)
+            mark_seen(remote_id)
             digest = fingerprint(resource)
-            known_digest = known.get(remote_id)
+            known_digest = stored(remote_id)
             if known_digest != digest:
                 changes.append((remote_id, resource, digest, known_digest is None))
         yield changes
