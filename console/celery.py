@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -54,3 +54,12 @@ def start_heartbeat(sender: Any = None, **kwargs: Any) -> None:
 @worker_shutdown.connect
 def stop_heartbeat(**kwargs: Any) -> None:
     _stop_heartbeat.set()
+
+
+@worker_process_init.connect
+def warm_up_process(**kwargs: Any) -> None:
+    """Each pool process loads the SCIM client's TLS trust store and modules before its first task,
+    so the first action it runs (an approval waiting to be carried out) does not wait for them."""
+    from integrations.scim_client import warm_up
+
+    warm_up()
