@@ -196,7 +196,7 @@ ACTION_LEASE_SECONDS = env_int("ACTION_LEASE_SECONDS", 300)
 ACTION_QUARANTINE_AFTER = env_int("ACTION_QUARANTINE_AFTER", 10)
 # Actions queued together (a bulk request) go to the workers in messages of up to this many;
 # a worker claims each message's actions at once and runs them one after another.
-ACTION_BATCH_SIZE = env_int("ACTION_BATCH_SIZE", 50)
+ACTION_BATCH_SIZE = env_int("ACTION_BATCH_SIZE", 100)
 # A worker running a batch writes the outcomes it has at least this often (seconds).
 ACTION_WRITE_SECONDS = env_float("ACTION_WRITE_SECONDS", 0.5)
 
