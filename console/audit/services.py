@@ -77,17 +77,8 @@ def audit_event(
     }
 
 
-AUDIT_FIELDS = [
-    "occurred_at",
-    "actor_id",
-    "actor_label",
-    "verb",
-    "target_type",
-    "target_id",
-    "target_label",
-    "details",
-    "source_address",
-]
+# The columns audit_event gives, by attribute name: every stored field but the key.
+AUDIT_FIELDS = [field.attname for field in AuditEvent._meta.concrete_fields if not field.primary_key]
 
 
 def audit_record(**fields: Any) -> AuditEvent:
