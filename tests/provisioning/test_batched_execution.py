@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.conf import settings
 from django.db import transaction
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from console.accounts.models import Person
@@ -281,3 +281,18 @@ def test_an_action_another_worker_took_over_mid_batch_is_left_to_it(
     assert server_user(peer, "m1") is None
     assert server_user(peer, "m0") is not None
     assert server_user(peer, "m2") is not None
+
+
+def test_the_action_page_shows_each_logged_body_indented(
+    peer: Peer, app: Integration, requester: Person, make_person: Callable[..., Person]
+) -> None:
+    """Bodies are stored as compact JSON; the page indents them for people."""
+    [action] = request_syncs(requester, app, [make_person("shown")])
+    actions_execute([action.pk])
+    post = ScimCall.objects.get(action=action, method="POST")
+    assert "\n" not in post.request_body  # stored compact
+    viewer = Client()
+    viewer.force_login(make_person("watcher", roles=["viewer"]))
+    page = viewer.get(f"/actions/{action.pk}/")
+    assert page.status_code == 200
+    assert "\n &quot;userName&quot;: &quot;shown&quot;" in page.content.decode()  # shown indented
