@@ -109,9 +109,8 @@ def upsert_objects(
         missing = [obj for obj in objects if obj.pk is None]
         if missing:  # a database that does not return the key of an updated row
             columns = [field.attname for field in unique]
-            stored = model._default_manager.filter(
-                **{f"{unique[0].attname}__in": {getattr(obj, columns[0]) for obj in missing}}
-            ).values_list("pk", *columns)
+            among = {f"{column}__in": {getattr(obj, column) for obj in missing} for column in columns}
+            stored = model._default_manager.filter(**among).values_list("pk", *columns)
             keys = {tuple(row[1:]): row[0] for row in stored}
             for obj in missing:
                 obj.pk = keys[tuple(getattr(obj, column) for column in columns)]

@@ -87,14 +87,14 @@ def reserve_many(integration: Integration, count: int, *, now: float | None = No
     return [max(0.0, first + index * interval) for index in range(count)]
 
 
+RESERVE_AHEAD_SECONDS = 0.05  # a worker reserves at most this much of an integration's rate ahead
+RESERVE_MAX = 20
+
+
 def slots_to_reserve(integration: Integration) -> int:
     """How many slots a worker running a batch reserves at a time: what the rate allows in
     ``RESERVE_AHEAD_SECONDS`` (at least one), so a slow limit is never held ahead by one worker."""
     return max(1, min(RESERVE_MAX, int(integration.rate_limit_per_second * RESERVE_AHEAD_SECONDS)))
-
-
-RESERVE_AHEAD_SECONDS = 0.05
-RESERVE_MAX = 20
 
 
 def running_locked(integration: Integration, *, excluding: Collection[int] = ()) -> int:
