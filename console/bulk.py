@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+import orjson
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 from psycopg import sql
@@ -40,6 +41,15 @@ def _pk_column(model: type[models.Model]) -> str:
     return column
 
 
+def json_text(value: Any) -> str:
+    """``json.dumps(value)`` for a column: orjson (a tenth of the time, on resources), or the
+    standard library for what orjson will not write (integers past 64 bits, say)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def insert_rows(
     model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]], *, returning: bool = False
 ) -> list[int]:
@@ -61,7 +71,7 @@ def insert_rows(
     pk_column = _pk_column(model)
     columns = _fields(model, fields)
     json_at = [
-        (index, json.dumps if field.encoder is None else partial(field.get_db_prep_save, connection=connection))
+        (index, json_text if field.encoder is None else partial(field.get_db_prep_save, connection=connection))
         for index, field in enumerate(columns)
         if isinstance(field, models.JSONField)
     ]

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+import orjson
 import pydantic
 from django.utils import timezone
 from scim2_models import Context, Group, ListResponse, Resource, User
@@ -334,7 +335,7 @@ class ScimClient:
     def _get_json_once(self, path: str, params: dict[str, Any] | None) -> dict[str, Any]:
         response = self.request("GET", path, params=params)
         try:
-            body = response.json()
+            body = parse_json(response)
         except ValueError as exc:
             kind = response.headers.get("Content-Type", "unknown content")
             raise ScimBadResponse(f"GET {path} did not answer SCIM JSON (got {kind})") from exc
@@ -366,6 +367,18 @@ class ScimClient:
             # else (a total we have already passed is wrong) asks on until an empty page.
             if len(resources) < count and isinstance(total, int) and start - 1 == total:
                 return
+
+
+def parse_json(response: httpx.Response) -> Any:
+    """The response's JSON: orjson on its bytes (UTF-8, as RFC 8259 has it), at about twice the
+    speed of the standard library on a page of resources; the standard library, by the
+    response's charset, for what orjson refuses (another encoding, NaN, integers past 64
+    bits). ValueError when neither reads it.
+    """
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def list_resources(endpoint: str, body: dict[str, Any], *, validate: bool = True) -> list[dict[str, Any]]:

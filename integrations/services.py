@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,10 +21,10 @@ from console.bulk import insert_rows, update_rows
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError, resource_problem, sampled
+from integrations.writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
 BATCH = 500
-LARGE_GROUP = 1000  # members
 # The columns a new read rewrites on a changed user or group.
 USER_FIELDS = ["user_name", "display_name", "email", "external_id", "active", "resource", "content_hash", "removed_at"]
 GROUP_FIELDS = [
@@ -81,22 +83,41 @@ def fingerprint(resource: dict[str, Any]) -> str:
     return content_hash(resource)
 
 
+def target_user_values(resource: dict[str, Any], digest: str) -> tuple[Any, ...]:
+    """The stored columns of a target user read from ``resource``, in ``USER_FIELDS``' order.
+
+    Extraction calls this once per user read, so it is a tuple built from one look-up each.
+    """
+    get = resource.get
+    external_id = get("externalId", "")
+    return (
+        str(get("userName", ""))[:255],
+        str(get("displayName", ""))[:255],
+        primary_email(resource),
+        str(external_id or "")[:255],
+        get("active", True) is not False,
+        resource,
+        digest,
+        None,  # removed_at: seen again
+    )
+
+
 def target_user_fields(resource: dict[str, Any], digest: str) -> dict[str, Any]:
-    """The stored columns (``USER_FIELDS``, in that order) of a target user read from ``resource``."""
-    return {
-        "user_name": str(resource.get("userName", ""))[:255],
-        "display_name": str(resource.get("displayName", ""))[:255],
-        "email": primary_email(resource),
-        "external_id": str(resource.get("externalId", "") or "")[:255],
-        "active": resource.get("active", True) is not False,
-        "resource": resource,
-        "content_hash": digest,
-        "removed_at": None,  # seen again
-    }
+    """The stored columns (``USER_FIELDS``) of a target user read from ``resource``, by name."""
+    return dict(zip(USER_FIELDS, target_user_values(resource, digest), strict=True))
+
+
+def stored_group_resource(resource: dict[str, Any]) -> dict[str, Any]:
+    """A group's resource as stored: as read, less ``members``, which are stored as its memberships."""
+    return {key: value for key, value in resource.items() if key != "members"}
 
 
 def primary_email(resource: dict[str, Any]) -> str:
     emails = resource.get("emails") or []
+    if type(emails) is list and emails:
+        first = emails[0]
+        if type(first) is dict and first.get("primary") and "value" in first:  # the usual case, told at once
+            return str(first["value"])[:320]
     chosen = next((e for e in emails if isinstance(e, dict) and e.get("primary")), emails[0] if emails else None)
     return str(chosen.get("value", ""))[:320] if isinstance(chosen, dict) else ""
 
@@ -219,18 +240,22 @@ def extraction_progress(run: ExtractionRun, **fields: Any) -> None:
 HEARTBEAT_EVERY_SECONDS = 30
 
 
-def _heartbeat(run: ExtractionRun) -> Callable[[], None]:
+def _heartbeat(run: ExtractionRun, submit: Callable[[Callable[[], None]], None] | None = None) -> Callable[[], None]:
     """Renew the run's lease before a request when the last renewal is a while ago.
 
     Pages renew it too; this covers one page that takes long (slow answers, retries after
-    Retry-After), so a healthy run is never taken for a lost one.
+    Retry-After), so a healthy run is never taken for a lost one. With ``submit`` (a
+    writer's), the renewal is handed to the writer, which holds the database meanwhile.
     """
     last = time.monotonic()
 
     def renew() -> None:
         nonlocal last
         if time.monotonic() - last >= HEARTBEAT_EVERY_SECONDS:
-            extraction_progress(run)
+            if submit is None:
+                extraction_progress(run)
+            else:
+                submit(functools.partial(extraction_progress, run))
             last = time.monotonic()
 
     return renew
@@ -294,51 +319,72 @@ def extractions_recover(*, now: datetime | None = None) -> int:
 
 
 def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> None:
-    """Users a page at a time: new ones inserted, changed ones rewritten, missing ones marked removed."""
+    """Users a page at a time: new ones inserted, changed ones rewritten, missing ones marked removed.
+
+    What is read is handed to a ``BackgroundWriter`` a few pages at a time (``WritePace``)
+    and written while the next pages are read.
+    """
     integration = run.integration
     known = _fingerprints(TargetUser, integration)
     seen: set[str] = set()
     now = timezone.now()
     pace = WritePace()
-    fresh: list[list[Any]] = []  # read, not yet written
-    changed: list[tuple[str, list[Any]]] = []  # by remote id
+    fresh: list[tuple[Any, ...]] = []  # read, not yet handed to the writer
+    changed: list[tuple[str, tuple[Any, ...]]] = []  # by remote id
+    columns = [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"]
 
-    def write() -> None:
-        # One transaction: the rows read since the last write and the progress they make.
+    def write(
+        fresh: list[tuple[Any, ...]], changed: list[tuple[str, tuple[Any, ...]]], progress: dict[str, Any]
+    ) -> None:
+        # One transaction: the rows of one hand-over and the progress they make.
         with transaction.atomic():
-            insert_rows(
-                TargetUser, [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"], fresh
-            )
+            insert_rows(TargetUser, columns, fresh)
             updated_rows = update_rows(
                 TargetUser, USER_FIELDS, changed, key="remote_id", scope={"integration_id": integration.pk}
             )
             created, updated = counts.created + len(fresh), counts.updated + updated_rows
-            extraction_progress(
-                run,
-                pages=run.pages,
-                users_seen=len(seen),
-                users_total=client.total_results,
-                warnings=run.warnings,
-                created=created,
-                updated=updated,
-            )
+            extraction_progress(run, created=created, updated=updated, **progress)
         counts.created, counts.updated = created, updated
-        fresh.clear()
-        changed.clear()
-        pace.written()
 
-    for changes in _changes_by_page(run, client, "User", integration.users_endpoint, known, seen):
-        for remote_id, resource, digest, new in changes:
-            values = list(target_user_fields(resource, digest).values())  # in USER_FIELDS' order
-            if new:
-                fresh.append([*values, integration.pk, remote_id, now, now])  # first and last seen: this read
-            else:
-                changed.append((remote_id, values))
-        run.users_seen, run.users_total = len(seen), client.total_results
-        if pace.due(len(fresh) + len(changed)):
-            write()
-    write()
+    with _writer_for(run, client) as writer:
+
+        def hand_over() -> None:
+            nonlocal fresh, changed
+            progress = {
+                "pages": run.pages,
+                "users_seen": len(seen),
+                "users_total": client.total_results,
+                "warnings": list(run.warnings),
+            }
+            writer.submit(functools.partial(write, fresh, changed, progress))
+            fresh, changed = [], []
+            pace.written()
+
+        for changes in _changes_by_page(run, client, "User", integration.users_endpoint, known, seen):
+            for remote_id, resource, digest, new in changes:
+                values = target_user_values(resource, digest)  # in USER_FIELDS' order
+                if new:
+                    values += (integration.pk, remote_id, now, now)  # first and last seen: this read
+                    fresh.append(values)
+                else:
+                    changed.append((remote_id, values))
+            run.users_seen, run.users_total = len(seen), client.total_results
+            if pace.due(len(fresh) + len(changed)):
+                hand_over()
+        hand_over()
     counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
+
+
+@contextmanager
+def _writer_for(run: ExtractionRun, client: ScimClient) -> Iterator[BackgroundWriter]:
+    """A writer for one list; meanwhile the lease is renewed through it (the reader leaves the database to it)."""
+    renew = client.before_request
+    with BackgroundWriter() as writer:
+        client.before_request = _heartbeat(run, writer.submit)
+        try:
+            yield writer
+        finally:
+            client.before_request = renew
 
 
 def _changes_by_page(
@@ -423,7 +469,12 @@ def _mark_removed(
 
 
 def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> None:
-    """Groups a page at a time: new ones inserted, changed ones updated and their members replaced."""
+    """Groups a page at a time: new ones inserted, changed ones updated and their members replaced.
+
+    A group's members are stored as its memberships, one row each, and not again in its
+    stored resource: the resource is kept as read without ``members`` (a group of 50,000
+    would otherwise be a document of megabytes, rewritten whole whenever one member changes).
+    """
     integration = run.integration
     known = _fingerprints(TargetGroup, integration)
     user_ids: dict[str, int] = {}  # the console's key of each account, read once a group needs it
@@ -431,12 +482,13 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
     seen: set[str] = set()
     now = timezone.now()
     pace = WritePace()
-    fresh: list[tuple[str, list[Any], list[str]]] = []  # read, not yet written
-    changed: list[tuple[str, list[Any], list[str]]] = []  # by remote id
-    waiting = 0  # groups and members read, not yet written
+    Read = tuple[str, list[Any], list[str]]  # remote id, GROUP_FIELDS' values, member remote ids
+    fresh: list[Read] = []  # read, not yet handed to the writer
+    changed: list[Read] = []  # by remote id
+    waiting = 0  # groups and members read, not yet handed over
 
-    def write() -> None:
-        nonlocal waiting, accounts_read
+    def write(fresh: list[Read], changed: list[Read], progress: dict[str, Any]) -> None:
+        nonlocal accounts_read
         # Groups and their members change together, with the progress they make, in one transaction.
         with transaction.atomic():
             changed_pks = dict(
@@ -449,17 +501,13 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
             group_members = [
                 (changed_pks[remote_id], members) for remote_id, _, members in changed if remote_id in changed_pks
             ]
-            # A multi-row insert holds many copies of each value while it is built: large groups go alone.
-            small = [group for group in fresh if len(group[2]) <= LARGE_GROUP]
-            large = [group for group in fresh if len(group[2]) > LARGE_GROUP]
-            for batch in [small, *([group] for group in large)]:
-                pks = insert_rows(
-                    TargetGroup,
-                    [*GROUP_FIELDS, "integration_id", "remote_id", "first_seen_at"],
-                    [[*values, integration.pk, remote_id, now] for remote_id, values, _ in batch],
-                    returning=True,
-                )
-                group_members += zip(pks, (members for _, _, members in batch), strict=True)
+            pks = insert_rows(
+                TargetGroup,
+                [*GROUP_FIELDS, "integration_id", "remote_id", "first_seen_at"],
+                [[*values, integration.pk, remote_id, now] for remote_id, values, _ in fresh],
+                returning=True,
+            )
+            group_members += zip(pks, (members for _, _, members in fresh), strict=True)
             update_rows(
                 TargetGroup,
                 GROUP_FIELDS,
@@ -473,52 +521,52 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
                 user_ids.update(TargetUser.objects.filter(integration=integration).values_list("remote_id", "pk"))
                 accounts_read = True
             _resolve_members(integration, user_ids, group_members)
+            account = user_ids.get
             insert_rows(
                 TargetMembership,
                 ["integration_id", "group_id", "member_remote_id", "user_id"],
                 [
-                    (integration.pk, group_pk, member, user_ids.get(member))
+                    (integration.pk, group_pk, member, account(member))
                     for group_pk, members in group_members
                     for member in dict.fromkeys(members)
                 ],
             )
             created, updated = counts.created + len(fresh), counts.updated + len(changed)
-            extraction_progress(
-                run,
-                pages=run.pages,
-                groups_seen=len(seen),
-                groups_total=client.total_results,
-                warnings=run.warnings,
-                created=created,
-                updated=updated,
-            )
+            extraction_progress(run, created=created, updated=updated, **progress)
         counts.created, counts.updated = created, updated
-        fresh.clear()
-        changed.clear()
-        waiting = 0
-        pace.written()
 
-    for changes in _changes_by_page(run, client, "Group", integration.groups_endpoint, known, seen):
-        for remote_id, resource, digest, new in changes:
-            members = [str(m.get("value")) for m in resource.get("members") or [] if isinstance(m, dict)]
-            values = [
-                str(resource.get("displayName", ""))[:255],
-                str(resource.get("externalId", "") or "")[:255],
-                resource,
-                digest,
-                len(members),
-                now,  # last_seen_at
-                None,  # removed_at
-            ]
-            if new:
-                fresh.append((remote_id, values, members))
-            else:
-                changed.append((remote_id, values, members))
-            waiting += 1 + len(members)
-        run.groups_seen, run.groups_total = len(seen), client.total_results
-        if pace.due(waiting):
-            write()
-    write()
+    with _writer_for(run, client) as writer:
+
+        def hand_over() -> None:
+            nonlocal fresh, changed, waiting
+            progress = {
+                "pages": run.pages,
+                "groups_seen": len(seen),
+                "groups_total": client.total_results,
+                "warnings": list(run.warnings),
+            }
+            writer.submit(functools.partial(write, fresh, changed, progress))
+            fresh, changed, waiting = [], [], 0
+            pace.written()
+
+        for changes in _changes_by_page(run, client, "Group", integration.groups_endpoint, known, seen):
+            for remote_id, resource, digest, new in changes:
+                members = [str(m.get("value")) for m in resource.get("members") or [] if isinstance(m, dict)]
+                values = [
+                    str(resource.get("displayName", ""))[:255],
+                    str(resource.get("externalId", "") or "")[:255],
+                    stored_group_resource(resource),
+                    digest,
+                    len(members),
+                    now,  # last_seen_at
+                    None,  # removed_at
+                ]
+                (fresh if new else changed).append((remote_id, values, members))
+                waiting += 1 + len(members)
+            run.groups_seen, run.groups_total = len(seen), client.total_results
+            if pace.due(waiting):
+                hand_over()
+        hand_over()
     counts.removed += _mark_removed(TargetGroup, integration, known, seen, now)
 
 

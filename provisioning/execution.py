@@ -41,7 +41,7 @@ from integrations.scim_client import (
     ScimTransient,
     escape_filter_value,
 )
-from integrations.services import fingerprint, target_user_fields
+from integrations.services import fingerprint, stored_group_resource, target_user_fields
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
 from provisioning.throttle import reserve_many, running_count, running_locked, slots_to_reserve
 
@@ -939,7 +939,7 @@ def create_entitlement(action: Action, scim: ScimClient, run: BatchRun) -> dict[
         remote_id=str(resource["id"]),
         defaults={
             "display_name": str(resource.get("displayName", name))[:255],
-            "resource": resource,
+            "resource": stored_group_resource(resource),
             "content_hash": fingerprint(resource),
             "last_seen_at": timezone.now(),
             "removed_at": None,

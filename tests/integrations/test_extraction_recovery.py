@@ -96,7 +96,12 @@ def test_a_queued_run_that_no_worker_ever_took_is_failed_after_the_limit(
 
 
 class PageWatcher(ScimClient):
-    """The real client, noting the run's heartbeat before each request and able to act between pages."""
+    """The real client, noting the run's heartbeat before each request and able to act between pages.
+
+    It reads the database between pages, so the tests that use it write in step with the
+    reads (``EXTRACTION_BACKGROUND_WRITES`` off): a background writer holds the connection
+    while it writes. ``test_background_writes`` covers the lease with the writer on.
+    """
 
     def __init__(self, integration: Integration, run: ExtractionRun, between: Callable[[int], None] | None = None):
         super().__init__(integration)
@@ -112,6 +117,7 @@ class PageWatcher(ScimClient):
 def test_each_page_renews_the_heartbeat(
     peer: Peer, make_integration: Callable[..., Integration], settings: Any
 ) -> None:
+    settings.EXTRACTION_BACKGROUND_WRITES = False  # the watcher reads the database between pages
     settings.EXTRACTION_WRITE_SECONDS = 0  # what was read is written after every page
     for name in ("ada", "bob", "carl"):
         peer.user(name)
@@ -132,6 +138,7 @@ def test_each_page_renews_the_heartbeat(
 def test_a_worker_that_lost_its_lease_stops_and_leaves_the_run_failed(
     peer: Peer, make_integration: Callable[..., Integration], settings: Any
 ) -> None:
+    settings.EXTRACTION_BACKGROUND_WRITES = False  # the watcher reads the database between pages
     settings.EXTRACTION_WRITE_SECONDS = 0
     for name in ("ada", "bob", "carl"):
         peer.user(name)
@@ -156,6 +163,7 @@ def test_a_worker_that_lost_its_lease_stops_and_leaves_the_run_failed(
 def test_pages_read_between_two_writes_are_written_together_with_their_progress(
     peer: Peer, make_integration: Callable[..., Integration], settings: Any
 ) -> None:
+    settings.EXTRACTION_BACKGROUND_WRITES = False  # the watcher reads the database between pages
     settings.EXTRACTION_WRITE_SECONDS = 3600  # no page is written on time: only at the end of each list
     for name in ("ada", "bob", "carl"):
         peer.user(name)
@@ -183,6 +191,7 @@ def test_pages_read_between_two_writes_are_written_together_with_their_progress(
 def test_a_lost_lease_discards_what_was_read_since_the_last_write(
     peer: Peer, make_integration: Callable[..., Integration], settings: Any
 ) -> None:
+    settings.EXTRACTION_BACKGROUND_WRITES = False  # the watcher reads the database between pages
     settings.EXTRACTION_WRITE_SECONDS = 3600
     for name in ("ada", "bob", "carl"):
         peer.user(name)
