@@ -199,8 +199,8 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
 
             scim_compare(run=run, client=client)
         else:
-            _extract_users(run, client, counts)
-            _extract_groups(run, client, counts)
+            accounts = _extract_users(run, client, counts)
+            _extract_groups(run, client, counts, accounts)
     except LeaseLost:
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)
@@ -318,33 +318,37 @@ def extractions_recover(*, now: datetime | None = None) -> int:
     return lost + never_started
 
 
-def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> None:
+def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> dict[str, int]:
     """Users a page at a time: new ones inserted, changed ones rewritten, missing ones marked removed.
 
     What is read is handed to a ``BackgroundWriter`` a few pages at a time (``WritePace``)
-    and written while the next pages are read.
+    and written while the next pages are read. Returns the console's key of every account
+    of the integration by remote id (stored before, or now), for the groups' members.
     """
     integration = run.integration
-    known = _fingerprints(TargetUser, integration)
+    accounts: dict[str, int] = {}
+    known = _fingerprints(TargetUser, integration, keys=accounts)
     seen: set[str] = set()
     now = timezone.now()
     pace = WritePace()
     fresh: list[tuple[Any, ...]] = []  # read, not yet handed to the writer
     changed: list[tuple[str, tuple[Any, ...]]] = []  # by remote id
     columns = [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"]
+    remote_id_at = columns.index("remote_id")
 
     def write(
         fresh: list[tuple[Any, ...]], changed: list[tuple[str, tuple[Any, ...]]], progress: dict[str, Any]
     ) -> None:
         # One transaction: the rows of one hand-over and the progress they make.
         with transaction.atomic():
-            insert_rows(TargetUser, columns, fresh)
+            keys = insert_rows(TargetUser, columns, fresh, returning=True)
             updated_rows = update_rows(
                 TargetUser, USER_FIELDS, changed, key="remote_id", scope={"integration_id": integration.pk}
             )
             created, updated = counts.created + len(fresh), counts.updated + updated_rows
             extraction_progress(run, created=created, updated=updated, **progress)
         counts.created, counts.updated = created, updated
+        accounts.update(zip((row[remote_id_at] for row in fresh), keys, strict=True))
 
     with _writer_for(run, client) as writer:
 
@@ -373,6 +377,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> No
                 hand_over()
         hand_over()
     counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
+    return accounts
 
 
 @contextmanager
@@ -415,20 +420,30 @@ def _changes_by_page(
         yield changes
 
 
-def _fingerprints(model: type[TargetUser | TargetGroup], integration: Integration) -> dict[str, str]:
+def _fingerprints(
+    model: type[TargetUser | TargetGroup], integration: Integration, *, keys: dict[str, int] | None = None
+) -> dict[str, str]:
     """Each stored user's (or group's) fingerprint by remote id: one plain read, built into a dict in C.
 
     One marked removed has none (an empty string matches no fingerprint): read again, it is
-    rewritten, which also clears its mark.
+    rewritten, which also clears its mark. With ``keys``, each one's primary key joins it, by
+    remote id, from the same read.
     """
     table, quote = model._meta.db_table, connection.ops.quote_name
+    pk = model._meta.pk
+    assert pk is not None
+    key = f", {quote(str(pk.column))}" if keys is not None else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT remote_id, CASE WHEN removed_at IS NULL THEN content_hash ELSE '' END "  # noqa: S608 - a model's table
+            f"SELECT remote_id, CASE WHEN removed_at IS NULL THEN content_hash ELSE '' END{key} "  # noqa: S608 - a model's table
             f"FROM {quote(table)} WHERE integration_id = %s",
             [integration.pk],
         )
-        return dict(cursor.fetchall())
+        if keys is None:
+            return dict(cursor.fetchall())
+        rows = cursor.fetchall()
+    keys.update((remote_id, pk) for remote_id, _, pk in rows)
+    return {remote_id: digest for remote_id, digest, _ in rows}
 
 
 def _check_sample(run: ExtractionRun, kind: str, page: list[dict[str, Any]], number: int) -> None:
@@ -468,17 +483,17 @@ def _mark_removed(
     return marked
 
 
-def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> None:
+def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, accounts: dict[str, int]) -> None:
     """Groups a page at a time: new ones inserted, changed ones updated and their members replaced.
 
     A group's members are stored as its memberships, one row each, and not again in its
     stored resource: the resource is kept as read without ``members`` (a group of 50,000
     would otherwise be a document of megabytes, rewritten whole whenever one member changes).
+    ``accounts`` (what the users' read returned) resolves members to accounts; one it does not
+    know is looked up (an account stored since, say).
     """
     integration = run.integration
     known = _fingerprints(TargetGroup, integration)
-    user_ids: dict[str, int] = {}  # the console's key of each account, read once a group needs it
-    accounts_read = False
     seen: set[str] = set()
     now = timezone.now()
     pace = WritePace()
@@ -488,7 +503,6 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
     waiting = 0  # groups and members read, not yet handed over
 
     def write(fresh: list[Read], changed: list[Read], progress: dict[str, Any]) -> None:
-        nonlocal accounts_read
         # Groups and their members change together, with the progress they make, in one transaction.
         with transaction.atomic():
             changed_pks = dict(
@@ -517,11 +531,8 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts) -> N
             )
             if changed_pks:
                 TargetMembership.objects.filter(group_id__in=list(changed_pks.values())).delete()
-            if group_members and not accounts_read:
-                user_ids.update(TargetUser.objects.filter(integration=integration).values_list("remote_id", "pk"))
-                accounts_read = True
-            _resolve_members(integration, user_ids, group_members)
-            account = user_ids.get
+            _resolve_members(integration, accounts, group_members)
+            account = accounts.get
             insert_rows(
                 TargetMembership,
                 ["integration_id", "group_id", "member_remote_id", "user_id"],
