@@ -11,7 +11,8 @@ rewritten by one ``UPDATE … FROM jsonb_to_recordset(…)`` statement (``update
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -76,6 +77,7 @@ def insert_rows(
         if isinstance(field, models.JSONField)
     ]
     names = [str(field.column) for field in columns]
+    encoders = [_column_encoder(field) for field in columns]
     with connection.cursor() as cursor:
         pks: list[int] = []
         if returning:
@@ -89,12 +91,99 @@ def insert_rows(
             sql.Identifier(table), sql.SQL(", ").join([sql.Identifier(name) for name in names])
         )
         with cursor.cursor.copy(statement) as copy:
-            for number, row in enumerate(rows):
-                values = list(row)
-                for index, adapt in json_at:
-                    values[index] = adapt(values[index])
-                copy.write_row([pks[number], *values] if returning else values)
+            if all(encoders):
+                copy.write(_copy_text(rows, encoders, pks if returning else None))
+            else:  # a kind of column the text encoder does not know: psycopg adapts each row
+                for number, row in enumerate(rows):
+                    values = list(row)
+                    for index, adapt in json_at:
+                        values[index] = adapt(values[index])
+                    copy.write_row([pks[number], *values] if returning else values)
     return pks
+
+
+# COPY's text format (https://www.postgresql.org/docs/current/sql-copy.html): a row a line, a
+# tab between columns, \N for NULL, and a backslash, newline, carriage return or tab inside a
+# value written as \\, \n, \r, \t.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+ColumnEncoder = Callable[[Sequence[Any]], Iterable[str]]
+
+
+def _copy_text(rows: Sequence[Sequence[Any]], encoders: list[ColumnEncoder | None], pks: list[int] | None) -> bytes:
+    """``rows`` as COPY text, a column at a time: each column's values are encoded in one pass
+    (most in C: ``str`` over the integers, one scan of a whole text column for characters that
+    need escaping), then joined row by row. psycopg's ``write_row`` took about 1.7 µs a row."""
+    columns = [encode(values) for encode, values in zip(encoders, zip(*rows, strict=True), strict=True) if encode]
+    if pks is not None:
+        columns.insert(0, map(str, pks))
+    return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
+
+
+def _column_encoder(field: models.Field[Any, Any]) -> ColumnEncoder | None:
+    """How a column of ``field``'s values is written as COPY text, or None for a kind not handled here.
+
+    Only Django's own fields (and JSON fields that prepare values as JSONField does): a field
+    that prepares its values itself (encrypts them, say) goes through psycopg row by row.
+    """
+    prepares = ("get_prep_value", "get_db_prep_value", "get_db_prep_save")
+    if isinstance(field, models.JSONField):
+        plain = all(getattr(type(field), name) is getattr(models.JSONField, name) for name in prepares)
+        return _encode_json if plain and field.encoder is None else None
+    if not type(field).__module__.startswith("django.db.models."):
+        return None
+    if isinstance(field, models.ForeignKey):
+        return _column_encoder(field.target_field)
+    if isinstance(field, models.BooleanField):
+        return _encode_booleans
+    if isinstance(field, models.IntegerField):  # the auto fields too
+        return _encode_integers
+    if isinstance(field, models.DateTimeField):
+        return _encode_datetimes
+    if isinstance(field, (models.CharField, models.TextField)):
+        return _encode_texts
+    return None
+
+
+def _encode_integers(values: Sequence[Any]) -> Iterable[str]:
+    if None in values:
+        return [_NULL if value is None else str(int(value)) for value in values]
+    return map(str, map(int, values))
+
+
+_BOOLEAN_TEXT = {True: "t", False: "f", None: _NULL}
+
+
+def _encode_booleans(values: Sequence[Any]) -> Iterable[str]:
+    return [_BOOLEAN_TEXT[None if value is None else bool(value)] for value in values]
+
+
+def _encode_texts(values: Sequence[Any]) -> Iterable[str]:
+    texts: list[str | None] = [
+        value if type(value) is str else (None if value is None else str(value)) for value in values
+    ]
+    present = [text for text in texts if text is not None]
+    if _COPY_SPECIAL.search("".join(present)):  # one scan of the column: escaping is rare
+        return [_NULL if text is None else text.translate(_COPY_ESCAPES) for text in texts]
+    return [_NULL if text is None else text for text in texts] if len(present) < len(texts) else present
+
+
+def _encode_datetimes(values: Sequence[Any]) -> Iterable[str]:
+    # A batch usually shares a few instants (the read's own time): each is formatted once.
+    text = {value: _datetime_text(value) for value in dict.fromkeys(values)}
+    return map(text.__getitem__, values)
+
+
+def _datetime_text(value: Any) -> str:
+    if value is None:
+        return _NULL
+    return value.isoformat() if isinstance(value, datetime) else str(value).translate(_COPY_ESCAPES)
+
+
+def _encode_json(values: Sequence[Any]) -> Iterable[str]:
+    # JSON text holds no raw tab, newline or carriage return: only its backslashes need doubling.
+    return [json_text(value).replace("\\", "\\\\") for value in values]
 
 
 def upsert_objects(

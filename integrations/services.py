@@ -326,6 +326,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
     of the integration by remote id (stored before, or now), for the groups' members.
     """
     integration = run.integration
+    integration_id = integration.pk
     accounts: dict[str, int] = {}
     known = _fingerprints(TargetUser, integration, keys=accounts)
     seen: set[str] = set()
@@ -341,6 +342,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
     ) -> None:
         # One transaction: the rows of one hand-over and the progress they make.
         with transaction.atomic():
+            _commit_without_waiting_for_disk()
             keys = insert_rows(TargetUser, columns, fresh, returning=True)
             updated_rows = update_rows(
                 TargetUser, USER_FIELDS, changed, key="remote_id", scope={"integration_id": integration.pk}
@@ -368,7 +370,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
             for remote_id, resource, digest, new in changes:
                 values = target_user_values(resource, digest)  # in USER_FIELDS' order
                 if new:
-                    values += (integration.pk, remote_id, now, now)  # first and last seen: this read
+                    values += (integration_id, remote_id, now, now)  # first and last seen: this read
                     fresh.append(values)
                 else:
                     changed.append((remote_id, values))
@@ -378,6 +380,19 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
         hand_over()
     counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
     return accounts
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """On PostgreSQL, this transaction's commit does not wait for its WAL to reach the disk.
+
+    A write of extraction is a copy of what the application holds: should the server crash
+    within the moment before the WAL is flushed (at most three times ``wal_writer_delay``),
+    the transaction is lost whole, never in part, and its run is failed by recovery and read
+    again. Each write then costs no disk flush (a third of a second over a read of 100,000 users).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 @contextmanager
@@ -493,6 +508,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
     know is looked up (an account stored since, say).
     """
     integration = run.integration
+    integration_id = integration.pk
     known = _fingerprints(TargetGroup, integration)
     seen: set[str] = set()
     now = timezone.now()
@@ -505,6 +521,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
     def write(fresh: list[Read], changed: list[Read], progress: dict[str, Any]) -> None:
         # Groups and their members change together, with the progress they make, in one transaction.
         with transaction.atomic():
+            _commit_without_waiting_for_disk()
             changed_pks = dict(
                 TargetGroup.objects.filter(
                     integration=integration, remote_id__in=[remote_id for remote_id, _, _ in changed]
@@ -518,7 +535,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
             pks = insert_rows(
                 TargetGroup,
                 [*GROUP_FIELDS, "integration_id", "remote_id", "first_seen_at"],
-                [[*values, integration.pk, remote_id, now] for remote_id, values, _ in fresh],
+                [[*values, integration_id, remote_id, now] for remote_id, values, _ in fresh],
                 returning=True,
             )
             group_members += zip(pks, (members for _, _, members in fresh), strict=True)
@@ -531,17 +548,15 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
             )
             if changed_pks:
                 TargetMembership.objects.filter(group_id__in=list(changed_pks.values())).delete()
-            _resolve_members(integration, accounts, group_members)
             account = accounts.get
-            insert_rows(
-                TargetMembership,
-                ["integration_id", "group_id", "member_remote_id", "user_id"],
-                [
-                    (integration.pk, group_pk, member, account(member))
-                    for group_pk, members in group_members
-                    for member in dict.fromkeys(members)
-                ],
-            )
+            memberships = [
+                (integration_id, group_pk, member, account(member))
+                for group_pk, members in group_members
+                for member in dict.fromkeys(members)
+            ]
+            if _resolve_members(integration, accounts, {member for _, _, member, user in memberships if user is None}):
+                memberships = [(i, group, member, user or account(member)) for i, group, member, user in memberships]
+            insert_rows(TargetMembership, ["integration_id", "group_id", "member_remote_id", "user_id"], memberships)
             created, updated = counts.created + len(fresh), counts.updated + len(changed)
             extraction_progress(run, created=created, updated=updated, **progress)
         counts.created, counts.updated = created, updated
@@ -581,17 +596,16 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
     counts.removed += _mark_removed(TargetGroup, integration, known, seen, now)
 
 
-def _resolve_members(
-    integration: Integration, user_ids: dict[str, int], group_members: list[tuple[int, list[str]]]
-) -> None:
-    """Add to ``user_ids`` the members not read this run that are users after all (stored meanwhile, say)."""
-    missing = {member for _, members in group_members for member in members if member not in user_ids}
-    if not missing:
-        return
-    missing_ids = list(missing)
+def _resolve_members(integration: Integration, accounts: dict[str, int], unknown: set[str]) -> bool:
+    """Add to ``accounts`` the ``unknown`` members that are accounts after all (stored meanwhile,
+    say); whether any was."""
+    missing_ids = list(unknown)
+    found = 0
     for start in range(0, len(missing_ids), BATCH):
-        user_ids.update(
-            TargetUser.objects.filter(
-                integration=integration, remote_id__in=missing_ids[start : start + BATCH]
-            ).values_list("remote_id", "pk")
-        )
+        stored = TargetUser.objects.filter(
+            integration=integration, remote_id__in=missing_ids[start : start + BATCH]
+        ).values_list("remote_id", "pk")
+        before = len(accounts)
+        accounts.update(stored)
+        found += len(accounts) - before
+    return found > 0
