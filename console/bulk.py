@@ -71,13 +71,15 @@ def insert_rows(
     table = model._meta.db_table
     pk_column = _pk_column(model)
     columns = _fields(model, fields)
-    json_at = [
-        (index, json_text if field.encoder is None else partial(field.get_db_prep_save, connection=connection))
-        for index, field in enumerate(columns)
-        if isinstance(field, models.JSONField)
-    ]
     names = [str(field.column) for field in columns]
     encoders = [_column_encoder(field) for field in columns]
+    # Row by row (psycopg adapts), each value of a field the text encoder does not know
+    # prepared by the field itself first: encrypted, or JSON with an encoder of its own.
+    prepare_at = [
+        (index, json_text if encoder is _encode_json else partial(field.get_db_prep_save, connection=connection))
+        for index, (field, encoder) in enumerate(zip(columns, encoders, strict=True))
+        if encoder is None or encoder is _encode_json
+    ]
     with connection.cursor() as cursor:
         pks: list[int] = []
         if returning:
@@ -96,8 +98,8 @@ def insert_rows(
             else:  # a kind of column the text encoder does not know: psycopg adapts each row
                 for number, row in enumerate(rows):
                     values = list(row)
-                    for index, adapt in json_at:
-                        values[index] = adapt(values[index])
+                    for index, prepare in prepare_at:
+                        values[index] = prepare(values[index])
                     copy.write_row([pks[number], *values] if returning else values)
     return pks
 

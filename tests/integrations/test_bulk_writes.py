@@ -276,3 +276,33 @@ def test_update_rows_returning_writes_only_rows_in_scope_and_says_which(
     assert written == {users[0].pk, users[2].pk}
     stored = dict(TargetUser.objects.filter(integration=app).values_list("remote_id", "user_name"))
     assert stored == {"0": "new0", "1": "u1", "2": "new2"}  # the one out of scope is untouched
+
+
+def test_copy_encodes_django_s_own_fields_as_text_and_leaves_a_field_that_prepares_its_values_to_it(
+    make_integration: Callable[..., Integration],
+) -> None:
+    from integrations.models import ResourceField
+
+    def field(model: Any, name: str) -> Any:
+        return model._meta.get_field(name)
+
+    encoder = bulk._column_encoder
+    assert encoder(field(TargetUser, "user_name")) is bulk._encode_texts
+    assert encoder(field(TargetUser, "active")) is bulk._encode_booleans
+    assert encoder(field(TargetUser, "integration")) is bulk._encode_integers  # a foreign key: its target's
+    assert encoder(field(TargetUser, "first_seen_at")) is bulk._encode_datetimes
+    assert isinstance(field(TargetUser, "resource"), ResourceField)
+    assert encoder(field(TargetUser, "resource")) is bulk._encode_json
+    assert encoder(field(Integration, "bearer_token")) is None  # encrypted by its field: not as text
+
+    # Inserted in bulk, an encrypted field is stored encrypted, as the ORM stores it.
+    template = make_integration("https://t.example.com", name="Template", bearer_token="s3cret-token")
+    unsaved = Integration(name="Bulk", base_url="https://bulk.example.com", bearer_token="s3cret-token")
+    fields = [f for f in Integration._meta.concrete_fields if not f.primary_key]
+    bulk.insert_rows(Integration, [f.attname for f in fields], [[f.pre_save(unsaved, add=True) for f in fields]])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT bearer_token FROM integrations_integration WHERE name = %s", ["Bulk"])
+        (raw,) = cursor.fetchone()
+    assert raw
+    assert "s3cret-token" not in raw
+    assert Integration.objects.get(name="Bulk").bearer_token == template.bearer_token == "s3cret-token"
