@@ -356,13 +356,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
 
         def hand_over() -> None:
             nonlocal fresh, changed
-            progress = {
-                "pages": run.pages,
-                "users_seen": len(seen),
-                "users_total": client.total_results,
-                "warnings": list(run.warnings),
-            }
-            writer.submit(functools.partial(write, fresh, changed, progress))
+            writer.submit(functools.partial(write, fresh, changed, _progress(run, client, "users", seen)))
             fresh, changed = [], []
             pace.written()
 
@@ -380,6 +374,16 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
         hand_over()
     counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
     return accounts
+
+
+def _progress(run: ExtractionRun, client: ScimClient, kind: str, seen: set[str]) -> dict[str, Any]:
+    """What a hand-over of ``kind`` (users or groups) records of the run, as it stands now."""
+    return {
+        "pages": run.pages,
+        f"{kind}_seen": len(seen),
+        f"{kind}_total": client.total_results,
+        "warnings": list(run.warnings),
+    }
 
 
 def _commit_without_waiting_for_disk() -> None:
@@ -565,13 +569,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
 
         def hand_over() -> None:
             nonlocal fresh, changed, waiting
-            progress = {
-                "pages": run.pages,
-                "groups_seen": len(seen),
-                "groups_total": client.total_results,
-                "warnings": list(run.warnings),
-            }
-            writer.submit(functools.partial(write, fresh, changed, progress))
+            writer.submit(functools.partial(write, fresh, changed, _progress(run, client, "groups", seen)))
             fresh, changed, waiting = [], [], 0
             pace.written()
 

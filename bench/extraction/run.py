@@ -296,7 +296,8 @@ def extraction(report: Report, args: argparse.Namespace, children: Children, env
         )
         report.line(
             f"    without its {first['reading']:.2f} s of HTTP + JSON, the extraction spent "
-            f"{first['wall'] - first['reading']:.2f} s hashing, checking envelopes and writing to the database"
+            f"{first['wall'] - first['reading']:.2f} s on the rest (fingerprints, envelope checks, and waiting for the "
+            "database; the writes run beside the reads, so HTTP + JSON includes time the two threads shared)"
         )
         for label, result, seen in (("first", first, first_served), ("second", second, second_served)):
             extra = result["requests"] - result["pages"]

@@ -19,15 +19,9 @@ from integrations.scim_client import ScimClient
 from integrations.services import extraction_run_execute, extractions_recover
 from integrations.writer import BackgroundWriter
 from tests.integrations.conftest import Peer
+from tests.integrations.test_extraction import run_now
 
 pytestmark = pytest.mark.django_db
-
-
-def run_now(integration: Integration, client: ScimClient | None = None) -> ExtractionRun:
-    run = ExtractionRun.objects.create(integration=integration, trigger="manual")
-    result = extraction_run_execute(run_id=run.pk, client=client)
-    assert result is not None
-    return result
 
 
 def test_the_writer_runs_beside_the_reader_on_postgresql_in_order_and_sees_its_transaction(
