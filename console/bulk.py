@@ -73,13 +73,6 @@ def insert_rows(
     columns = _fields(model, fields)
     names = [str(field.column) for field in columns]
     encoders = [_column_encoder(field) for field in columns]
-    # Row by row (psycopg adapts), each value of a field the text encoder does not know
-    # prepared by the field itself first: encrypted, or JSON with an encoder of its own.
-    prepare_at = [
-        (index, json_text if encoder is _encode_json else partial(field.get_db_prep_save, connection=connection))
-        for index, (field, encoder) in enumerate(zip(columns, encoders, strict=True))
-        if encoder is None or encoder is _encode_json
-    ]
     with connection.cursor() as cursor:
         pks: list[int] = []
         if returning:
@@ -96,6 +89,13 @@ def insert_rows(
             if all(encoders):
                 copy.write(_copy_text(rows, encoders, pks if returning else None))
             else:  # a kind of column the text encoder does not know: psycopg adapts each row
+                # Each value of such a field is prepared by the field itself first (encrypted,
+                # or JSON with an encoder of its own); plain JSON goes as its text.
+                prepare_at = [
+                    (index, json_text if encoder else partial(field.get_db_prep_save, connection=connection))
+                    for index, (field, encoder) in enumerate(zip(columns, encoders, strict=True))
+                    if encoder is None or encoder is _encode_json
+                ]
                 for number, row in enumerate(rows):
                     values = list(row)
                     for index, prepare in prepare_at:

@@ -449,9 +449,9 @@ def _fingerprints(
     remote id, from the same read.
     """
     table, quote = model._meta.db_table, connection.ops.quote_name
-    pk = model._meta.pk
-    assert pk is not None
-    key = f", {quote(str(pk.column))}" if keys is not None else ""
+    pk_field = model._meta.pk
+    assert pk_field is not None
+    key = f", {quote(str(pk_field.column))}" if keys is not None else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT remote_id, CASE WHEN removed_at IS NULL THEN content_hash ELSE '' END{key} "  # noqa: S608 - a model's table

@@ -190,9 +190,9 @@ def integration_groups(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.VIEW)
 def target_user_detail(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
     user = get_object_or_404(TargetUser.objects.select_related("integration"), pk=user_pk, integration_id=pk)
-    groups = TargetGroup.objects.filter(
-        integration_id=pk, memberships__integration_id=pk, memberships__member_remote_id=user.remote_id
-    ).order_by("display_name")
+    groups = TargetGroup.objects.filter(integration_id=pk, memberships__member_remote_id=user.remote_id).order_by(
+        "display_name"
+    )
     extensions = [
         (attribute, extension_value(user.resource, attribute))
         for attribute in user.integration.extension_attributes.all()
