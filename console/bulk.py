@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -42,13 +43,49 @@ def _pk_column(model: type[models.Model]) -> str:
     return column
 
 
-def json_text(value: Any) -> str:
-    """``json.dumps(value)`` for a column: orjson (a tenth of the time, on resources), or the
-    standard library for what orjson will not write (integers past 64 bits, say)."""
+def json_bytes(value: Any) -> bytes:
+    """``json.dumps(value)`` as UTF-8: orjson (a tenth of the time, on resources), or the
+    standard library for what orjson will not write (integers past 64 bits, say). Keys that
+    are not strings are written as ``json.dumps`` writes them, by a slower path of orjson's
+    taken only for those (parsed JSON has none)."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value)
     except TypeError:
-        return json.dumps(value)
+        pass
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(value).encode()
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(value)`` for a column, as ``json_bytes`` writes it."""
+    return json_bytes(value).decode()
+
+
+@dataclass(frozen=True)
+class EncodedRows:
+    """Rows of one model for ``insert_encoded``, with their COPY text when it could be built.
+
+    ``encode_rows`` builds the text (a line a row, without primary keys) on PostgreSQL when
+    the text encoder knows every column, without touching the database: a caller can
+    encode on one thread and insert on another (extraction's reader and writer).
+    """
+
+    model: type[models.Model]
+    fields: tuple[str, ...]
+    rows: Sequence[Sequence[Any]]
+    text: bytes | None
+
+
+def encode_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> EncodedRows:
+    """``rows`` (values of ``fields``) ready for ``insert_encoded``."""
+    text = None
+    if rows and copy_supported():
+        encoders = [_column_encoder(field) for field in _fields(model, fields)]
+        if all(encoders):
+            text = _copy_text(rows, encoders)
+    return EncodedRows(model, tuple(fields), rows, text)
 
 
 def insert_rows(
@@ -62,6 +99,12 @@ def insert_rows(
     rows become instances for ``bulk_create``. Keys are drawn from the table's sequence
     only when asked for.
     """
+    return insert_encoded(encode_rows(model, fields, rows), returning=returning)
+
+
+def insert_encoded(encoded: EncodedRows, *, returning: bool = False) -> list[int]:
+    """Insert rows ``encode_rows`` made ready, as ``insert_rows`` does."""
+    model, fields, rows = encoded.model, encoded.fields, encoded.rows
     if not rows:
         return []
     if not copy_supported():
@@ -72,55 +115,123 @@ def insert_rows(
     pk_column = _pk_column(model)
     columns = _fields(model, fields)
     names = [str(field.column) for field in columns]
-    encoders = [_column_encoder(field) for field in columns]
-    with connection.cursor() as cursor:
-        pks: list[int] = []
-        if returning:
+    pks: list[int] = []
+    if returning:
+        with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
                 [table, pk_column, len(rows)],
             )
             pks = [int(pk) for (pk,) in cursor.fetchall()]
-            names.insert(0, pk_column)
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            sql.Identifier(table), sql.SQL(", ").join([sql.Identifier(name) for name in names])
-        )
-        with cursor.cursor.copy(statement) as copy:
-            if all(encoders):
-                copy.write(_copy_text(rows, encoders, pks if returning else None))
-            else:  # a kind of column the text encoder does not know: psycopg adapts each row
-                # Each value of such a field is prepared by the field itself first (encrypted,
-                # or JSON with an encoder of its own); plain JSON goes as its text.
-                prepare_at = [
-                    (index, json_text if encoder else partial(field.get_db_prep_save, connection=connection))
-                    for index, (field, encoder) in enumerate(zip(columns, encoders, strict=True))
-                    if encoder is None or encoder is _encode_json
-                ]
-                for number, row in enumerate(rows):
-                    values = list(row)
-                    for index, prepare in prepare_at:
-                        values[index] = prepare(values[index])
-                    copy.write_row([pks[number], *values] if returning else values)
+        names.insert(0, pk_column)
+    if encoded.text is not None:
+        _copy(table, names, _with_keys(encoded.text, pks) if returning else encoded.text)
+        return pks
+    # A kind of column the text encoder does not know: psycopg adapts each row. Each value of
+    # such a field is prepared by the field itself first (encrypted, or JSON with an encoder
+    # of its own); plain JSON goes as its text.
+    encoders = [_column_encoder(field) for field in columns]
+    prepare_at = [
+        (index, json_text if encoder else partial(field.get_db_prep_save, connection=connection))
+        for index, (field, encoder) in enumerate(zip(columns, encoders, strict=True))
+        if encoder is None or encoder is _encode_json
+    ]
+    with connection.cursor() as cursor, cursor.cursor.copy(_copy_statement(table, names)) as copy:
+        for number, row in enumerate(rows):
+            values = list(row)
+            for index, prepare in prepare_at:
+                values[index] = prepare(values[index])
+            copy.write_row([pks[number], *values] if returning else values)
     return pks
+
+
+@dataclass(frozen=True)
+class EncodedBlocks:
+    """Rows of one model in blocks, for ``insert_blocks``: the rows of a block share the value of
+    ``lead``, known only when they are inserted (the key of a parent drawn then: a group's members).
+
+    ``encode_blocks`` builds each block's COPY text (without ``lead``) as ``encode_rows`` does.
+    """
+
+    model: type[models.Model]
+    lead: str
+    fields: tuple[str, ...]
+    blocks: Sequence[Sequence[Sequence[Any]]]
+    texts: list[bytes] | None
+
+
+def encode_blocks(
+    model: type[models.Model], lead: str, fields: Sequence[str], blocks: Sequence[Sequence[Sequence[Any]]]
+) -> EncodedBlocks:
+    """``blocks`` of rows (values of ``fields``) ready for ``insert_blocks``."""
+    texts = None
+    if copy_supported():
+        encoders = [_column_encoder(field) for field in _fields(model, fields)]
+        if all(encoders):
+            flat = [row for block in blocks for row in block]
+            lines = _copy_text(flat, encoders).split(b"\n") if flat else []
+            texts, start = [], 0
+            for block in blocks:
+                texts.append(b"\n".join(lines[start : start + len(block)]))
+                start += len(block)
+    return EncodedBlocks(model, lead, tuple(fields), blocks, texts)
+
+
+def insert_blocks(encoded: EncodedBlocks, leads: Sequence[int | None]) -> None:
+    """Insert each block of ``encoded`` with its value of the lead field (``leads``, a key per
+    block, in order); a block whose lead is None is left out."""
+    model, blocks = encoded.model, encoded.blocks
+    if len(leads) != len(blocks):
+        raise ValueError(f"{len(leads)} lead values for {len(blocks)} blocks")
+    if encoded.texts is None or not copy_supported():
+        rows = [(lead, *row) for lead, block in zip(leads, blocks, strict=True) if lead is not None for row in block]
+        insert_rows(model, [encoded.lead, *encoded.fields], rows)
+        return
+    parts = []
+    for lead, text in zip(leads, encoded.texts, strict=True):
+        if lead is not None and text:
+            prefix = b"%d\t" % lead  # COPY text holds no newline inside a value: each one starts a row
+            parts.append(prefix + text.replace(b"\n", b"\n" + prefix) + b"\n")
+    if parts:
+        names = [str(field.column) for field in _fields(model, [encoded.lead, *encoded.fields])]
+        _copy(model._meta.db_table, names, b"".join(parts))
+
+
+def _copy_statement(table: str, names: Sequence[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join([sql.Identifier(name) for name in names])
+    )
+
+
+def _copy(table: str, names: Sequence[str], text: bytes) -> None:
+    with connection.cursor() as cursor, cursor.cursor.copy(_copy_statement(table, names)) as copy:
+        copy.write(text)
 
 
 # COPY's text format (https://www.postgresql.org/docs/current/sql-copy.html): a row a line, a
 # tab between columns, \N for NULL, and a backslash, newline, carriage return or tab inside a
-# value written as \\, \n, \r, \t.
+# value written as \\, \n, \r, \t. Rows are built as UTF-8 bytes, the connection's encoding
+# (Django's PostgreSQL backend sets client_encoding to UTF8).
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_NULL = "\\N"
-ColumnEncoder = Callable[[Sequence[Any]], Iterable[str]]
+_NULL = b"\\N"
+ColumnEncoder = Callable[[Sequence[Any]], Iterable[bytes]]
 
 
-def _copy_text(rows: Sequence[Sequence[Any]], encoders: list[ColumnEncoder | None], pks: list[int] | None) -> bytes:
+def _copy_text(rows: Sequence[Sequence[Any]], encoders: Sequence[ColumnEncoder | None]) -> bytes:
     """``rows`` as COPY text, a column at a time: each column's values are encoded in one pass
     (most in C: ``str`` over the integers, one scan of a whole text column for characters that
-    need escaping), then joined row by row. psycopg's ``write_row`` took about 1.7 µs a row."""
+    need escaping, JSON as orjson's bytes), then joined row by row as bytes. psycopg's
+    ``write_row`` took about 1.7 µs a row."""
     columns = [encode(values) for encode, values in zip(encoders, zip(*rows, strict=True), strict=True) if encode]
-    if pks is not None:
-        columns.insert(0, map(str, pks))
-    return ("\n".join(map("\t".join, zip(*columns, strict=True))) + "\n").encode()
+    return b"\n".join(map(b"\t".join, zip(*columns, strict=True))) + b"\n"
+
+
+def _with_keys(text: bytes, pks: Sequence[int]) -> bytes:
+    """COPY text with each row's primary key put before it (a column more, the first)."""
+    lines = text.split(b"\n")
+    lines.pop()  # after the last newline
+    return b"".join([b"%d\t%s\n" % key_and_line for key_and_line in zip(pks, lines, strict=True)])
 
 
 def _column_encoder(field: models.Field[Any, Any]) -> ColumnEncoder | None:
@@ -148,44 +259,48 @@ def _column_encoder(field: models.Field[Any, Any]) -> ColumnEncoder | None:
     return None
 
 
-def _encode_integers(values: Sequence[Any]) -> Iterable[str]:
+def _encode_integers(values: Sequence[Any]) -> Iterable[bytes]:
     if None in values:
-        return [_NULL if value is None else str(int(value)) for value in values]
-    return map(str, map(int, values))
+        return [_NULL if value is None else b"%d" % int(value) for value in values]
+    return [b"%d" % value for value in map(int, values)]
 
 
-_BOOLEAN_TEXT = {True: "t", False: "f", None: _NULL}
+_BOOLEAN_TEXT = {True: b"t", False: b"f", None: _NULL}
 
 
-def _encode_booleans(values: Sequence[Any]) -> Iterable[str]:
+def _encode_booleans(values: Sequence[Any]) -> Iterable[bytes]:
     return [_BOOLEAN_TEXT[None if value is None else bool(value)] for value in values]
 
 
-def _encode_texts(values: Sequence[Any]) -> Iterable[str]:
+def _encode_texts(values: Sequence[Any]) -> Iterable[bytes]:
     texts: list[str | None] = [
         value if type(value) is str else (None if value is None else str(value)) for value in values
     ]
     present = [text for text in texts if text is not None]
     if _COPY_SPECIAL.search("".join(present)):  # one scan of the column: escaping is rare
-        return [_NULL if text is None else text.translate(_COPY_ESCAPES) for text in texts]
-    return [_NULL if text is None else text for text in texts] if len(present) < len(texts) else present
+        texts = [None if text is None else text.translate(_COPY_ESCAPES) for text in texts]
+    return [_NULL if text is None else text.encode() for text in texts]
 
 
-def _encode_datetimes(values: Sequence[Any]) -> Iterable[str]:
+def _encode_datetimes(values: Sequence[Any]) -> Iterable[bytes]:
     # A batch usually shares a few instants (the read's own time): each is formatted once.
     text = {value: _datetime_text(value) for value in dict.fromkeys(values)}
     return map(text.__getitem__, values)
 
 
-def _datetime_text(value: Any) -> str:
+def _datetime_text(value: Any) -> bytes:
     if value is None:
         return _NULL
-    return value.isoformat() if isinstance(value, datetime) else str(value).translate(_COPY_ESCAPES)
+    return (value.isoformat() if isinstance(value, datetime) else str(value).translate(_COPY_ESCAPES)).encode()
 
 
-def _encode_json(values: Sequence[Any]) -> Iterable[str]:
+def _encode_json(values: Sequence[Any]) -> Iterable[bytes]:
     # JSON text holds no raw tab, newline or carriage return: only its backslashes need doubling.
-    return [json_text(value).replace("\\", "\\\\") for value in values]
+    encoded = []
+    for value in values:
+        data = json_bytes(value)
+        encoded.append(data.replace(b"\\", b"\\\\") if b"\\" in data else data)
+    return encoded
 
 
 def upsert_objects(

@@ -306,3 +306,53 @@ def test_copy_encodes_django_s_own_fields_as_text_and_leaves_a_field_that_prepar
     assert raw
     assert "s3cret-token" not in raw
     assert Integration.objects.get(name="Bulk").bearer_token == template.bearer_token == "s3cret-token"
+
+
+def test_blocks_are_inserted_with_the_lead_each_is_given(make_integration: Callable[..., Integration]) -> None:
+    """A group's members encoded before the group's key is drawn: each block gets its own key, a block
+    without one is left out, an empty block writes nothing, and values COPY has to escape survive."""
+    integration = make_integration("https://a.example.com")
+    first, second, third = (
+        TargetGroup.objects.create(integration=integration, remote_id=name, display_name=name, content_hash="x")
+        for name in ("first", "second", "third")
+    )
+    user = TargetUser.objects.create(integration=integration, remote_id="u", user_name="u", content_hash="x")
+    blocks: list[list[tuple[Any, ...]]] = [
+        [(integration.pk, "u", user.pk), (integration.pk, AWKWARD, None)],
+        [],
+        [(integration.pk, "left out", None)],
+        [(integration.pk, "u", user.pk)],
+    ]
+    fields = ["integration_id", "member_remote_id", "user_id"]
+    encoded = bulk.encode_blocks(TargetMembership, "group_id", fields, blocks)
+    assert (encoded.texts is not None) is bulk.copy_supported()
+
+    bulk.insert_blocks(encoded, [first.pk, second.pk, None, third.pk])
+
+    stored = set(TargetMembership.objects.values_list("group_id", "member_remote_id", "user_id", "integration_id"))
+    assert stored == {
+        (first.pk, "u", user.pk, integration.pk),
+        (first.pk, AWKWARD, None, integration.pk),
+        (third.pk, "u", user.pk, integration.pk),
+    }
+    with pytest.raises(ValueError, match="3 lead values for 4 blocks"):
+        bulk.insert_blocks(encoded, [first.pk, second.pk, third.pk])
+
+
+def test_rows_encoded_ahead_are_inserted_as_insert_rows_inserts_them(
+    make_integration: Callable[..., Integration],
+) -> None:
+    """Encoding on one thread and inserting on another: the same rows and keys as ``insert_rows``."""
+    ahead, direct = make_integration("https://a.example.com", name="A"), make_integration("https://b.example.com")
+    encoded = bulk.encode_rows(TargetUser, USER_COLUMNS, user_rows(ahead))
+    assert (encoded.text is not None) is bulk.copy_supported()
+    keys = bulk.insert_encoded(encoded, returning=True)
+    bulk.insert_rows(TargetUser, USER_COLUMNS, user_rows(direct))
+
+    def stored(integration: Integration) -> list[tuple[Any, ...]]:
+        return list(TargetUser.objects.filter(integration=integration).order_by("remote_id").values_list(*STORED))
+
+    assert stored(ahead) == stored(direct)
+    assert dict(TargetUser.objects.filter(integration=ahead).values_list("remote_id", "pk")) == dict(
+        zip(["1", "2", "3"], keys, strict=True)
+    )

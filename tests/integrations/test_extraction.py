@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Callable
@@ -461,3 +462,60 @@ def test_a_real_worker_extracts_from_a_real_server(
     assert run.started_at is not None
     assert (run.users_seen, run.groups_seen) == (1, 1)
     assert TargetMembership.objects.get().user == TargetUser.objects.get(user_name="ada")
+
+
+def test_a_member_stored_as_an_account_during_the_read_of_groups_is_linked_to_it(
+    make_integration: Callable[..., Integration],
+) -> None:
+    """Members are encoded before their batch is written: one that becomes an account meanwhile (a
+    worker storing an account it created, say) is linked when the batch is written; a member that
+    is no account (a nested group) stays unlinked."""
+    integration = make_integration("https://scim.example.com/v2")
+    members = [{"value": "1"}, {"value": "late"}, {"value": "nested-group"}]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Schemas"):
+            return httpx.Response(404, json=scim_error(404, "no schemas here")[1])
+        start = int(request.url.params["startIndex"])
+        if "Users" in request.url.path:
+            return page(users(start, 100, 1))
+        if start == 1 and not TargetUser.objects.filter(remote_id="late").exists():
+            # The users' writer is done; this list's has not started: the database is free here.
+            TargetUser.objects.create(integration=integration, remote_id="late", user_name="late", content_hash="x")
+        return page([{"id": "g", "displayName": "G", "members": members}] if start == 1 else [], total=1)
+
+    run = run_now(integration, fake_client(integration, handler))
+
+    assert run.status == "succeeded", run.error
+    linked = dict(
+        TargetMembership.objects.filter(group__remote_id="g").values_list("member_remote_id", "user__remote_id")
+    )
+    assert linked == {"1": "1", "late": "late", "nested-group": None}
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_the_garbage_collector_rests_while_lists_are_read_and_is_left_as_it_was(
+    make_integration: Callable[..., Integration], enabled_before: bool
+) -> None:
+    integration = make_integration("https://scim.example.com/v2")
+    during: list[bool] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/Schemas"):
+            return httpx.Response(404, json=scim_error(404, "no schemas here")[1])
+        during.append(gc.isenabled())
+        start = int(request.url.params["startIndex"])
+        return page(users(start, 100, 3) if "Users" in request.url.path else [], total=3)
+
+    if not enabled_before:
+        gc.disable()
+    try:
+        run = run_now(integration, fake_client(integration, handler))
+        after = gc.isenabled()
+    finally:
+        gc.enable()
+
+    assert run.status == "succeeded", run.error
+    assert during
+    assert not any(during)
+    assert after is enabled_before
