@@ -69,23 +69,24 @@ class EncodedRows:
 
     ``encode_rows`` builds the text (a line a row, without primary keys) on PostgreSQL when
     the text encoder knows every column, without touching the database: a caller can
-    encode on one thread and insert on another (extraction's reader and writer).
+    encode on one thread and insert on another (extraction's reader and writer). The rows
+    themselves are kept only where there is no text (they may be large: whole resources).
     """
 
     model: type[models.Model]
     fields: tuple[str, ...]
     rows: Sequence[Sequence[Any]]
     text: bytes | None
+    count: int
 
 
 def encode_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> EncodedRows:
     """``rows`` (values of ``fields``) ready for ``insert_encoded``."""
-    text = None
     if rows and copy_supported():
         encoders = [_column_encoder(field) for field in _fields(model, fields)]
         if all(encoders):
-            text = _copy_text(rows, encoders)
-    return EncodedRows(model, tuple(fields), rows, text)
+            return EncodedRows(model, tuple(fields), (), _copy_text(rows, encoders), len(rows))
+    return EncodedRows(model, tuple(fields), rows, None, len(rows))
 
 
 def insert_rows(
@@ -105,9 +106,9 @@ def insert_rows(
 def insert_encoded(encoded: EncodedRows, *, returning: bool = False) -> list[int]:
     """Insert rows ``encode_rows`` made ready, as ``insert_rows`` does."""
     model, fields, rows = encoded.model, encoded.fields, encoded.rows
-    if not rows:
+    if not encoded.count:
         return []
-    if not copy_supported():
+    if encoded.text is None and not copy_supported():
         objects = [model(**dict(zip(fields, row, strict=True))) for row in rows]
         model._default_manager.bulk_create(objects, batch_size=BATCH)
         return [obj.pk for obj in objects] if returning else []
@@ -120,7 +121,7 @@ def insert_encoded(encoded: EncodedRows, *, returning: bool = False) -> list[int
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [table, pk_column, len(rows)],
+                [table, pk_column, encoded.count],
             )
             pks = [int(pk) for (pk,) in cursor.fetchall()]
         names.insert(0, pk_column)
@@ -150,7 +151,8 @@ class EncodedBlocks:
     """Rows of one model in blocks, for ``insert_blocks``: the rows of a block share the value of
     ``lead``, known only when they are inserted (the key of a parent drawn then: a group's members).
 
-    ``encode_blocks`` builds each block's COPY text (without ``lead``) as ``encode_rows`` does.
+    ``encode_blocks`` builds each block's COPY text (without ``lead``) as ``encode_rows`` does,
+    and keeps the blocks only where there is no text.
     """
 
     model: type[models.Model]
@@ -174,16 +176,18 @@ def encode_blocks(
             for block in blocks:
                 texts.append(b"\n".join(lines[start : start + len(block)]))
                 start += len(block)
-    return EncodedBlocks(model, lead, tuple(fields), blocks, texts)
+            return EncodedBlocks(model, lead, tuple(fields), (), texts)
+    return EncodedBlocks(model, lead, tuple(fields), blocks, None)
 
 
 def insert_blocks(encoded: EncodedBlocks, leads: Sequence[int | None]) -> None:
     """Insert each block of ``encoded`` with its value of the lead field (``leads``, a key per
     block, in order); a block whose lead is None is left out."""
     model, blocks = encoded.model, encoded.blocks
-    if len(leads) != len(blocks):
-        raise ValueError(f"{len(leads)} lead values for {len(blocks)} blocks")
-    if encoded.texts is None or not copy_supported():
+    count = len(blocks) if encoded.texts is None else len(encoded.texts)
+    if len(leads) != count:
+        raise ValueError(f"{len(leads)} lead values for {count} blocks")
+    if encoded.texts is None:
         rows = [(lead, *row) for lead, block in zip(leads, blocks, strict=True) if lead is not None for row in block]
         insert_rows(model, [encoded.lead, *encoded.fields], rows)
         return

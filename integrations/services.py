@@ -271,6 +271,7 @@ def _heartbeat(run: ExtractionRun, submit: Callable[[Callable[[], None]], None] 
 
 
 FLUSH_MAX_ROWS = 5000  # buffered users, or group members, before a write whatever the time
+NEAR_END_MIN_ROWS = 500  # the smallest batch the halving near the end of a list hands over
 
 
 class WritePace:
@@ -288,8 +289,14 @@ class WritePace:
         self.every = settings.EXTRACTION_WRITE_SECONDS
         self.last = time.monotonic()
 
-    def due(self, rows: int) -> bool:
-        return rows >= FLUSH_MAX_ROWS or time.monotonic() - self.last >= self.every
+    def due(self, rows: int, still_to_read: float | None = None) -> bool:
+        """Whether the ``rows`` waiting are written now. With ``still_to_read`` (what the list
+        has left by the server's total, estimated in rows), also once they are as many and at
+        least NEAR_END_MIN_ROWS: near the end the batches halve, so the last one, which is
+        written after the reading while nothing else goes on, is small."""
+        if rows >= FLUSH_MAX_ROWS or time.monotonic() - self.last >= self.every:
+            return True
+        return still_to_read is not None and rows >= max(still_to_read, NEAR_END_MIN_ROWS)
 
     def written(self) -> None:
         self.last = time.monotonic()
@@ -346,7 +353,12 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
     columns = [*USER_FIELDS, "integration_id", "remote_id", "first_seen_at", "last_seen_at"]
     remote_id_at = columns.index("remote_id")
 
-    def write(fresh: EncodedRows, changed: list[tuple[str, tuple[Any, ...]]], progress: dict[str, Any]) -> None:
+    def write(
+        fresh: EncodedRows,
+        fresh_ids: list[str],
+        changed: list[tuple[str, tuple[Any, ...]]],
+        progress: dict[str, Any],
+    ) -> None:
         # One transaction: the rows of one hand-over and the progress they make.
         with transaction.atomic():
             _commit_without_waiting_for_disk()
@@ -354,18 +366,20 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
             updated_rows = update_rows(
                 TargetUser, USER_FIELDS, changed, key="remote_id", scope={"integration_id": integration.pk}
             )
-            created, updated = counts.created + len(fresh.rows), counts.updated + updated_rows
+            created, updated = counts.created + fresh.count, counts.updated + updated_rows
             extraction_progress(run, created=created, updated=updated, **progress)
         counts.created, counts.updated = created, updated
-        accounts.update(zip((row[remote_id_at] for row in fresh.rows), keys, strict=True))
+        accounts.update(zip(fresh_ids, keys, strict=True))
 
     with _writer_for(run, client) as writer:
 
         def hand_over() -> None:
             nonlocal fresh, changed
             # Encoded here, so the writer's thread is left only the database to wait for.
-            encoded = encode_rows(TargetUser, columns, fresh)
-            writer.submit(functools.partial(write, encoded, changed, _progress(run, client, "users", seen)))
+            # The resources are not kept past their text: the hand-over's garbage collection has
+            # the few objects made since the last one to go over, not every resource read.
+            encoded, fresh_ids = encode_rows(TargetUser, columns, fresh), [row[remote_id_at] for row in fresh]
+            writer.submit(functools.partial(write, encoded, fresh_ids, changed, _progress(run, client, "users", seen)))
             fresh, changed = [], []
             pace.written()
             _young_garbage_collected()
@@ -379,11 +393,16 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
                 else:
                     changed.append((remote_id, values))
             run.users_seen, run.users_total = len(seen), client.total_results
-            if pace.due(len(fresh) + len(changed)):
+            if pace.due(len(fresh) + len(changed), _still_to_read(client.total_results, len(seen))):
                 hand_over()
         hand_over()
     counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
     return accounts
+
+
+def _still_to_read(total: int | None, seen: int, rows_each: float = 1.0) -> float | None:
+    """The rows a list has left to give by the total the server reports (None if it reports none)."""
+    return None if total is None else max(0, total - seen) * rows_each
 
 
 def _progress(run: ExtractionRun, client: ScimClient, kind: str, seen: set[str]) -> dict[str, Any]:
@@ -561,6 +580,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
     fresh: list[Read] = []  # read, not yet handed to the writer
     changed: list[Read] = []  # by remote id
     waiting = 0  # groups and members read, not yet handed over
+    members_read = 0  # of the new and changed groups read so far
 
     group_columns = [*GROUP_FIELDS, "integration_id", "remote_id", "first_seen_at"]
     member_columns = ["integration_id", "member_remote_id", "user_id"]
@@ -600,7 +620,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
                 _link_late_members(
                     integration, accounts, unknown, [*pks, *(pk for pk in changed_group_pks if pk is not None)]
                 )
-            created, updated = counts.created + len(fresh.rows), counts.updated + len(changed)
+            created, updated = counts.created + fresh.count, counts.updated + len(changed)
             extraction_progress(run, created=created, updated=updated, **progress)
         counts.created, counts.updated = created, updated
 
@@ -655,8 +675,10 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
                 ]
                 (fresh if new else changed).append((remote_id, values, members))
                 waiting += 1 + len(members)
+                members_read += len(members)
             run.groups_seen, run.groups_total = len(seen), client.total_results
-            if pace.due(waiting):
+            members_per_group = members_read / len(seen) if seen else 0.0
+            if pace.due(waiting, _still_to_read(client.total_results, len(seen), 1 + members_per_group)):
                 hand_over()
         hand_over()
     counts.removed += _mark_removed(TargetGroup, integration, known, seen, now)

@@ -235,3 +235,30 @@ def test_a_slow_page_renews_the_lease_before_its_requests(monkeypatch: pytest.Mo
     clock[0] += services.HEARTBEAT_EVERY_SECONDS
     with pytest.raises(LeaseLost):
         renew()
+
+
+def test_near_the_end_of_a_list_batches_halve_so_the_last_write_is_small(settings: Any) -> None:
+    """What the server's total says is left decides too: the last batch, written while nothing is
+    read any more, is at most about half of the one before, and never below the floor."""
+    from integrations.services import FLUSH_MAX_ROWS, NEAR_END_MIN_ROWS, WritePace
+
+    settings.EXTRACTION_WRITE_SECONDS = 3600  # nothing is due on time here
+    pace = WritePace()
+    assert pace.due(FLUSH_MAX_ROWS)
+    assert not pace.due(FLUSH_MAX_ROWS - 1)  # no total: the size and the time alone
+    assert not pace.due(2000, still_to_read=2001)
+    assert pace.due(2000, still_to_read=2000)
+    assert not pace.due(NEAR_END_MIN_ROWS - 1, still_to_read=0)  # small lists are written at their end
+    assert pace.due(NEAR_END_MIN_ROWS, still_to_read=10)
+
+    # A list of 10,000 rows read 100 at a time: batches of 5,000, then halving down to the floor.
+    batches, waiting, read = [], 0, 0
+    while read < 10_000:
+        read += 100
+        waiting += 100
+        if pace.due(waiting, still_to_read=10_000 - read):
+            batches.append(waiting)
+            waiting = 0
+    if waiting:
+        batches.append(waiting)  # at the end of the list
+    assert batches == [5000, 2500, 1300, 600, 500, 100]
