@@ -271,35 +271,41 @@ def _heartbeat(run: ExtractionRun, submit: Callable[[Callable[[], None]], None] 
 
 
 FLUSH_MAX_ROWS = 5000  # buffered users, or group members, before a write whatever the time
-NEAR_END_MIN_ROWS = 500  # the smallest batch the halving near the end of a list hands over
+SMALLEST_BATCH_ROWS = 500  # the first batch of a list, and the smallest the halving near its end hands over
 
 
 class WritePace:
     """When the pages read so far are written: a transaction every few pages, not every page.
 
     Rows are buffered and written, with the run's progress and under its lease, once
-    ``settings.EXTRACTION_WRITE_SECONDS`` have passed since the last write or FLUSH_MAX_ROWS
-    rows wait (so memory stays bounded), and at the end of each list. A read that finds
-    little changed then costs a few transactions rather than one per page; the progress bar
-    still moves at that pace, and a worker that lost its lease learns it at its next write,
+    ``settings.EXTRACTION_WRITE_SECONDS`` have passed since the last write or enough rows
+    wait (so memory stays bounded), and at the end of each list. A read that finds little
+    changed then costs a few transactions rather than one per page; the progress bar still
+    moves at that pace, and a worker that lost its lease learns it at its next write,
     before any row of it is stored. ``0`` writes after every page.
+
+    Enough rows is SMALLEST_BATCH_ROWS for a list's first batch, twice as many for each
+    batch after it, up to FLUSH_MAX_ROWS: the writer, idle until the first batch comes,
+    starts early. Near the end of a list the batches halve again (``due``).
     """
 
     def __init__(self) -> None:
         self.every = settings.EXTRACTION_WRITE_SECONDS
         self.last = time.monotonic()
+        self.rows = SMALLEST_BATCH_ROWS
 
     def due(self, rows: int, still_to_read: float | None = None) -> bool:
         """Whether the ``rows`` waiting are written now. With ``still_to_read`` (what the list
         has left by the server's total, estimated in rows), also once they are as many and at
-        least NEAR_END_MIN_ROWS: near the end the batches halve, so the last one, which is
-        written after the reading while nothing else goes on, is small."""
-        if rows >= FLUSH_MAX_ROWS or time.monotonic() - self.last >= self.every:
+        least SMALLEST_BATCH_ROWS: the last batch, which is written after the reading while
+        nothing else goes on, is then small."""
+        if rows >= self.rows or time.monotonic() - self.last >= self.every:
             return True
-        return still_to_read is not None and rows >= max(still_to_read, NEAR_END_MIN_ROWS)
+        return still_to_read is not None and rows >= max(still_to_read, SMALLEST_BATCH_ROWS)
 
     def written(self) -> None:
         self.last = time.monotonic()
+        self.rows = min(FLUSH_MAX_ROWS, self.rows * 2)
 
 
 def extractions_recover(*, now: datetime | None = None) -> int:

@@ -237,28 +237,38 @@ def test_a_slow_page_renews_the_lease_before_its_requests(monkeypatch: pytest.Mo
         renew()
 
 
-def test_near_the_end_of_a_list_batches_halve_so_the_last_write_is_small(settings: Any) -> None:
-    """What the server's total says is left decides too: the last batch, written while nothing is
-    read any more, is at most about half of the one before, and never below the floor."""
-    from integrations.services import FLUSH_MAX_ROWS, NEAR_END_MIN_ROWS, WritePace
+def test_batches_grow_from_the_start_of_a_list_and_halve_near_its_end(settings: Any) -> None:
+    """The first batch is small, so the writer starts early; each after it doubles up to the most;
+    near the end (by the server's total) they halve again, so the last write, which nothing
+    overlaps, is small. Lists too small for that are written at their end."""
+    from integrations.services import FLUSH_MAX_ROWS, SMALLEST_BATCH_ROWS, WritePace
 
     settings.EXTRACTION_WRITE_SECONDS = 3600  # nothing is due on time here
     pace = WritePace()
-    assert pace.due(FLUSH_MAX_ROWS)
+    assert not pace.due(SMALLEST_BATCH_ROWS - 1)
+    assert not pace.due(SMALLEST_BATCH_ROWS - 1, still_to_read=0)
+    assert pace.due(SMALLEST_BATCH_ROWS)
+    for _ in range(10):
+        pace.written()
     assert not pace.due(FLUSH_MAX_ROWS - 1)  # no total: the size and the time alone
+    assert pace.due(FLUSH_MAX_ROWS)
     assert not pace.due(2000, still_to_read=2001)
     assert pace.due(2000, still_to_read=2000)
-    assert not pace.due(NEAR_END_MIN_ROWS - 1, still_to_read=0)  # small lists are written at their end
-    assert pace.due(NEAR_END_MIN_ROWS, still_to_read=10)
 
-    # A list of 10,000 rows read 100 at a time: batches of 5,000, then halving down to the floor.
-    batches, waiting, read = [], 0, 0
-    while read < 10_000:
-        read += 100
-        waiting += 100
-        if pace.due(waiting, still_to_read=10_000 - read):
-            batches.append(waiting)
-            waiting = 0
-    if waiting:
-        batches.append(waiting)  # at the end of the list
-    assert batches == [5000, 2500, 1300, 600, 500, 100]
+    def batches_of(rows: int, total: int | None) -> list[int]:
+        """A list of ``rows`` read 100 at a time; the server reports ``total``."""
+        pace, batches, waiting, read = WritePace(), [], 0, 0
+        while read < rows:
+            read += 100
+            waiting += 100
+            if pace.due(waiting, None if total is None else total - read):
+                batches.append(waiting)
+                pace.written()
+                waiting = 0
+        if waiting:
+            batches.append(waiting)  # at the end of the list
+        return batches
+
+    assert batches_of(20_000, 20_000) == [500, 1000, 2000, 4000, 5000, 3800, 1900, 900, 500, 400]
+    assert batches_of(20_000, None) == [500, 1000, 2000, 4000, 5000, 5000, 2500]
+    assert batches_of(400, 400) == [400]
