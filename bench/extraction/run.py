@@ -68,7 +68,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.extraction", description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000, help="users of the main extraction (default 100000)")
     parser.add_argument("--scales", default="10000,50000", help="smaller user counts for time per user")
-    parser.add_argument("--scale-repeats", type=int, default=2, help="fresh extractions of each size")
+    parser.add_argument("--scale-repeats", type=int, default=3, help="fresh extractions of each size (the best counts)")
     parser.add_argument("--second-rounds", type=int, default=3, help="reads after a 1%% change (median counts)")
     parser.add_argument("--page-rows", type=int, default=1_000_000, help="target users behind the users tab")
     parser.add_argument("--page-repeats", type=int, default=60, help="timed loads of each page")
