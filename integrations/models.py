@@ -85,6 +85,15 @@ class Integration(models.Model):
     connection_checked_at = models.DateTimeField(null=True, blank=True)
     connection_error = models.TextField(blank=True)
     capabilities = models.JSONField(default=dict, blank=True)
+    # Which form of each SCIM request the application accepts (see integrations/dialect.py):
+    # filled in by a probe, by the catalog template and by what actions and extractions learn.
+    dialect = models.JSONField(default=dict, blank=True)
+    dialect_probed_at = models.DateTimeField(null=True, blank=True)
+    # The catalog template the integration was started from (integrations/catalog.py), if any.
+    catalog_template = models.CharField(max_length=50, blank=True)
+    # When a 429 taught the rate limit downward, and what it was before.
+    rate_limit_learned_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_learned_note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
