@@ -306,6 +306,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Periodic work that beat sends to the workers. Apps add their entries here.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sessions-clear-expired": {"task": "console.web.tasks.sessions_clear_expired", "schedule": 60 * 60},
+    "counters-delete-ended": {"task": "console.web.tasks.counters_delete_ended_task", "schedule": 60 * 60},
     "extractions-dispatch-due": {"task": "integrations.tasks.extractions_dispatch_due", "schedule": 60},
     "extractions-recover": {"task": "integrations.tasks.extractions_recover_task", "schedule": 60},
     "actions-recover": {"task": "provisioning.tasks.actions_recover_task", "schedule": 60},

@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -241,8 +242,11 @@ def api_key_authenticate(token: str) -> tuple[ApiKey | None, str]:
         return None, "The owner of this API key is inactive."
     now = timezone.now()
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        key.last_used_at = now
+        # The condition is the statement's own, so parallel requests write once and the time
+        # never goes back (a read, then a write, let each of them write its own "now").
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+        if ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now):
+            key.last_used_at = now
     return key, ""
 
 

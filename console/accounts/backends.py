@@ -8,16 +8,30 @@ from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from console.accounts.models import Person
+from console.accounts.usernames import person_for_sign_in
 
 
 class PersonBackend(ModelBackend):
-    """Username (case-insensitive) and password; inactive people never authenticate."""
+    """User name and password; inactive people never authenticate.
+
+    The name is found by :func:`~console.accounts.usernames.person_for_sign_in`, the rule the
+    sign-in throttle counts by.
+    """
 
     def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
     ) -> Person | None:
-        person = super().authenticate(request, username=username, password=password, **kwargs)
-        return person if isinstance(person, Person) else None
+        if username is None:
+            username = kwargs.get(Person.USERNAME_FIELD)
+        if username is None or password is None:
+            return None
+        person = person_for_sign_in(username)
+        if person is None:
+            Person().set_password(password)  # as slow as a real check, so the time tells nothing
+            return None
+        if person.check_password(password) and self.user_can_authenticate(person):
+            return person
+        return None
 
     def get_user_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         return set()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from console.accounts.models import Person, Role
 from console.accounts.permissions import UI_PERMISSION
-from console.accounts.throttling import sign_in_allowed, sign_in_failed, sign_in_succeeded
+from console.accounts.throttling import sign_in_attempt, sign_in_succeeded
 from console.web.request_meta import client_address
 
 
@@ -38,7 +38,8 @@ class SignInForm(AuthenticationForm):
         password = self.cleaned_data.get("password")
         address = client_address(self.request) if self.request else None
         if username and password:
-            verdict = sign_in_allowed(username=username, address=address)
+            # Counted before the password is checked: past the limit, it is never checked.
+            verdict = sign_in_attempt(username=username, address=address)
             if not verdict.allowed:
                 user_login_failed.send(
                     sender=__name__, credentials={"username": username}, request=self.request, reason="throttled"
@@ -50,14 +51,13 @@ class SignInForm(AuthenticationForm):
                 )
             self.user_cache = authenticate(self.request, username=username, password=password)
             if self.user_cache is None:
-                sign_in_failed(username=username, address=address)
                 raise self.get_invalid_login_error()
+            sign_in_succeeded(username=username, address=address)
             if not self.user_cache.has_console_permission(UI_PERMISSION):
                 user_login_failed.send(
                     sender=__name__, credentials={"username": username}, request=self.request, reason="no console role"
                 )
                 raise ValidationError(self.error_messages["no_role"], code="no_role")
-            sign_in_succeeded(username=username)
         return self.cleaned_data
 
 

@@ -626,11 +626,13 @@ def api_key_revoke(*, actor: Person, key: ApiKey, request: HttpRequest | None = 
     """Revoke a key. Revoking an already revoked key changes nothing."""
     if key.owner_id != actor.pk and not actor.has_console_permission(Perm.MANAGE_PEOPLE):
         raise AccessError("Only admins can revoke someone else's key.")
-    if key.revoked_at is not None:
+    now = timezone.now()
+    # Claimed by one statement: of two parallel revocations, one revokes and records it.
+    if not ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now, revoked_by=actor):
+        key.refresh_from_db(fields=["revoked_at", "revoked_by"])
         return key
-    key.revoked_at = timezone.now()
+    key.revoked_at = now
     key.revoked_by = actor
-    key.save(update_fields=["revoked_at", "revoked_by"])
     audit_record(
         verb="api_key.revoked",
         actor=actor,

@@ -1,17 +1,26 @@
 """Throttle failed sign-ins per account and per source address.
 
-Counters live in the shared cache (database or Redis), so every web process sees them.
-A fixed window: after N failures, further attempts are refused until it ends.
+Each attempt is counted before its password is checked, in one atomic step per counter
+(:func:`console.web.counters.count_in_window`): the attempt that takes a counter past its
+limit is refused unchecked, so parallel attempts cannot all be checked against a total read
+before any of them failed. An attempt with the right password is then taken back: it
+clears the account's count and gives its place back to the address, so what the limits
+count are failed sign-ins per window (a fixed window, from the first attempt).
+
+The account is the user name as sign-in matches it (:func:`username_key`), so every
+spelling that reaches a person (case, fullwidth letters, the Kelvin sign) shares its count.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+
+from console.accounts.usernames import username_key
+from console.web.counters import count_clear, count_give_back, count_in_window
 
 
 @dataclass(frozen=True)
@@ -21,39 +30,41 @@ class ThrottleVerdict:
 
 
 def _key(kind: str, value: str) -> str:
-    digest = hashlib.sha256(value.lower().encode()).hexdigest()[:32]
+    digest = hashlib.sha256(value.encode()).hexdigest()[:32]
     return f"signin-failures:{kind}:{digest}"
 
 
-def _window() -> int:
-    return int(settings.SIGN_IN_THROTTLE_WINDOW_SECONDS)
+def _account_key(username: str) -> str:
+    return _key("account", username_key(username))
 
 
 def _limits(username: str, address: str | None) -> list[tuple[str, int]]:
-    limits = [(_key("account", username), settings.SIGN_IN_MAX_FAILURES_PER_ACCOUNT)]
+    limits = [(_account_key(username), int(settings.SIGN_IN_MAX_FAILURES_PER_ACCOUNT))]
     if address:
-        limits.append((_key("address", address), settings.SIGN_IN_MAX_FAILURES_PER_ADDRESS))
+        limits.append((_key("address", address), int(settings.SIGN_IN_MAX_FAILURES_PER_ADDRESS)))
     return limits
 
 
-def sign_in_allowed(*, username: str, address: str | None) -> ThrottleVerdict:
-    now = time.time()
+def sign_in_attempt(*, username: str, address: str | None) -> ThrottleVerdict:
+    """Count an attempt against the account and the address; refused past either limit.
+
+    Call it before checking the password, and check it only when allowed. A refused attempt
+    gives back what it took from counters still under their limit (it was never checked).
+    """
+    window = int(settings.SIGN_IN_THROTTLE_WINDOW_SECONDS)
+    taken: list[str] = []
     for key, limit in _limits(username, address):
-        entry = cache.get(key)
-        if entry and entry["count"] >= limit and entry["until"] > now:
-            return ThrottleVerdict(False, int(entry["until"] - now) + 1)
+        counted = count_in_window(key, window)
+        if counted.count > limit:
+            for earlier in taken:
+                count_give_back(earlier)
+            return ThrottleVerdict(False, max(1, math.ceil(counted.seconds_left)))
+        taken.append(key)
     return ThrottleVerdict(True)
 
 
-def sign_in_failed(*, username: str, address: str | None) -> None:
-    now = time.time()
-    for key, _limit in _limits(username, address):
-        entry = cache.get(key)
-        if not entry or entry["until"] <= now:
-            entry = {"count": 0, "until": now + _window()}
-        entry["count"] += 1
-        cache.set(key, entry, timeout=_window())
-
-
-def sign_in_succeeded(*, username: str) -> None:
-    cache.delete(_key("account", username))
+def sign_in_succeeded(*, username: str, address: str | None) -> None:
+    """The password was right: the account starts again from nothing, the address gets its attempt back."""
+    count_clear(_account_key(username))
+    if address:
+        count_give_back(_key("address", address))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import math
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DataError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -37,8 +36,8 @@ from console.scim.services import (
     scim_user_patch,
     scim_user_replace,
 )
+from console.web.counters import count_in_window
 from console.web.models import ConsoleSettings
-from console.web.shared_redis import redis_script
 
 logger = logging.getLogger(__name__)
 
@@ -62,35 +61,18 @@ def error_response(error: ScimError) -> HttpResponse:
     return scim_response(body, error.status)
 
 
-# KEYS[1]: the window's counter, made with its expiry the first time, then counted.
-_COUNT_IN_WINDOW = """
-redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
-return redis.call('INCR', KEYS[1])
-"""
-
-
-def _window_count(bucket: str) -> int:
-    """Count one request in ``bucket`` (a fixed one-minute window) and return the total so far."""
-    shared = redis_script(_COUNT_IN_WINDOW)
-    if shared is not None:  # one round trip where Django's incr() makes two
-        script, backend = shared
-        return int(script(keys=[backend.make_and_validate_key(bucket)], args=[120]))
-    try:
-        return int(cache.incr(bucket))
-    except ValueError:  # the first request of this window
-        # add fails only when another process started the window meanwhile
-        return 1 if cache.add(bucket, 1, timeout=120) else int(cache.incr(bucket))
-
-
 def scim_rate_limited(key_id: int) -> int:
-    """Seconds to wait when this key has used up its requests for the current minute, else 0."""
+    """Seconds to wait when this key has used up its requests for the current minute, else 0.
+
+    The request is counted and the total read back in one atomic step, so parallel requests
+    get exactly the limit through (see :mod:`console.web.counters`).
+    """
     limit = int(settings.SCIM_RATE_LIMIT_PER_MINUTE)
     if limit <= 0:
         return 0
-    window = int(time.time() // 60)
-    used = _window_count(f"scim-rate:{key_id}:{window}")
-    if used > limit:
-        return 60 - int(time.time() % 60) or 1
+    used = count_in_window(f"scim-rate:{key_id}", 60, aligned=True)
+    if used.count > limit:
+        return max(1, math.ceil(used.seconds_left))
     return 0
 
 

@@ -48,3 +48,18 @@ class ConsoleSettings(models.Model):
             return found
         settings, _ = cls.objects.get_or_create(pk=1)
         return settings
+
+
+class ThrottleCounter(models.Model):
+    """A count of attempts in a fixed window (sign-ins, SCIM requests), where the cache is not Redis.
+
+    Counted by one upsert in :mod:`console.web.counters`; a row whose window has ended
+    starts again at one, and the hourly clean-up deletes those nobody counts any more.
+    """
+
+    key = models.CharField(max_length=255, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    window_ends_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

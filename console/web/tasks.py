@@ -12,3 +12,11 @@ def sessions_clear_expired() -> int:
     """Delete expired sign-in sessions (database sessions never expire by themselves)."""
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted
+
+
+@shared_task(ignore_result=True)
+def counters_delete_ended_task() -> int:
+    """Delete throttle and rate-limit counters whose window has ended."""
+    from console.web.counters import counters_delete_ended
+
+    return counters_delete_ended()
