@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
 
+from console.web.redaction import integration_redactor
 from integrations.models import ExtensionAttribute, Integration
 from integrations.scim_client import (
     ScimBadResponse,
@@ -86,7 +87,7 @@ def connection_test(*, integration: Integration, client: ScimClient | None = Non
         # A JSON answer is not enough: a REST API that is not SCIM answers JSON too.
         list_resources(integration.users_endpoint, client.get_json(integration.users_endpoint, {"count": 1}))
     except ScimClientError as exc:
-        result = ConnectionResult(ok=False, error=str(exc), cause=cause_of(exc))
+        result = ConnectionResult(ok=False, error=integration_redactor(integration).text(str(exc)), cause=cause_of(exc))
     else:
         capabilities: dict[str, Any] = {
             name: bool(getattr(getattr(config, _field_of(name), None), "supported", False)) for name in CAPABILITIES
@@ -94,7 +95,7 @@ def connection_test(*, integration: Integration, client: ScimClient | None = Non
         capabilities["max_results"] = getattr(config.filter, "max_results", None) if config.filter else None
         capabilities["bulk_max_operations"] = getattr(config.bulk, "max_operations", None) if config.bulk else None
         capabilities["resource_types"] = [t.name for t in types if t.name]
-        result = ConnectionResult(ok=True, capabilities=capabilities)
+        result = ConnectionResult(ok=True, capabilities=integration_redactor(integration).values(capabilities))
     Integration.objects.filter(pk=integration.pk).update(
         connection_status="ok" if result.ok else "failed",
         connection_checked_at=timezone.now(),
@@ -139,20 +140,23 @@ def extension_index_build(*, integration: Integration, client: ScimClient) -> li
     except (ScimNotFound, ScimNotImplemented) as exc:
         raise SchemasUnavailable(f"{exc} (the application has no /Schemas)") from exc
     rows: dict[str, ExtensionAttribute] = {}
+    scrub = integration_redactor(integration).text  # what is stored holds none of the integration's credentials
     for resource in body.get("Resources") or []:
         if not isinstance(resource, dict) or resource.get("id") in CORE_SCHEMAS:
             continue
         schema = _validated(Schema, resource, f"schema {resource.get('id', '?')}")
+        urn = scrub(schema.id or "")
         for path, attribute in _attribute_paths(schema.attributes or []):
-            name = normalized_name(schema.id or "", path)
+            path = scrub(path)
+            name = normalized_name(urn, path)
             rows[name] = ExtensionAttribute(
                 integration=integration,
                 normalized_name=name,
-                scim_path=f"{schema.id}:{path}",
-                schema_urn=schema.id or "",
+                scim_path=f"{urn}:{path}",
+                schema_urn=urn,
                 attribute_type=str(getattr(attribute.type, "value", attribute.type) or ""),
                 multi_valued=bool(attribute.multi_valued),
-                description=attribute.description or "",
+                description=scrub(attribute.description or ""),
             )
     with transaction.atomic():
         ExtensionAttribute.objects.filter(integration=integration).delete()

@@ -27,6 +27,7 @@ from console.bulk import (
     insert_encoded,
     update_rows,
 )
+from console.web.redaction import integration_redactor
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError, resource_problem, sampled
@@ -199,7 +200,8 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
             try:
                 extension_index_build(integration=integration, client=client)
             except SchemasUnavailable as exc:
-                run.warnings = [*run.warnings, f"extension-schema discovery skipped: {exc}"]
+                skipped = integration_redactor(integration).text(f"extension-schema discovery skipped: {exc}")
+                run.warnings = [*run.warnings, skipped]
                 logger.info("extension discovery skipped", extra={"integration": integration.pk, "run": run.pk})
             extraction_progress(run, warnings=run.warnings)
         if integration.kind == Integration.Kind.OAA:
@@ -214,8 +216,8 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)
     except (ScimClientError, ExtractionRefused) as exc:
-        run.status, run.error = ExtractionRun.Status.FAILED, str(exc)
-        logger.warning("extraction failed", extra={"integration": integration.pk, "run": run.pk, "error": str(exc)})
+        run.status, run.error = ExtractionRun.Status.FAILED, integration_redactor(integration).text(str(exc))
+        logger.warning("extraction failed", extra={"integration": integration.pk, "run": run.pk, "error": run.error})
     except Exception as exc:
         run.status, run.error = ExtractionRun.Status.FAILED, f"internal error: {type(exc).__name__}"
         logger.exception("extraction crashed", extra={"integration": integration.pk, "run": run.pk})
@@ -544,6 +546,7 @@ def _check_sample(run: ExtractionRun, kind: str, page: list[dict[str, Any]], num
         return
     problem = resource_problem(kind, page[0])
     if problem:
+        problem = integration_redactor(run.integration).text(problem)
         run.warnings = [*run.warnings, f"{prefix} (kept as sent): {problem}"]
 
 

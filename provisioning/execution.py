@@ -29,6 +29,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from console.bulk import insert_rows, update_rows_returning, upsert_objects
+from console.web.redaction import integration_redactor, redact
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
@@ -51,7 +52,6 @@ USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BODY_LIMIT = 4000
-SECRET_KEYS = {"password", "token", "secret", "authorization"}
 
 
 @dataclass
@@ -84,20 +84,6 @@ class LeaseLost(Exception):
     """This worker's claim on the action ended (it was reclaimed): it must stop at once."""
 
 
-@functools.lru_cache(maxsize=4096)
-def _secret(key: str) -> bool:
-    lowered = key.lower()
-    return any(s in lowered for s in SECRET_KEYS)
-
-
-def _redacted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: ("[redacted]" if _secret(k) else _redacted(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
-
-
 def _cut(text: str) -> str:
     return text if len(text) <= BODY_LIMIT else text[:BODY_LIMIT] + f"… ({len(text)} characters in all)"
 
@@ -120,22 +106,24 @@ CALL_FIELDS = [
 
 def _logged_call(call: CallRecord) -> list[Any]:
     """One SCIM call's log columns after ``action_id`` and ``attempt`` (``CALL_FIELDS``):
-    secrets removed, long bodies cut.
+    secrets removed (secret-looking keys, and the integration's credentials in any form:
+    console/web/redaction.py), then long bodies cut.
 
     Bodies are kept as compact JSON (the encoder's C path; the action page indents them).
     """
+    scrub = call.redactor.text
     response_text = call.response_text
     with contextlib.suppress(ValueError):  # not JSON: kept as text
-        response_text = json.dumps(_redacted(json.loads(response_text))) if response_text else ""
+        response_text = json.dumps(redact(json.loads(response_text))) if response_text else ""
     return [
         datetime.fromtimestamp(call.started_at, tz=UTC),
         call.method,
-        call.url[:1000],
+        scrub(call.url)[:1000],
         call.status,
         call.duration_ms,
-        _cut(json.dumps(_redacted(call.request_body))) if call.request_body else "",
-        _cut(response_text),
-        call.error[:2000],
+        _cut(scrub(json.dumps(redact(call.request_body)))) if call.request_body else "",
+        _cut(scrub(response_text)),
+        scrub(call.error)[:2000],
     ]
 
 
@@ -517,20 +505,22 @@ def _attempt(run: BatchRun, action: Action, scim: ScimClient) -> Outcome:
 
 def _failed(action: Action, exc: Exception) -> Outcome:
     """Write the outcome of an attempt that raised: a retry after a backoff, or a failure."""
+    # Whatever the application answered, its credentials are not kept (the client struck them out already).
+    error = integration_redactor(action.integration).text(str(exc))
     if isinstance(exc, NoLongerAllowed):  # the console's own settings: not the application's failure
-        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
+        return Outcome(_finish(action, ActionState.FAILED, error=error))
     if isinstance(exc, ScimTransient):
-        _count_failure(action, str(exc))
+        _count_failure(action, error)
         if action.attempts >= settings.ACTION_MAX_ATTEMPTS:
-            error = f"{exc} (gave up after {action.attempts} attempts)"
+            error = f"{error} (gave up after {action.attempts} attempts)"
             return Outcome(_finish(action, ActionState.FAILED, error=error))
         delay = exc.retry_after if exc.retry_after is not None else backoff(action.attempts)
-        if not _requeue(action, delay, str(exc)):
+        if not _requeue(action, delay, error):
             return Outcome(None)
         return Outcome(action, retry_in=delay)
     if isinstance(exc, ScimClientError):
-        _count_failure(action, str(exc))
-        return Outcome(_finish(action, ActionState.FAILED, error=str(exc)))
+        _count_failure(action, error)
+        return Outcome(_finish(action, ActionState.FAILED, error=error))
     logger.error("action crashed", exc_info=exc, extra={"action": action.pk})
     _count_failure(action, f"internal error: {type(exc).__name__}")
     return Outcome(_finish(action, ActionState.FAILED, error=f"internal error: {type(exc).__name__}"))
@@ -544,7 +534,8 @@ def _count_failure(action: Action, error: str) -> None:
         Integration.objects.filter(pk=action.integration_id).update(consecutive_failures=F("consecutive_failures") + 1)
         integration = Integration.objects.get(pk=action.integration_id)
         if integration.quarantined_at is None and integration.consecutive_failures >= settings.ACTION_QUARANTINE_AFTER:
-            reason = f"{integration.consecutive_failures} failed attempts in a row; the last: {error[:500]}"
+            last = integration_redactor(integration).text(error)[:500]
+            reason = f"{integration.consecutive_failures} failed attempts in a row; the last: {last}"
             Integration.objects.filter(pk=integration.pk).update(
                 quarantined_at=timezone.now(), quarantine_reason=reason
             )
@@ -616,6 +607,8 @@ def _finish(action: Action, state: str, *, error: str = "", result: dict[str, An
     """The outcome, written only while this worker still holds the claim; else ``None``."""
     from console.audit.services import audit_record
 
+    if error:  # stored, shown and audited: without the integration's credentials, whoever wrote it
+        error = integration_redactor(action.integration).text(error)
     now = timezone.now()
     final = {
         "state": state,
