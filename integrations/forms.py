@@ -9,6 +9,7 @@ from django import forms
 from django.core.validators import URLValidator
 from django.utils import timezone
 
+from integrations import catalog
 from integrations.models import INTERVAL_TOO_SHORT, Integration
 
 # Provisioning limits a request may leave out, keeping what is set.
@@ -76,11 +77,33 @@ class IntegrationForm(forms.ModelForm):
         ]
         widgets = {"ca_certificate": forms.Textarea(attrs={"rows": 4, "placeholder": "-----BEGIN CERTIFICATE-----"})}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, template: catalog.Template | None = None, **kwargs: Any) -> None:
+        self.template = template
+        if template is not None and not (args and args[0] is not None) and "data" not in kwargs:
+            kwargs.setdefault("initial", template.field_values())  # an empty form, filled in by the template
         super().__init__(*args, **kwargs)
         self.fields["base_url"].widget.attrs["placeholder"] = "https://app.example.com/scim/v2"
         for name in KEPT_WHEN_LEFT_OUT:
             self.fields[name].required = False
+        if template is not None:
+            self._add_placeholder_fields(template)
+
+    def _add_placeholder_fields(self, template: catalog.Template) -> None:
+        """A field for each ``{placeholder}`` of the template's base URL, right after it; the URL's
+        own check waits until they are filled in (``clean``)."""
+        for placeholder in template.placeholders:
+            self.fields[f"template_{placeholder.key}"] = forms.CharField(
+                label=placeholder.label,
+                max_length=200,
+                required=False,  # needed while the base URL holds its placeholder (``clean`` says so)
+                help_text=f"Replaces {{{placeholder.key}}} in the base URL. {placeholder.help}",
+            )
+        self.fields["base_url"].validators = []
+        self.fields["base_url"].help_text = "Its {placeholders} are filled in from the fields below it."
+        order = list(self.fields)
+        extra = [f"template_{p.key}" for p in template.placeholders]
+        at = order.index("base_url") + 1
+        self.order_fields([name for name in order[:at] if name not in extra] + extra + order[at:])
 
     def clean_ca_certificate(self) -> str:
         value: str = self.cleaned_data.get("ca_certificate") or ""
@@ -93,6 +116,8 @@ class IntegrationForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if self.template is not None and data.get("base_url"):
+            self._fill_base_url(data)
         stored = self.instance
         for name in KEPT_WHEN_LEFT_OUT:  # left out of the request: the current (or default) value
             if data.get(name) is None and name not in self.errors:
@@ -105,9 +130,31 @@ class IntegrationForm(forms.ModelForm):
             self.add_error("basic_password", "A user name and a password are needed for basic authentication.")
         return data
 
+    def _fill_base_url(self, data: dict[str, Any]) -> None:
+        values = {p.key: data.get(f"template_{p.key}") for p in self.template.placeholders} if self.template else {}
+        try:
+            url = catalog.fill(data["base_url"], values, template=self.template)
+        except catalog.TemplateValuesError as exc:
+            for key, messages in exc.errors.items():
+                name = f"template_{key}"
+                if name in self.fields and name not in self.errors:
+                    self.add_error(name, messages)
+                elif name not in self.fields:
+                    self.add_error("base_url", messages)
+            return
+        try:
+            self.base_fields["base_url"].run_validators(url)
+        except forms.ValidationError as exc:
+            self.add_error("base_url", exc)
+            return
+        data["base_url"] = url
+
     def save(self, commit: bool = True) -> Integration:
         integration: Integration = super().save(commit=False)
         stored = Integration.objects.filter(pk=integration.pk).first() if integration.pk else None
+        if stored is not None and "rate_limit_per_second" in self.changed_data:
+            # An admin's limit replaces the one a 429 taught (integrations/rate_limits.py).
+            integration.rate_limit_learned_at, integration.rate_limit_learned_note = None, ""
         for name in ("bearer_token", "basic_password"):
             new = self.cleaned_data.get(name)
             if new:
@@ -117,4 +164,6 @@ class IntegrationForm(forms.ModelForm):
                 setattr(integration, name, getattr(stored, name))
         if commit:
             integration.save()
+            if self.template is not None and stored is None:
+                catalog.template_apply(integration=integration, template=self.template)
         return integration

@@ -345,6 +345,10 @@ class ScimClient:
         where = self.redactor.text(f"{method} {url} answered {status}")
         if status == 501:
             raise ScimNotImplemented(f"{where}: not implemented{detail}")
+        if status == 429:  # the application's limit is below ours: lower ours (integrations/rate_limits.py)
+            from integrations.rate_limits import learn_from_429
+
+            learn_from_429(self.integration, retry_after_seconds(response.headers.get("Retry-After")))
         if status == 429 or status >= 500:
             raise ScimTransient(f"{where}{detail}", retry_after_seconds(response.headers.get("Retry-After")))
         if status in (401, 403):

@@ -13,6 +13,7 @@ from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
 from console.web.lists import render_list
+from integrations import catalog
 from integrations.discovery import connection_test, extension_value
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
@@ -32,7 +33,19 @@ def integration_list(request: HttpRequest) -> HttpResponse:
 
 @requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
 def integration_create(request: HttpRequest) -> HttpResponse:
-    form = IntegrationForm(request.POST or None)
+    """The catalog of known applications first; then the form, filled in by the chosen template or empty."""
+    slug = (request.POST.get("template") or request.GET.get("template") or "").strip()
+    if request.method != "POST" and not slug and catalog.SCRATCH not in request.GET:
+        query = request.GET.get("q", "").strip()
+        context = {"templates": catalog.templates(query), "q": query}
+        if getattr(request, "htmx", False):
+            return render(request, "integrations/catalog.html#grid", context)
+        return render(request, "integrations/catalog.html", context)
+    template = catalog.get(slug) if slug else None
+    if slug and template is None:
+        messages.error(request, f"There is no template {slug!r}: choose an application or start from scratch.")
+        return redirect("integration_create")
+    form = IntegrationForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
         integration = form.save()
         audit_record(
@@ -41,10 +54,11 @@ def integration_create(request: HttpRequest) -> HttpResponse:
             target=integration,
             request=request,
             after={k: ("(changed)" if k in SECRET_FIELDS else str(form.cleaned_data[k])) for k in form.changed_data},
+            details={"template": template.slug} if template else None,
         )
         messages.success(request, f"{integration.name} was added. Test the connection, then extract.")
         return redirect("integration_detail", pk=integration.pk)
-    return render(request, "integrations/form.html", {"form": form})
+    return render(request, "integrations/form.html", {"form": form, "template": template})
 
 
 @requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
@@ -108,6 +122,7 @@ def _detail_context(integration: Integration, refusal: str = "") -> dict[str, An
         "run": integration.runs.order_by("-queued_at", "-id").first(),
         "runs": integration.runs.order_by("-queued_at", "-id")[:10],
         "refusal": refusal,
+        "catalog_template": catalog.get(integration.catalog_template) if integration.catalog_template else None,
     }
 
 

@@ -39,7 +39,7 @@ from provisioning.execution import integration_resume, user_resource
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
 from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer, Batch
-from provisioning.planning import plan_for, plan_for_action
+from provisioning.planning import duration_estimate, plan_for, plan_for_action, requests_planned
 from provisioning.services import (
     ActionRefused,
     action_approve,
@@ -294,10 +294,18 @@ def batch_request_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, str(exc))
             return _back(request)
         hold = mass_change_reason(integration, action_type, len(targets))
+        estimate = duration_estimate(integration=integration, requests=requests_planned(steps for _, steps in plans))
         return render(
             request,
             "provisioning/plan.html",
-            {"integration": integration, "plans": plans, "hold": hold, "action_type": action_type, "targets": targets},
+            {
+                "integration": integration,
+                "plans": plans,
+                "hold": hold,
+                "action_type": action_type,
+                "targets": targets,
+                "estimate": estimate,
+            },
         )
     try:
         batch = batch_request(

@@ -8,6 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from integrations import catalog
 from integrations.models import (
     INTERVAL_TOO_SHORT,
     ExtensionAttribute,
@@ -32,6 +33,19 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
     )
     bearer_token_set = serializers.SerializerMethodField()
     basic_password_set = serializers.SerializerMethodField()
+    template = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        help_text="On creation: the slug of a catalog template (GET /api/v1/integration-templates/), whose "
+        "values fill in what the request leaves out.",
+    )
+    template_values = serializers.DictField(
+        child=serializers.CharField(),
+        write_only=True,
+        required=False,
+        help_text='The values of the template\'s base URL placeholders, e.g. {"directory_id": "…"}.',
+    )
 
     class Meta:
         model = Integration
@@ -68,6 +82,11 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
             "connection_checked_at",
             "connection_error",
             "capabilities",
+            "template",
+            "template_values",
+            "catalog_template",
+            "rate_limit_learned_at",
+            "rate_limit_learned_note",
             "created_at",
             "updated_at",
         ]
@@ -78,6 +97,9 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
             "connection_checked_at",
             "connection_error",
             "capabilities",
+            "catalog_template",
+            "rate_limit_learned_at",
+            "rate_limit_learned_note",
             "created_at",
             "updated_at",
         ]
@@ -87,6 +109,49 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
 
     def get_basic_password_set(self, integration: Integration) -> bool:
         return bool(integration.basic_password)
+
+    def to_internal_value(self, data: Any) -> Any:
+        """With ``template``: what the request leaves out comes from the template, and the base URL's
+        placeholders are filled in from ``template_values``."""
+        slug = data.get("template") if hasattr(data, "get") else None
+        if not slug:
+            return super().to_internal_value(data)
+        if self.instance is not None:
+            raise serializers.ValidationError({"template": ["A template applies only when an integration is added."]})
+        template = catalog.get(str(slug))
+        if template is None:
+            known = ", ".join(t.slug for t in catalog.templates())
+            raise serializers.ValidationError({"template": [f"There is no template {slug!r}; known: {known}."]})
+        values = data.get("template_values") or {}
+        if not isinstance(values, dict):
+            raise serializers.ValidationError(
+                {"template_values": ['An object of the placeholders\' values, e.g. {"directory_id": "…"}.']}
+            )
+        given = data.dict() if hasattr(data, "dict") else dict(data)
+        filled = {**template.field_values(), **given}
+        try:
+            filled["base_url"] = catalog.fill(str(filled["base_url"]), values, template=template)
+        except catalog.TemplateValuesError as exc:
+            raise serializers.ValidationError({"template_values": exc.errors}) from None
+        return super().to_internal_value(filled)
+
+    def create(self, validated_data: dict[str, Any]) -> Integration:
+        slug = validated_data.pop("template", "")
+        validated_data.pop("template_values", None)
+        integration = super().create(validated_data)
+        template = catalog.get(slug) if slug else None
+        if template is not None:
+            catalog.template_apply(integration=integration, template=template)
+        return integration
+
+    def update(self, instance: Integration, validated_data: dict[str, Any]) -> Integration:
+        validated_data.pop("template", None)
+        validated_data.pop("template_values", None)
+        rate = validated_data.get("rate_limit_per_second")
+        if rate is not None and rate != instance.rate_limit_per_second:
+            # An admin's limit replaces the one a 429 taught (integrations/rate_limits.py).
+            validated_data["rate_limit_learned_at"], validated_data["rate_limit_learned_note"] = None, ""
+        return super().update(instance, validated_data)
 
     def validate_base_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
+from integrations import catalog
 from integrations.api.serializers import (
     SECRET_FIELDS,
     ExtensionAttributeSerializer,
@@ -135,3 +137,48 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         self.keyset_ordering = ordering
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializer(page, many=True).data)
+
+
+TEMPLATE_SHAPE = inline_serializer(
+    "IntegrationTemplate",
+    {
+        "slug": serializers.CharField(),
+        "name": serializers.CharField(),
+        "base_url": serializers.CharField(help_text="With {placeholders}, filled in from template_values."),
+        "placeholders": serializers.ListField(child=serializers.DictField()),
+        "auth_type": serializers.CharField(),
+        "users_endpoint": serializers.CharField(),
+        "groups_endpoint": serializers.CharField(),
+        "page_size": serializers.IntegerField(allow_null=True),
+        "rate_limit_per_second": serializers.FloatField(allow_null=True),
+        "rate_limit_burst": serializers.IntegerField(allow_null=True),
+        "members_per_request": serializers.IntegerField(allow_null=True),
+        "supports_hard_delete": serializers.BooleanField(allow_null=True),
+        "supports_groups": serializers.BooleanField(allow_null=True),
+        "dialect": serializers.DictField(),
+        "note": serializers.CharField(),
+        "documentation": serializers.CharField(),
+        "documentation_url": serializers.CharField(),
+        "keywords": serializers.ListField(child=serializers.CharField()),
+    },
+)
+
+
+class IntegrationTemplateListView(APIView):
+    """The catalog of known applications that ``POST /api/v1/integrations/`` takes as ``template``."""
+
+    access_policy = api_policy()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="Words the name (or another name) holds")],
+        responses={
+            200: inline_serializer(
+                "IntegrationTemplateList",
+                {"count": serializers.IntegerField(), "results": serializers.ListField(child=TEMPLATE_SHAPE)},
+            )
+        },
+    )
+    def get(self, request: Request) -> Response:
+        """Every template (``null`` where the vendor does not document a value), by name."""
+        found = catalog.templates(request.query_params.get("q", ""))
+        return Response({"count": len(found), "results": [template.as_dict() for template in found]})

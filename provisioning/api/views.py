@@ -36,7 +36,7 @@ from provisioning.execution import integration_resume, user_resource
 from provisioning.exports import actions_export
 from provisioning.filters import ActionFilterSet
 from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, AttributeTransformer, Batch, ScimCall
-from provisioning.planning import plan_for
+from provisioning.planning import duration_estimate, plan_for, requests_planned
 from provisioning.services import (
     ActionRefused,
     action_approve,
@@ -276,6 +276,7 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
                 }
             ]
         plans = []
+        requests = 0
         try:
             for target in targets:
                 steps = plan_for(
@@ -285,11 +286,13 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
                     **target,
                 )
                 subject = target.get("target_user") or target.get("person") or target.get("target_group")
+                requests += requests_planned([steps])
                 plans.append({"subject": str(subject or ""), "requests": [step.as_dict() for step in steps]})
         except ActionRefused as exc:
             raise _refused(exc) from None
         hold = mass_change_reason(data["integration"], data["action_type"], len(targets))
-        return Response({"dry_run": True, "held_for_approval": hold, "plans": plans})
+        estimate = duration_estimate(integration=data["integration"], requests=requests)
+        return Response({"dry_run": True, "held_for_approval": hold, "plans": plans, "estimate": estimate.as_dict()})
 
     @extend_schema(request=DecisionSerializer, responses={200: ActionSerializer})
     @action(detail=True, methods=["post"])

@@ -34,6 +34,8 @@ def test_an_admin_connects_an_application_and_watches_it_extracted(
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Integrations", exact=True).click()
     page.get_by_role("link", name="Add integration").click()
+    expect(page.get_by_role("heading", name="Atlassian Cloud")).to_be_visible()  # the catalog comes first
+    page.get_by_role("link", name="Start from scratch").click()
     page.get_by_label("Name", exact=True).fill("Peer app")
     page.get_by_label("SCIM base URL").fill(peer.url)
     page.get_by_label("Bearer token").fill("peer-token")
