@@ -85,6 +85,8 @@ class CallRecord:
 class ScimClientError(Exception):
     """Something went wrong talking to an integration; the message names the cause."""
 
+    status: int | None = None  # the HTTP status of an answer that arrived; None when none did
+
 
 class ScimNotFound(ScimClientError):
     pass
@@ -244,6 +246,10 @@ class ScimClient:
         # The integration's credentials in every form, struck out of whatever comes back: an
         # application may echo the Authorization header in a body or an error.
         self.redactor = integration_redactor(integration)
+        # What this client learned of the application's dialect (integrations/dialect.py);
+        # saved at once unless ``defer_learning`` (extraction saves it when the run ends).
+        self.learned: dict[str, tuple[Any, str]] = {}
+        self.defer_learning = False
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": SCIM_JSON, "Content-Type": SCIM_JSON}
@@ -289,6 +295,8 @@ class ScimClient:
     ) -> httpx.Response:
         url = urljoin(self.base, path.lstrip("/"))
         headers, auth = self._headers_and_auth
+        if "headers" in kwargs:  # a request's own (If-Match, say) beside those every request carries
+            headers = {**headers, **kwargs.pop("headers")}
         self.requests_made += 1
         try:
             response = self.http.request(method, url, headers=headers, auth=auth, **kwargs)
@@ -308,7 +316,11 @@ class ScimClient:
         if response_sink is not None:
             response_sink.status = response.status_code
             response_sink.response_text = response.text
-        self.raise_for_status(method, url, response)
+        try:
+            self.raise_for_status(method, url, response)
+        except ScimClientError as refusal:
+            refusal.status = response.status_code
+            raise
         return response
 
     def _without_secrets(self, response: httpx.Response) -> httpx.Response:
@@ -389,15 +401,64 @@ class ScimClient:
             raise ScimBadResponse(f"GET {path} did not answer a JSON object")
         return body
 
+    def learn(self, capability: str, value: Any, note: str = "") -> None:
+        """Remember what the application showed of ``capability`` (see integrations/dialect.py)."""
+        from integrations import dialect
+
+        self.learned[capability] = (value, note)
+        if not self.defer_learning:
+            dialect.learn(self.integration, capability, value, note=note)
+
+    def save_learned(self) -> None:
+        """Save what was learned while ``defer_learning`` held."""
+        from integrations import dialect
+
+        for capability, (value, note) in self.learned.items():
+            dialect.learn(self.integration, capability, value, note=note)
+
+    def _first_page(self, endpoint: str, params: dict[str, Any], count: int) -> tuple[dict[str, Any], bool]:
+        """The first page of a list, and whether to go on sending ``count``.
+
+        Some applications answer 400 or 500 to any ``count``. When the first page with
+        ``count`` fails (after its retries) for a reason an answer gave, and the same page
+        without ``count`` is answered, the application refuses ``count``: it is learned, and
+        the list is read at the application's own page size.
+        """
+        from integrations import dialect
+
+        if dialect.refused(self.integration, "count"):
+            return self.get_json(endpoint, {**params, "startIndex": 1}), False
+        try:
+            return self.get_json(endpoint, {**params, "startIndex": 1, "count": count}), True
+        except (ScimTransient, ScimBadRequest) as refusal:
+            if refusal.status is None or refusal.status == 429:  # no answer, or a rate limit: not count
+                raise
+            try:
+                body = self.get_json(endpoint, {**params, "startIndex": 1})
+            except ScimClientError:
+                raise refusal from None
+            self.learn("count", False, f"{endpoint}: {refusal}; the same page without count was answered")
+            return body, False
+
     def pages(
         self, endpoint: str, *, page_size: int | None = None, params: dict[str, Any] | None = None
     ) -> Iterator[list[dict[str, Any]]]:
-        """Every resource of ``endpoint``, a page at a time, whatever the server's quirks."""
+        """Every resource of ``endpoint``, a page at a time, whatever the server's quirks.
+
+        Without ``count`` (an application that refuses it) the application's own page size
+        holds: the list ends at an empty page or once ``totalResults`` resources were read.
+        """
         count = page_size or self.integration.page_size
         start = 1
         previous_first: Any = object()
+        with_count = True
         for number in itertools.count(1):
-            body = self.get_json(endpoint, {**(params or {}), "startIndex": start, "count": count})
+            if number == 1:
+                body, with_count = self._first_page(endpoint, dict(params or {}), count)
+            elif with_count:
+                body = self.get_json(endpoint, {**(params or {}), "startIndex": start, "count": count})
+            else:
+                body = self.get_json(endpoint, {**(params or {}), "startIndex": start})
             resources = list_resources(endpoint, body, validate=sampled(number))
             total = body.get("totalResults")
             self.total_results = total if isinstance(total, int) else None
@@ -413,6 +474,8 @@ class ScimClient:
             # else (a total we have already passed is wrong) asks on until an empty page.
             if len(resources) < count and isinstance(total, int) and start - 1 == total:
                 return
+            if not with_count and isinstance(total, int) and start - 1 >= total:
+                return  # the application's own page size: no short page to tell the end by
 
 
 def parse_json(response: httpx.Response) -> Any:

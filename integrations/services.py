@@ -15,7 +15,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from console.bulk import (
@@ -28,6 +29,7 @@ from console.bulk import (
     update_rows,
 )
 from console.web.redaction import integration_redactor
+from integrations import dialect
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError, resource_problem, sampled
@@ -192,6 +194,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
     integration = run.integration
     client = client or ScimClient(integration)
     client.before_request = _heartbeat(run)
+    client.defer_learning = True  # the dialect it learns is saved once the run ends
     counts = Counts()
     try:
         if not integration.enabled:  # disabled after the run was queued
@@ -212,6 +215,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
         else:
             accounts = _extract_users(run, client, counts)
             _extract_groups(run, client, counts, accounts)
+            _link_members_by_user_name(integration, client)
     except LeaseLost:
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)
@@ -223,6 +227,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
         logger.exception("extraction crashed", extra={"integration": integration.pk, "run": run.pk})
     else:
         run.status = ExtractionRun.Status.SUCCEEDED
+    client.save_learned()
     run.created, run.updated, run.removed = counts.created, counts.updated, counts.removed
     run.requests = client.requests_made
     run.finished_at = run.heartbeat_at = timezone.now()
@@ -691,6 +696,39 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
                 hand_over()
         hand_over()
     counts.removed += _mark_removed(TargetGroup, integration, known, seen, now)
+
+
+def _link_members_by_user_name(integration: Integration, client: ScimClient) -> None:
+    """Link the members of an application whose groups hold user names rather than ids.
+
+    Members are read as ids first. Where, after a read, members are left without an account
+    and each such member is an account's userName (without regard to case), the application's
+    groups hold names: its profile learns it (actions then send names), and the members are
+    linked to those accounts.
+    """
+    unlinked = TargetMembership.objects.filter(integration=integration, user__isnull=True)
+    by_name = TargetUser.objects.filter(
+        integration=integration, user_name__iexact=OuterRef("member_remote_id"), removed_at__isnull=True
+    ).values("pk")[:1]
+    if dialect.value(integration, "member_reference") != "userName":
+        sample = list(unlinked.values_list("member_remote_id", flat=True)[:100])
+        if not sample:
+            return
+        names = {name.upper() for name in sample}
+        known = TargetUser.objects.filter(integration=integration, removed_at__isnull=True)
+        matching = set(
+            known.annotate(upper_name=Upper("user_name"))
+            .filter(upper_name__in=names)
+            .values_list("upper_name", flat=True)
+        )
+        if not matching or any(name not in matching for name in names):
+            return  # not every unlinked member is a user name: members are ids (some not yet accounts)
+        client.learn(
+            "member_reference",
+            "userName",
+            f"{len(sample)} group members read were user names of accounts, not their ids",
+        )
+    unlinked.filter(Exists(by_name)).update(user_id=Subquery(by_name))
 
 
 def _link_late_members(

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from console.bulk import insert_rows, update_rows_returning, upsert_objects
 from console.web.redaction import integration_redactor, redact
+from integrations import dialect
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
@@ -43,6 +44,15 @@ from integrations.scim_client import (
     escape_filter_value,
 )
 from integrations.services import fingerprint, stored_group_resource, target_user_fields
+from provisioning.dialect_forms import (
+    ChangeNotMade,
+    add_members,
+    member_values,
+    remove_members,
+    replace_attributes,
+    set_active,
+)
+from provisioning.lookups import AmbiguousMatch, Listing, cannot_filter, find_resource, find_user, matches
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
 from provisioning.throttle import reserve_many, running_count, running_locked, slots_to_reserve
 
@@ -324,6 +334,7 @@ class BatchRun:
         self.succeeded: list[tuple[Action, dict[str, Any]]] = []
         self.accounts: dict[int, dict[str, Any]] = {}  # action id -> the resource it leaves
         self.lookups: dict[tuple[str, str], dict[str, Any] | None] = {}  # (attribute, value) -> account or none
+        self.listing = Listing()  # lists read whole, for an application that cannot filter
         self.written_at = time.monotonic()
         self.slots: deque[float] = deque()  # when each request slot reserved ahead may be used (monotonic)
 
@@ -665,24 +676,27 @@ def _find_user(
 ) -> dict[str, Any] | None:
     """The existing account: by externalId first (a re-hire keeps it), then by userName.
 
-    What the run's combined look-up settled is taken from it; the rest is asked for.
+    What the run's combined look-up settled is taken from it; the rest is asked for, and
+    only an account that matches what was asked is ever returned (``provisioning.lookups``).
     """
-    for attribute in ("externalId", "userName"):
-        value = desired.get(attribute)
-        if not value:
-            continue
-        key = _lookup_key(attribute, str(value))
-        if run is not None and key in run.lookups:
-            found = run.lookups[key]
-        else:
-            body = scim.get_json(_users(action), {"filter": f"{attribute} eq {escape_filter_value(str(value))}"})
-            found = next((r for r in body.get("Resources") or [] if isinstance(r, dict) and r.get("id")), None)
-        if found is not None:
-            return found
-    return None
+
+    def settled(attribute: str, value: str) -> tuple[bool, dict[str, Any] | None]:
+        key = _lookup_key(attribute, value)
+        if run is None or key not in run.lookups:
+            return False, None
+        found = run.lookups[key]
+        if found is AMBIGUOUS:
+            raise AmbiguousMatch(
+                f"several accounts in the application have {attribute} {escape_filter_value(value)}; "
+                "the console will not choose one. Remove the duplicate in the application, then retry."
+            )
+        return True, found
+
+    return find_user(scim, desired, endpoint=_users(action), listing=run.listing if run else None, settled=settled)
 
 
 LOOKUP_FILTER_CHARACTERS = 2000  # a combined look-up's filter stays under this: its URL within any server's limit
+AMBIGUOUS: dict[str, Any] = {"id": "(several)"}  # a combined look-up found more than one account for a clause
 
 
 def _look_up_users_together(run: BatchRun, scim: ScimClient) -> None:
@@ -692,8 +706,12 @@ def _look_up_users_together(run: BatchRun, scim: ScimClient) -> None:
     (RFC 7644, 3.4.2.2), and the answer settles each clause: the account that matches it, or
     none. A server that refuses the filter, answers short (``totalResults`` above what it
     sent), or sends an account that matches no clause (it ignored the filter) settles
-    nothing, and each sync then looks for itself, as it does alone.
+    nothing, and each sync then looks for itself, as it does alone (and the profile learns
+    that ``or`` is not to be used).
     """
+    integration = run.actions[0].integration
+    if cannot_filter(integration) or dialect.refused(integration, "filter_or"):
+        return
     syncs = [a for a in run.actions if a.action_type == ActionType.SYNC_IDENTITIES]
     for chunk, clauses in _lookup_chunks(syncs):
         if len(clauses) < 2:
@@ -703,11 +721,21 @@ def _look_up_users_together(run: BatchRun, scim: ScimClient) -> None:
         scim.before_request = run.before_each_request(chunk[0])
         try:
             body = scim.get_json(_users(chunk[0]), {"filter": query, "count": str(max(100, len(clauses)))})
+        except ScimBadRequest as refusal:
+            scim.learn("filter_or", False, f"{_users(chunk[0])}: {refusal}")
+            return
         except (ScimClientError, LeaseLost):
             continue
         settled = _settled(clauses, body)
-        if settled is not None:
-            run.lookups.update(settled)
+        if settled is None:
+            scim.learn(
+                "filter_or",
+                False,
+                f"{_users(chunk[0])}: a filter joined with or was answered with "
+                "accounts that match none of its clauses",
+            )
+            return
+        run.lookups.update(settled)
 
 
 def _lookup_chunks(syncs: list[Action]) -> Iterator[tuple[list[Action], list[tuple[str, str]]]]:
@@ -730,7 +758,10 @@ def _lookup_chunks(syncs: list[Action]) -> Iterator[tuple[list[Action], list[tup
 
 
 def _settled(clauses: list[tuple[str, str]], body: dict[str, Any]) -> dict[tuple[str, str], Any] | None:
-    """What a combined look-up's answer says of each clause, or None if it cannot be trusted."""
+    """What a combined look-up's answer says of each clause, or None if it cannot be trusted.
+
+    Two accounts that match one clause settle it as ``AMBIGUOUS``: the sync is refused.
+    """
     resources = [r for r in body.get("Resources") or [] if isinstance(r, dict) and r.get("id")]
     total = body.get("totalResults")
     if not isinstance(total, int) or total > len(resources):
@@ -742,11 +773,16 @@ def _settled(clauses: list[tuple[str, str]], body: dict[str, Any]) -> dict[tuple
             for attribute in ("externalId", "userName")
             if isinstance(resource.get(attribute), str)
             and (key := _lookup_key(attribute, resource[attribute])) in settled
+            and matches(resource, attribute, key[1] if attribute == "externalId" else resource[attribute])
         ]
         if not hits:
             return None  # not what was asked for: the server ignored the filter
         for key in hits:
-            settled[key] = settled[key] or resource
+            earlier = settled[key]
+            if earlier is not None and str(earlier.get("id")) != str(resource["id"]):
+                settled[key] = AMBIGUOUS
+            elif earlier is None:
+                settled[key] = resource
     return settled
 
 
@@ -791,6 +827,13 @@ def _patch(scim: ScimClient, path: str, operations: list[dict[str, Any]]) -> Non
     scim.request("PATCH", path, json={"schemas": [PATCH_SCHEMA], "Operations": operations})
 
 
+def _subject_matches(found: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether an account is the subject's: its externalId, or else its userName, is the desired one."""
+    if desired.get("externalId") and matches(found, "externalId", str(desired["externalId"])):
+        return True
+    return bool(desired.get("userName")) and matches(found, "userName", str(desired["userName"]))
+
+
 def sync_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     desired = dict(action.parameters["user"])
     found = _find_user(action, scim, desired, run)
@@ -798,18 +841,28 @@ def sync_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, 
         try:
             response = scim.request("POST", _users(action), json=user_resource(desired))
         except ScimConflict:
-            found = _find_user(action, scim, desired)  # someone made it meanwhile: adopt it
+            run.listing.forget(_users(action))  # someone made it meanwhile: read afresh, then adopt it
+            found = _find_user(action, scim, desired)
             if found is None:
                 raise
         else:
             created = response.json()
             run.remember_user(action, created)
             return {"operation": "created", "id": created.get("id")}
+    if not _subject_matches(found, desired):  # the look-ups return only matches: this is a guard
+        raise AmbiguousMatch(f"the account {found.get('id')} found for {desired.get('userName')} is not theirs")
+    path = f"{_users(action)}/{found['id']}"
+    reactivated = found.get("active") is False and desired.get("active", True) is not False
+    if reactivated:
+        # A re-hire: active on its own first, so an attribute the application refuses never blocks it.
+        set_active(scim, path, True)
+        found = {**found, "active": True}
     operations = changed_operations(found, desired)
-    reactivated = found.get("active") is False
-    if operations:
-        _patch(scim, f"{_users(action)}/{found['id']}", operations)
-        found = _fetch(scim, f"{_users(action)}/{found['id']}")
+    replace_attributes(scim, path, operations)
+    if operations or reactivated:
+        found = _fetch(scim, path)
+        if reactivated and found.get("active") is False:
+            raise ChangeNotMade(f"{path}: the application answered success but the account is still inactive")
     run.remember_user(action, found)
     return {
         "operation": "reactivated" if reactivated else ("updated" if operations else "unchanged"),
@@ -825,12 +878,10 @@ def manage_relationships(action: Action, scim: ScimClient, run: BatchRun) -> dic
     path = f"{_groups(action)}/{group_id}"
     requests = 0
     for start in range(0, len(add), size):
-        chunk = add[start : start + size]
-        _patch(scim, path, [{"op": "add", "path": "members", "value": [{"value": v} for v in chunk]}])
+        add_members(scim, path, member_values(scim, add[start : start + size], _users(action)))
         requests += 1
     for start in range(0, len(remove), size):
-        chunk = remove[start : start + size]
-        _patch(scim, path, [{"op": "remove", "path": f"members[value eq {escape_filter_value(v)}]"} for v in chunk])
+        remove_members(scim, path, member_values(scim, remove[start : start + size], _users(action)))
         requests += 1
     group = TargetGroup.objects.filter(integration=action.integration, remote_id=group_id).first()
     if group is not None:
@@ -851,20 +902,17 @@ def manage_relationships(action: Action, scim: ScimClient, run: BatchRun) -> dic
 
 def deprovision_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     user_id = action.parameters["user_id"]
-    _patch(scim, f"{_users(action)}/{user_id}", [{"op": "replace", "path": "active", "value": False}])
+    set_active(scim, f"{_users(action)}/{user_id}", False)
     memberships = TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id)
     known = list(memberships.values_list("group__remote_id", flat=True))
+    (reference,) = member_values(scim, [user_id], _users(action))
     # The application may have added memberships since the last extraction: ask it too,
     # so a leaver keeps no group the console has not seen yet.
-    current = _groups_holding(action, scim, user_id, known)
+    current = _groups_holding(action, scim, reference, known)
     removed_from = []
     for group_id in dict.fromkeys([*known, *(current or [])]):
         with contextlib.suppress(ScimNotFound):  # the group is gone already
-            _patch(
-                scim,
-                f"{_groups(action)}/{group_id}",
-                [{"op": "remove", "path": f"members[value eq {escape_filter_value(user_id)}]"}],
-            )
+            remove_members(scim, f"{_groups(action)}/{group_id}", [reference])
         removed_from.append(group_id)
     memberships.delete()
     TargetUser.objects.filter(integration=action.integration, remote_id=user_id).update(active=False)
@@ -874,27 +922,42 @@ def deprovision_identity(action: Action, scim: ScimClient, run: BatchRun) -> dic
     return {"deactivated": user_id, "removed_from_groups": removed_from}
 
 
-def _groups_holding(action: Action, scim: ScimClient, user_id: str, known: list[str]) -> list[str] | None:
-    """Ids of the groups the application says hold ``user_id``; None where it cannot say.
+def _groups_holding(action: Action, scim: ScimClient, reference: str, known: list[str]) -> list[str] | None:
+    """Ids of the groups the application says hold ``reference``; None where it cannot say.
 
     Filtering on members is optional in SCIM, so a refusal, a missing Groups endpoint or an
     answer that is not SCIM leaves the console's picture (``known``) to stand, and so does a
-    server that ignores the filter (it answers every group the console knows of).
+    server that ignores the filter (it answers a group that does not list the member, or
+    every group the console knows of).
     """
-    query = {"filter": f"members.value eq {escape_filter_value(user_id)}", "excludedAttributes": "members"}
+    integration = action.integration
+    if cannot_filter(integration) or dialect.refused(integration, "filter_members"):
+        return None
+    query = {"filter": f"members.value eq {escape_filter_value(reference)}"}
+    trusted = dialect.value(integration, "filter_members") is True
+    if trusted:  # known to filter: the members themselves need not come (a group may hold 50,000)
+        query["excludedAttributes"] = "members"
     try:
-        found = [
-            str(resource["id"])
+        groups = [
+            resource
             for page in scim.pages(_groups(action), params=query)
             for resource in page
             if isinstance(resource, dict) and resource.get("id")
         ]
-    except (ScimBadRequest, ScimNotFound, ScimBadResponse):
+    except (ScimBadRequest, ScimNotFound, ScimBadResponse) as refusal:
+        if isinstance(refusal, ScimBadRequest):
+            scim.learn("filter_members", False, f"{_groups(action)}: {refusal}")
         return None
-    every_group = TargetGroup.objects.filter(integration=action.integration, removed_at__isnull=True).count()
-    if len(known) < every_group <= len(found):
+    listed = [g for g in groups if isinstance(g.get("members"), list)]
+    if any(all(str(m.get("value")) != reference for m in g["members"] if isinstance(m, dict)) for g in listed):
+        scim.learn("filter_members", False, f"{_groups(action)}: answered groups that do not hold the member")
         return None
-    return found
+    if not trusted and listed and len(listed) == len(groups):  # each group it answered holds the member
+        scim.learn("filter_members", True, f"{_groups(action)}: answered only groups that hold the member")
+    every_group = TargetGroup.objects.filter(integration=integration, removed_at__isnull=True).count()
+    if len(known) < every_group <= len(groups):
+        return None
+    return [str(g["id"]) for g in groups]
 
 
 def delete_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
@@ -911,22 +974,22 @@ def delete_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str
 
 def create_entitlement(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
     name = action.parameters["display_name"]
-    query = {"filter": f"displayName eq {escape_filter_value(name)}", "excludedAttributes": "members"}
-    existing = [r for r in scim.get_json(_groups(action), query).get("Resources") or [] if isinstance(r, dict)]
+    endpoint = _groups(action)
+    lean = {"excludedAttributes": "members"}
+    existing = find_resource(scim, endpoint, "displayName", name, kind="groups", listing=run.listing, params=lean)
     operation = "adopted"
-    if existing:
-        resource = existing[0]
+    if existing is not None:
+        resource = existing
     else:
         try:
-            resource = scim.request(
-                "POST", _groups(action), json={"schemas": [GROUP_SCHEMA], "displayName": name}
-            ).json()
+            resource = scim.request("POST", endpoint, json={"schemas": [GROUP_SCHEMA], "displayName": name}).json()
             operation = "created"
         except ScimConflict:
-            found = [r for r in scim.get_json(_groups(action), query).get("Resources") or [] if isinstance(r, dict)]
-            if not found:
+            run.listing.forget(endpoint)
+            found = find_resource(scim, endpoint, "displayName", name, kind="groups", listing=run.listing, params=lean)
+            if found is None:
                 raise
-            resource = found[0]
+            resource = found
     group, _ = TargetGroup.objects.update_or_create(
         integration=action.integration,
         remote_id=str(resource["id"]),

@@ -8,9 +8,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from integrations import dialect
 from integrations.catalog import per_second
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import escape_filter_value
+from provisioning.dialect_forms import add_operations, removal_operations
 from provisioning.execution import GROUP_SCHEMA, PATCH_SCHEMA, changed_operations, user_resource
 from provisioning.models import ActionType
 
@@ -28,6 +30,16 @@ class PlannedRequest:
 
 def _patch(operations: list[dict[str, Any]]) -> dict[str, Any]:
     return {"schemas": [PATCH_SCHEMA], "Operations": operations}
+
+
+def _member_references(integration: Integration, user_ids: list[str]) -> list[str]:
+    """What a group's members.value holds for these accounts, by the console's picture."""
+    if dialect.value(integration, "member_reference") != "userName":
+        return list(user_ids)
+    names = dict(
+        TargetUser.objects.filter(integration=integration, remote_id__in=user_ids).values_list("remote_id", "user_name")
+    )
+    return [names.get(user_id, user_id) for user_id in user_ids]
 
 
 def plan(*, integration: Integration, action_type: str, parameters: dict[str, Any]) -> list[PlannedRequest]:
@@ -54,26 +66,18 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
     if action_type == ActionType.MANAGE_RELATIONSHIPS:
         size = max(1, integration.membership_chunk_size)
         path = f"{groups}/{parameters['group_id']}"
-        add, remove = parameters.get("add", []), parameters.get("remove", [])
+        add = _member_references(integration, parameters.get("add", []))
+        remove = _member_references(integration, parameters.get("remove", []))
         requests = [
             PlannedRequest(
                 "PATCH",
                 path,
-                _patch([{"op": "add", "path": "members", "value": [{"value": v} for v in add[i : i + size]]}]),
+                _patch(add_operations(add[i : i + size])),
             )
             for i in range(0, len(add), size)
         ]
         requests += [
-            PlannedRequest(
-                "PATCH",
-                path,
-                _patch(
-                    [
-                        {"op": "remove", "path": f"members[value eq {escape_filter_value(v)}]"}
-                        for v in remove[i : i + size]
-                    ]
-                ),
-            )
+            PlannedRequest("PATCH", path, _patch(removal_operations(integration, remove[i : i + size])))
             for i in range(0, len(remove), size)
         ]
         return requests
@@ -85,13 +89,10 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
         group_ids = TargetMembership.objects.filter(integration=integration, member_remote_id=user_id).values_list(
             "group__remote_id", flat=True
         )
+        reference = _member_references(integration, [user_id])
         for group_id in group_ids:
             requests.append(
-                PlannedRequest(
-                    "PATCH",
-                    f"{groups}/{group_id}",
-                    _patch([{"op": "remove", "path": f"members[value eq {escape_filter_value(user_id)}]"}]),
-                )
+                PlannedRequest("PATCH", f"{groups}/{group_id}", _patch(removal_operations(integration, reference)))
             )
         return requests
     if action_type == ActionType.DELETE_IDENTITY:

@@ -85,7 +85,7 @@ def test_a_409_on_create_adopts_the_existing_account(
     app: Integration, requester: Person, make_person: Callable[..., Person]
 ) -> None:
     """A race a real server cannot be made to show on demand: absent on lookup, present on create."""
-    existing = {"id": "u-1", "userName": "jane.doe", "active": True}
+    existing = {"id": "u-1", "userName": "jane.doe", "externalId": "x-1", "active": True}
     lookups = 0
 
     def server(request: httpx.Request) -> httpx.Response:
