@@ -52,20 +52,20 @@ def seed_console(people: int, groups: list[int], token_owner: str) -> dict[str, 
         PersonEmail.objects.bulk_create(
             PersonEmail(person=person, value=person.email, type="work", primary=True) for person in created
         )
-    ids = list(Person.objects.order_by("pk").values_list("pk", flat=True)[:people])
+    pairs = list(Person.objects.order_by("pk").values_list("pk", "scim_id")[:people])
     group_ids = {}
     for size in groups:
         team = Team.objects.create(name=f"bench-{size}", source=Source.SCIM)
         for chunk in batches(size):
-            TeamMembership.objects.bulk_create(TeamMembership(team=team, person_id=ids[i]) for i in chunk)
-        group_ids[size] = str(team.pk)
+            TeamMembership.objects.bulk_create(TeamMembership(team=team, person_id=pairs[i][0]) for i in chunk)
+        group_ids[size] = str(team.scim_id)  # the ids SCIM answers with (the integer keys work too)
     owner = Person.objects.create(username=token_owner, source=Source.LOCAL, password="!")  # noqa: S106
     owner.roles.add(Role.objects.get(name="scim_provisioner"))
     settings = ConsoleSettings.load()
     settings.scim_provisioning_enabled = True
     settings.save()
     key = api_key_create(actor=owner, owner=owner, name="bench")
-    return {"token": key.token, "ids": [str(pk) for pk in ids], "groups": group_ids}
+    return {"token": key.token, "ids": [str(scim_id) for _, scim_id in pairs], "groups": group_ids}
 
 
 def seed_django_scim2(people: int, groups: list[int], token_owner: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -36,6 +37,9 @@ class Source(models.TextChoices):
 class Person(AbstractBaseUser):
     """Someone the console knows: a local account or one pushed by an identity provider."""
 
+    # The id SCIM shows: unique across Users and Groups (RFC 7643 §3.1). The integer key
+    # still finds the person at /scim/v2/Users/{pk}, for clients that stored it.
+    scim_id = models.UUIDField("SCIM id", default=uuid.uuid4, unique=True, editable=False)
     username = models.CharField("user name", max_length=255, unique=True)
     external_id = models.CharField(max_length=255, blank=True, db_index=True)
     given_name = models.CharField(max_length=150, blank=True)
@@ -134,6 +138,8 @@ class Role(models.Model):
 class Team(models.Model):
     """A group of people: pushed by an identity provider, or made locally."""
 
+    # As Person.scim_id: the SCIM id, never a person's; the integer key still finds /Groups/{pk}.
+    scim_id = models.UUIDField("SCIM id", default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=255)
     external_id = models.CharField(max_length=255, blank=True, db_index=True)
     description = models.TextField(blank=True)

@@ -18,8 +18,9 @@ from django.db.models.functions import Lower
 from django.utils.dateparse import parse_datetime
 
 from console.scim.errors import invalid_filter
+from console.scim.ids import id_q, parse_id
 
-Kind = Literal["string", "exact", "bool", "datetime", "int"]
+Kind = Literal["string", "exact", "bool", "datetime", "int", "id"]
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -32,10 +33,12 @@ class Attribute:
     lookup: str
     kind: Kind = "string"  # "string" compares case-insensitively, "exact" case-sensitively
     multi: bool = False  # lives on a related row (emails, members)
+    # kind "id": a resource's SCIM id (a UUID) is compared here, its old integer key on ``lookup``
+    scim_lookup: str = ""
 
 
 USER_ATTRIBUTES: dict[str, Attribute] = {
-    "id": Attribute("pk", "int"),
+    "id": Attribute("pk", "id", scim_lookup="scim_id"),
     "username": Attribute("username"),
     "externalid": Attribute("external_id", "exact"),
     "displayname": Attribute("display_name"),
@@ -65,17 +68,17 @@ USER_ATTRIBUTES: dict[str, Attribute] = {
     "organization": Attribute("organization"),
     "division": Attribute("division"),
     "department": Attribute("department"),
-    "manager": Attribute("manager_id", "int"),
-    "manager.value": Attribute("manager_id", "int"),
+    "manager": Attribute("manager_id", "id", scim_lookup="manager__scim_id"),
+    "manager.value": Attribute("manager_id", "id", scim_lookup="manager__scim_id"),
 }
 ENTERPRISE_ONLY = {"employeenumber", "costcenter", "organization", "division", "department", "manager", "manager.value"}
 
 GROUP_ATTRIBUTES: dict[str, Attribute] = {
-    "id": Attribute("pk", "int"),
+    "id": Attribute("pk", "id", scim_lookup="scim_id"),
     "displayname": Attribute("name"),
     "externalid": Attribute("external_id", "exact"),
-    "members": Attribute("memberships__person_id", "int", multi=True),
-    "members.value": Attribute("memberships__person_id", "int", multi=True),
+    "members": Attribute("memberships__person_id", "id", multi=True, scim_lookup="memberships__person__scim_id"),
+    "members.value": Attribute("memberships__person_id", "id", multi=True, scim_lookup="memberships__person__scim_id"),
     "meta.created": Attribute("created_at", "datetime"),
     "meta.lastmodified": Attribute("updated_at", "datetime"),
 }
@@ -117,11 +120,14 @@ def tokenize(text: str) -> list[Token]:
 class FilterParser:
     """Recursive descent over: or → and → not/parentheses/value path/comparison."""
 
-    def __init__(self, text: str, attributes: dict[str, Attribute], extension: str | None) -> None:
+    def __init__(
+        self, text: str, attributes: dict[str, Attribute], extension: str | None, *, own_keys: bool = True
+    ) -> None:
         self.tokens = tokenize(text)
         self.position = 0
         self.attributes = attributes
         self.extension = extension
+        self.own_keys = own_keys  # whether a numeric ``id`` names this resource type's key
         self.uses_related_rows = False  # set when an attribute lives on related rows (a join)
         if not self.tokens:
             raise invalid_filter("The filter is empty.")
@@ -197,6 +203,8 @@ class FilterParser:
             raise invalid_filter(f"Unknown operator {operator!r}.")
         token = self.take()
         value = literal(token)
+        if attribute.kind == "id":
+            return compare_id(attribute, name, operator, value, keys=self.own_keys or attribute.lookup != "pk")
         return compare(attribute, name, operator, value)
 
     def resolve(self, path: str) -> tuple[Attribute, str]:
@@ -247,6 +255,23 @@ def present(attribute: Attribute) -> Q:
     return Q(**{f"{attribute.lookup}__isnull": False})
 
 
+def compare_id(attribute: Attribute, name: str, operator: str, value: Any, *, keys: bool = True) -> Q:
+    """``id``, ``members.value``, ``manager``: a SCIM id, or an old integer key where ``keys``.
+
+    A value that names no resource matches none (``ne``: all); ids have no order.
+    """
+    if value is None:
+        return compare(attribute, name, operator, value)
+    if operator not in {"eq", "ne"}:
+        raise invalid_filter(f"{name!r} is an id: compare it with eq or ne.")
+    ident = parse_id(value)
+    if ident is None or (isinstance(ident, int) and not keys):
+        condition = Q(**{f"{attribute.lookup}__in": []})
+    else:
+        condition = id_q(ident, key=attribute.lookup, scim_id=attribute.scim_lookup)
+    return condition if operator == "eq" else ~condition
+
+
 def compare(attribute: Attribute, name: str, operator: str, value: Any) -> Q:
     lookup = attribute.lookup
     if value is None:
@@ -287,26 +312,30 @@ def compare(attribute: Attribute, name: str, operator: str, value: Any) -> Q:
     return ordered & present(attribute) if attribute.kind in {"string", "exact"} else ordered
 
 
-def parse_filter(text: str, *, resource: Literal["User", "Group"]) -> FilterParser:
+def parse_filter(text: str, *, resource: Literal["User", "Group"], own_keys: bool = True) -> FilterParser:
+    """``own_keys``: a numeric ``id`` names this type's old integer key; not at the root, where
+    ``id eq "71"`` would otherwise find both user 71 and team 71."""
     if len(text) > 4000:
         raise invalid_filter("The filter is too long.")
     if resource == "User":
-        return FilterParser(text, USER_ATTRIBUTES, ENTERPRISE)
-    return FilterParser(text, GROUP_ATTRIBUTES, None)
+        return FilterParser(text, USER_ATTRIBUTES, ENTERPRISE, own_keys=own_keys)
+    return FilterParser(text, GROUP_ATTRIBUTES, None, own_keys=own_keys)
 
 
 def scim_filter_to_q(text: str, *, resource: Literal["User", "Group"]) -> Q:
     return parse_filter(text, resource=resource).parse()
 
 
-def scim_filter_apply[M: Model](queryset: QuerySet[M], text: str, *, resource: Literal["User", "Group"]) -> QuerySet[M]:
+def scim_filter_apply[M: Model](
+    queryset: QuerySet[M], text: str, *, resource: Literal["User", "Group"], own_keys: bool = True
+) -> QuerySet[M]:
     """``queryset`` narrowed by the SCIM filter ``text``.
 
     A filter on a single-valued attribute is applied as it is (an index lookup where one
     exists). One that reaches related rows (emails, roles, members) would repeat a
     resource once per matching row, so it selects the matching keys instead.
     """
-    parser = parse_filter(text, resource=resource)
+    parser = parse_filter(text, resource=resource, own_keys=own_keys)
     condition = parser.parse()
     if parser.uses_related_rows:
         return queryset.filter(pk__in=queryset.model._default_manager.filter(condition).values("pk"))

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.db.models import F
 from django.http import HttpRequest
 from django.urls import reverse
 
 from console.accounts.models import Person, Team
 from console.scim.errors import ScimError, invalid_value
 from console.scim.filters import CORE_GROUP, CORE_USER, ENTERPRISE
+from console.scim.ids import id_q, parse_id
 
 USER_SCHEMAS = [CORE_USER, ENTERPRISE]
 SIMPLE_USER_FIELDS = {
@@ -45,15 +48,33 @@ def version_of(instance: Person | Team) -> str:
     return f'W/"{int(instance.updated_at.timestamp() * 1_000_000)}"'
 
 
-def location(request: HttpRequest, kind: str, pk: int) -> str:
-    return request.build_absolute_uri(reverse(f"scim:{kind}-detail", kwargs={"pk": pk}))
+def location(request: HttpRequest, kind: str, scim_id: uuid.UUID | str) -> str:
+    return request.build_absolute_uri(reverse(f"scim:{kind}-detail", kwargs={"pk": str(scim_id)}))
+
+
+def manager_scim_id(person: Person) -> uuid.UUID | None:
+    """The SCIM id of the person's manager.
+
+    Read with the person where the query can (``scim_manager_key`` and ``scim_manager_id``
+    annotated, see :data:`MANAGER_ANNOTATIONS`), else once here; a changed manager is read anew.
+    """
+    if person.manager_id is None:
+        return None
+    if getattr(person, "scim_manager_key", None) != person.manager_id:
+        found = Person.objects.filter(pk=person.manager_id).values_list("scim_id", flat=True).first()
+        person.scim_manager_key, person.scim_manager_id = person.manager_id, found  # type: ignore[attr-defined]
+    return getattr(person, "scim_manager_id", None)
+
+
+# A page of users reads its managers' SCIM ids in the same query.
+MANAGER_ANNOTATIONS = {"scim_manager_key": F("manager_id"), "scim_manager_id": F("manager__scim_id")}
 
 
 def user_to_scim(person: Person, request: HttpRequest) -> dict[str, Any]:
     name = {key: getattr(person, field) for key, field in NAME_FIELDS.items() if getattr(person, field)}
     body: dict[str, Any] = {
         "schemas": list(USER_SCHEMAS),
-        "id": str(person.pk),
+        "id": str(person.scim_id),
         "userName": person.username,
     }
     if person.is_active or not person.scim_attributes.get("activeUnassigned"):
@@ -75,36 +96,37 @@ def user_to_scim(person: Person, request: HttpRequest) -> dict[str, Any]:
     if roles:
         body["roles"] = roles
     enterprise = {key: getattr(person, field) for key, field in ENTERPRISE_FIELDS.items() if getattr(person, field)}
-    if person.manager_id:
-        enterprise["manager"] = {"value": str(person.manager_id), "$ref": location(request, "user", person.manager_id)}
+    manager = manager_scim_id(person)
+    if manager is not None:
+        enterprise["manager"] = {"value": str(manager), "$ref": location(request, "user", manager)}
     if enterprise:
         body[ENTERPRISE] = enterprise
     body["meta"] = {
         "resourceType": "User",
         "created": person.created_at.isoformat(),
         "lastModified": person.updated_at.isoformat(),
-        "location": location(request, "user", person.pk),
+        "location": location(request, "user", person.scim_id),
         "version": version_of(person),
     }
     return body
 
 
 def group_to_scim(team: Team, request: HttpRequest, *, with_members: bool = True) -> dict[str, Any]:
-    body: dict[str, Any] = {"schemas": [CORE_GROUP], "id": str(team.pk), "displayName": team.name}
+    body: dict[str, Any] = {"schemas": [CORE_GROUP], "id": str(team.scim_id), "displayName": team.name}
     if team.external_id:
         body["externalId"] = team.external_id
     if with_members:
         body["members"] = [
-            {"value": str(pk), "display": display or username, "type": "User", "$ref": location(request, "user", pk)}
-            for pk, username, display in team.memberships.order_by("person_id").values_list(
-                "person_id", "person__username", "display"
+            {"value": str(sid), "display": display or username, "type": "User", "$ref": location(request, "user", sid)}
+            for sid, username, display in team.memberships.order_by("person_id").values_list(
+                "person__scim_id", "person__username", "display"
             )
         ]
     body["meta"] = {
         "resourceType": "Group",
         "created": team.created_at.isoformat(),
         "lastModified": team.updated_at.isoformat(),
-        "location": location(request, "group", team.pk),
+        "location": location(request, "group", team.scim_id),
         "version": version_of(team),
     }
     return body
@@ -183,17 +205,18 @@ def user_fields_from_scim(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def manager_id(value: Any) -> int | None:
+    """The key of the manager that ``value`` names by SCIM id or, as a client may have stored it, by key."""
     if value in (None, "", {}):
         return None
     raw = value.get("value") if isinstance(value, dict) else value
     if raw in (None, ""):
         return None
-    try:
-        pk = int(str(raw))
-    except ValueError:
-        raise invalid_value("manager.value must be the id of a user.") from None
-    if not Person.objects.filter(pk=pk).exists():
-        raise invalid_value(f"manager {pk} is not a known user.")
+    ident = parse_id(raw if isinstance(raw, int) else str(raw))
+    if ident is None:
+        raise invalid_value("manager.value must be the id of a user.")
+    pk = Person.objects.filter(id_q(ident)).values_list("pk", flat=True).first()
+    if pk is None:
+        raise invalid_value(f"manager {raw} is not a known user.")
     return pk
 
 

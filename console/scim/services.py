@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,6 +24,7 @@ from console.accounts.services import (
 from console.audit.services import audit_context, audit_record
 from console.db import first_raw
 from console.scim.errors import ScimError, invalid_syntax, invalid_value, not_found, uniqueness
+from console.scim.ids import ids_q, parse_id
 from console.scim.patch import apply_user_patch, operation_kind
 from console.scim.resources import as_text, user_fields_from_scim, user_to_scim
 
@@ -44,7 +46,7 @@ LOCAL_ACCOUNT_REASON = (
 def _refuse_local(person: Person) -> None:
     """Local accounts are readable over SCIM but never written: no takeover by the identity provider."""
     if person.source != Source.SCIM:
-        raise ScimError(403, LOCAL_ACCOUNT_REASON.format(pk=person.pk))
+        raise ScimError(403, LOCAL_ACCOUNT_REASON.format(pk=person.scim_id))
 
 
 def _user_name_clash(user_name: str, *, exclude: Person | None = None) -> ScimError | None:
@@ -153,7 +155,7 @@ def scim_user_create(*, body: dict[str, Any], actor: Person, request: HttpReques
         actor=actor,
         target=person,
         request=request,
-        after={"userName": person.username, "active": person.is_active, "roles": roles},
+        after={"id": str(person.scim_id), "userName": person.username, "active": person.is_active, "roles": roles},
     )
     return person, False
 
@@ -209,29 +211,50 @@ def scim_user_delete(*, person: Person, actor: Person, request: HttpRequest) -> 
 # --- groups ---------------------------------------------------------------------------
 
 
-def _member_displays(value: Any) -> dict[int, str]:
+def _member_entries(value: Any) -> tuple[list[Any], list[int | uuid.UUID]]:
+    """The members ``value`` lists (or the one it is), and the id each gives: a SCIM id or an old key."""
     entries = value if isinstance(value, list) else [value]
-    return {
-        int(str(e["value"])): str(e["display"])
-        for e in entries
-        if isinstance(e, dict) and str(e.get("value", "")).isdigit() and isinstance(e.get("display"), str)
-    }
-
-
-def _member_ids(value: Any) -> list[int]:
-    entries = value if isinstance(value, list) else [value]
-    ids: list[int] = []
+    idents: list[int | uuid.UUID] = []
     for entry in entries:
         raw = entry.get("value") if isinstance(entry, dict) else entry
-        try:
-            ids.append(int(str(raw)))
-        except (TypeError, ValueError):
-            raise invalid_value(f"Member {raw!r} is not a user id.") from None
-    known = set(Person.objects.filter(pk__in=ids, removed_at__isnull=True).values_list("pk", flat=True))
-    missing = sorted(set(ids) - known)
+        ident = parse_id(raw if isinstance(raw, int) else str(raw))
+        if ident is None:
+            raise invalid_value(f"Member {raw!r} is not a user id.")
+        idents.append(ident)
+    return entries, idents
+
+
+def _members(value: Any) -> tuple[list[int], dict[int, str]]:
+    """The keys of the people ``value`` names (by SCIM id or old key) and the displays it sends.
+
+    One indexed query at any group size; a member who is unknown or removed is refused.
+    """
+    entries, idents = _member_entries(value)
+    if not idents:
+        return [], {}
+    keys: dict[int | uuid.UUID, int] = {}
+    for pk, scim_id in Person.objects.filter(ids_q(idents), removed_at__isnull=True).values_list("pk", "scim_id"):
+        keys[pk] = keys[scim_id] = pk
+    missing = sorted({str(ident) for ident in idents if ident not in keys})
     if missing:
-        raise invalid_value(f"Unknown users: {', '.join(map(str, missing))}.")
-    return ids
+        raise invalid_value(f"Unknown users: {', '.join(missing)}.")
+    displays = {
+        keys[ident]: str(entry["display"])
+        for entry, ident in zip(entries, idents, strict=True)
+        if isinstance(entry, dict) and isinstance(entry.get("display"), str)
+    }
+    return [keys[ident] for ident in idents], displays
+
+
+def _member_keys(value: Any) -> list[int]:
+    """The keys of the people ``value`` names, to remove: old keys as given, SCIM ids through one
+    indexed query. An id that names nobody removes nothing."""
+    _, idents = _member_entries(value)
+    keys = [ident for ident in idents if isinstance(ident, int)]
+    scim_ids = [ident for ident in idents if isinstance(ident, uuid.UUID)]
+    if scim_ids:
+        keys += Person.objects.filter(scim_id__in=scim_ids).values_list("pk", flat=True)
+    return keys
 
 
 def _group_name(body: dict[str, Any], team: Team | None) -> str:
@@ -253,15 +276,14 @@ def scim_group_create(*, body: dict[str, Any], actor: Person, request: HttpReque
         external_id=as_text(body.get("externalId"), "externalId")[:255],
         source=Source.SCIM,
     )
-    added = team_members_add(
-        team=team, person_ids=_member_ids(body.get("members") or []), displays=_member_displays(body.get("members"))
-    )
+    members, displays = _members(body.get("members") or [])
+    added = team_members_add(team=team, person_ids=members, displays=displays)
     audit_record(
         verb="scim.group.created",
         actor=actor,
         target=team,
         request=request,
-        after={"displayName": team.name, "members_added": len(added)},
+        after={"id": str(team.scim_id), "displayName": team.name, "members_added": len(added)},
     )
     return team
 
@@ -271,7 +293,7 @@ def scim_group_replace(*, team: Team, body: dict[str, Any], actor: Person, reque
     team.name = _group_name(body, team)
     team.external_id = as_text(body.get("externalId"), "externalId")[:255]
     team.save()
-    wanted = set(_member_ids(body.get("members") or []))
+    wanted = set(_members(body.get("members") or [])[0])
     current = set(team.memberships.values_list("person_id", flat=True))
     added = team_members_add(team=team, person_ids=wanted - current)
     removed = team_members_remove(team=team, person_ids=current - wanted)
@@ -313,7 +335,7 @@ def scim_group_patch(*, team: Team, operations: list[dict[str, Any]], actor: Per
             filter_attribute, member = parse_value_filter(match.group("filter"))
             if filter_attribute.lower() != "value":
                 raise ScimError(400, "Members are selected by value.", "invalidFilter")
-            removed += team_members_remove(team=team, person_ids=_ids_or_none([member]))
+            removed += team_members_remove(team=team, person_ids=_member_keys(member))
             continue
         if match.group("filter") or match.group("sub"):
             raise ScimError(400, f"Unsupported path {path!r}.", "invalidPath")
@@ -338,49 +360,31 @@ def scim_group_patch(*, team: Team, operations: list[dict[str, Any]], actor: Per
     return team
 
 
-def _ids_or_none(values: list[Any]) -> list[int]:
-    ids = []
-    for raw in values:
-        try:
-            ids.append(int(str(raw)))
-        except (TypeError, ValueError):
-            raise invalid_value(f"Member {raw!r} is not a user id.") from None
-    return ids
-
-
 def operations_for_key(
     team: Team, key: str, value: Any, kind: str, added: list[int], removed: list[int], renamed: dict[str, Any]
 ) -> None:
     key = key.lower()
     if key == "members":
         if kind == "add":
-            added += team_members_add(team=team, person_ids=_member_ids(value or []), displays=_member_displays(value))
+            members, displays = _members(value or [])
+            added += team_members_add(team=team, person_ids=members, displays=displays)
         elif kind == "remove":
-            removed += team_members_remove(
-                team=team,
-                person_ids=None
-                if value in (None, [])
-                else _ids_or_none(
-                    [
-                        v.get("value") if isinstance(v, dict) else v
-                        for v in (value if isinstance(value, list) else [value])
-                    ]
-                ),
-            )
+            removed += team_members_remove(team=team, person_ids=None if value in (None, []) else _member_keys(value))
         else:
-            wanted = set(_member_ids(value or []))
+            members, displays = _members(value or [])
+            wanted = set(members)
             removed += team_members_remove(
                 team=team,
                 person_ids=set(team.memberships.exclude(person_id__in=wanted).values_list("person_id", flat=True)),
             )
-            added += team_members_add(team=team, person_ids=wanted, displays=_member_displays(value))
+            added += team_members_add(team=team, person_ids=wanted, displays=displays)
     elif key == "displayname":
         if kind == "remove":
             raise ScimError(400, "displayName is required.", "mutability")
         renamed["name"] = _group_name({"displayName": value}, team)
     elif key == "externalid":
         renamed["external_id"] = "" if kind == "remove" else as_text(value, "externalId")[:255]
-    elif key == "id" and kind != "remove" and str(value) == str(team.pk):
+    elif key == "id" and kind != "remove" and str(value) in {str(team.scim_id), str(team.pk)}:
         pass  # Okta repeats the group's own id in a replace without a path
     elif key in {"id", "meta", "schemas"}:
         raise ScimError(400, f"{key} is read-only.", "mutability")

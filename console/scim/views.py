@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import DataError
+from django.db import DataError, connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.decorators import method_decorator
@@ -23,8 +24,9 @@ from console.accounts.services import BreakGlassError
 from console.db import first_raw
 from console.scim.errors import ScimError, invalid_syntax, not_found
 from console.scim.filters import scim_filter_apply
+from console.scim.ids import id_q, parse_id
 from console.scim.patch import operations_of
-from console.scim.resources import group_to_scim, location, user_to_scim, version_of
+from console.scim.resources import MANAGER_ANNOTATIONS, group_to_scim, location, user_to_scim, version_of
 from console.scim.services import (
     roles_known,
     scim_group_create,
@@ -177,20 +179,30 @@ def people() -> QuerySet[Person]:
     return Person.objects.filter(removed_at__isnull=True)
 
 
-def scim_person(pk: int) -> Person | None:
-    """One person (not removed) with their direct roles, which the document and the answer both read.
+def scim_person(ident: int | uuid.UUID) -> Person | None:
+    """One person (not removed), by key or SCIM id, with their direct roles and their manager's
+    SCIM id, which the document and the answer read.
 
-    Two plain statements: every request on /Users/{id} starts here.
+    Two plain statements, each an index probe: every request on /Users/{id} starts here.
     """
     # table names come from the models; values travel as parameters
-    by_id = f"SELECT * FROM {Person._meta.db_table} WHERE id = %s AND removed_at IS NULL"  # noqa: S608
-    person = first_raw(Person, by_id, [pk])
+    table = Person._meta.db_table
+    if isinstance(ident, int):
+        column, value = "id", ident
+    else:
+        column, value = "scim_id", Person._meta.get_field("scim_id").get_db_prep_value(ident, connection)
+    by_id = f"""SELECT p.*, m.id AS scim_manager_key, m.scim_id AS scim_manager_id FROM {table} p
+                LEFT JOIN {table} m ON m.id = p.manager_id
+                WHERE p.{column} = %s AND p.removed_at IS NULL"""  # noqa: S608
+    person = first_raw(Person, by_id, [value])
     if person is not None:
+        if isinstance(person.scim_manager_id, str):  # type: ignore[attr-defined]  # SQLite keeps UUIDs as text
+            person.scim_manager_id = uuid.UUID(person.scim_manager_id)  # type: ignore[attr-defined]
         roles = Role.objects.raw(
             f"""SELECT r.* FROM {Role._meta.db_table} r
                 JOIN {Person.roles.through._meta.db_table} pr ON pr.role_id = r.id
                 WHERE pr.person_id = %s ORDER BY r.name""",  # noqa: S608
-            [pk],
+            [person.pk],
         )
         roles_known(person, list(roles))
     return person
@@ -229,23 +241,31 @@ class UsersView(SearchMixin):
             queryset = scim_filter_apply(queryset, request.GET["filter"], resource="User")
         start, count = paging(request)
         total = queryset.count()
-        page = list(queryset.order_by("pk").prefetch_related("roles")[start - 1 : start - 1 + count]) if count else []
+        page = (
+            list(
+                queryset.order_by("pk")
+                .annotate(**MANAGER_ANNOTATIONS)
+                .prefetch_related("roles")[start - 1 : start - 1 + count]
+            )
+            if count
+            else []
+        )
         attributes, excluded = attribute_lists(request)
         return list_response([project(user_to_scim(p, request), attributes, excluded) for p in page], total, start)
 
 
 class UserView(ScimView):
     def person(self, pk: str) -> Person:
-        if not pk.isdigit():
-            raise not_found("No such user.")
-        person = scim_person(int(pk))
+        """``pk`` is the person's SCIM id or, as a client may have stored it, their integer key."""
+        ident = parse_id(pk)
+        person = None if ident is None else scim_person(ident)
         if person is None:
             raise not_found("No such user.")
         return person
 
     def respond(self, request: HttpRequest, person: Person, status: int = 200) -> HttpResponse:
         body = project(user_to_scim(person, request), *attribute_lists(request))
-        return scim_response(body, status, ETag=version_of(person), Location=location(request, "user", person.pk))
+        return scim_response(body, status, ETag=version_of(person), Location=location(request, "user", person.scim_id))
 
     def get(self, request: HttpRequest, pk: str) -> HttpResponse:
         person = self.person(pk)
@@ -298,9 +318,9 @@ class GroupsView(SearchMixin):
 
 class GroupView(ScimView):
     def team(self, pk: str) -> Team:
-        if not pk.isdigit():
-            raise not_found("No such group.")
-        team = Team.objects.filter(pk=int(pk)).first()
+        """``pk`` is the team's SCIM id or, as a client may have stored it, its integer key."""
+        ident = parse_id(pk)
+        team = None if ident is None else Team.objects.filter(id_q(ident)).first()
         if team is None:
             raise not_found("No such group.")
         return team
@@ -309,7 +329,7 @@ class GroupView(ScimView):
         attributes, excluded = attribute_lists(request)
         with_members = "members" not in excluded and (not attributes or "members" in attributes)
         body = project(group_to_scim(team, request, with_members=with_members), attributes, excluded)
-        return scim_response(body, 200, ETag=version_of(team), Location=location(request, "group", team.pk))
+        return scim_response(body, 200, ETag=version_of(team), Location=location(request, "group", team.scim_id))
 
     def get(self, request: HttpRequest, pk: str) -> HttpResponse:
         team = self.team(pk)
@@ -444,7 +464,11 @@ class ServiceProviderConfigView(ScimView):
 
 
 class RootSearchView(ScimView):
-    """``POST /.search`` across Users and Groups: people first, then teams, paged together."""
+    """``POST /.search`` across Users and Groups: people first, then teams, paged together.
+
+    Ids are unique across both types, so each resource appears once; a numeric ``id`` (an
+    old key, meaningful within one type only) matches nothing here.
+    """
 
     def post(self, request: HttpRequest) -> HttpResponse:
         body = SearchMixin.body(self, request)
@@ -465,12 +489,12 @@ class RootSearchView(ScimView):
             # An attribute one resource type lacks simply matches none of that type.
             errors = []
             try:
-                users = scim_filter_apply(users, text, resource="User")
+                users = scim_filter_apply(users, text, resource="User", own_keys=False)
             except ScimError as error:
                 errors.append(error)
                 users = people().none()
             try:
-                teams = scim_filter_apply(teams, text, resource="Group")
+                teams = scim_filter_apply(teams, text, resource="Group", own_keys=False)
             except ScimError as error:
                 errors.append(error)
                 teams = Team.objects.none()
@@ -481,7 +505,9 @@ class RootSearchView(ScimView):
         offset = start - 1
         resources: list[dict[str, Any]] = []
         if count and offset < user_total:
-            page = users.order_by("pk").prefetch_related("roles")[offset : offset + count]
+            page = (
+                users.order_by("pk").annotate(**MANAGER_ANNOTATIONS).prefetch_related("roles")[offset : offset + count]
+            )
             resources += [project(user_to_scim(p, request), attributes, excluded) for p in page]
         remaining = count - len(resources)
         if remaining > 0:

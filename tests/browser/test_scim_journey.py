@@ -50,13 +50,15 @@ def test_scim_person_in_a_viewer_team_reads_but_cannot_change_and_loses_sign_in_
     user_id = created.json()["id"]
     group = scim.post("/Groups", json={"displayName": "Readers", "members": [{"value": user_id}]})
     assert group.status_code == 201, group.text
-    team_set_roles(actor=admin, team=Team.objects.get(pk=group.json()["id"]), roles=[Role.objects.get(name="viewer")])
-    person = Person.objects.get(pk=user_id)
+    team_set_roles(
+        actor=admin, team=Team.objects.get(scim_id=group.json()["id"]), roles=[Role.objects.get(name="viewer")]
+    )
+    person = Person.objects.get(scim_id=user_id)
     person.set_password(PASSWORD)  # SCIM people have no password of their own here
     person.save()
 
     sign_in(page, live_server.url, "nora@example.com")
-    page.goto(f"{live_server.url}/people/{user_id}/")
+    page.goto(f"{live_server.url}/people/{person.pk}/")
     expect(page.get_by_text("Viewer — through team Readers")).to_be_visible()
     expect(page.locator("#scim-managed-note")).to_be_visible()
     expect(page.get_by_role("link", name="Edit")).to_have_count(0)

@@ -20,7 +20,7 @@ def admins_team(scim: ScimClient, admin: Person) -> Team:
     """The only local admin holds admin only through a team the identity provider pushed."""
     response = scim.post("Groups", {"displayName": "Admins", "members": [{"value": str(admin.pk)}]})
     assert response.status_code == 201, response.content
-    team = Team.objects.get(pk=response.json_body["id"])
+    team = Team.objects.get(scim_id=response.json_body["id"])
     team_set_roles(actor=admin, team=team, roles=[Role.objects.get(name="admin")])
     admin.roles.clear()
     return team

@@ -25,7 +25,7 @@ def test_entra_replaces_work_email_and_family_name(scim: ScimClient, make_user: 
         },
     )
     assert response.status_code == 200
-    person = Person.objects.get(pk=user["id"])
+    person = Person.objects.get(scim_id=user["id"])
     assert person.email == "updatedEmail@microsoft.com"
     assert person.family_name == "updatedFamilyName"
     found = scim.get('Users?filter=emails[type eq "work" and value eq "updatedemail@microsoft.com"]')
@@ -91,4 +91,4 @@ def test_roles_attribute_sets_direct_roles(scim: ScimClient, make_user: Callable
         {"schemas": [PATCH], "Operations": [{"op": "Add", "path": "roles", "value": [{"value": "operator"}]}]},
     )
     assert [r["value"] for r in response.json_body["roles"]] == ["operator"]
-    assert list(Person.objects.get(pk=user["id"]).roles.values_list("name", flat=True)) == ["operator"]
+    assert list(Person.objects.get(scim_id=user["id"]).roles.values_list("name", flat=True)) == ["operator"]

@@ -31,11 +31,11 @@ def make_group(scim: ScimClient, name: str = "Engineering", members: list[str] |
 def test_pushed_group_becomes_a_scim_team(scim: ScimClient, make_user: Callable[..., Any]) -> None:
     user = make_user()
     group = make_group(scim, members=[user["id"]])
-    team = Team.objects.get(pk=group["id"])
+    team = Team.objects.get(scim_id=group["id"])
     assert team.source == "scim"
     assert team.name == "Engineering"
     assert group["members"][0]["value"] == user["id"]
-    assert IdentityEvent.objects.filter(person_id=user["id"], kind="joined_team", team=team).exists()
+    assert IdentityEvent.objects.filter(person__scim_id=user["id"], kind="joined_team", team=team).exists()
 
 
 def test_okta_push_groups_bodies(scim: ScimClient, make_user: Callable[..., Any]) -> None:
@@ -75,10 +75,10 @@ def test_okta_push_groups_bodies(scim: ScimClient, make_user: Callable[..., Any]
         },
     )
     assert renamed.status_code == 204
-    team = Team.objects.get(pk=group["id"])
+    team = Team.objects.get(scim_id=group["id"])
     assert team.name == "Test SCIMv2 renamed"
-    assert list(team.memberships.values_list("person_id", flat=True)) == [int(second["id"])]
-    assert IdentityEvent.objects.filter(person_id=first["id"], kind="left_team").exists()
+    assert [str(i) for i in team.memberships.values_list("person__scim_id", flat=True)] == [second["id"]]
+    assert IdentityEvent.objects.filter(person__scim_id=first["id"], kind="left_team").exists()
 
 
 def test_entra_group_bodies(scim: ScimClient, make_user: Callable[..., Any]) -> None:
@@ -147,27 +147,31 @@ def test_adding_or_removing_one_member_costs_the_same_for_10_or_50000_members(
 ) -> None:
     small = make_group(scim, "Small")
     large = make_group(scim, "Large")
+    small_key, large_key = (Team.objects.get(scim_id=group["id"]).pk for group in (small, large))
     small_ids = _people(11, "s")
     large_ids = sorted(_people(50_001, "l"))
-    TeamMembership.objects.bulk_create([TeamMembership(team_id=small["id"], person_id=pk) for pk in small_ids[:10]])
+    TeamMembership.objects.bulk_create([TeamMembership(team_id=small_key, person_id=pk) for pk in small_ids[:10]])
     with connection.cursor() as cursor:  # 50,000 memberships in one statement
         cursor.execute(
             "INSERT INTO accounts_teammembership (team_id, person_id, display, added_at)"
             " SELECT %s, id, '', created_at FROM accounts_person WHERE id IN"
             " (SELECT id FROM accounts_person WHERE username LIKE 'l%%' AND id <> %s)",
-            [large["id"], large_ids[50_000]],
+            [large_key, large_ids[50_000]],
         )
     costs = {}
     for name, group_id, newcomer in (("small", small["id"], small_ids[10]), ("large", large["id"], large_ids[50_000])):
-        add = patch_op({"op": "add", "path": "members", "value": [{"value": str(newcomer)}]})
-        remove = patch_op({"op": "remove", "path": f'members[value eq "{newcomer}"]'})
-        with django_assert_max_num_queries(25):
-            added = _queries_for(scim, group_id, add)
-        with django_assert_max_num_queries(25):
-            removed = _queries_for(scim, group_id, remove)
-        costs[name] = (added, removed)
-    assert costs["small"] == costs["large"]
-    assert TeamMembership.objects.filter(team_id=large["id"]).count() == 50_000
+        # The member by SCIM id, as clients send it now, and by the old key some stored.
+        for member in (str(Person.objects.get(pk=newcomer).scim_id), str(newcomer)):
+            add = patch_op({"op": "add", "path": "members", "value": [{"value": member}]})
+            remove = patch_op({"op": "remove", "path": f'members[value eq "{member}"]'})
+            with django_assert_max_num_queries(25):
+                added = _queries_for(scim, group_id, add)
+            with django_assert_max_num_queries(25):
+                removed = _queries_for(scim, group_id, remove)
+            costs[name, member.isdigit()] = (added, removed)
+    assert costs["small", False] == costs["large", False]
+    assert costs["small", True] == costs["large", True]
+    assert TeamMembership.objects.filter(team_id=large_key).count() == 50_000
 
 
 def test_effective_roles_last_until_the_last_granting_team_is_gone(
@@ -177,8 +181,8 @@ def test_effective_roles_last_until_the_last_granting_team_is_gone(
     viewer = Role.objects.get(name="viewer")
     first, second = make_group(scim, "One", [user["id"]]), make_group(scim, "Two", [user["id"]])
     for group in (first, second):
-        team_set_roles(actor=admin, team=Team.objects.get(pk=group["id"]), roles=[viewer])
-    person = Person.objects.get(pk=user["id"])
+        team_set_roles(actor=admin, team=Team.objects.get(scim_id=group["id"]), roles=[viewer])
+    person = Person.objects.get(scim_id=user["id"])
     assert list(roles_effective_for(person=person).values_list("name", flat=True)) == ["viewer"]
     scim.patch(f"Groups/{first['id']}", patch_op({"op": "remove", "path": f'members[value eq "{user["id"]}"]'}))
     assert list(roles_effective_for(person=person).values_list("name", flat=True)) == ["viewer"]

@@ -90,7 +90,7 @@ def test_passwords_are_never_accepted_over_scim(scim: ScimClient, make_user: Cal
     assert patched.status_code == 400
     replaced = scim.put(f"Users/{user['id']}", {"userName": user["userName"], "password": "Secret-123456"})
     assert replaced.status_code == 400
-    assert not Person.objects.get(pk=user["id"]).has_usable_password()
+    assert not Person.objects.get(scim_id=user["id"]).has_usable_password()
 
     user_schema = scim.get(f"Schemas/{USER}").json_body
     assert "password" not in {a["name"] for a in user_schema["attributes"]}

@@ -15,7 +15,7 @@ from tests.scim.conftest import ScimClient, patch_op
 
 def pushed_team(scim: ScimClient, name: str, members: list[str]) -> Team:
     response = scim.post("Groups", {"displayName": name, "members": [{"value": m} for m in members]})
-    return Team.objects.get(pk=response.json_body["id"])
+    return Team.objects.get(scim_id=response.json_body["id"])
 
 
 def test_team_pages_list_members_page_by_page_and_admins_map_roles(
@@ -107,7 +107,7 @@ def test_scim_managed_people_are_read_only_while_provisioning_is_on(
     api_client_for: Callable[[Person], Any],
 ) -> None:
     user = make_user()
-    pk = user["id"]
+    pk = Person.objects.get(scim_id=user["id"]).pk  # the console's pages go by the console's key
     page = admin_client.get(f"/people/{pk}/").content.decode()
     assert "Managed by the identity provider over SCIM" in page
     assert f'href="/people/{pk}/edit/"' not in page
@@ -139,7 +139,7 @@ def test_scim_managed_people_are_read_only_while_provisioning_is_on(
 def test_identity_events_are_written_in_the_same_transaction(scim: ScimClient, make_user: Callable[..., Any]) -> None:
     """A refused change leaves no event behind: the event and the change commit together."""
     user = make_user()
-    before = Person.objects.get(pk=user["id"]).identity_events.count()
+    before = Person.objects.get(scim_id=user["id"]).identity_events.count()
     bad = scim.patch(
         f"Users/{user['id']}",
         patch_op(
@@ -148,6 +148,6 @@ def test_identity_events_are_written_in_the_same_transaction(scim: ScimClient, m
         ),
     )
     assert bad.status_code == 400
-    person = Person.objects.get(pk=user["id"])
+    person = Person.objects.get(scim_id=user["id"])
     assert person.title == ""
     assert person.identity_events.count() == before

@@ -35,6 +35,7 @@ class PersonSerializer(serializers.ModelSerializer[Person]):
         model = Person
         fields = [
             "id",
+            "scim_id",
             *PERSON_EDITABLE_FIELDS,
             "active",
             "source",
@@ -43,7 +44,7 @@ class PersonSerializer(serializers.ModelSerializer[Person]):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "source", "created_at", "updated_at"]
+        read_only_fields = ["id", "scim_id", "source", "created_at", "updated_at"]
 
     def validate_username(self, value: str) -> str:
         clash = Person.objects.filter(username__iexact=value.strip())

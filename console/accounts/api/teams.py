@@ -30,8 +30,17 @@ class TeamSerializer(serializers.ModelSerializer[Team]):
 
     class Meta:
         model = Team
-        fields = ["id", "name", "external_id", "source", "roles", "member_count", "created_at", "updated_at"]
-        read_only_fields = ["id", "name", "external_id", "source", "member_count", "created_at", "updated_at"]
+        fields = ["id", "scim_id", "name", "external_id", "source", "roles", "member_count", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "scim_id",
+            "name",
+            "external_id",
+            "source",
+            "member_count",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class TeamCreateSerializer(serializers.Serializer[Team]):
