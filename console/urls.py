@@ -23,6 +23,7 @@ urlpatterns = [
     path("readyz", web_views.readyz, name="readyz"),
     path("", include("console.accounts.urls")),
     path("audit/", audit_views.audit_list, name="audit_list"),
+    path("audit/verbs/", audit_views.audit_verb_suggest, name="audit_verb_suggest"),
     path("integrations/", include("integrations.urls")),
     path("settings/", web_views.settings_view, name="settings"),
     path("api/v1/", include("console.api_urls")),

@@ -6,7 +6,7 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from integrations.models import TargetGroup, TargetMembership, TargetUser
+from integrations.models import ExtractionRun, TargetGroup, TargetMembership, TargetUser
 
 
 class TargetUserFilterSet(django_filters.FilterSet):
@@ -56,3 +56,12 @@ class TargetGroupFilterSet(django_filters.FilterSet):
     class Meta:
         model = TargetGroup
         fields = ["q"]
+
+
+class ExtractionRunFilterSet(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=ExtractionRun.Status.choices, label="Status", empty_label="Any")
+    trigger = django_filters.ChoiceFilter(choices=ExtractionRun.Trigger.choices, label="Trigger", empty_label="Any")
+
+    class Meta:
+        model = ExtractionRun
+        fields = ["status", "trigger"]

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
-from console.web.lists import render_list
+from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 from integrations import catalog
 from integrations.discovery import connection_test, extension_value
-from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
+from integrations.filters import ExtractionRunFilterSet, TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
-from integrations.models import ExtractionRun, Integration, ScimComparison, TargetGroup, TargetUser
+from integrations.models import (
+    ExtractionRun,
+    Integration,
+    ScimComparison,
+    TargetGroup,
+    TargetMembership,
+    TargetUser,
+)
 from integrations.selectors import integration_health
 from integrations.services import ExtractionRefused, extraction_start
+from integrations.tables import GROUPS_TABLE, MEMBERS_TABLE, RUNS_TABLE, users_table
 
 SECRET_FIELDS = {"bearer_token", "basic_password"}
 
@@ -171,15 +181,20 @@ def integration_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @requires(Perm.VIEW)
-def integration_users(request: HttpRequest, pk: int) -> HttpResponse:
+def integration_users(request: HttpRequest, pk: int) -> HttpResponseBase:
     integration = get_object_or_404(Integration, pk=pk)
-    return render_list(
+    selectable = _selectable(request, integration)
+    table = replace(users_table(integration), suggest={"group": reverse("target_group_suggest", args=[integration.pk])})
+    return render_table(
         request,
+        table=table,
         template="integrations/users.html",
         queryset=integration.target_users.all(),
         filterset_class=TargetUserFilterSet,
-        ordering=["user_name", "id"],
-        context={"integration": integration, "selectable": _selectable(request, integration)},
+        context={"integration": integration, "selectable": selectable},
+        selection={"form": "bulk-form", "name": "target_user", "disabled": lambda u: u.removed_at}
+        if selectable
+        else None,
     )
 
 
@@ -190,14 +205,42 @@ def _selectable(request: HttpRequest, integration: Integration) -> bool:
 
 
 @requires(Perm.VIEW)
-def integration_groups(request: HttpRequest, pk: int) -> HttpResponse:
+def integration_groups(request: HttpRequest, pk: int) -> HttpResponseBase:
     integration = get_object_or_404(Integration, pk=pk)
-    return render_list(
+    return render_table(
         request,
+        table=GROUPS_TABLE,
         template="integrations/groups.html",
         queryset=integration.target_groups.all(),
         filterset_class=TargetGroupFilterSet,
-        ordering=["display_name", "id"],
+        context={"integration": integration},
+    )
+
+
+@requires(Perm.VIEW)
+def target_group_suggest(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Names of the integration's groups that begin with (then contain) what was typed."""
+    integration = get_object_or_404(Integration, pk=pk)
+    term = suggestion_term(request)
+    groups = integration.target_groups.filter(removed_at__isnull=True)
+    starting = groups.filter(display_name__istartswith=term).order_by("display_name", "id")
+    containing = groups.filter(display_name__icontains=term).order_by("display_name", "id")
+    names = [*starting.values_list("display_name", flat=True)[:SUGGESTIONS]]
+    if len(names) < SUGGESTIONS and term:
+        names += containing.values_list("display_name", flat=True)[:SUGGESTIONS]
+    return suggestions_response(names)
+
+
+@requires(Perm.VIEW)
+def integration_runs(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Every extraction run of the integration, newest first (a small table: counted exactly)."""
+    integration = get_object_or_404(Integration, pk=pk)
+    return render_table(
+        request,
+        table=RUNS_TABLE,
+        template="integrations/runs.html",
+        queryset=integration.runs.all(),
+        filterset_class=ExtractionRunFilterSet,
         context={"integration": integration},
     )
 
@@ -225,13 +268,17 @@ def target_user_detail(request: HttpRequest, pk: int, user_pk: int) -> HttpRespo
 
 
 @requires(Perm.VIEW)
-def target_group_detail(request: HttpRequest, pk: int, group_pk: int) -> HttpResponse:
+def target_group_detail(request: HttpRequest, pk: int, group_pk: int) -> HttpResponseBase:
     group = get_object_or_404(TargetGroup.objects.select_related("integration"), pk=group_pk, integration_id=pk)
-    return render_list(
+    # The integration's filter lets its (integration, sort field, id) indexes serve the sort.
+    members = TargetUser.objects.filter(
+        integration_id=group.integration_id, pk__in=TargetMembership.objects.filter(group=group).values("user_id")
+    )
+    return render_table(
         request,
+        table=MEMBERS_TABLE,
         template="integrations/group_detail.html",
-        queryset=TargetUser.objects.filter(memberships__group=group),
+        queryset=members,
         filterset_class=TargetUserFilterSet,
-        ordering=["user_name", "id"],
         context={"group": group, "integration": group.integration},
     )

@@ -4,6 +4,7 @@ the one form endpoint that requests an action from a person, account or group pa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
@@ -18,6 +19,7 @@ from console.accounts.access import acting_person, requires
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.web.lists import render_list
+from console.web.tables import render_table
 from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.access_requests import (
     access_request_approve,
@@ -49,6 +51,7 @@ from provisioning.services import (
     action_retry,
     approval_policy_set,
 )
+from provisioning.tables import ACTIONS_TABLE
 from provisioning.transformers import (
     TransformerError,
     payload_for,
@@ -65,13 +68,13 @@ def _live(items: list[Action]) -> bool:
 
 
 @requires(Perm.VIEW)
-def action_list(request: HttpRequest) -> HttpResponse:
-    return render_list(
+def action_list(request: HttpRequest) -> HttpResponseBase:
+    return render_table(
         request,
+        table=replace(ACTIONS_TABLE, suggest={"person": reverse("person_suggest")}),
         template="provisioning/list.html",
-        queryset=Action.objects.select_related("integration", "requested_by"),
+        queryset=Action.objects.select_related("integration", "requested_by", "decided_by"),
         filterset_class=ActionFilterSet,
-        ordering=["-created_at", "-id"],
         context={"live_states": LIVE_STATES},
     )
 
@@ -555,4 +558,5 @@ def action_export_view(request: HttpRequest) -> HttpResponseBase:
     """The Actions list, filtered as on the page, as CSV (``?as=csv``) or JSON (``?as=json``)."""
     filterset = ActionFilterSet(request.GET or None, queryset=Action.objects.all(), request=request)
     actions = filterset.qs if not filterset.is_bound or filterset.is_valid() else Action.objects.none()
-    return actions_export(actions, request.GET.get("as", "csv"))
+    _, ordering = ACTIONS_TABLE.keyset_ordering(request.GET.get("ordering"))
+    return actions_export(actions, request.GET.get("as", "csv"), ordering)

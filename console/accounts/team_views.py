@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -23,18 +22,20 @@ from console.accounts.services import (
     team_members_change,
     team_set_roles,
 )
+from console.accounts.tables import TEAMS_TABLE, teams_sortable
 from console.web.lists import render_list
+from console.web.tables import render_table
 
 
 @requires(Perm.VIEW)
-def team_list(request: HttpRequest) -> HttpResponse:
+def team_list(request: HttpRequest) -> HttpResponseBase:
     viewer: Any = request.user
-    return render_list(
+    return render_table(
         request,
+        table=TEAMS_TABLE,
         template="accounts/team_list.html",
-        queryset=Team.objects.annotate(member_count=Count("memberships")).prefetch_related("roles"),
+        queryset=teams_sortable(Team.objects.prefetch_related("roles")),
         filterset_class=TeamFilterSet,
-        ordering=["name", "id"],
         context={"can_manage": viewer.has_console_permission(Perm.MANAGE_PEOPLE)},
     )
 

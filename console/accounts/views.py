@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from console.accounts.access import AUTHENTICATED, PUBLIC, AccessPolicy, acting_person, requires
 from console.accounts.filters import ApiKeyFilterSet, PersonFilterSet
 from console.accounts.forms import ApiKeyCreateForm, PersonCreateForm, PersonForm, PersonRolesForm, SignInForm
-from console.accounts.models import ApiKey, Person
+from console.accounts.models import ApiKey, Person, Team
 from console.accounts.permissions import Perm
 from console.accounts.selectors import person_effective_roles_explained
 from console.accounts.services import (
@@ -30,10 +30,12 @@ from console.accounts.services import (
     person_update,
     scim_manages,
 )
+from console.accounts.tables import PEOPLE_TABLE
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.crypto import decrypt, encrypt
 from console.web.lists import render_list
+from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 
 
 class SignInView(auth_views.LoginView):
@@ -66,14 +68,30 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
 
 @requires(Perm.VIEW)
-def person_list(request: HttpRequest) -> HttpResponse:
-    return render_list(
+def person_list(request: HttpRequest) -> HttpResponseBase:
+    return render_table(
         request,
+        table=PEOPLE_TABLE,
         template="accounts/person_list.html",
         queryset=Person.objects.all(),
         filterset_class=PersonFilterSet,
-        ordering=["username", "id"],
     )
+
+
+@requires(Perm.VIEW)
+def person_suggest(request: HttpRequest) -> HttpResponseBase:
+    """User names that begin with what was typed (the index on upper(username) finds them)."""
+    term = suggestion_term(request)
+    people = Person.objects.filter(username__istartswith=term).order_by("username", "id")
+    return suggestions_response(people.values_list("username", flat=True)[:SUGGESTIONS])
+
+
+@requires(Perm.VIEW)
+def team_suggest(request: HttpRequest) -> HttpResponseBase:
+    """Team names that begin with what was typed."""
+    term = suggestion_term(request)
+    teams = Team.objects.filter(name__istartswith=term).order_by("name", "id")
+    return suggestions_response(teams.values_list("name", flat=True)[:SUGGESTIONS])
 
 
 @requires(Perm.VIEW)

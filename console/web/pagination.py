@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
@@ -43,7 +45,7 @@ class KeysetPage[M: models.Model]:
             return None
         params = {k: v for k, v in base.items() if k != "cursor" and v not in ("", None)}
         params["cursor"] = cursor
-        return "?" + urlencode(params)
+        return "?" + urlencode(params, doseq=True)
 
 
 def _encode(values: list[Any], direction: str) -> str:
@@ -60,9 +62,21 @@ def _decode(cursor: str, fields: list[str], model: type[models.Model]) -> tuple[
     if direction not in ("next", "prev") or len(values) != len(fields):
         raise CursorError("The cursor is not valid; start again from the first page.")
     for index, name in enumerate(fields):
-        field = model._meta.get_field(name.lstrip("-"))
+        try:
+            field = model._meta.get_field(name.lstrip("-"))
+        except FieldDoesNotExist:
+            # An annotation (a count, say): its values are plain JSON numbers or strings.
+            if not isinstance(values[index], int | str | None):
+                raise CursorError("The cursor is not valid; start again from the first page.") from None
+            continue
         if isinstance(field, models.DateTimeField) and isinstance(values[index], str):
             values[index] = parse_datetime(values[index])
+        elif values[index] is not None and isinstance(field, models.Field):
+            # A cursor made for another sort must not reach the database as the wrong type.
+            try:
+                values[index] = field.to_python(values[index])
+            except (DjangoValidationError, TypeError, ValueError) as exc:
+                raise CursorError("The cursor is not valid; start again from the first page.") from exc
     return values, direction
 
 

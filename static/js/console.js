@@ -7,3 +7,20 @@ document.addEventListener("click", (event) => {
   field.select();
   navigator.clipboard?.writeText(field.value).then(() => { button.textContent = "Copied"; });
 });
+
+// Tables: the header box selects every row of the page; "all N matching" selects them too.
+document.addEventListener("change", (event) => {
+  const box = event.target;
+  if (!(box instanceof HTMLInputElement)) return;
+  if (box.matches("[data-select-page], [data-select-matching]")) {
+    const region = box.closest("#table-region") || document;
+    region.querySelectorAll("[data-row-select]:not(:disabled)").forEach((row) => { row.checked = box.checked; });
+    if (box.matches("[data-select-matching]")) {
+      const page = region.querySelector("[data-select-page]");
+      if (page) page.checked = box.checked;
+    }
+  } else if (box.matches("[data-row-select]") && !box.checked) {
+    const region = box.closest("#table-region") || document;
+    region.querySelectorAll("[data-select-page], [data-select-matching]").forEach((all) => { all.checked = false; });
+  }
+});

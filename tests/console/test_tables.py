@@ -1,0 +1,465 @@
+"""The console's tables: sort by each column both ways over keyset pages, page sizes,
+totals that never count a big table unbounded, columns remembered, exports, suggestions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from console.accounts.models import Person, Team, TeamMembership
+from console.audit.models import AuditEvent
+from console.web import tables
+from integrations.models import (
+    ExtensionAttribute,
+    ExtractionRun,
+    Integration,
+    TargetGroup,
+    TargetMembership,
+    TargetUser,
+)
+from provisioning.models import Action, ActionState, ActionType
+
+pytestmark = pytest.mark.django_db
+
+ROW = re.compile(r'<tr data-id="(\d+)">')
+NEXT = re.compile(r'<a rel="next" href="([^"]+)"')
+PREV = re.compile(r'<a rel="prev" href="([^"]+)"')
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def page_ids(html: str) -> list[int]:
+    return [int(i) for i in ROW.findall(html)]
+
+
+def link(pattern: re.Pattern[str], html: str, path: str) -> str | None:
+    found = pattern.search(html)
+    return path + found.group(1).replace("&amp;", "&") if found else None
+
+
+def walk(client: Client, path: str, query: str) -> list[int]:
+    """Every row id, following Next to the end and then Previous back to the start."""
+    url: str | None = f"{path}?{query}"
+    forward: list[list[int]] = []
+    html = ""
+    while url:
+        html = client.get(url).content.decode()
+        forward.append(page_ids(html))
+        url = link(NEXT, html, path)
+    backward: list[list[int]] = [forward[-1]]
+    url = link(PREV, html, path)
+    while url:
+        html = client.get(url).content.decode()
+        backward.insert(0, page_ids(html))
+        url = link(PREV, html, path)
+    assert backward == forward, "paging back shows the same pages"
+    return [i for page in forward for i in page]
+
+
+def expected(rows: list[Any], key: Callable[[Any], Any], descending: bool) -> list[int]:
+    return [r.pk for r in sorted(rows, key=lambda r: (key(r), r.pk), reverse=descending)]
+
+
+def assert_sorts(client: Client, path: str, rows: list[Any], keys: dict[str, Callable[[Any], Any]]) -> None:
+    for name, key in keys.items():
+        for descending in (False, True):
+            ordering = f"-{name}" if descending else name
+            seen = walk(client, path, f"ordering={ordering}&page_size=25")
+            assert len(seen) == len(set(seen)), f"{path} by {ordering}: a row twice"
+            assert seen == expected(rows, key, descending), f"{path} by {ordering}"
+
+
+# Lower-case letters and digits only: every collation orders them the same way.
+def word(n: int) -> str:
+    return "abcdefghij"[n % 10] + f"{n % 7}"
+
+
+@pytest.fixture
+def integration() -> Integration:
+    return Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2", bearer_token="t")
+
+
+@pytest.fixture
+def users(integration: Integration) -> list[TargetUser]:
+    return TargetUser.objects.bulk_create(
+        TargetUser(
+            integration=integration,
+            remote_id=f"r{n}",
+            user_name=f"user{n:03}",
+            display_name=word(n),
+            email=f"{word(n * 3)}@example.com",
+            content_hash="h",
+            resource={ENTERPRISE: {"department": f"dep{n % 3}"}, "title": "engineer"},
+        )
+        for n in range(60)
+    )
+
+
+def test_users_sort_by_each_column_both_ways_over_keyset_pages(
+    admin_client: Client, integration: Integration, users: list[TargetUser]
+) -> None:
+    assert_sorts(
+        admin_client,
+        f"/integrations/{integration.pk}/users/",
+        users,
+        {"user_name": lambda u: u.user_name, "display_name": lambda u: u.display_name, "email": lambda u: u.email},
+    )
+
+
+def test_groups_and_members_sort_by_each_column(
+    admin_client: Client, integration: Integration, users: list[TargetUser]
+) -> None:
+    groups = TargetGroup.objects.bulk_create(
+        TargetGroup(
+            integration=integration, remote_id=f"g{n}", display_name=word(n), member_count=n % 4, content_hash="h"
+        )
+        for n in range(40)
+    )
+    assert_sorts(
+        admin_client,
+        f"/integrations/{integration.pk}/groups/",
+        groups,
+        {"display_name": lambda g: g.display_name, "member_count": lambda g: g.member_count},
+    )
+    TargetMembership.objects.bulk_create(
+        TargetMembership(integration=integration, group=groups[0], member_remote_id=u.remote_id, user=u)
+        for u in users[:45]
+    )
+    assert_sorts(
+        admin_client,
+        f"/integrations/{integration.pk}/groups/{groups[0].pk}/",
+        users[:45],
+        {"user_name": lambda u: u.user_name, "display_name": lambda u: u.display_name, "email": lambda u: u.email},
+    )
+
+
+def test_people_and_teams_sort_by_each_column(admin_client: Client, admin: Person) -> None:
+    Person.objects.bulk_create(Person(username=f"p{n:03}", email=f"{word(n)}@example.com") for n in range(50))
+    people = list(Person.objects.all())
+    assert_sorts(admin_client, "/people/", people, {"username": lambda p: p.username, "email": lambda p: p.email})
+
+    teams = Team.objects.bulk_create(Team(name=f"team{n:03}") for n in range(30))
+    TeamMembership.objects.bulk_create(
+        TeamMembership(team=team, person=person) for n, team in enumerate(teams) for person in people[: n % 3]
+    )
+    sizes = {team.pk: n % 3 for n, team in enumerate(teams)}
+    assert_sorts(
+        admin_client, "/teams/", teams, {"name": lambda t: t.name.lower(), "member_count": lambda t: sizes[t.pk]}
+    )
+
+
+def make_actions(integration: Integration, count: int) -> list[Action]:
+    start = timezone.now() - timedelta(days=1)
+    states = [ActionState.SUCCEEDED, ActionState.FAILED, ActionState.PENDING_APPROVAL]
+    return Action.objects.bulk_create(
+        Action(
+            integration=integration,
+            action_type=[ActionType.SYNC_IDENTITIES, ActionType.DEPROVISION_IDENTITY][n % 2],
+            state=states[n % 3],
+            subject=f"{word(n)}@example.com",
+            created_at=start + timedelta(minutes=n // 2),  # two at each time: the id breaks ties
+        )
+        for n in range(55)
+    )
+
+
+def test_actions_sort_by_each_column(admin_client: Client, integration: Integration) -> None:
+    actions = make_actions(integration, 55)
+    assert_sorts(
+        admin_client,
+        "/actions/",
+        actions,
+        {
+            "created_at": lambda a: a.created_at,
+            "action_type": lambda a: a.action_type,
+            "subject": lambda a: a.subject,
+            "state": lambda a: a.state,
+        },
+    )
+
+
+def make_audit(count: int) -> list[AuditEvent]:
+    now = timezone.now()
+    return AuditEvent.objects.bulk_create(
+        AuditEvent(
+            occurred_at=now - timedelta(seconds=n // 2),
+            actor_label=word(n),
+            verb=f"thing.{word(n * 5)}",
+            target_type="thing",
+            target_id=str(n),
+        )
+        for n in range(count)
+    )
+
+
+def test_audit_sorts_by_each_column(admin_client: Client) -> None:
+    make_audit(55)
+    events = list(AuditEvent.objects.all())  # with the admin's own events, if any
+    assert_sorts(
+        admin_client,
+        "/audit/",
+        events,
+        {"occurred_at": lambda e: e.occurred_at, "actor": lambda e: e.actor_label, "verb": lambda e: e.verb},
+    )
+
+
+def test_runs_sort_by_each_column_and_are_counted_exactly(admin_client: Client, integration: Integration) -> None:
+    now = timezone.now()
+    runs = ExtractionRun.objects.bulk_create(
+        ExtractionRun(
+            integration=integration,
+            trigger=ExtractionRun.Trigger.SCHEDULE,
+            status=[ExtractionRun.Status.SUCCEEDED, ExtractionRun.Status.FAILED][n % 2],
+            queued_at=now - timedelta(hours=n),
+            users_seen=n % 5,
+            groups_seen=n % 4,
+        )
+        for n in range(40)
+    )
+    path = f"/integrations/{integration.pk}/runs/"
+    assert_sorts(
+        admin_client,
+        path,
+        runs,
+        {
+            "queued_at": lambda r: r.queued_at,
+            "status": lambda r: r.status,
+            "users_seen": lambda r: r.users_seen,
+            "groups_seen": lambda r: r.groups_seen,
+        },
+    )
+    html = admin_client.get(path + "?status=failed").content.decode()
+    assert 'data-total="20"' in html
+    assert "<strong>20</strong> runs" in html
+
+
+def test_a_header_links_to_the_other_direction_and_shows_an_arrow(
+    admin_client: Client, integration: Integration, users: list[TargetUser]
+) -> None:
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?active=true&page_size=50").content.decode()
+    assert 'aria-sort="ascending" data-column="user_name"' in html
+    assert "?active=true&amp;page_size=50&amp;ordering=-user_name" in html
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?ordering=-email").content.decode()
+    assert 'aria-sort="descending" data-column="email"' in html
+    assert "↓" in html
+    # The filter form keeps the sort and the page size.
+    assert 'name="ordering" value="-email" form="table-filters"' in html
+    assert 'name="page_size" value="25" form="table-filters"' in html
+
+
+def test_page_size_is_chosen_from_the_list_and_kept_across_pages(
+    admin_client: Client, integration: Integration, users: list[TargetUser]
+) -> None:
+    path = f"/integrations/{integration.pk}/users/"
+    html = admin_client.get(path + "?page_size=50").content.decode()
+    assert len(page_ids(html)) == 50
+    assert '<option value="50" selected>' in html
+    assert all(f'<option value="{size}"' in html for size in (25, 50, 100, 200))
+    following = link(NEXT, html, path)
+    assert following
+    assert "page_size=50" in following
+    assert len(page_ids(admin_client.get(following).content.decode())) == 10
+    assert len(page_ids(admin_client.get(path + "?page_size=500").content.decode())) == 60  # at most 200
+
+
+def counts_in(queries: list[dict[str, Any]], table: str) -> list[str]:
+    """The COUNTs of ``table`` a page ran, but the navigation's badge of actions awaiting approval."""
+    return [
+        q["sql"]
+        for q in queries
+        if "COUNT(" in q["sql"].upper() and f'"{table}"' in q["sql"] and "pending_approval" not in q["sql"]
+    ]
+
+
+@pytest.mark.parametrize("cap_name", ["COUNT_CAP_SQLITE", "COUNT_CAP_POSTGRES"])
+def test_big_tables_are_never_counted_without_a_bound(
+    admin_client: Client,
+    integration: Integration,
+    users: list[TargetUser],
+    monkeypatch: pytest.MonkeyPatch,
+    cap_name: str,
+) -> None:
+    monkeypatch.setattr(tables, cap_name, 10)
+    make_actions(integration, 30)
+    make_audit(30)
+    group = TargetGroup.objects.create(integration=integration, remote_id="g", display_name="g", content_hash="h")
+    TargetMembership.objects.bulk_create(
+        TargetMembership(integration=integration, group=group, member_remote_id=u.remote_id, user=u) for u in users
+    )
+    for path, table in [
+        (f"/integrations/{integration.pk}/users/", TargetUser._meta.db_table),
+        (f"/integrations/{integration.pk}/groups/{group.pk}/", TargetUser._meta.db_table),
+        ("/actions/", Action._meta.db_table),
+        ("/audit/", AuditEvent._meta.db_table),
+    ]:
+        with CaptureQueriesContext(connection) as queries:
+            html = admin_client.get(path).content.decode()
+        counts = counts_in(queries.captured_queries, table)
+        assert counts, f"{path} shows a total"
+        for sql in counts:
+            assert "LIMIT" in sql.upper(), f"{path} counted without a bound: {sql}"
+        if connection.vendor == "postgresql":
+            if cap_name == "COUNT_CAP_POSTGRES":
+                assert "<strong>about " in html, path
+                assert any("EXPLAIN" in q["sql"] for q in queries.captured_queries)
+        elif cap_name == "COUNT_CAP_SQLITE":
+            assert "<strong>more than 10</strong>" in html, path
+    # Under the cap the number is exact.
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?q=user00").content.decode()
+    assert "<strong>10</strong> users" in html
+
+
+def test_small_tables_show_an_exact_total(admin_client: Client, make_person: Callable[..., Person]) -> None:
+    for n in range(12):
+        make_person(f"someone{n:02}")
+    html = admin_client.get("/people/?q=someone").content.decode()
+    assert "<strong>12</strong> people" in html
+
+
+def test_chosen_columns_are_remembered_and_offer_extension_attributes(
+    admin_client: Client, integration: Integration, users: list[TargetUser]
+) -> None:
+    ExtensionAttribute.objects.create(
+        integration=integration,
+        normalized_name="urn_ietf_params_scim_schemas_extension_enterprise_2_0_user_department",
+        scim_path=f"{ENTERPRISE}:department",
+        schema_urn=ENTERPRISE,
+    )
+    path = f"/integrations/{integration.pk}/users/"
+    html = admin_client.get(path).content.decode()
+    for key in ("department", "title", "owner", "last_seen", "ext.urn_ietf_params_scim_schemas_extension"):
+        assert f'name="columns" value="{key}' in html
+    assert 'data-column="department"' not in html
+    query = "columns_set=1&columns=user_name&columns=department&columns=owner&columns=title"
+    query += "&columns=ext.urn_ietf_params_scim_schemas_extension_enterprise_2_0_user_department"
+    admin_client.get(f"{path}?{query}")
+    html = admin_client.get(path).content.decode()  # later, without asking again
+    headers = re.findall(r'data-column="([^"]+)"', html)
+    assert headers == [
+        "user_name",
+        "department",
+        "title",
+        "owner",
+        "ext.urn_ietf_params_scim_schemas_extension_enterprise_2_0_user_department",
+    ]
+    assert "<td>dep0</td>" in html
+    assert "<td>engineer</td>" in html
+    assert "<td>no owner</td>" in html
+    # Other tables keep their own choice.
+    assert 'data-column="action_type"' in admin_client.get("/actions/").content.decode()
+
+
+def content(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def exported(client: Client, url: str) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    as_csv = client.get(url + "&as=csv")
+    assert as_csv["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(content(as_csv).decode())))
+    as_json = client.get(url + "&as=json")
+    assert as_json["Content-Type"] == "application/json"
+    return rows, json.loads(content(as_json))
+
+
+def test_every_list_exports_what_its_filters_select_in_its_order(
+    admin_client: Client, integration: Integration, users: list[TargetUser], make_person: Callable[..., Person]
+) -> None:
+    users[0].active = False
+    users[0].save()
+    rows, items = exported(admin_client, f"/integrations/{integration.pk}/users/?active=true&ordering=-email")
+    wanted = sorted((u for u in users if u.active), key=lambda u: (u.email, u.pk), reverse=True)
+    assert [r["user_name"] for r in rows] == [u.user_name for u in wanted]
+    assert [i["user_name"] for i in items] == [u.user_name for u in wanted]
+    assert {"department", "title", "owner", "email", "status"} <= set(rows[0])
+
+    actions = make_actions(integration, 20)
+    rows, items = exported(admin_client, "/actions/?state=failed&ordering=subject")
+    wanted_actions = sorted((a for a in actions if a.state == "failed"), key=lambda a: (a.subject, a.pk))
+    assert [int(r["id"]) for r in rows] == [a.pk for a in wanted_actions] == [i["id"] for i in items]
+    # The Actions export's own address answers the same, with its stable fields.
+    rows, _ = exported(admin_client, "/actions/export/?state=failed&ordering=subject")
+    assert [int(r["id"]) for r in rows] == [a.pk for a in wanted_actions]
+    assert list(rows[0])[:4] == ["id", "created_at", "action_type", "state"]
+
+    make_audit(10)
+    rows, items = exported(admin_client, "/audit/?verb=thing.&ordering=verb")
+    assert len(rows) == 10
+    assert [r["verb"] for r in rows] == sorted(r["verb"] for r in rows)
+
+    make_person("zed", department="ops")
+    rows, items = exported(admin_client, "/people/?q=zed&ordering=username")
+    assert [r["username"] for r in rows] == ["zed"]
+    assert items[0]["department"] == "ops"
+    rows, _ = exported(admin_client, f"/integrations/{integration.pk}/runs/?status=failed")
+    assert rows == []
+    rows, _ = exported(admin_client, "/teams/?q=none")
+    assert rows == []
+
+
+def options(response: Any) -> list[str]:
+    assert response.status_code == 200
+    return re.findall(r'<option value="([^"]*)">', response.content.decode())
+
+
+def test_name_filters_suggest_names(
+    admin_client: Client, integration: Integration, make_person: Callable[..., Person]
+) -> None:
+    make_person("alice")
+    make_person("alfred")
+    make_person("bob")
+    Team.objects.create(name="Engineering")
+    Team.objects.create(name="Sales")
+    TargetGroup.objects.create(integration=integration, remote_id="1", display_name="eng-admins", content_hash="h")
+    TargetGroup.objects.create(integration=integration, remote_id="2", display_name="finance", content_hash="h")
+    make_audit(5)
+
+    assert options(admin_client.get("/people/suggest/?q=al")) == ["alfred", "alice"]
+    assert options(admin_client.get("/teams/suggest/?q=eng")) == ["Engineering"]
+    assert options(admin_client.get(f"/integrations/{integration.pk}/groups/suggest/?field=group&group=ENG")) == [
+        "eng-admins"
+    ]
+    verbs = options(admin_client.get("/audit/verbs/?field=verb&verb=thing"))
+    assert verbs[0] == "thing."
+    assert "thing.a0" in verbs
+    assert len(verbs) == len(set(verbs))
+
+    # The filters that take a name are wired to them.
+    html = admin_client.get(f"/integrations/{integration.pk}/users/").content.decode()
+    assert f'hx-get="/integrations/{integration.pk}/groups/suggest/?field=group"' in html
+    assert '<datalist id="suggest-group">' in html
+    html = admin_client.get("/audit/").content.decode()
+    assert 'hx-get="/audit/verbs/?field=verb"' in html
+    assert 'hx-get="/people/suggest/?field=actor"' in html
+    assert 'hx-get="/people/suggest/?field=person"' in admin_client.get("/actions/").content.decode()
+
+
+def test_suggestions_need_the_view_permission(make_person: Callable[..., Person]) -> None:
+    client = Client()
+    assert client.get("/people/suggest/?q=a").status_code == 302  # to sign-in
+    client.force_login(make_person("nobody", roles=[]))
+    assert client.get("/people/suggest/?q=a").status_code == 403
+    assert client.get("/audit/verbs/?q=a").status_code == 403
+
+
+def test_a_cursor_from_another_sort_is_refused_not_an_error(
+    admin_client: Client, integration: Integration, users: list[TargetUser]
+) -> None:
+    path = f"/integrations/{integration.pk}/runs/"
+    ExtractionRun.objects.create(integration=integration, trigger="manual", status="succeeded")
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?page_size=25").content.decode()
+    cursor = re.search(r"cursor=([^\"&]+)", html)
+    assert cursor
+    response = admin_client.get(f"{path}?ordering=users_seen&cursor={cursor.group(1)}")
+    assert response.status_code == 200
+    assert "start again from the first page" in response.content.decode()
