@@ -237,6 +237,7 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     # Front-end packages come from the npm registry at set-up (package-lock.json).
     ("htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+    ("chartjs", BASE_DIR / "node_modules" / "chart.js" / "dist"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -15,6 +15,10 @@ class ProvisioningConfig(AppConfig):
         from console.web.slots import register_panel
 
         register_panel("dashboard.main", template="provisioning/dashboard_tiles.html", context=_tiles, order=5)
+        register_panel("dashboard.main", template="provisioning/dashboard_charts.html", context=_charts, order=20)
+        register_panel(
+            "integration.detail", template="provisioning/panel_integration_charts.html", context=_integration_charts
+        )
         register_panel("person.detail", template="provisioning/panel_person.html", context=_person)
         register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
         register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
@@ -62,6 +66,22 @@ def _tiles(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
         for row in rows
     ]
     return {"tiles": counts, "error_rates": sorted(rates, key=lambda r: -r["rate"])}
+
+
+def _charts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
+    from provisioning.charts import actions_per_day, pending_approvals
+
+    return {"charts": [actions_per_day(), pending_approvals()]}
+
+
+def _integration_charts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from integrations.charts import extraction_charts
+    from provisioning.charts import actions_per_day
+
+    integration = page.get("integration")
+    if integration is None:
+        return None
+    return {"charts": [*extraction_charts(integration), actions_per_day(integration=integration)]}
 
 
 def _person(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:

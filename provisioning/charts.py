@@ -1,0 +1,67 @@
+"""Charts of actions: what finished each day and how, and what waits for approval."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from django.db.models import Count
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from console.web.charts import Chart, Series, as_date, day_label, days_back
+from integrations.models import Integration
+from provisioning.models import Action, ActionState
+
+OUTCOMES = [
+    (ActionState.SUCCEEDED, "Succeeded", "good"),
+    (ActionState.FAILED, "Failed", "bad"),
+    (ActionState.REJECTED, "Rejected", "warn"),
+    (ActionState.CANCELLED, "Cancelled", "neutral"),
+]
+DAYS = 14
+
+
+def actions_per_day(*, integration: Integration | None = None, days: int = DAYS, today: date | None = None) -> Chart:
+    """Actions that finished on each of the last ``days`` days (UTC), by outcome."""
+    today = today or timezone.now().astimezone(UTC).date()
+    span = days_back(days, today)
+    since = datetime.combine(span[0], time.min, tzinfo=UTC)
+    finished = Action.objects.filter(finished_at__gte=since, state__in=[state for state, _, _ in OUTCOMES])
+    if integration is not None:
+        finished = finished.filter(integration=integration)
+    counts: dict[tuple[date, str], int] = {}
+    rows = finished.annotate(day=TruncDate("finished_at", tzinfo=UTC)).values("day", "state").annotate(n=Count("pk"))
+    for row in rows:
+        counts[(as_date(row["day"]), row["state"])] = row["n"]
+    where = f" in {integration.name}" if integration is not None else ""
+    return Chart(
+        key=f"actions-per-day-{integration.pk}" if integration is not None else "actions-per-day",
+        title=f"Actions finished per day{where}, by outcome (last {days} days, UTC)",
+        labels=[day_label(day) for day in span],
+        series=[
+            Series(label, [counts.get((day, state), 0) for day in span], colour) for state, label, colour in OUTCOMES
+        ],
+        stacked=True,
+        unit="actions",
+        label_heading="Day (UTC)",
+        empty_text=f"No action finished{where} in the last {days} days.",
+    )
+
+
+def pending_approvals() -> Chart:
+    """Actions waiting for approval, per integration."""
+    rows = list(
+        Action.objects.filter(state=ActionState.PENDING_APPROVAL)
+        .values("integration__name")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "integration__name")[:20]
+    )
+    return Chart(
+        key="pending-approvals",
+        title="Waiting for approval, per integration",
+        labels=[row["integration__name"] for row in rows],
+        series=[Series("Waiting for approval", [row["n"] for row in rows], "warn")],
+        unit="actions",
+        label_heading="Integration",
+        empty_text="Nothing waits for approval.",
+    )

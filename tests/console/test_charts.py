@@ -1,0 +1,114 @@
+"""Charts: the dashboard's and an integration's, each with its numbers as a table."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from console.accounts.models import Person
+from integrations.models import ExtractionRun, Integration
+from provisioning.charts import actions_per_day, pending_approvals
+from provisioning.models import Action, ActionState
+
+pytestmark = pytest.mark.django_db
+
+
+def _action(integration: Integration, state: str, finished: datetime | None) -> Action:
+    return Action.objects.create(
+        integration=integration, action_type="SYNC_IDENTITIES", state=state, subject="x", finished_at=finished
+    )
+
+
+def _chart_data(page: str, key: str) -> dict[str, object]:
+    found = re.search(rf'<script id="chart-data-{re.escape(key)}" type="application/json">(.*?)</script>', page, re.S)
+    assert found, f"no data for chart {key}"
+    return dict(json.loads(found.group(1)))
+
+
+def test_actions_per_day_counts_each_outcome_on_its_day() -> None:
+    app = Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2")
+    other = Integration.objects.create(name="Other", base_url="https://other.example.com/scim/v2")
+    today = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    for _ in range(3):
+        _action(app, ActionState.SUCCEEDED, today)
+    _action(app, ActionState.FAILED, today - timedelta(days=1))
+    _action(other, ActionState.REJECTED, today - timedelta(days=1))
+    _action(app, ActionState.SUCCEEDED, today - timedelta(days=20))  # before the window
+    _action(app, ActionState.QUEUED, None)  # not finished
+
+    chart = actions_per_day(today=today.date())
+
+    assert len(chart.labels) == 14
+    assert chart.labels[-1] == "06 Dec"
+    by_label = {s.label: s.values for s in chart.series}
+    assert by_label["Succeeded"][-1] == 3
+    assert by_label["Failed"][-2] == 1
+    assert by_label["Rejected"][-2] == 1
+    assert sum(by_label["Succeeded"]) == 3
+    mine = actions_per_day(integration=app, today=today.date())
+    assert sum(sum(s.values) for s in mine.series) == 4
+    assert dict(mine.rows())["06 Dec"] == [3, 0, 0, 0]
+
+
+def test_pending_approvals_per_integration() -> None:
+    app = Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2")
+    for _ in range(2):
+        _action(app, ActionState.PENDING_APPROVAL, None)
+
+    chart = pending_approvals()
+
+    assert chart.labels == ["App"]
+    assert chart.series[0].values == [2]
+
+
+def test_the_dashboard_draws_its_charts_and_shows_their_numbers(
+    make_person: Callable[..., Person], client: Client
+) -> None:
+    app = Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2")
+    _action(app, ActionState.SUCCEEDED, timezone.now())
+    _action(app, ActionState.PENDING_APPROVAL, None)
+    client.force_login(make_person("viewer", roles=["viewer"]))
+
+    page = client.get("/").content.decode()
+
+    data = _chart_data(page, "actions-per-day")
+    assert data["stacked"] is True
+    assert [s["label"] for s in data["series"]] == ["Succeeded", "Failed", "Rejected", "Cancelled"]  # type: ignore[index]
+    assert _chart_data(page, "pending-approvals")["labels"] == ["App"]
+    assert "chartjs/chart.umd.min.js" in page
+    assert "<summary>Numbers</summary>" in page
+
+
+def test_an_integration_page_charts_its_extractions(make_person: Callable[..., Person], client: Client) -> None:
+    app = Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2")
+    start = timezone.now() - timedelta(hours=1)
+    ExtractionRun.objects.create(
+        integration=app,
+        trigger="manual",
+        status="succeeded",
+        started_at=start,
+        finished_at=start + timedelta(seconds=12),
+        users_seen=40,
+        groups_seen=3,
+        created=40,
+    )
+    ExtractionRun.objects.create(
+        integration=app, trigger="manual", status="failed", started_at=start, finished_at=start + timedelta(seconds=2)
+    )
+    client.force_login(make_person("viewer", roles=["viewer"]))
+
+    page = client.get(f"/integrations/{app.pk}/").content.decode()
+
+    durations = _chart_data(page, f"run-durations-{app.pk}")
+    # oldest finished first: the failed run (2 s), then the one that succeeded (12 s)
+    assert [s["values"] for s in durations["series"]] == [[0, 12.0], [2.0, 0]]  # type: ignore[index]
+    counts = _chart_data(page, f"run-counts-{app.pk}")
+    assert counts["series"][0]["values"] == [0, 40]  # type: ignore[index]
+    assert "Failed: 1 of 2 runs (50%)." in page
+    assert "No action finished in App in the last 14 days." in page  # said, not drawn empty
