@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -20,6 +20,7 @@ from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.web.lists import render_list
 from console.web.tables import render_table
+from integrations.filters import TargetUserFilterSet
 from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.access_requests import (
     access_request_approve,
@@ -272,7 +273,26 @@ def integration_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("integration_detail", pk=pk)
 
 
+# "All N matching" on the Users tab: at most this many accounts in one bulk request.
+BULK_MATCHING_LIMIT = 5_000
+
+
+def _matching_targets(integration: Integration, query: str) -> list[TargetUser]:
+    """The accounts the Users tab's filters select (not removed ones), as its table lists them."""
+    filterset = TargetUserFilterSet(
+        QueryDict(query), queryset=integration.target_users.filter(removed_at__isnull=True), request=None
+    )
+    if not filterset.is_valid():
+        raise ActionRefused("The filters are not valid: apply them again on the Users tab.")
+    targets = list(filterset.qs.order_by("user_name", "id")[: BULK_MATCHING_LIMIT + 1])
+    if len(targets) > BULK_MATCHING_LIMIT:
+        raise ActionRefused(f"More than {BULK_MATCHING_LIMIT:,} accounts match: narrow the filters.")
+    return targets
+
+
 def _targets_from(request: HttpRequest, integration: Integration) -> list[TargetUser]:
+    if request.POST.get("all_matching"):
+        return _matching_targets(integration, request.POST.get("matching", ""))
     ids = [int(v) for v in request.POST.getlist("target_user") if v.isdigit()]
     return list(TargetUser.objects.filter(integration=integration, pk__in=ids).order_by("user_name"))
 
@@ -285,7 +305,11 @@ def batch_request_view(request: HttpRequest) -> HttpResponse:
     if integration is None:
         messages.error(request, "Choose an integration.")
         return _back(request)
-    targets = _targets_from(request, integration)
+    try:
+        targets = _targets_from(request, integration)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return _back(request)
     action_type = request.POST.get("action_type", "")
     if request.POST.get("dry_run"):
         try:

@@ -146,6 +146,8 @@ class KeysetApiPagination(BasePagination):
     """The API's one pagination: ``?cursor=…&page_size=…``, links in ``next``/``previous``.
 
     A view sets ``keyset_ordering`` (ending on a unique field); the default is ``-id``.
+    A view with a ``keyset_table`` (console.web.tables) also takes ``?ordering=`` (a column
+    of the table, ``-`` before it for descending), as the list page does.
     """
 
     default_page_size = 50
@@ -154,6 +156,12 @@ class KeysetApiPagination(BasePagination):
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
         ordering = list(getattr(view, "keyset_ordering", ["-id"]))
+        table = getattr(view, "keyset_table", None)
+        if table is not None:
+            try:
+                ordering = table.api_ordering(request.query_params.get("ordering"))
+            except ValueError as exc:
+                raise ValidationError({"ordering": [str(exc)]}) from exc
         size = requested_page_size(request.query_params.get("page_size"), self.default_page_size)
         try:
             self.page = keyset_paginate(
@@ -196,7 +204,22 @@ class KeysetApiPagination(BasePagination):
         }
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        table = getattr(view, "keyset_table", None)
+        ordering = (
+            [
+                {
+                    "name": "ordering",
+                    "required": False,
+                    "in": "query",
+                    "description": "Sort by a column, `-` before it for descending.",
+                    "schema": {"type": "string", "enum": [f"{s}{k}" for k in table.orderings for s in ("", "-")]},
+                }
+            ]
+            if table is not None
+            else []
+        )
         return [
+            *ordering,
             {
                 "name": "cursor",
                 "required": False,

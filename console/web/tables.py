@@ -90,18 +90,17 @@ class Table:
         sign = "-" if descending else ""
         return name, [f"{sign}{sort_field}", f"{sign}id"]
 
+    def api_ordering(self, requested: str | None) -> list[str]:
+        """The keyset ordering for an API ``?ordering=``; ValueError names what is allowed."""
+        if requested and requested.strip().lstrip("-") not in self.orderings:
+            allowed = ", ".join(sorted(self.orderings))
+            raise ValueError(f"Sort by one of: {allowed} (- before it for descending).")
+        return self.keyset_ordering(requested)[1]
+
     def export_spec(self) -> list[ExportColumn]:
         if self.export_columns is not None:
             return list(self.export_columns)
         return [ExportColumn(c.key, c.plain) for c in self.columns if c.export]
-
-
-def ordering_or_error(table: Table, requested: str | None) -> list[str]:
-    """The keyset ordering for an API ``?ordering=``; ValueError names what is allowed."""
-    if requested and requested.strip().lstrip("-") not in table.orderings:
-        allowed = ", ".join(sorted(table.orderings))
-        raise ValueError(f"Sort by one of: {allowed} (prefix - for descending).")
-    return table.keyset_ordering(requested)[1]
 
 
 def link(url: Callable[[Any], str], text: Callable[[Any], Any]) -> Callable[[Any], SafeString]:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
+from console.web.tables import Table
 from integrations import catalog
 from integrations.api.serializers import (
     SECRET_FIELDS,
@@ -29,6 +30,7 @@ from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
 from integrations.selectors import integration_health
 from integrations.services import ExtractionRefused, extraction_start
+from integrations.tables import GROUPS_TABLE, RUNS_TABLE, USERS_TABLE
 
 AUDITED_FIELDS = [f for f in IntegrationSerializer.Meta.fields if f not in {"id", "created_at", "updated_at"}]
 
@@ -100,20 +102,20 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     @extend_schema(responses={200: ExtractionRunSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def runs(self, request: Request, pk: str | None = None) -> Response:
-        return self._page(self.get_object().runs.all(), ExtractionRunSerializer, ["-queued_at", "-id"])
+        return self._page(self.get_object().runs.all(), ExtractionRunSerializer, RUNS_TABLE)
 
     @extend_schema(responses={200: TargetUserSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def users(self, request: Request, pk: str | None = None) -> Response:
         """Accounts, filtered as on the Users tab: ``q``, ``active``, ``group`` (id or exact name)."""
         users = TargetUserFilterSet(request.query_params, self.get_object().target_users.all()).qs
-        return self._page(users, TargetUserSerializer, ["user_name", "id"])
+        return self._page(users, TargetUserSerializer, USERS_TABLE)
 
     @extend_schema(responses={200: TargetGroupSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def groups(self, request: Request, pk: str | None = None) -> Response:
         groups = TargetGroupFilterSet(request.query_params, self.get_object().target_groups.all()).qs
-        return self._page(groups, TargetGroupSerializer, ["display_name", "id"])
+        return self._page(groups, TargetGroupSerializer, GROUPS_TABLE)
 
     @extend_schema(responses={200: ExtensionAttributeSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="extension-attributes")
@@ -133,8 +135,12 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         result = connection_test(integration=self.get_object())
         return Response({**result.as_dict(), "cause_label": result.cause_label if not result.ok else ""})
 
-    def _page(self, queryset: QuerySet[Any], serializer: Any, ordering: list[str]) -> Response:
-        self.keyset_ordering = ordering
+    def _page(self, queryset: QuerySet[Any], serializer: Any, ordering: list[str] | Table) -> Response:
+        """One keyset page; a table's list also sorts by ``?ordering=`` as its tab does."""
+        if isinstance(ordering, Table):
+            self.keyset_table = ordering
+        else:
+            self.keyset_ordering = ordering
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(serializer(page, many=True).data)
 

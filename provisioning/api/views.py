@@ -47,6 +47,7 @@ from provisioning.services import (
     approval_policies_of,
     approval_policy_set,
 )
+from provisioning.tables import ACTIONS_TABLE
 from provisioning.transformers import (
     TransformerError,
     payload_for,
@@ -215,6 +216,7 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
     serializer_class = ActionSerializer
     filterset_class = ActionFilterSet
     keyset_ordering = ["-created_at", "-id"]
+    keyset_table = ACTIONS_TABLE
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Action]]:
         return ActionDetailSerializer if self.action == "retrieve" else ActionSerializer
@@ -261,7 +263,12 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
     @action(detail=False, methods=["get"])
     def export(self, request: Request) -> HttpResponseBase:
         """Every action the filters select (not one page), streamed as CSV or JSON."""
-        return actions_export(self.filter_queryset(self.get_queryset()), request.query_params.get("as", "csv"))
+        try:
+            ordering = ACTIONS_TABLE.api_ordering(request.query_params.get("ordering"))
+        except ValueError as exc:
+            raise ValidationError({"ordering": [str(exc)]}) from exc
+        actions = self.filter_queryset(self.get_queryset())
+        return actions_export(actions, request.query_params.get("as", "csv"), ordering)
 
     def _plan(self, data: dict[str, Any]) -> Response:
         """A dry run: the requests each action would send. Nothing is created."""

@@ -463,3 +463,73 @@ def test_a_cursor_from_another_sort_is_refused_not_an_error(
     response = admin_client.get(f"{path}?ordering=users_seen&cursor={cursor.group(1)}")
     assert response.status_code == 200
     assert "start again from the first page" in response.content.decode()
+
+
+def api_walk(client: Any, url: str | None) -> list[int]:
+    seen: list[int] = []
+    while url:
+        body = client.get(url).json()
+        seen += [row["id"] for row in body["results"]]
+        url = body["next"]
+    return seen
+
+
+def test_the_api_lists_take_the_same_ordering_and_page_size(
+    admin: Person, api_client_for: Callable[[Person], Any], integration: Integration, users: list[TargetUser]
+) -> None:
+    client = api_client_for(admin)
+    base = f"/api/v1/integrations/{integration.pk}/users/"
+    seen = api_walk(client, f"{base}?ordering=-email&page_size=25")
+    assert seen == expected(users, lambda u: u.email, True)
+    assert len(client.get(f"{base}?page_size=50").json()["results"]) == 50
+    refused = client.get(f"{base}?ordering=resource")
+    assert refused.status_code == 400
+    assert "ordering" in refused.json()["fields"]
+
+    actions = make_actions(integration, 30)
+    seen = api_walk(client, "/api/v1/actions/?ordering=subject&page_size=25")
+    assert seen == expected(actions, lambda a: a.subject, False)
+    rows = json.loads(content(client.get("/api/v1/actions/export/?as=json&ordering=-subject&state=failed")))
+    assert [r["id"] for r in rows] == expected([a for a in actions if a.state == "failed"], lambda a: a.subject, True)
+
+    teams = Team.objects.bulk_create(Team(name=f"t{n:02}") for n in range(30))
+    assert api_walk(client, "/api/v1/teams/?ordering=-name&page_size=25") == expected(teams, lambda t: t.name, True)
+    make_audit(30)
+    events = list(AuditEvent.objects.all())
+    assert api_walk(client, "/api/v1/audit-events/?ordering=verb") == expected(events, lambda e: e.verb, False)
+    people = list(Person.objects.all())
+    assert api_walk(client, "/api/v1/people/?ordering=email") == expected(people, lambda p: p.email, False)
+
+
+def test_bulk_actions_take_all_accounts_the_filters_match(
+    admin_client: Client, integration: Integration, users: list[TargetUser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    integration.provisioning_enabled = True
+    integration.save()
+    users[0].removed_at = timezone.now()
+    users[0].save()
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?q=user00").content.decode()
+    assert 'data-select-page aria-label="Select all on this page"' in html
+    assert 'name="all_matching" value="1" form="bulk-form"' in html
+    assert 'name="matching" value="q=user00" form="bulk-form"' in html
+    plan = admin_client.post(
+        "/actions/bulk/",
+        {
+            "integration": integration.pk,
+            "action_type": "DEPROVISION_IDENTITY",
+            "all_matching": "1",
+            "matching": "q=user00",
+            "dry_run": "1",
+        },
+    )
+    # Nine of the ten matching (user000 is gone from the application), none of the others.
+    assert [t.user_name for t in plan.context["targets"]] == [f"user00{n}" for n in range(1, 10)]
+
+    monkeypatch.setattr("provisioning.views.BULK_MATCHING_LIMIT", 5)
+    refused = admin_client.post(
+        "/actions/bulk/",
+        {"integration": integration.pk, "action_type": "DEPROVISION_IDENTITY", "all_matching": "1", "matching": ""},
+        follow=True,
+    )
+    assert "More than 5 accounts match" in refused.content.decode()
+    assert not Action.objects.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -22,6 +22,8 @@ from console.accounts.services import (
     team_members_change,
     team_set_roles,
 )
+from console.accounts.tables import TEAMS_TABLE, teams_sortable
+from console.web.tables import Table
 
 
 class TeamSerializer(serializers.ModelSerializer[Team]):
@@ -95,9 +97,10 @@ class TeamViewSet(
     serializer_class = TeamSerializer
     filterset_class = TeamFilterSet
     keyset_ordering = ["name", "id"]
+    keyset_table: Table | None = TEAMS_TABLE
 
     def get_queryset(self) -> QuerySet[Team]:
-        return Team.objects.annotate(member_count=Count("memberships")).prefetch_related("roles")
+        return teams_sortable(Team.objects.prefetch_related("roles"))
 
     @extend_schema(request=TeamCreateSerializer, responses={201: TeamSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -164,5 +167,6 @@ class TeamViewSet(
     def members(self, request: Request, pk: str | None = None) -> Response:
         team = self.get_object()
         self.keyset_ordering = ["username", "id"]  # members page by user name, not by team name
+        self.keyset_table = None
         page = self.paginate_queryset(Person.objects.filter(team_memberships__team=team))
         return self.get_paginated_response(TeamMemberSerializer(page, many=True).data)

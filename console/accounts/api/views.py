@@ -33,6 +33,7 @@ from console.accounts.services import (
     person_set_roles,
     person_update,
 )
+from console.accounts.tables import PEOPLE_TABLE
 from console.audit.services import audit_record
 
 
@@ -49,6 +50,7 @@ class PersonViewSet(
     queryset = Person.objects.all()
     filterset_class = PersonFilterSet
     keyset_ordering = ["username", "id"]
+    keyset_table = PEOPLE_TABLE
 
     def get_queryset(self) -> QuerySet[Person]:
         qs = Person.objects.select_related("manager")

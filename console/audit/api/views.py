@@ -7,6 +7,7 @@ from rest_framework import serializers, viewsets
 from console.accounts.access import api_policy
 from console.audit.filters import AuditEventFilterSet
 from console.audit.models import AuditEvent
+from console.audit.tables import AUDIT_TABLE
 
 
 class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
@@ -38,3 +39,4 @@ class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
     keyset_ordering = ["-occurred_at", "-id"]
+    keyset_table = AUDIT_TABLE
