@@ -1,16 +1,14 @@
 """``/api/v1/``: every REST resource, registered on one router."""
 
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
 from console.accounts.api.teams import TeamViewSet
 from console.accounts.api.views import ApiKeyViewSet, PersonViewSet, RoleViewSet
 from console.audit.api.views import AuditEventViewSet
+from console.web.api import ConsoleRouter
 from console.web.api_views import ConsoleSettingsView
 
-router = DefaultRouter(trailing_slash=True)
-router.include_root_view = False
-router.include_format_suffixes = False
+router = ConsoleRouter()
 router.register("people", PersonViewSet, basename="person")
 router.register("roles", RoleViewSet, basename="role")
 router.register("api-keys", ApiKeyViewSet, basename="apikey")

@@ -40,7 +40,7 @@ class TargetUserFilterSet(django_filters.FilterSet):
         """Members of the group with this exact name (any case) or this id."""
         value = value.strip()
         groups = TargetGroup.objects.filter(
-            Q(display_name__iexact=value) | Q(pk=int(value) if value.isdigit() else None)
+            Q(display_name__iexact=value) | Q(pk=int(value) if value.isdecimal() else None)
         )
         return queryset.filter(pk__in=TargetMembership.objects.filter(group__in=groups).values("user_id"))
 

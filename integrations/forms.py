@@ -10,7 +10,7 @@ from django.core.validators import URLValidator
 from django.utils import timezone
 
 from integrations import catalog
-from integrations.models import INTERVAL_TOO_SHORT, Integration
+from integrations.models import INTERVAL_LONGEST, INTERVAL_TOO_LONG, INTERVAL_TOO_SHORT, Integration
 
 # Provisioning limits a request may leave out, keeping what is set.
 KEPT_WHEN_LEFT_OUT = ("membership_chunk_size", "mass_change_max_accounts", "mass_change_max_percent")
@@ -36,8 +36,9 @@ class IntegrationForm(forms.ModelForm):
     extraction_interval_minutes = forms.IntegerField(
         required=False,
         min_value=1,
+        max_value=INTERVAL_LONGEST,
         label="Extraction interval (minutes)",
-        error_messages={"min_value": INTERVAL_TOO_SHORT},
+        error_messages={"min_value": INTERVAL_TOO_SHORT, "max_value": INTERVAL_TOO_LONG},
         help_text="Overrides the global interval when set; at least 1 minute.",
     )
     basic_password = forms.CharField(

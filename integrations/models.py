@@ -15,6 +15,8 @@ from django.utils import timezone
 from console.crypto import EncryptedTextField
 
 INTERVAL_TOO_SHORT = "The interval is at least 1 minute (leave it empty for the global one)."
+INTERVAL_LONGEST = 525_600  # minutes: a year
+INTERVAL_TOO_LONG = "The interval is at most 525,600 minutes (a year)."
 
 
 class Integration(models.Model):

@@ -33,6 +33,7 @@ from provisioning.batches import (
     batch_approve,
     batch_progress,
     batch_reject,
+    batch_rejection,
     batch_request,
     batch_undo,
     held_batches_awaiting_decision,
@@ -87,7 +88,7 @@ def approval_inbox(request: HttpRequest) -> HttpResponse:
         "target_user", "target_group", "integration", "requested_by"
     )
     row = request.GET.get("row", "")
-    if getattr(request, "htmx", False) and row.isdigit():  # a decided row following its action
+    if getattr(request, "htmx", False) and row.isdecimal():  # a decided row following its action
         action = get_object_or_404(Action.objects.select_related("integration", "requested_by"), pk=int(row))
         return render(request, "provisioning/approvals.html#action_row", {"action": action, "live": LIVE_STATES})
     first_page = not request.GET.get("cursor")
@@ -215,7 +216,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 
 def _optional(model: Any, value: str | None, **scope: Any) -> Any:
-    return get_object_or_404(model, pk=int(value), **scope) if value and value.isdigit() else None
+    return get_object_or_404(model, pk=int(value), **scope) if value and value.isdecimal() else None
 
 
 def _remote_ids(integration: Integration, text: str) -> list[str]:
@@ -293,7 +294,7 @@ def _matching_targets(integration: Integration, query: str) -> list[TargetUser]:
 def _targets_from(request: HttpRequest, integration: Integration) -> list[TargetUser]:
     if request.POST.get("all_matching"):
         return _matching_targets(integration, request.POST.get("matching", ""))
-    ids = [int(v) for v in request.POST.getlist("target_user") if v.isdigit()]
+    ids = [int(v) for v in request.POST.getlist("target_user") if v.isdecimal()]
     return list(TargetUser.objects.filter(integration=integration, pk__in=ids).order_by("user_name"))
 
 
@@ -367,6 +368,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "undoable": progress["done"] and any(a.state == ActionState.SUCCEEDED for a in actions),
         "is_requester": batch.requested_by_id == request.user.pk,
         "undone_by": batch.undone_by.order_by("-id").first(),
+        "rejection": batch_rejection(batch),
     }
     if getattr(request, "htmx", False) and request.GET.get("part") == "progress":
         return render(request, "provisioning/batch.html#progress", context)

@@ -87,7 +87,7 @@ def team_members(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if "remove" in request.POST:
             raw = request.POST["remove"]
-            person = get_object_or_404(Person, pk=int(raw) if raw.isdigit() else 0)
+            person = get_object_or_404(Person, pk=int(raw) if raw.isdecimal() else 0)
             _, removed = team_members_change(actor=actor, team=team, remove=[person], request=request)
             if removed:
                 messages.success(request, f"{person.username} left {team.name}.")

@@ -210,9 +210,10 @@ class FilterParser:
     def resolve(self, path: str) -> tuple[Attribute, str]:
         name = path
         lowered = name.lower()
-        for urn in (CORE_USER, CORE_GROUP):
-            if lowered.startswith(urn.lower() + ":"):
-                lowered = lowered[len(urn) + 1 :]
+        # Only the resource's own core schema: a Group attribute asked of Users is not supported.
+        core = CORE_USER if self.attributes is USER_ATTRIBUTES else CORE_GROUP
+        if lowered.startswith(core.lower() + ":"):
+            lowered = lowered[len(core) + 1 :]
         if self.extension and lowered.startswith(self.extension.lower() + ":"):
             lowered = lowered[len(self.extension) + 1 :]
         elif lowered in ENTERPRISE_ONLY and self.attributes is USER_ATTRIBUTES:

@@ -47,6 +47,7 @@ SCIM_JSON = "application/scim+json"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 MAX_PAGE = 200
+MAX_START = 2**62  # an OFFSET the databases take; a page past every resource is empty either way
 
 
 def scim_response(body: Any, status: int = 200, **headers: str) -> HttpResponse:
@@ -156,7 +157,7 @@ def project(body: dict[str, Any], attributes: set[str], excluded: set[str]) -> d
 
 def paging(request: HttpRequest) -> tuple[int, int]:
     try:
-        start = max(1, int(request.GET.get("startIndex", "1")))
+        start = min(max(1, int(request.GET.get("startIndex", "1"))), MAX_START)
         count = max(0, min(int(request.GET.get("count", str(MAX_PAGE))), MAX_PAGE))
     except ValueError:
         raise ScimError(400, "startIndex and count must be integers.", "invalidValue") from None
@@ -476,7 +477,7 @@ class RootSearchView(ScimView):
         if text is not None and not isinstance(text, str):
             raise invalid_syntax("filter must be a string.")
         try:
-            start = max(1, int(body.get("startIndex") or 1))
+            start = min(max(1, int(body.get("startIndex") or 1)), MAX_START)
             raw_count = body.get("count")
             count = max(0, min(int(raw_count if raw_count is not None else MAX_PAGE), MAX_PAGE))
         except (TypeError, ValueError):

@@ -8,9 +8,33 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from console.accounts.services import AccessError
+
+
+class ConsoleRouter(DefaultRouter):
+    """The router every resource is registered on: an ``{id}`` in a path is a whole number.
+
+    DRF's default lookup takes any text, and a view's ``pk=text`` look-up then fails in
+    the database layer (a 500); with digits only, anything else never reaches a view and
+    answers the JSON 404. A viewset that looks up by something else says so with its own
+    ``lookup_value_regex``.
+    """
+
+    include_root_view = False
+    include_format_suffixes = False
+    default_lookup_value_regex = "[0-9]+"
+
+    def __init__(self) -> None:
+        super().__init__(trailing_slash=True)
+
+    def get_lookup_regex(self, viewset: Any, lookup_prefix: str = "") -> str:
+        if getattr(viewset, "lookup_value_regex", None) is None:
+            lookup_field = getattr(viewset, "lookup_url_kwarg", None) or getattr(viewset, "lookup_field", "pk")
+            return f"(?P<{lookup_prefix}{lookup_field}>{self.default_lookup_value_regex})"
+        return super().get_lookup_regex(viewset, lookup_prefix)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -11,6 +11,8 @@ from rest_framework import serializers
 from integrations import catalog
 from integrations.models import (
     INTERVAL_TOO_SHORT,
+    INTERVAL_LONGEST,
+    INTERVAL_TOO_LONG,
     ExtensionAttribute,
     ExtractionRun,
     Integration,
@@ -28,7 +30,8 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
         required=False,
         allow_null=True,
         min_value=1,
-        error_messages={"min_value": INTERVAL_TOO_SHORT},
+        max_value=INTERVAL_LONGEST,
+        error_messages={"min_value": INTERVAL_TOO_SHORT, "max_value": INTERVAL_TOO_LONG},
         help_text="Overrides the global interval when set; at least 1 minute.",
     )
     bearer_token_set = serializers.SerializerMethodField()

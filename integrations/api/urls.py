@@ -1,12 +1,10 @@
 from django.urls import path, re_path
-from rest_framework.routers import DefaultRouter
 
+from console.web.api import ConsoleRouter
 from integrations.api.providers import CustomProviderComparisonView, CustomProviderPushView, CustomProviderView
 from integrations.api.views import IntegrationTemplateListView, IntegrationViewSet
 
-router = DefaultRouter(trailing_slash=True)
-router.include_root_view = False
-router.include_format_suffixes = False
+router = ConsoleRouter()
 router.register("integrations", IntegrationViewSet, basename="integration")
 
 urlpatterns = [

@@ -1,6 +1,6 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
 
+from console.web.api import ConsoleRouter
 from provisioning.api.views import (
     AccessRequestViewSet,
     ActionViewSet,
@@ -10,9 +10,7 @@ from provisioning.api.views import (
     IntegrationResumeView,
 )
 
-router = DefaultRouter(trailing_slash=True)
-router.include_root_view = False
-router.include_format_suffixes = False
+router = ConsoleRouter()
 router.register("actions", ActionViewSet, basename="action")
 router.register("batches", BatchViewSet, basename="batch")
 router.register("access-requests", AccessRequestViewSet, basename="accessrequest")

@@ -363,6 +363,7 @@ class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
     @extend_schema(request=DecisionSerializer, responses={200: BatchSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
+        get_object_or_404(Batch, pk=pk)  # a batch that is not there answers 404 before its comment is read
         comment = _comment(request)
         if not comment.strip():
             raise ValidationError({"comment": ["Say why the batch is rejected."]})
@@ -521,7 +522,8 @@ class AttributeTransformerViewSet(
             transformer_move(
                 actor=acting_person(self.request),
                 transformer=row,
-                position=serializer.validated_data["position"],
+                # A PATCH without a position leaves the row where it is.
+                position=serializer.validated_data.get("position", row.position),
                 request=self.request,
             )
         except TransformerError as exc:
@@ -553,7 +555,7 @@ class AttributeTransformerViewSet(
     @action(detail=False, methods=["get"])
     def preview(self, request: Request) -> Response:
         integration_id = request.query_params.get("integration", "")
-        if not integration_id.isdigit():
+        if not integration_id.isdecimal():  # not isdigit(): "²" is a digit int() refuses
             raise ValidationError({"integration": ["Give the integration's id."]})
         integration = get_object_or_404(Integration, pk=int(integration_id))
         person = Person.objects.filter(username__iexact=request.query_params.get("person", "")).first()

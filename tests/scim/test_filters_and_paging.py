@@ -185,3 +185,34 @@ def test_escapes_in_a_member_value_filter_and_bad_escapes(scim: ScimClient, make
     bad = scim.get(f"Users?filter={quote('userName eq "bad\\x41"')}")
     assert bad.status_code == 400
     assert bad.json_body["scimType"] == "invalidFilter"
+
+
+@pytest.mark.parametrize(
+    ("resource", "text"),
+    [
+        ("Users", 'phoneNumbers.value eq "x"'),
+        ("Users", 'addresses.locality eq "x"'),
+        ("Users", 'groups.value eq "x"'),
+        ("Users", 'x509Certificates.value eq "x"'),
+        ("Users", 'meta.version eq "x"'),
+        ("Users", 'urn:ietf:params:scim:schemas:core:2.0:Group:displayName eq "x"'),
+        ("Users", 'members.value eq "x"'),
+        ("Groups", 'nickName eq "x"'),
+        ("Groups", 'userName eq "x"'),
+        ("Groups", 'urn:ietf:params:scim:schemas:core:2.0:User:displayName eq "x"'),
+        ("Groups", 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "x"'),
+    ],
+)
+def test_a_filter_on_an_attribute_the_server_does_not_keep_is_400_not_an_empty_list(
+    scim: ScimClient, resource: str, text: str
+) -> None:
+    response = scim.get(f"{resource}?filter={quote(text)}")
+    assert (response.status_code, response.json_body["scimType"]) == (400, "invalidFilter")
+
+
+def test_nick_name_is_kept_so_a_filter_on_it_finds_who_has_it(scim: ScimClient, make_user: Callable[..., Any]) -> None:
+    make_user("ada@example.com", nickName="x")
+    make_user("bob@example.com")
+    assert names(scim, 'nickName eq "x"') == ["ada@example.com"]
+    assert names(scim, 'urn:ietf:params:scim:schemas:core:2.0:User:nickName eq "X"') == ["ada@example.com"]
+    assert names(scim, 'nickName eq "nobody"') == []
