@@ -20,6 +20,7 @@ class DocsView(SpectacularSwaggerView):
 urlpatterns = [
     path("", web_views.dashboard, name="dashboard"),
     path("healthz", web_views.healthz, name="healthz"),
+    path("favicon.ico", web_views.favicon, name="favicon"),
     path("readyz", web_views.readyz, name="readyz"),
     path("", include("console.accounts.urls")),
     path("audit/", audit_views.audit_list, name="audit_list"),

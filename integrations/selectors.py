@@ -6,10 +6,45 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Case, F, OuterRef, QuerySet, Subquery, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from console.web.models import ConsoleSettings
-from integrations.models import ExtractionRun, Integration
+from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
+
+
+def with_seen_at[R: (TargetUser, TargetGroup)](rows: QuerySet[R]) -> QuerySet[R]:
+    """Accounts or groups with ``seen_at``: when the application last listed them.
+
+    Extraction writes ``last_seen_at`` only on rows it adds or changes (writing every row of
+    a large application at each run would cost more than reading it). A row still present
+    after a succeeded run was in that run, so it was seen when the run read it; a removed
+    row was last seen by the succeeded run before the one that found it gone.
+    """
+    succeeded = ExtractionRun.objects.filter(
+        integration_id=OuterRef("integration_id"), status=ExtractionRun.Status.SUCCEEDED
+    )
+    latest = succeeded.order_by("-id").values("started_at")[:1]
+    # The run that found the row gone: the last to start before its removal was written.
+    removing = (
+        ExtractionRun.objects.filter(
+            integration_id=OuterRef(OuterRef("integration_id")), started_at__lte=OuterRef(OuterRef("removed_at"))
+        )
+        .order_by("-started_at")
+        .values("started_at")[:1]
+    )
+    before_removal = (
+        succeeded.filter(started_at__lt=Subquery(removing)).order_by("-started_at").values("started_at")[:1]
+    )
+    return rows.annotate(
+        seen_at=Case(
+            When(
+                removed_at__isnull=True, then=Greatest(F("last_seen_at"), Coalesce(Subquery(latest), F("last_seen_at")))
+            ),
+            default=Greatest(F("last_seen_at"), Coalesce(Subquery(before_removal), F("last_seen_at"))),
+        )
+    )
 
 
 def interval_minutes_of(integration: Integration, default: int | None = None) -> int:

@@ -53,7 +53,7 @@ USER_COLUMNS = [
     Column("display_name", "Display name", sort="display_name"),
     Column("email", "Email", sort="email"),
     Column("status", "Status", value=_status, html=_status_badge),
-    Column("last_seen", "Last seen", value=lambda u: u.last_seen_at),
+    Column("last_seen", "Last seen", value=lambda u: getattr(u, "seen_at", u.last_seen_at)),
     Column("department", "Department", value=lambda u: _enterprise(u, "department"), default=False),
     Column("title", "Title", value=_title, default=False),
     Column("owner", "Owner", value=_owner, default=False),
@@ -93,7 +93,7 @@ GROUPS_TABLE = Table(
     columns=[
         Column("display_name", "Group", sort="display_name", html=_group_link),
         Column("member_count", "Members", sort="member_count"),
-        Column("last_seen", "Last seen", value=lambda g: g.last_seen_at),
+        Column("last_seen", "Last seen", value=lambda g: getattr(g, "seen_at", g.last_seen_at)),
         Column("status", "Status", value=lambda g: "Removed" if g.removed_at else "Present", default=False),
     ],
     ordering="display_name",

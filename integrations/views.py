@@ -27,7 +27,7 @@ from integrations.models import (
     TargetMembership,
     TargetUser,
 )
-from integrations.selectors import integration_health
+from integrations.selectors import integration_health, with_seen_at
 from integrations.services import ExtractionRefused, extraction_start
 from integrations.tables import GROUPS_TABLE, MEMBERS_TABLE, RUNS_TABLE, users_table
 
@@ -189,7 +189,7 @@ def integration_users(request: HttpRequest, pk: int) -> HttpResponseBase:
         request,
         table=table,
         template="integrations/users.html",
-        queryset=integration.target_users.all(),
+        queryset=with_seen_at(integration.target_users.all()),
         filterset_class=TargetUserFilterSet,
         context={"integration": integration, "selectable": selectable},
         selection={"form": "bulk-form", "name": "target_user", "disabled": lambda u: u.removed_at}
@@ -211,7 +211,7 @@ def integration_groups(request: HttpRequest, pk: int) -> HttpResponseBase:
         request,
         table=GROUPS_TABLE,
         template="integrations/groups.html",
-        queryset=integration.target_groups.all(),
+        queryset=with_seen_at(integration.target_groups.all()),
         filterset_class=TargetGroupFilterSet,
         context={"integration": integration},
     )
@@ -247,7 +247,9 @@ def integration_runs(request: HttpRequest, pk: int) -> HttpResponseBase:
 
 @requires(Perm.VIEW)
 def target_user_detail(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
-    user = get_object_or_404(TargetUser.objects.select_related("integration"), pk=user_pk, integration_id=pk)
+    user = get_object_or_404(
+        with_seen_at(TargetUser.objects.select_related("integration")), pk=user_pk, integration_id=pk
+    )
     groups = TargetGroup.objects.filter(integration_id=pk, memberships__member_remote_id=user.remote_id).order_by(
         "display_name"
     )
@@ -278,7 +280,7 @@ def target_group_detail(request: HttpRequest, pk: int, group_pk: int) -> HttpRes
         request,
         table=MEMBERS_TABLE,
         template="integrations/group_detail.html",
-        queryset=members,
+        queryset=with_seen_at(members),
         filterset_class=TargetUserFilterSet,
         context={"group": group, "integration": group.integration},
     )

@@ -125,6 +125,23 @@ def batch_progress(batch: Batch) -> dict[str, Any]:
     }
 
 
+def batch_rejection(batch: Batch) -> dict[str, Any] | None:
+    """Who rejected the batch's actions, when and why (the latest rejection), or ``None``.
+
+    A batch is rejected as its actions are: each keeps its decider and reason.
+    """
+    rejected = batch.actions.filter(state=ActionState.REJECTED)
+    latest = rejected.select_related("decided_by").order_by("-finished_at", "-id").first()
+    if latest is None:
+        return None
+    return {
+        "by": latest.decided_by.username if latest.decided_by else None,
+        "reason": latest.decision_comment,
+        "at": latest.finished_at,
+        "actions": rejected.count(),
+    }
+
+
 def actions_awaiting_decision() -> QuerySet[Action]:
     """Pending actions decided one by one: those of a held batch are decided with their batch."""
     return Action.objects.filter(state=ActionState.PENDING_APPROVAL).exclude(batch__held_reason__gt="")

@@ -79,7 +79,14 @@ class Batch(models.Model):
         verbose_name_plural = "batches"
 
     def __str__(self) -> str:
-        return f"batch {self.pk}: {self.get_action_type_display()}"
+        return f"batch {self.pk}: {self.title}"
+
+    @property
+    def title(self) -> str:
+        """What it does, as people read it: an undo is the undo, not the type of its first action."""
+        if self.undo_of_id:
+            return f"Undo of batch {self.undo_of_id}"
+        return self.get_action_type_display()
 
 
 class Action(models.Model):

@@ -26,7 +26,10 @@ class SignInForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": "The user name or password is not right. Both are case-sensitive except the user name.",
+        "invalid_login": (
+            "The user name or password is not right. "
+            "The user name is not case-sensitive; the password is (check Caps Lock)."
+        ),
         "inactive": "This account is inactive.",
         "throttled": "Too many failed sign-ins. Try again in %(minutes)s minute(s).",
         "no_role": "Your account has no console role, so it cannot sign in here. "

@@ -199,7 +199,9 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
     """Your own keys; admins see everyone's. A new key is shown once, right here."""
     viewer: Any = request.user
     is_admin = viewer.has_console_permission(Perm.MANAGE_PEOPLE)
-    form = ApiKeyCreateForm(request.POST or None, can_choose_owner=is_admin)
+    # ?owner=<user name>, from a person's page: the key is for them (and the list shows theirs).
+    initial = {"owner": request.GET.get("owner", "")} if is_admin else {}
+    form = ApiKeyCreateForm(request.POST or None, can_choose_owner=is_admin, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             created = api_key_create(

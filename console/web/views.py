@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 
 from console.accounts.access import PUBLIC, acting_person, requires
@@ -22,6 +23,14 @@ from console.web.services import console_settings_update
 def healthz(request: HttpRequest) -> HttpResponse:
     """The process is up. Checks nothing else, by design."""
     return JsonResponse({"status": "ok"})
+
+
+@requires(PUBLIC)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers and tools ask for without reading the page's ``<link rel="icon">``."""
+    response = redirect(static("favicon.svg"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @never_cache

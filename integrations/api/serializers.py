@@ -217,7 +217,15 @@ class ExtractionRunSerializer(serializers.ModelSerializer[ExtractionRun]):
         read_only_fields = fields
 
 
+SEEN_HELP = (
+    "When the application last listed it: the last extraction it was in (extraction writes only "
+    "what changed, so this is derived from the runs), or a later read by an action."
+)
+
+
 class TargetUserSerializer(serializers.ModelSerializer[TargetUser]):
+    last_seen_at = serializers.DateTimeField(source="seen_at", read_only=True, help_text=SEEN_HELP)
+
     class Meta:
         model = TargetUser
         fields = [
@@ -237,6 +245,8 @@ class TargetUserSerializer(serializers.ModelSerializer[TargetUser]):
 
 
 class TargetGroupSerializer(serializers.ModelSerializer[TargetGroup]):
+    last_seen_at = serializers.DateTimeField(source="seen_at", read_only=True, help_text=SEEN_HELP)
+
     class Meta:
         model = TargetGroup
         fields = [

@@ -28,7 +28,7 @@ from integrations.api.serializers import (
 from integrations.discovery import connection_test
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
-from integrations.selectors import integration_health
+from integrations.selectors import integration_health, with_seen_at
 from integrations.services import ExtractionRefused, extraction_start
 from integrations.tables import GROUPS_TABLE, RUNS_TABLE, USERS_TABLE
 
@@ -108,13 +108,13 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     @action(detail=True, methods=["get"])
     def users(self, request: Request, pk: str | None = None) -> Response:
         """Accounts, filtered as on the Users tab: ``q``, ``active``, ``group`` (id or exact name)."""
-        users = TargetUserFilterSet(request.query_params, self.get_object().target_users.all()).qs
+        users = TargetUserFilterSet(request.query_params, with_seen_at(self.get_object().target_users.all())).qs
         return self._page(users, TargetUserSerializer, USERS_TABLE)
 
     @extend_schema(responses={200: TargetGroupSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def groups(self, request: Request, pk: str | None = None) -> Response:
-        groups = TargetGroupFilterSet(request.query_params, self.get_object().target_groups.all()).qs
+        groups = TargetGroupFilterSet(request.query_params, with_seen_at(self.get_object().target_groups.all())).qs
         return self._page(groups, TargetGroupSerializer, GROUPS_TABLE)
 
     @extend_schema(responses={200: ExtensionAttributeSerializer(many=True)})

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -28,6 +28,7 @@ from provisioning.batches import (
     batch_approve,
     batch_progress,
     batch_reject,
+    batch_rejection,
     batch_request,
     batch_undo,
     mass_change_reason,
@@ -150,10 +151,19 @@ class ActionDetailSerializer(ActionSerializer):
         fields = [*ActionSerializer.Meta.fields, "events", "calls"]
 
 
+class BatchRejectionSerializer(serializers.Serializer[Any]):
+    by = serializers.CharField(allow_null=True, help_text="Who rejected (the latest rejection).")
+    reason = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+    actions = serializers.IntegerField(help_text="How many of the batch's actions were rejected.")
+
+
 class BatchSerializer(serializers.ModelSerializer[Batch]):
     requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    title = serializers.CharField(read_only=True, help_text='What it does; an undo reads "Undo of batch N".')
     progress = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField()
+    rejection = serializers.SerializerMethodField()
 
     class Meta:
         model = Batch
@@ -161,12 +171,14 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
             "id",
             "integration",
             "action_type",
+            "title",
             "requested_by",
             "created_at",
             "held_reason",
             "undo_of",
             "progress",
             "actions",
+            "rejection",
         ]
         read_only_fields = fields
 
@@ -175,6 +187,10 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
 
     def get_actions(self, batch: Batch) -> list[int]:
         return sorted(action.pk for action in batch.actions.all())
+
+    @extend_schema_field(BatchRejectionSerializer(allow_null=True))
+    def get_rejection(self, batch: Batch) -> dict[str, Any] | None:
+        return batch_rejection(batch)
 
 
 class DecisionSerializer(serializers.Serializer[Any]):

@@ -197,3 +197,30 @@ def test_a_key_carries_its_owners_direct_and_team_roles_read_with_it(
     twice.delete()
     alice.roles.clear()
     assert bearer(token).get("/api/v1/people/").status_code == 403  # the roles went with the teams
+
+
+def test_a_person_page_links_to_making_a_key_for_that_person(
+    admin_client: Client, make_person: Callable[..., Person]
+) -> None:
+    bot = make_person("svc-okta", roles=["scim_provisioner"], password=None)
+    page = admin_client.get(f"/people/{bot.pk}/").content.decode()
+    link = "/account/api-keys/?owner=svc-okta#create-key"
+    assert f'href="{link}">Make an API key for svc-okta</a>' in page
+
+    form = admin_client.get(link).content.decode()
+    assert '<option value="svc-okta" selected>' in form
+    admin_client.post(link, {"name": "Okta", "owner": "svc-okta"})
+    assert ApiKey.objects.get(name="Okta").owner == bot
+
+
+def test_your_own_page_links_to_making_your_own_key(make_person: Callable[..., Person]) -> None:
+    viewer = make_person("vic", roles=["viewer"])
+    client = Client()
+    client.force_login(viewer)
+    page = client.get(f"/people/{viewer.pk}/").content.decode()
+    assert 'href="/account/api-keys/#create-key">Make an API key for yourself</a>' in page
+
+
+def test_no_key_link_for_an_inactive_person(admin_client: Client, make_person: Callable[..., Person]) -> None:
+    gone = make_person("gone", active=False)
+    assert "Make an API key" not in admin_client.get(f"/people/{gone.pk}/").content.decode()

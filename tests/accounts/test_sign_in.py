@@ -172,3 +172,11 @@ def test_ending_sessions_costs_one_update_whatever_the_number_of_sessions(
     statements = [q["sql"] for q in captured.captured_queries]
     assert not any("django_session" in sql for sql in statements)
     assert len(statements) <= 2
+
+
+def test_a_wrong_password_says_the_user_name_ignores_case_and_the_password_does_not(
+    make_person: Callable[..., Person],
+) -> None:
+    make_person("alice")
+    page = sign_in(Client(), "ALICE", PASSWORD.upper())
+    assert "The user name is not case-sensitive; the password is" in page

@@ -9,8 +9,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from console.accounts.models import Person
-from integrations.models import Integration
-from provisioning.batches import batch_approve, batch_request, batch_undo
+from integrations.models import Integration, TargetUser
+from provisioning.batches import batch_approve, batch_reject, batch_request, batch_undo
 from provisioning.models import Action, Batch, ScimCall
 from provisioning.services import ActionRefused, action_cancel
 from tests.provisioning.conftest import account, group, run_action, server_user
@@ -151,6 +151,7 @@ def test_bulk_through_the_api_and_the_page(
     app: Integration,
     extract: Callable[[], None],
     requester: Person,
+    approver: Person,  # someone who could approve what waits
     api_client_for: Callable[[Person], APIClient],
 ) -> None:
     for name in ("ada", "bob"):
@@ -226,3 +227,72 @@ def test_a_batch_is_undone_once_and_a_second_undo_is_refused(
         action_cancel(actor=requester, action=action)
     assert batch_undo(actor=requester, batch=batch).undo_of == batch
     assert Batch.objects.filter(undo_of=batch).count() == 2
+
+
+def held_batch(requester: Person, **fields: object) -> Batch:
+    """A batch of two deprovisions waiting for approval, in an application no test calls."""
+    app, _ = Integration.objects.get_or_create(
+        name="Quiet", defaults={"base_url": "http://127.0.0.1:9/scim/v2", "bearer_token": "t"}
+    )
+    batch = Batch.objects.create(
+        integration=app, action_type="DEPROVISION_IDENTITY", requested_by=requester, held_reason="many", **fields
+    )
+    for name in ("ada", "bob"):
+        user, _ = TargetUser.objects.get_or_create(
+            integration=app, remote_id=name, defaults={"user_name": name, "content_hash": "h"}
+        )
+        Action.objects.create(
+            integration=app,
+            action_type="DEPROVISION_IDENTITY",
+            state="pending_approval",
+            requested_by=requester,
+            target_user=user,
+            subject=name,
+            batch=batch,
+        )
+    return batch
+
+
+def test_a_rejected_batch_shows_who_rejected_it_and_why(
+    requester: Person, approver: Person, api_client_for: Callable[[Person], APIClient]
+) -> None:
+    batch = held_batch(requester)
+    assert batch_reject(actor=approver, batch=batch, comment="Not during the audit freeze") == 2
+
+    page = Client()
+    page.force_login(requester)
+    shown = page.get(f"/actions/batches/{batch.pk}/").content.decode()
+    assert f"Rejected by <strong>{approver.username}</strong>" in shown
+    assert "(2 actions): Not during the audit freeze" in shown
+    rejection = api_client_for(requester).get(f"/api/v1/batches/{batch.pk}/").json()["rejection"]
+    assert (rejection["by"], rejection["reason"], rejection["actions"]) == (
+        approver.username,
+        "Not during the audit freeze",
+        2,
+    )
+
+
+def test_a_batch_nobody_rejected_shows_no_rejection(requester: Person) -> None:
+    batch = held_batch(requester)
+    page = Client()
+    page.force_login(requester)
+    assert 'data-testid="batch-rejection"' not in page.get(f"/actions/batches/{batch.pk}/").content.decode()
+
+
+def test_the_undo_of_a_batch_is_titled_as_the_undo(
+    requester: Person, approver: Person, api_client_for: Callable[[Person], APIClient]
+) -> None:
+    original = held_batch(requester)
+    # An undo's type is its first inverse's (a reactivation is a sync), which is not what it is.
+    undo = held_batch(requester, undo_of=original)
+    undo.action_type = "SYNC_IDENTITIES"
+    undo.save()
+
+    page = Client()
+    page.force_login(approver)
+    shown = page.get(f"/actions/batches/{undo.pk}/").content.decode()
+    assert f"<h1>Batch {undo.pk}: Undo of batch {original.pk} in Quiet</h1>" in shown
+    assert f"Undo of batch {original.pk} (batch)" in page.get("/approvals/").content.decode()
+    api = api_client_for(requester)
+    assert api.get(f"/api/v1/batches/{undo.pk}/").json()["title"] == f"Undo of batch {original.pk}"
+    assert str(undo) == f"batch {undo.pk}: Undo of batch {original.pk}"
