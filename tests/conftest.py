@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 
 from console.accounts.models import Person, Role
 from console.accounts.services import api_key_create
+from tests.oidc_provider import oidc_provider  # noqa: F401 - fixture: a real OpenID Connect provider on loopback
 from tests.scim_fronts import bent  # noqa: F401 - fixture: the real SCIM server behind a front that bends SCIM
 from tests.scim_peer import (  # noqa: F401 - fixtures: the real SCIM server, overriding pytest-scim2-server's own
     authority,

@@ -13,6 +13,8 @@ from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from console.crypto import EncryptedTextField
+
 if TYPE_CHECKING:
     from console.accounts.permissions import Perm
 
@@ -270,3 +272,31 @@ class IdentityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person_id} {self.kind}"
+
+
+class SecondFactor(models.Model):
+    """A person's authenticator app (TOTP, RFC 6238), asked for after the password.
+
+    Enrolment keeps a secret unconfirmed until the first code from the app matches;
+    ``last_step`` is the time step of the last code taken, so a code is never taken twice.
+    """
+
+    person = models.OneToOneField(Person, on_delete=models.CASCADE, related_name="second_factor")
+    secret = EncryptedTextField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_step = models.BigIntegerField(default=-1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"second factor of {self.person_id}"
+
+
+class RecoveryCode(models.Model):
+    """A single-use code that stands in for the authenticator app; only its hash is kept."""
+
+    factor = models.ForeignKey(SecondFactor, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk}"

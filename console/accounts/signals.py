@@ -13,7 +13,9 @@ from console.audit.services import audit_record
 
 @receiver(user_logged_in)
 def on_signed_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    audit_record(verb="auth.signed_in", actor=user, target=user, request=request)
+    # How: "local" (a password, and the second factor used, if any) or "oidc" (with the provider).
+    details = getattr(request, "sign_in_details", None) or {"method": "local"}
+    audit_record(verb="auth.signed_in", actor=user, target=user, request=request, details=details)
 
 
 @receiver(user_logged_out)
@@ -31,6 +33,11 @@ def on_sign_in_failed(
         verb="auth.sign_in_failed",
         target_type="accounts.person",
         target_label=username,
-        details={"username": username, "reason": kwargs.get("reason", "bad credentials")},
+        details={
+            "username": username,
+            "reason": kwargs.get("reason", "bad credentials"),
+            "method": kwargs.get("method", "local"),
+            **({"provider": kwargs["provider"]} if kwargs.get("provider") else {}),
+        },
         request=request,
     )

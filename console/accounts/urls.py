@@ -1,10 +1,14 @@
 from django.urls import path
 
-from console.accounts import team_views, views
+from console.accounts import sign_in_views, team_views, views
 
 urlpatterns = [
     path("sign-in/", views.SignInView.as_view(), name="login"),
+    path("sign-in/sso/", sign_in_views.oidc_start, name="oidc_start"),
+    path("sign-in/sso/callback/", sign_in_views.oidc_callback, name="oidc_callback"),
+    path("sign-in/second-factor/", sign_in_views.second_factor_sign_in, name="second_factor_sign_in"),
     path("sign-out/", views.SignOutView.as_view(), name="logout"),
+    path("account/second-factor/", sign_in_views.second_factor_manage, name="second_factor"),
     path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("account/password/done/", views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("account/api-keys/", views.api_key_list, name="api_key_list"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -10,13 +11,15 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
+from console.accounts import sign_in_views
 from console.accounts.access import AUTHENTICATED, PUBLIC, AccessPolicy, acting_person, requires
 from console.accounts.filters import ApiKeyFilterSet, PersonFilterSet
 from console.accounts.forms import ApiKeyCreateForm, PersonCreateForm, PersonForm, PersonRolesForm, SignInForm
 from console.accounts.models import ApiKey, Person, Team
+from console.accounts.oidc import provider_sign_out_url
 from console.accounts.permissions import Perm
 from console.accounts.selectors import person_effective_roles_explained
 from console.accounts.services import (
@@ -35,18 +38,54 @@ from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.crypto import decrypt, encrypt
 from console.web.lists import render_list
+from console.web.models import ConsoleSettings
 from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 
 
 class SignInView(auth_views.LoginView):
+    """The provider's button first (where OpenID Connect is set up), then the password form.
+
+    A right password may still not be enough: while only local admins may use one, anyone
+    else is sent to the provider; with a second factor, the sign-in waits for its code.
+    """
+
     access_policy = AccessPolicy(read=PUBLIC, write=PUBLIC)
     form_class = SignInForm
     template_name = "accounts/sign_in.html"
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["provider"] = sign_in_views.oidc_offered(ConsoleSettings.load())
+        return context
+
+    def form_valid(self, form: SignInForm) -> HttpResponse:  # type: ignore[override]
+        person = form.get_user()
+        current = ConsoleSettings.load()
+        if current.oidc_ready and current.password_sign_in_admins_only and not sign_in_views.is_local_admin(person):
+            sign_in_views.sign_in_refused(
+                self.request, username=person.username, reason="password sign-in is for local admins", method="local"
+            )
+            messages.info(self.request, f"Sign in through your identity provider ({current.oidc_button_label}).")
+            return redirect(f"{reverse('oidc_start')}?{urlencode({'next': self.get_success_url()})}")
+        if sign_in_views.second_factor_needed(person):
+            return sign_in_views.second_factor_defer(self.request, person, next_url=self.get_success_url())
+        sign_in_views.sign_in_complete(self.request, person, method="local")
+        return redirect(self.get_success_url())
+
 
 class SignOutView(auth_views.LogoutView):
+    """Ends the console session; after a sign-in through the provider, offers to sign out there too."""
+
     access_policy = AccessPolicy(read=AUTHENTICATED, write=AUTHENTICATED)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        provider_sign_out = provider_sign_out_url(request)  # read before the session ends
+        response = super().post(request, *args, **kwargs)
+        if provider_sign_out is None:
+            return response
+        label = ConsoleSettings.load().oidc_button_label
+        return render(request, "accounts/signed_out.html", {"provider_sign_out": provider_sign_out, "label": label})
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

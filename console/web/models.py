@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from console.crypto import EncryptedTextField
 from console.db import first_raw
 
 
@@ -24,6 +25,56 @@ class ConsoleSettings(models.Model):
         "Enable SCIM provisioning",
         default=False,
         help_text="Let identity providers push people and groups to /scim/v2.",
+    )
+    # Settings > Sign-in: OpenID Connect (console/accounts/oidc.py) and the second factor
+    oidc_enabled = models.BooleanField(
+        "Sign in with OpenID Connect",
+        default=False,
+        help_text="Offer sign-in through the company's identity provider.",
+    )
+    oidc_issuer = models.URLField(
+        "Issuer URL",
+        blank=True,
+        help_text="The provider's issuer; its discovery document is read from "
+        "<issuer>/.well-known/openid-configuration.",
+    )
+    oidc_client_id = models.CharField("Client ID", max_length=255, blank=True)
+    # Write-only, like an integration's credentials: pages and the API say only whether it is set.
+    oidc_client_secret = EncryptedTextField("Client secret", blank=True)
+    oidc_client_secret_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    oidc_scopes = models.CharField(
+        "Scopes", max_length=255, default="openid profile email", help_text="Separated by spaces; openid is added."
+    )
+    oidc_username_claim = models.CharField(
+        "Claim that names the person",
+        max_length=32,
+        choices=[("preferred_username", "preferred_username"), ("email", "email")],
+        default="preferred_username",
+        help_text="Matched to the person's user name, case-insensitively.",
+    )
+    oidc_button_label = models.CharField("Button label", max_length=100, default="Sign in with SSO")
+    oidc_create_people = models.BooleanField(
+        "Create unknown people at sign-in",
+        default=False,
+        help_text="Just-in-time creation; never while SCIM provisioning is on.",
+    )
+    oidc_default_role = models.ForeignKey(
+        "accounts.Role",
+        verbose_name="Role of people created at sign-in",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    password_sign_in_admins_only = models.BooleanField(
+        "Only local admins sign in with a password",
+        default=False,
+        help_text="While OpenID Connect sign-in is on, everyone else is sent to the provider.",
+    )
+    second_factor_required = models.BooleanField(
+        "Require a second factor for password sign-in",
+        default=False,
+        help_text="Every local account enrols an authenticator app at its next sign-in. API keys are unaffected.",
     )
     # Settings > Pipeline
     extraction_interval_minutes = models.PositiveIntegerField(
@@ -48,6 +99,11 @@ class ConsoleSettings(models.Model):
             return found
         settings, _ = cls.objects.get_or_create(pk=1)
         return settings
+
+    @property
+    def oidc_ready(self) -> bool:
+        """OpenID Connect sign-in is on and configured enough to offer."""
+        return self.oidc_enabled and bool(self.oidc_issuer and self.oidc_client_id)
 
 
 class ThrottleCounter(models.Model):
