@@ -15,8 +15,8 @@ from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
 from integrations.models import TargetGroup, TargetMembership, TargetUser
-from provisioning.models import AccessRequest, ActionState
-from provisioning.services import ActionRefused, action_approve, action_request
+from provisioning.models import AccessRequest, ActionState, ActionType
+from provisioning.services import ActionRefused, _require_an_approver, action_approve, action_request
 
 
 def access_request_create(
@@ -46,6 +46,7 @@ def access_request_create(
         target_user=target_user, target_group=target_group, operation=operation, state=AccessRequest.State.PENDING
     ).exists():
         raise ActionRefused("The same request is pending already.", "target_group")
+    _require_an_approver(actor, integration, ActionType.MANAGE_RELATIONSHIPS)
     with transaction.atomic():
         access = AccessRequest.objects.create(
             integration=integration,

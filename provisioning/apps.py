@@ -137,7 +137,20 @@ def _transformers(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] 
     integration = page.get("integration")
     if integration is None:
         return None
+    import json
+
+    from provisioning.execution import user_resource
+    from provisioning.transformers import TransformerError, payload_for
+
+    resulting, error = "", ""
+    if request.user.is_authenticated:
+        try:
+            resulting = json.dumps(user_resource(payload_for(request.user, integration)), indent=2)
+        except TransformerError as exc:
+            error = str(exc)
     return {
+        "resulting_payload": resulting,
+        "resulting_error": error,
         "transformers": list(integration.transformers.all()),
         "core_names": list(CORE_PATHS),
         "extension_names": list(integration.extension_attributes.values_list("normalized_name", flat=True)),
@@ -151,4 +164,6 @@ def _policies(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | No
     integration = page.get("integration")
     if integration is None:
         return None
-    return {"policies": approval_policies_of(integration)}
+    from provisioning.approvers import policy_warning
+
+    return {"policies": approval_policies_of(integration), "approval_warning": policy_warning()}

@@ -197,6 +197,8 @@ def action_request(
         parameters=parameters or {},
     )
     needs_approval = bool(hold) or approval_required(integration, action_type)
+    if needs_approval and batch is None:  # a batch was checked once, as a whole
+        _require_an_approver(actor, integration, action_type, hold)
     now = timezone.now()
     with transaction.atomic():
         action = Action.objects.create(
@@ -225,6 +227,15 @@ def action_request(
         if action.state == ActionState.QUEUED:
             _enqueue_on_commit(action)
     return action
+
+
+def _require_an_approver(actor: Person | None, integration: Integration, action_type: str, hold: str = "") -> None:
+    """Refuse a request that needs an approval nobody could give (see ``provisioning.approvers``)."""
+    from provisioning.approvers import refusal
+
+    reason = refusal(requester=actor, integration=integration, action_type=action_type, held=hold)
+    if reason:
+        raise ActionRefused(reason, "action_type")
 
 
 def action_routing(action: Action) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Each row names a target attribute (a core name of the mapping table, or an exten
 attribute's normalized name, resolved through the integration's reverse index from
 extraction) and where its value comes from: an identity attribute of the person, a static
 value, or a template over identity attributes (``{given_name}.{family_name}``, with
-``|lower`` and ``|upper``). An integration without rows uses the default mapping.
+``|lower`` and ``|upper``). Rows apply over the default mapping: adding one changes that
+attribute and keeps every other.
 """
 
 from __future__ import annotations
@@ -134,13 +135,13 @@ def _place(payload: dict[str, Any], path: str, value: Any) -> None:
 
 
 def payload_for(person: Person, integration: Integration) -> dict[str, Any]:
-    """The SCIM user for ``person`` in ``integration``: its transformers, or the default mapping."""
+    """The SCIM user for ``person`` in ``integration``: the default mapping, each transformer
+    applied over it in order (an attribute without a row keeps its default; a row whose value
+    is empty for this person leaves the default standing)."""
     from provisioning.services import user_payload_for
 
     rows = list(integration.transformers.all())
-    if not rows:
-        return user_payload_for(person)
-    payload: dict[str, Any] = {"active": True}
+    payload = user_payload_for(person)
     for row in rows:
         value = _value(person, row)
         if value in ("", None, []):
@@ -168,6 +169,25 @@ def transformer_check(integration: Integration, attribute_name: str, source: str
             raise TransformerError("Write placeholders as {attribute} or {attribute|lower}.")
 
 
+USER_NAME_SAMPLE = 500  # active people a user_name row is tried on before it is saved
+
+
+def _require_user_names(integration: Integration, source: str, value: str) -> None:
+    """Refuse a user_name row that gives some active person no user name: refused now, not at their sync."""
+    row = AttributeTransformer(integration=integration, attribute_name="user_name", source=source, value=value)
+    empty = [
+        person.username
+        for person in Person.objects.filter(is_active=True).order_by("username")[:USER_NAME_SAMPLE]
+        if not str(_value(person, row) or "").strip()
+    ]
+    if empty:
+        raise TransformerError(
+            f"This user_name would be empty for {len(empty)} active "
+            f"{'person' if len(empty) == 1 else 'people'} ({', '.join(empty[:5])}"
+            f"{', …' if len(empty) > 5 else ''}): choose a source every person has, such as username or email."
+        )
+
+
 def transformer_add(
     *, actor: Any, integration: Integration, attribute_name: str, source: str, value: str, request: Any = None
 ) -> AttributeTransformer:
@@ -178,6 +198,8 @@ def transformer_add(
     if not value.strip():
         raise TransformerError("Give the value, identity attribute or template.")
     transformer_check(integration, attribute_name, source, value)
+    if attribute_name == "user_name":
+        _require_user_names(integration, source, value)
     last = integration.transformers.order_by("-position").values_list("position", flat=True).first()
     row = AttributeTransformer.objects.create(
         integration=integration,

@@ -197,6 +197,7 @@ def test_delete_waits_for_another_admins_approval_then_deletes(
     extract()
     app.supports_hard_delete = True
     app.save()
+    other_admin = make_person("other-admin", roles=["admin"])  # without another approver it would be refused
     action = action_request(
         actor=approver, integration=app, action_type="DELETE_IDENTITY", target_user=account(app, "ada")
     )
@@ -208,7 +209,6 @@ def test_delete_waits_for_another_admins_approval_then_deletes(
     with pytest.raises(ActionRefused, match="Only approvers"):
         action_approve(actor=requester, action=action)
 
-    other_admin = make_person("other-admin", roles=["admin"])
     approved = action_approve(actor=other_admin, action=action, comment="leaver confirmed")
     assert approved.state == "queued"
     assert approved.decided_by == other_admin

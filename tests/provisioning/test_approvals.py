@@ -113,8 +113,9 @@ def test_without_javascript_a_row_decision_comes_back_to_the_inbox(
 
 
 def test_a_requester_sees_their_own_request_but_cannot_decide_it(
-    deletable: Integration, approver: Person, inbox: Client
+    deletable: Integration, approver: Person, inbox: Client, make_person: Callable[..., Person]
 ) -> None:
+    make_person("other-admin", roles=["admin"])  # someone else could decide it
     action = pending_delete(deletable, approver, account(deletable, "ada"))
     page = inbox.get("/approvals/").content.decode()
     assert "your request" in page

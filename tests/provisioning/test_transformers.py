@@ -13,7 +13,7 @@ from console.accounts.models import Person
 from console.audit.models import AuditEvent
 from integrations.models import Integration
 from provisioning.models import AttributeTransformer, ScimCall
-from provisioning.services import ActionRefused, action_request
+from provisioning.services import action_request
 from provisioning.transformers import TransformerError, transformer_add
 from tests.provisioning.conftest import run_action, server_user
 from tests.scim_peer import ENTERPRISE, Peer
@@ -88,12 +88,39 @@ def test_bad_rows_are_refused_with_the_reason(mapped: Integration, approver: Per
         )
 
 
-def test_a_person_the_transformers_give_no_user_name_is_refused(
+def test_one_row_changes_its_attribute_and_keeps_the_default_mapping(
     app: Integration, approver: Person, requester: Person, make_person: Callable[..., Person]
 ) -> None:
-    transformer_add(actor=approver, integration=app, attribute_name="title", source="static_value", value="x")
-    with pytest.raises(ActionRefused, match="no user_name"):
-        action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=make_person("p"))
+    transformer_add(actor=approver, integration=app, attribute_name="title", source="static_value", value="Staff")
+    person = make_person("pat", given_name="Pat", family_name="Lee", email="pat@example.com")
+    action = action_request(actor=requester, integration=app, action_type="SYNC_IDENTITIES", person=person)
+    sent = action.parameters["user"]
+    assert sent["userName"] == "pat"  # the default mapping stands
+    assert sent["emails"][0]["value"] == "pat@example.com"
+    assert sent["name"]["givenName"] == "Pat"
+    assert sent["title"] == "Staff"  # and the row changed its attribute
+    # The page shows the whole payload a sync now sends, for the admin looking at it.
+    page = Client()
+    page.force_login(approver)
+    detail = page.get(f"/integrations/{app.pk}/").content.decode()
+    assert "What a sync sends now, for you (approver)" in detail
+    assert "&quot;title&quot;: &quot;Staff&quot;" in detail
+
+
+def test_a_user_name_row_that_leaves_someone_without_one_is_refused_when_saved(
+    app: Integration, approver: Person, make_person: Callable[..., Person]
+) -> None:
+    make_person("numbered", employee_number="E-1")
+    make_person("unnumbered")
+    with pytest.raises(TransformerError, match=r"empty for \d+ active .*unnumbered"):
+        transformer_add(
+            actor=approver,
+            integration=app,
+            attribute_name="user_name",
+            source="identity_attribute",
+            value="employee_number",
+        )
+    assert not AttributeTransformer.objects.filter(integration=app).exists()
 
 
 def test_the_preview_shows_the_exact_payload(
