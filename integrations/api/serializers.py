@@ -10,9 +10,9 @@ from rest_framework import serializers
 
 from integrations import catalog
 from integrations.models import (
-    INTERVAL_TOO_SHORT,
     INTERVAL_LONGEST,
     INTERVAL_TOO_LONG,
+    INTERVAL_TOO_SHORT,
     ExtensionAttribute,
     ExtractionRun,
     Integration,
