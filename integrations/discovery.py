@@ -19,6 +19,7 @@ from integrations.scim_client import (
     ScimClientError,
     ScimNotFound,
     ScimNotImplemented,
+    ScimTransient,
     list_resources,
 )
 
@@ -32,13 +33,29 @@ CAUSE_LABELS = {
     "authentication": "the credentials were refused (401 / 403)",
     "not_found": "a path answered 404 (check the base URL and endpoint paths)",
     "not_scim": "the answer is not SCIM",
-    "unreachable": "the server did not answer (refused, timed out or overloaded)",
+    "unreachable": "the server did not answer (connection refused, dropped or timed out)",
+    "rate_limited": "the application asked the console to slow down (429)",
+    "server_error": "the application failed (5xx)",
+    "bad_gateway": "a gateway in front of the application got no valid answer from it (502)",
+    "unavailable": "the application is unavailable: overloaded or down for maintenance (503)",
+    "gateway_timeout": "a gateway in front of the application gave up waiting for it (504)",
     "bad_request": "the server refused the request",
     "not_implemented": "the application does not implement this (501)",
     "conflict": "conflict",
     "error": "error",
 }
 CAPABILITIES = ("patch", "filter", "bulk", "etag", "sort", "changePassword")
+# An answer that arrived, in words: a server error is the application's failure, not a
+# network's (ScimTransient covers both; its ``status`` tells them apart).
+STATUS_WORDS = {
+    429: "too many requests",
+    500: "it failed",
+    501: "not implemented",
+    502: "bad gateway: a proxy in front of it got no valid answer from it",
+    503: "unavailable: overloaded or down for maintenance",
+    504: "gateway timeout: a proxy in front of it gave up waiting for it",
+}
+STATUS_CAUSES = {429: "rate_limited", 502: "bad_gateway", 503: "unavailable", 504: "gateway_timeout"}
 
 
 def normalized_name(schema_urn: str, attribute_path: str) -> str:
@@ -87,7 +104,9 @@ def connection_test(*, integration: Integration, client: ScimClient | None = Non
         # A JSON answer is not enough: a REST API that is not SCIM answers JSON too.
         list_resources(integration.users_endpoint, client.get_json(integration.users_endpoint, {"count": 1}))
     except ScimClientError as exc:
-        result = ConnectionResult(ok=False, error=integration_redactor(integration).text(str(exc)), cause=cause_of(exc))
+        result = ConnectionResult(
+            ok=False, error=integration_redactor(integration).text(failure_message(exc)), cause=cause_of(exc)
+        )
     else:
         capabilities: dict[str, Any] = {
             name: bool(getattr(getattr(config, _field_of(name), None), "supported", False)) for name in CAPABILITIES
@@ -111,6 +130,9 @@ def _field_of(capability: str) -> str:
 
 def cause_of(error: ScimClientError) -> str:
     """A short name for why a connection failed, for people and for the API."""
+    status = error.status
+    if isinstance(error, ScimTransient) and status is not None:  # an answer arrived: the application's doing
+        return STATUS_CAUSES.get(status, "server_error")
     return {
         "ScimDnsError": "dns",
         "ScimNotImplemented": "not_implemented",
@@ -122,6 +144,27 @@ def cause_of(error: ScimClientError) -> str:
         "ScimBadRequest": "bad_request",
         "ScimConflict": "conflict",
     }.get(type(error).__name__, "error")
+
+
+def status_in_words(status: int) -> str:
+    """``500`` → ``it failed``: what an HTTP status says happened at the application."""
+    return STATUS_WORDS.get(status) or ("a server error" if status >= 500 else "refused")
+
+
+def failure_message(error: ScimClientError) -> str:
+    """The error, told as what the application answered when an answer arrived with a server error.
+
+    ``GET …/Users answered 500: db down`` → ``The application answered 500 (it failed): db down
+    (GET …/Users)``; a connection that failed (no answer) keeps its own message.
+    """
+    status = error.status
+    message = str(error)
+    if not isinstance(error, ScimTransient) or status is None:
+        return message
+    where, answered, detail = message.partition(f" answered {status}")
+    if not answered:
+        return f"The application answered {status} ({status_in_words(status)}): {message}"
+    return f"The application answered {status} ({status_in_words(status)}){detail} ({where})"
 
 
 class SchemasUnavailable(ScimClientError):

@@ -1,4 +1,4 @@
-"""Test connection names why it failed: DNS, a wrong path, an answer that is not SCIM."""
+"""Test connection names why it failed: DNS, a wrong path, an answer that is not SCIM, the application failing."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from console.accounts.models import Person
@@ -87,6 +88,78 @@ def test_a_501_is_named_and_not_retried(
         client.get_json("ResourceTypes")
     assert not isinstance(raised.value, ScimTransient)
     assert client.requests_made == 1
+
+
+def test_a_500_is_the_application_failing_with_its_detail_not_unreachable(
+    peer: Peer,
+    make_integration: Callable[..., Integration],
+    peer_behind: Callable[[Front], str],
+    admin: Person,
+    admin_client: Client,
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    def failing_users(environ: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        return scim_error(500, "database connection pool exhausted") if environ["PATH_INFO"] == "/Users" else None
+
+    integration = make_integration(peer_behind(failing_users))
+    result = connection_test(integration=integration)
+    assert (result.ok, result.cause) == (False, "server_error")
+    assert result.error.startswith("The application answered 500 (it failed): database connection pool exhausted")
+    assert "/Users)" in result.error  # where it failed
+    assert "unreachable" not in result.error + result.cause_label
+    assert "did not answer" not in result.cause_label
+    assert result.cause_label == "the application failed (5xx)"
+    assert Integration.objects.get(pk=integration.pk).connection_error == result.error  # the health panel's words
+
+    answer = api_client_for(admin).post(f"/api/v1/integrations/{integration.pk}/test-connection/").json()
+    assert (answer["ok"], answer["cause"]) == (False, "server_error")
+    assert answer["error"].startswith("The application answered 500 (it failed): database connection pool")
+    page = admin_client.post(f"/integrations/{integration.pk}/test-connection/").content.decode()
+    assert "The application answered 500 (it failed): database connection pool exhausted" in page
+    assert "did not answer" not in page
+
+
+@pytest.mark.parametrize(
+    ("status", "words", "cause"),
+    [
+        (502, "bad gateway", "bad_gateway"),
+        (503, "unavailable", "unavailable"),
+        (504, "gateway timeout", "gateway_timeout"),
+        (507, "a server error", "server_error"),
+        (429, "too many requests", "rate_limited"),
+    ],
+)
+def test_other_server_errors_name_their_status_in_words(
+    status: int,
+    words: str,
+    cause: str,
+    peer: Peer,
+    make_integration: Callable[..., Integration],
+    peer_behind: Callable[[Front], str],
+) -> None:
+    def failing(environ: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        return scim_error(status, "try later") if environ["PATH_INFO"] == "/ServiceProviderConfig" else None
+
+    result = connection_test(integration=make_integration(peer_behind(failing)))
+    assert (result.ok, result.cause) == (False, cause)
+    assert result.error.startswith(f"The application answered {status} ({words}")
+    assert result.error.endswith("/ServiceProviderConfig)")
+    assert ": try later" in result.error
+    assert "unreachable" not in result.error + result.cause_label
+
+
+def test_a_server_error_without_a_scim_body_is_still_named(make_integration: Callable[..., Integration]) -> None:
+    def gateway(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(502, text="<html>Bad Gateway</html>", headers={"Content-Type": "text/html"})
+
+    integration = make_integration("https://scim.example.com/v2")
+    client = ScimClient(integration, http=httpx.Client(transport=httpx.MockTransport(gateway)), read_attempts=1)
+    result = connection_test(integration=integration, client=client)
+    assert (result.ok, result.cause) == (False, "bad_gateway")
+    assert result.error == (
+        "The application answered 502 (bad gateway: a proxy in front of it got no valid answer from it) "
+        "(GET https://scim.example.com/v2/ServiceProviderConfig)"
+    )
 
 
 # --- how resolvers word it: only a mock can make every platform's message ----------------
