@@ -152,7 +152,7 @@ def rows(integration: Integration) -> list[dict[str, Any]]:
         elif known is True:
             state, does = "Works", "Uses the standard form."
         else:
-            state, does = str(known), (capability.fallback if known != "id" else "Uses the standard form.")
+            state, does = f"Holds {known}", (capability.fallback if known != "id" else "Uses the standard form.")
         out.append(
             {
                 "key": capability.key,

@@ -31,3 +31,12 @@ def extractions_dispatch_due() -> int:
 def extractions_recover_task() -> int:
     """Beat calls this every minute: fail runs whose worker or message was lost."""
     return extractions_recover()
+
+
+# At most once: a probe that writes must not run again after a lost worker (it would make a
+# second test user); a lost probe shows as lost on the page, and the admin probes again.
+@shared_task(acks_late=False, ignore_result=True)
+def probe_task(integration_id: int, writes: bool, actor_id: int | None = None) -> None:
+    from integrations.probe import probe_execute
+
+    probe_execute(integration_id=integration_id, writes=writes, actor_id=actor_id)

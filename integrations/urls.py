@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/extract/", views.integration_extract, name="integration_extract"),
     path("<int:pk>/progress/", views.integration_run_progress, name="integration_progress"),
     path("<int:pk>/test-connection/", views.integration_test_connection, name="integration_test_connection"),
+    path("<int:pk>/probe/", views.integration_probe, name="integration_probe"),
     path("<int:pk>/users/", views.integration_users, name="integration_users"),
     path("<int:pk>/users/<int:user_pk>/", views.target_user_detail, name="target_user_detail"),
     path("<int:pk>/groups/", views.integration_groups, name="integration_groups"),

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
@@ -27,6 +27,7 @@ from integrations.models import (
     TargetMembership,
     TargetUser,
 )
+from integrations.probe import probe_panel, probe_start
 from integrations.selectors import integration_health, with_seen_at
 from integrations.services import ExtractionRefused, extraction_start
 from integrations.tables import GROUPS_TABLE, MEMBERS_TABLE, RUNS_TABLE, users_table
@@ -132,6 +133,7 @@ def _detail_context(integration: Integration, refusal: str = "") -> dict[str, An
         "run": integration.runs.order_by("-queued_at", "-id").first(),
         "runs": integration.runs.order_by("-queued_at", "-id")[:10],
         "refusal": refusal,
+        **probe_panel(integration),
         "catalog_template": catalog.get(integration.catalog_template) if integration.catalog_template else None,
     }
 
@@ -178,6 +180,24 @@ def integration_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
     result = connection_test(integration=integration)
     return render(request, "integrations/connection.html", {"integration": integration, "result": result})
+
+
+@require_http_methods(["GET", "POST"])
+@requires(Perm.VIEW, write=Perm.MANAGE_INTEGRATIONS)
+def integration_probe(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Dialect region (polled by htmx while a probe runs); POST starts a probe, with the
+    write checks only when ``writes`` is ticked."""
+    integration = get_object_or_404(Integration, pk=pk)
+    if request.method == "POST":
+        writes = request.POST.get("writes") in ("1", "on", "true")
+        _, queued = probe_start(integration=integration, writes=writes, actor=acting_person(request))
+        if not getattr(request, "htmx", False):
+            if queued:
+                messages.success(request, "The probe is queued: the Dialect section shows its progress.")
+            else:
+                messages.info(request, "A probe of this integration is already under way.")
+            return redirect(f"{reverse('integration_detail', args=[integration.pk])}#dialect")
+    return render(request, "integrations/detail.html#dialect", {"integration": integration, **probe_panel(integration)})
 
 
 @requires(Perm.VIEW)

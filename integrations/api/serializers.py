@@ -6,9 +6,10 @@ import ssl
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from integrations import catalog
+from integrations import catalog, dialect
 from integrations.models import (
     INTERVAL_LONGEST,
     INTERVAL_TOO_LONG,
@@ -21,6 +22,23 @@ from integrations.models import (
 )
 
 SECRET_FIELDS = ("bearer_token", "basic_password")
+
+
+class DialectRowSerializer(serializers.Serializer[dict[str, Any]]):
+    """One capability of an integration's dialect profile (integrations/dialect.py ``rows``)."""
+
+    # ``label`` and ``source`` are Field attributes too: the metaclass takes the declared fields
+    # out of the class, which mypy does not know.
+    key = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    state = serializers.CharField(help_text="Works, Refused, Not known yet, or Holds id / Holds userName.")
+    works = serializers.JSONField(help_text="true, false, null (not known), or the value (member_reference).")
+    console_does = serializers.CharField()
+    source = serializers.CharField(  # type: ignore[assignment]
+        help_text="Probe, Catalog template, Learned from a refusal; empty when unknown."
+    )
+    at = serializers.CharField(allow_null=True)
+    note = serializers.CharField()
 
 
 class IntegrationSerializer(serializers.ModelSerializer[Integration]):
@@ -36,6 +54,11 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
     )
     bearer_token_set = serializers.SerializerMethodField()
     basic_password_set = serializers.SerializerMethodField()
+    dialect = serializers.SerializerMethodField(
+        help_text="The dialect profile: each capability the console relies on, whether the application "
+        "accepts its standard form, what the console does instead, and who found out (probe, catalog "
+        "template, learned from a refusal) when."
+    )
     template = serializers.CharField(
         write_only=True,
         required=False,
@@ -85,6 +108,8 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
             "connection_checked_at",
             "connection_error",
             "capabilities",
+            "dialect",
+            "dialect_probed_at",
             "template",
             "template_values",
             "catalog_template",
@@ -100,6 +125,7 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
             "connection_checked_at",
             "connection_error",
             "capabilities",
+            "dialect_probed_at",
             "catalog_template",
             "rate_limit_learned_at",
             "rate_limit_learned_note",
@@ -112,6 +138,10 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
 
     def get_basic_password_set(self, integration: Integration) -> bool:
         return bool(integration.basic_password)
+
+    @extend_schema_field(DialectRowSerializer(many=True))
+    def get_dialect(self, integration: Integration) -> list[dict[str, Any]]:
+        return dialect.rows(integration)
 
     def to_internal_value(self, data: Any) -> Any:
         """With ``template``: what the request leaves out comes from the template, and the base URL's
@@ -267,3 +297,40 @@ class ExtensionAttributeSerializer(serializers.ModelSerializer[ExtensionAttribut
         model = ExtensionAttribute
         fields = ["id", "normalized_name", "scim_path", "schema_urn", "attribute_type", "multi_valued", "description"]
         read_only_fields = fields
+
+
+class ProbeRequestSerializer(serializers.Serializer[dict[str, Any]]):
+    writes = serializers.BooleanField(
+        default=False,
+        help_text="Also run the write checks, on a disposable user and group (lifecycle-console-probe-…) that "
+        "the probe deletes afterwards (deactivates, and says so, where the application refuses the delete).",
+    )
+
+
+class ProbeStateSerializer(serializers.Serializer[dict[str, Any]]):
+    """The latest probe of an integration, as its worker left it."""
+
+    state = serializers.ChoiceField(choices=["queued", "running", "succeeded", "failed", "lost"])
+    active = serializers.BooleanField(help_text="Queued or running.")
+    writes = serializers.BooleanField()
+    requested_by = serializers.CharField()
+    queued_at = serializers.CharField()
+    started_at = serializers.CharField(allow_null=True)
+    finished_at = serializers.CharField(allow_null=True)
+    step = serializers.CharField()
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+    summary = serializers.CharField()
+    error = serializers.CharField()
+    report = serializers.JSONField(
+        allow_null=True,
+        help_text="found, notes, unsettled (capability: why not settled), remarks (what became of the test "
+        "user and group), requests by method, test_name.",
+    )
+
+
+class ProbeSerializer(serializers.Serializer[dict[str, Any]]):
+    probe = ProbeStateSerializer(allow_null=True, help_text="The latest probe; null when none was run lately.")
+    queued = serializers.BooleanField(required=False, help_text="POST: false when a probe was already under way.")
+    dialect = DialectRowSerializer(many=True)
+    dialect_probed_at = serializers.DateTimeField(allow_null=True)

@@ -16,23 +16,34 @@ from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
 from console.web.tables import Table
-from integrations import catalog
+from integrations import catalog, dialect
 from integrations.api.serializers import (
     SECRET_FIELDS,
     ExtensionAttributeSerializer,
     ExtractionRunSerializer,
     IntegrationSerializer,
+    ProbeRequestSerializer,
+    ProbeSerializer,
     TargetGroupSerializer,
     TargetUserSerializer,
 )
 from integrations.discovery import connection_test
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
+from integrations.probe import probe_start, probe_state
 from integrations.selectors import integration_health, with_seen_at
 from integrations.services import ExtractionRefused, extraction_start
 from integrations.tables import GROUPS_TABLE, RUNS_TABLE, USERS_TABLE
 
 AUDITED_FIELDS = [f for f in IntegrationSerializer.Meta.fields if f not in {"id", "created_at", "updated_at"}]
+
+
+def _probe_body(integration: Integration, state: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "probe": state,
+        "dialect": dialect.rows(integration),
+        "dialect_probed_at": integration.dialect_probed_at,
+    }
 
 
 def _public(data: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +145,22 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         """Read ServiceProviderConfig, ResourceTypes and one user; report capabilities or the cause."""
         result = connection_test(integration=self.get_object())
         return Response({**result.as_dict(), "cause_label": result.cause_label if not result.ok else ""})
+
+    @extend_schema(request=ProbeRequestSerializer, responses={200: ProbeSerializer, 202: ProbeSerializer})
+    @action(detail=True, methods=["get", "post"])
+    def probe(self, request: Request, pk: str | None = None) -> Response:
+        """GET: the dialect profile and the latest probe. POST: probe the application (reads; with
+        ``{"writes": true}`` the write checks too, on a disposable user and group): 202 with the
+        probe queued, or the one already under way (``queued`` false)."""
+        integration = self.get_object()
+        if request.method != "POST":
+            return Response(_probe_body(integration, probe_state(integration=integration)))
+        asked = ProbeRequestSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        state, queued = probe_start(
+            integration=integration, writes=asked.validated_data["writes"], actor=acting_person(request)
+        )
+        return Response({**_probe_body(integration, state), "queued": queued}, status=status.HTTP_202_ACCEPTED)
 
     def _page(self, queryset: QuerySet[Any], serializer: Any, ordering: list[str] | Table) -> Response:
         """One keyset page; a table's list also sorts by ``?ordering=`` as its tab does."""
