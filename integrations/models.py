@@ -161,6 +161,13 @@ class ExtractionRun(models.Model):
                 name="one_active_extraction_per_integration",
             )
         ]
+        # The Runs tab's sorts: one row per run, so these cost extraction nothing that shows.
+        indexes = [
+            models.Index(fields=["integration", "queued_at", "id"], name="run_queued_idx"),
+            models.Index(fields=["integration", "status", "id"], name="run_status_idx"),
+            models.Index(fields=["integration", "users_seen", "id"], name="run_users_idx"),
+            models.Index(fields=["integration", "groups_seen", "id"], name="run_groups_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.integration_id} {self.status}"
@@ -269,6 +276,9 @@ class TargetUser(models.Model):
         constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_user_unique")]
         indexes = [
             models.Index(fields=["integration", "user_name", "id"], name="target_user_keyset_idx"),
+            # The Users tab's other sorts (console.web.tables: the sort field, then the id).
+            models.Index(fields=["integration", "display_name", "id"], name="target_user_display_idx"),
+            models.Index(fields=["integration", "email", "id"], name="target_user_email_idx"),
             # Actions and filters find an account by userName, case-insensitively (``iexact``).
             models.Index(F("integration"), Upper("user_name"), name="target_user_name_ci_idx"),
         ]
@@ -295,7 +305,10 @@ class TargetGroup(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_group_unique")]
-        indexes = [models.Index(fields=["integration", "display_name", "id"], name="target_group_keyset_idx")]
+        indexes = [
+            models.Index(fields=["integration", "display_name", "id"], name="target_group_keyset_idx"),
+            models.Index(fields=["integration", "member_count", "id"], name="target_group_size_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name
