@@ -329,3 +329,15 @@ def test_a_success_whose_answer_shows_the_change_not_made_is_a_failure(
     assert outcome.action is not None
     assert outcome.action.state == "failed"
     assert "still True" in outcome.action.last_error
+
+
+def test_a_connection_test_reads_an_application_that_refuses_count(
+    bent: Bent, seeded: dict[str, Any], bent_app: Integration
+) -> None:
+    bent.refuse_count = True
+
+    result = connection_test(integration=bent_app)
+
+    assert result.ok, result.error
+    bent_app.refresh_from_db()
+    assert dialect.refused(bent_app, "count")
