@@ -21,7 +21,7 @@ class ActionType(models.TextChoices):
 
 
 class ActionState(models.TextChoices):
-    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
     APPROVED = "approved", "Approved"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"

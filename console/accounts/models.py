@@ -56,7 +56,10 @@ class Person(AbstractBaseUser):
     user_type = models.CharField(max_length=255, blank=True)
     preferred_language = models.CharField(max_length=255, blank=True)
     locale = models.CharField(max_length=255, blank=True)
-    timezone = models.CharField(max_length=255, blank=True)
+    timezone = models.CharField(max_length=255, blank=True)  # the SCIM attribute, as the IdP sent it
+    # How the console shows times to this person (their choice on My profile); empty: the
+    # SCIM timezone where it is a known zone, else UTC (console.web.middleware).
+    time_zone = models.CharField("time zone for pages", max_length=64, blank=True)
     email = models.EmailField("primary email", blank=True, db_index=True)
     # Multi-valued SCIM attributes, as the identity provider sent them.
     emails = models.JSONField(default=list, blank=True)
