@@ -111,7 +111,7 @@ def learn(integration: Integration, capability: str, learned: Any, *, note: str 
     if isinstance(known, dict) and (known.get("value"), known.get("source")) == (learned, source):
         return  # nothing new: no write
     with transaction.atomic():
-        row = Integration.objects.select_for_update().only("pk", "dialect").get(pk=integration.pk)
+        row = Integration.all_objects.select_for_update().only("pk", "dialect").get(pk=integration.pk)
         profile = dict(row.dialect or {})
         profile[capability] = entry
         Integration.objects.filter(pk=integration.pk).update(dialect=profile)
@@ -124,7 +124,7 @@ def learn_many(
     """Remember several capabilities at once (a probe's or a template's findings)."""
     now = timezone.now().isoformat()
     with transaction.atomic():
-        row = Integration.objects.select_for_update().only("pk", "dialect").get(pk=integration.pk)
+        row = Integration.all_objects.select_for_update().only("pk", "dialect").get(pk=integration.pk)
         profile = dict(row.dialect or {})
         for capability, learned in found.items():
             if capability not in CAPABILITIES:

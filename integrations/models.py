@@ -19,8 +19,20 @@ INTERVAL_LONGEST = 525_600  # minutes: a year
 INTERVAL_TOO_LONG = "The interval is at most 525,600 minutes (a year)."
 
 
+class LiveIntegrations(models.Manager["Integration"]):
+    """Integrations that were not deleted. A deleted one is archived: its history stays readable."""
+
+    def get_queryset(self) -> models.QuerySet[Integration]:
+        return super().get_queryset().filter(archived_at__isnull=True)
+
+
 class Integration(models.Model):
-    """A SCIM 2.0 application the console reads and, through actions, changes."""
+    """A SCIM 2.0 application the console reads and, through actions, changes.
+
+    Deleting one archives it (``archived_at``): its credentials go; its actions, their calls,
+    its runs and its audit trail stay, under its name. ``objects`` holds the live ones;
+    ``all_objects`` the archived ones too.
+    """
 
     class Kind(models.TextChoices):
         SCIM = "scim", "SCIM application"
@@ -31,7 +43,7 @@ class Integration(models.Model):
         BASIC = "basic", "User name and password"
 
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.SCIM)
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)  # unique among live integrations (Meta.constraints)
     application_type = models.CharField(max_length=100, blank=True, help_text="For custom applications (OAA).")
     base_url = models.URLField("SCIM base URL", max_length=500)
     auth_type = models.CharField(max_length=8, choices=AuthType.choices, default=AuthType.BEARER)
@@ -98,9 +110,22 @@ class Integration(models.Model):
     rate_limit_learned_note = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField("deleted at", null=True, blank=True)
+
+    objects = LiveIntegrations()
+    all_objects = models.Manager()  # noqa: DJ012 - both managers are declared after the fields
 
     class Meta:
         ordering = ["name"]
+        base_manager_name = "all_objects"  # an action of a deleted integration still reaches it
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(archived_at__isnull=True),
+                name="integration_name_unique_live",
+                violation_error_message="An integration with this name exists already.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

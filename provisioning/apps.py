@@ -13,6 +13,9 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self) -> None:
         from console.web.slots import register_panel
+        from integrations.services import integration_archived
+
+        integration_archived.connect(_integration_archived, dispatch_uid="provisioning.integration_archived")
 
         register_panel("dashboard.main", template="provisioning/dashboard_tiles.html", context=_tiles, order=5)
         register_panel("dashboard.main", template="provisioning/dashboard_charts.html", context=_charts, order=20)
@@ -28,6 +31,42 @@ class ProvisioningConfig(AppConfig):
         register_panel("integration.transformers", template="provisioning/panel_policies.html", context=_policies)
         register_panel(
             "integration.transformers", template="provisioning/panel_transformers.html", context=_transformers
+        )
+
+
+def _integration_archived(sender: Any, *, integration: Any, actor: Any, request: Any, **kwargs: Any) -> None:
+    """An integration was deleted: what waits for it is cancelled (what is running fails on its own)."""
+    from django.utils import timezone
+
+    from console.audit.services import audit_record
+    from provisioning.models import AccessRequest, Action, ActionEvent, ActionState
+
+    now = timezone.now()
+    waiting = Action.objects.filter(
+        integration=integration,
+        state__in=[ActionState.PENDING_APPROVAL, ActionState.APPROVED, ActionState.QUEUED],
+    )
+    moved = list(waiting.values_list("pk", "state"))
+    waiting.update(
+        state=ActionState.CANCELLED, finished_at=now, updated_at=now, last_error="the integration was deleted"
+    )
+    ActionEvent.objects.bulk_create(
+        [
+            ActionEvent(
+                action_id=pk, from_state=state, to_state=ActionState.CANCELLED, actor=actor, note="integration deleted"
+            )
+            for pk, state in moved
+        ]
+    )
+    requests = AccessRequest.objects.filter(integration=integration, state=AccessRequest.State.PENDING)
+    cancelled_requests = requests.update(state=AccessRequest.State.CANCELLED)
+    if moved or cancelled_requests:
+        audit_record(
+            verb="integration.work_cancelled",
+            actor=actor,
+            target=integration,
+            request=request,
+            details={"actions_cancelled": len(moved), "access_requests_cancelled": cancelled_requests},
         )
 
 

@@ -197,7 +197,7 @@ def claim_batch(action_ids: Sequence[int]) -> BatchClaim:
         found = list(Action.objects.select_for_update().filter(claimable, pk__in=list(action_ids)).order_by("pk"))
         if not found:
             return BatchClaim([])
-        integration = Integration.objects.get(pk=found[0].integration_id)  # read once: its credentials decrypted once
+        integration = Integration.all_objects.get(pk=found[0].integration_id)  # its credentials decrypted once
         others = [a.pk for a in found if a.integration_id != integration.pk]  # sent apart: another claim takes them
         found = sorted((a for a in found if a.integration_id == integration.pk), key=lambda a: (a.priority, a.pk))
         for action in found:
@@ -543,7 +543,7 @@ def _count_failure(action: Action, error: str) -> None:
 
     with transaction.atomic():
         Integration.objects.filter(pk=action.integration_id).update(consecutive_failures=F("consecutive_failures") + 1)
-        integration = Integration.objects.get(pk=action.integration_id)
+        integration = Integration.all_objects.get(pk=action.integration_id)
         if integration.quarantined_at is None and integration.consecutive_failures >= settings.ACTION_QUARANTINE_AFTER:
             last = integration_redactor(integration).text(error)[:500]
             reason = f"{integration.consecutive_failures} failed attempts in a row; the last: {last}"

@@ -14,7 +14,7 @@ class ActionFilterSet(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=ActionState.choices, label="State", empty_label="Any")
     action_type = django_filters.ChoiceFilter(choices=ActionType.choices, label="Type", empty_label="Any")
     integration = django_filters.ModelChoiceFilter(
-        queryset=Integration.objects.all(), label="Integration", empty_label="Any"
+        queryset=Integration.all_objects.order_by("name"), label="Integration", empty_label="Any"
     )
     person = django_filters.CharFilter(
         method="about_person",
@@ -37,7 +37,7 @@ class ActionFilterSet(django_filters.FilterSet):
 class AccessRequestFilterSet(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=AccessRequest.State.choices, label="State", empty_label="Any")
     integration = django_filters.ModelChoiceFilter(
-        queryset=Integration.objects.all(), label="Integration", empty_label="Any"
+        queryset=Integration.all_objects.order_by("name"), label="Integration", empty_label="Any"
     )
     mine = django_filters.BooleanFilter(method="of_mine", label="Only mine", widget=forms.CheckboxInput)
 

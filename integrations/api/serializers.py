@@ -186,6 +186,15 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
             validated_data["rate_limit_learned_at"], validated_data["rate_limit_learned_note"] = None, ""
         return super().update(instance, validated_data)
 
+    def validate_name(self, value: str) -> str:
+        """Unique among live integrations (a deleted one's name is free again)."""
+        others = Integration.objects.filter(name=value)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise serializers.ValidationError("An integration with this name exists already.")
+        return value
+
     def validate_base_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("The SCIM base URL must start with http:// or https://.")

@@ -32,7 +32,7 @@ from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
 from integrations.probe import probe_start, probe_state
 from integrations.selectors import integration_health, with_seen_at
-from integrations.services import ExtractionRefused, extraction_start
+from integrations.services import ExtractionRefused, extraction_start, integration_delete
 from integrations.tables import GROUPS_TABLE, RUNS_TABLE, USERS_TABLE
 
 AUDITED_FIELDS = [f for f in IntegrationSerializer.Meta.fields if f not in {"id", "created_at", "updated_at"}]
@@ -83,14 +83,8 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         )
 
     def perform_destroy(self, instance: Integration) -> None:
-        audit_record(
-            verb="integration.deleted",
-            actor=acting_person(self.request),
-            target=instance,
-            request=self.request,
-            before={"name": instance.name, "base_url": instance.base_url},
-        )
-        instance.delete()
+        """Archived: gone from the console, its actions, runs and audit trail kept (see integration_delete)."""
+        integration_delete(actor=acting_person(self.request), integration=instance, request=self.request)
 
     @extend_schema(request=None, responses={202: ExtractionRunSerializer, 409: None})
     @action(detail=True, methods=["post"])

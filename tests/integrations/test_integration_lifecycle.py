@@ -101,7 +101,7 @@ def test_a_run_queued_before_the_integration_was_disabled_does_not_read_it(
 # --- deleting ------------------------------------------------------------------------------
 
 
-def test_deleting_an_integration_keeps_its_audit_trail(
+def test_deleting_an_integration_keeps_its_history(
     peer: Peer, admin_client: Client, admin_api: APIClient, admin: Person
 ) -> None:
     peer.user("ada")
@@ -112,10 +112,12 @@ def test_deleting_an_integration_keeps_its_audit_trail(
 
     response = admin_client.post(f"/integrations/{pk}/delete/", follow=True)
 
-    assert "Peer was deleted. Its audit trail stays." in response.content.decode()
-    assert not Integration.objects.filter(pk=pk).exists()
-    assert not ExtractionRun.objects.exists()
-    assert not TargetUser.objects.exists()
+    page = response.content.decode()
+    assert "Peer was deleted. Its actions, their calls, its runs and its audit trail stay readable" in page
+    assert not Integration.objects.filter(pk=pk).exists()  # gone from the console, archived
+    assert Integration.all_objects.get(pk=pk).archived_at is not None
+    assert ExtractionRun.objects.filter(integration_id=pk).count() == 1  # its history stays
+    assert TargetUser.objects.filter(integration_id=pk).exists()
     trail = AuditEvent.objects.filter(target_type="integrations.integration", target_id=str(pk)).order_by("id")
     assert list(trail.values_list("verb", flat=True)) == ["integration.extraction_requested", "integration.deleted"]
     deleted = trail.get(verb="integration.deleted")
