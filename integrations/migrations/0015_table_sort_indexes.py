@@ -4,38 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0014_dialect_catalog_learned_rate_limit'),
+        ("integrations", "0014_dialect_catalog_learned_rate_limit"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='extractionrun',
-            index=models.Index(fields=['integration', 'queued_at', 'id'], name='run_queued_idx'),
+            model_name="extractionrun",
+            index=models.Index(fields=["integration", "queued_at", "id"], name="run_queued_idx"),
         ),
         migrations.AddIndex(
-            model_name='extractionrun',
-            index=models.Index(fields=['integration', 'status', 'id'], name='run_status_idx'),
+            model_name="extractionrun",
+            index=models.Index(fields=["integration", "status", "id"], name="run_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='extractionrun',
-            index=models.Index(fields=['integration', 'users_seen', 'id'], name='run_users_idx'),
+            model_name="extractionrun",
+            index=models.Index(fields=["integration", "users_seen", "id"], name="run_users_idx"),
         ),
         migrations.AddIndex(
-            model_name='extractionrun',
-            index=models.Index(fields=['integration', 'groups_seen', 'id'], name='run_groups_idx'),
+            model_name="extractionrun",
+            index=models.Index(fields=["integration", "groups_seen", "id"], name="run_groups_idx"),
         ),
         migrations.AddIndex(
-            model_name='targetgroup',
-            index=models.Index(fields=['integration', 'member_count', 'id'], name='target_group_size_idx'),
+            model_name="targetgroup",
+            index=models.Index(fields=["integration", "member_count", "id"], name="target_group_size_idx"),
         ),
         migrations.AddIndex(
-            model_name='targetuser',
-            index=models.Index(fields=['integration', 'display_name', 'id'], name='target_user_display_idx'),
+            model_name="targetuser",
+            index=models.Index(fields=["integration", "display_name", "id"], name="target_user_display_idx"),
         ),
         migrations.AddIndex(
-            model_name='targetuser',
-            index=models.Index(fields=['integration', 'email', 'id'], name='target_user_email_idx'),
+            model_name="targetuser",
+            index=models.Index(fields=["integration", "email", "id"], name="target_user_email_idx"),
         ),
     ]

@@ -5,35 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0015_table_sort_indexes'),
+        ("integrations", "0015_table_sort_indexes"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='integration',
-            options={'base_manager_name': 'all_objects', 'ordering': ['name']},
+            name="integration",
+            options={"base_manager_name": "all_objects", "ordering": ["name"]},
         ),
         migrations.AlterModelManagers(
-            name='integration',
+            name="integration",
             managers=[
-                ('objects', django.db.models.manager.Manager()),
-                ('all_objects', django.db.models.manager.Manager()),
+                ("objects", django.db.models.manager.Manager()),
+                ("all_objects", django.db.models.manager.Manager()),
             ],
         ),
         migrations.AddField(
-            model_name='integration',
-            name='archived_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='deleted at'),
+            model_name="integration",
+            name="archived_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="deleted at"),
         ),
         migrations.AlterField(
-            model_name='integration',
-            name='name',
+            model_name="integration",
+            name="name",
             field=models.CharField(max_length=200),
         ),
         migrations.AddConstraint(
-            model_name='integration',
-            constraint=models.UniqueConstraint(condition=models.Q(('archived_at__isnull', True)), fields=('name',), name='integration_name_unique_live', violation_error_message='An integration with this name exists already.'),
+            model_name="integration",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("archived_at__isnull", True)),
+                fields=("name",),
+                name="integration_name_unique_live",
+                violation_error_message="An integration with this name exists already.",
+            ),
         ),
     ]

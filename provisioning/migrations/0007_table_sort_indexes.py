@@ -5,24 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('integrations', '0015_table_sort_indexes'),
-        ('provisioning', '0006_action_lease'),
+        ("integrations", "0015_table_sort_indexes"),
+        ("provisioning", "0006_action_lease"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='action',
-            index=models.Index(fields=['action_type', 'id'], name='action_type_sort_idx'),
+            model_name="action",
+            index=models.Index(fields=["action_type", "id"], name="action_type_sort_idx"),
         ),
         migrations.AddIndex(
-            model_name='action',
-            index=models.Index(fields=['state', 'id'], name='action_state_sort_idx'),
+            model_name="action",
+            index=models.Index(fields=["state", "id"], name="action_state_sort_idx"),
         ),
         migrations.AddIndex(
-            model_name='action',
-            index=models.Index(fields=['subject', 'id'], name='action_subject_sort_idx'),
+            model_name="action",
+            index=models.Index(fields=["subject", "id"], name="action_subject_sort_idx"),
         ),
     ]

@@ -5,19 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0002_append_only_trigger'),
+        ("audit", "0002_append_only_trigger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['verb', 'id'], name='audit_verb_sort_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["verb", "id"], name="audit_verb_sort_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['actor_label', 'id'], name='audit_actor_label_sort_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["actor_label", "id"], name="audit_actor_label_sort_idx"),
         ),
     ]
