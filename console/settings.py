@@ -114,6 +114,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "console.accounts.access.ApiKeyAuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "console.accounts.password_policy.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "console.accounts.access.AccessPolicyMiddleware",

@@ -74,6 +74,8 @@ class Person(AbstractBaseUser):
     department = models.CharField(max_length=255, blank=True)
     manager = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
     is_active = models.BooleanField("active", default=True)
+    # A password the console generated (the first admin's): the next sign-in asks for a new one.
+    password_change_required = models.BooleanField(default=False)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.LOCAL)
     removed_at = models.DateTimeField(
         null=True, blank=True, help_text="When an identity provider deleted this person; the record stays."
@@ -116,6 +118,11 @@ class Person(AbstractBaseUser):
     @property
     def full_name(self) -> str:
         return self.display_name or " ".join(p for p in (self.given_name, self.family_name) if p) or self.username
+
+    def set_password(self, raw_password: str | None) -> None:
+        """A password the person chose (ensure_admin marks a generated one after setting it)."""
+        super().set_password(raw_password)
+        self.password_change_required = False
 
     def has_console_permission(self, perm: Perm | str) -> bool:
         from console.accounts.selectors import person_permissions

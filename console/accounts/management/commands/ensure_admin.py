@@ -33,17 +33,19 @@ class Command(BaseCommand):
         admin_role = Role.objects.get(name=BuiltinRole.ADMIN)
         existing = Person.objects.filter(username__iexact=username).first()
         if existing is None:
-            person_create(actor=None, username=username, password=password, roles=[admin_role])
+            existing = person_create(actor=None, username=username, password=password, roles=[admin_role])
         else:
             existing.set_password(password)
             existing.is_active = True
             existing.save()
             person_set_roles(actor=None, person=existing, roles=[*existing.roles.all(), admin_role])
+        if generated:  # shown once on a terminal: the first sign-in asks for a password of their own
+            Person.objects.filter(pk=existing.pk).update(password_change_required=True)
         if generated:
             self.stdout.write(
                 self.style.WARNING(
                     f"Created the first admin.\n  user name: {username}\n  password:  {password}\n"
-                    "This password is shown only now. Change it after signing in."
+                    "This password is shown only now; the first sign-in asks for a new one."
                 )
             )
         else:
