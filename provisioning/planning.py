@@ -23,6 +23,8 @@ class PlannedRequest:
     path: str
     body: dict[str, Any] | None = None
     note: str = ""
+    # The account or group the path names, by its name: "PATCH Groups/abc123 (Engineers)".
+    label: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, "")}
@@ -40,6 +42,26 @@ def _member_references(integration: Integration, user_ids: list[str]) -> list[st
         TargetUser.objects.filter(integration=integration, remote_id__in=user_ids).values_list("remote_id", "user_name")
     )
     return [names.get(user_id, user_id) for user_id in user_ids]
+
+
+def _user_names(integration: Integration, user_ids: list[str]) -> dict[str, str]:
+    return dict(
+        TargetUser.objects.filter(integration=integration, remote_id__in=user_ids).values_list("remote_id", "user_name")
+    )
+
+
+def _group_name(integration: Integration, group_id: str) -> str:
+    names = TargetGroup.objects.filter(integration=integration, remote_id=group_id).values_list(
+        "display_name", flat=True
+    )
+    return next(iter(names), "")
+
+
+def _members_label(group: str, verb: str, user_ids: list[str], names: dict[str, str]) -> str:
+    """ "Engineers: add ada, bob and 3 more" """
+    shown = [names.get(user_id, user_id) for user_id in user_ids[:5]]
+    more = f" and {len(user_ids) - 5} more" if len(user_ids) > 5 else ""
+    return f"{group or 'the group'}: {verb} {', '.join(shown)}{more}"
 
 
 def plan(*, integration: Integration, action_type: str, parameters: dict[str, Any]) -> list[PlannedRequest]:
@@ -61,47 +83,76 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
             return [*lookups, PlannedRequest("POST", users, user_resource(desired), "no account yet")]
         operations = changed_operations(known.resource, desired)
         if not operations:
-            return [*lookups, PlannedRequest("—", f"{users}/{known.remote_id}", note="already up to date")]
-        return [*lookups, PlannedRequest("PATCH", f"{users}/{known.remote_id}", _patch(operations))]
+            return [
+                *lookups,
+                PlannedRequest("—", f"{users}/{known.remote_id}", note="already up to date", label=known.user_name),
+            ]
+        return [
+            *lookups,
+            PlannedRequest("PATCH", f"{users}/{known.remote_id}", _patch(operations), label=known.user_name),
+        ]
     if action_type == ActionType.MANAGE_RELATIONSHIPS:
         size = max(1, integration.membership_chunk_size)
         path = f"{groups}/{parameters['group_id']}"
-        add = _member_references(integration, parameters.get("add", []))
-        remove = _member_references(integration, parameters.get("remove", []))
+        group_name = _group_name(integration, str(parameters["group_id"]))
+        add_ids, remove_ids = list(parameters.get("add", [])), list(parameters.get("remove", []))
+        names = _user_names(integration, [*add_ids, *remove_ids])
+        add = _member_references(integration, add_ids)
+        remove = _member_references(integration, remove_ids)
         requests = [
             PlannedRequest(
                 "PATCH",
                 path,
                 _patch(add_operations(add[i : i + size])),
+                label=_members_label(group_name, "add", add_ids[i : i + size], names),
             )
             for i in range(0, len(add), size)
         ]
         requests += [
-            PlannedRequest("PATCH", path, _patch(removal_operations(integration, remove[i : i + size])))
+            PlannedRequest(
+                "PATCH",
+                path,
+                _patch(removal_operations(integration, remove[i : i + size])),
+                label=_members_label(group_name, "remove", remove_ids[i : i + size], names),
+            )
             for i in range(0, len(remove), size)
         ]
         return requests
     if action_type == ActionType.DEPROVISION_IDENTITY:
         user_id = parameters["user_id"]
+        user_name = _user_names(integration, [user_id]).get(user_id, "")
         requests = [
-            PlannedRequest("PATCH", f"{users}/{user_id}", _patch([{"op": "replace", "path": "active", "value": False}]))
+            PlannedRequest(
+                "PATCH",
+                f"{users}/{user_id}",
+                _patch([{"op": "replace", "path": "active", "value": False}]),
+                label=user_name,
+            )
         ]
-        group_ids = TargetMembership.objects.filter(integration=integration, member_remote_id=user_id).values_list(
-            "group__remote_id", flat=True
+        memberships = TargetMembership.objects.filter(integration=integration, member_remote_id=user_id).values_list(
+            "group__remote_id", "group__display_name"
         )
         reference = _member_references(integration, [user_id])
-        for group_id in group_ids:
+        for group_id, group_name in memberships:
             requests.append(
-                PlannedRequest("PATCH", f"{groups}/{group_id}", _patch(removal_operations(integration, reference)))
+                PlannedRequest(
+                    "PATCH",
+                    f"{groups}/{group_id}",
+                    _patch(removal_operations(integration, reference)),
+                    label=_members_label(group_name, "remove", [user_id], {user_id: user_name} if user_name else {}),
+                )
             )
         return requests
     if action_type == ActionType.DELETE_IDENTITY:
-        return [PlannedRequest("DELETE", f"{users}/{parameters['user_id']}")]
+        user_id = parameters["user_id"]
+        return [
+            PlannedRequest("DELETE", f"{users}/{user_id}", label=_user_names(integration, [user_id]).get(user_id, ""))
+        ]
     if action_type == ActionType.CREATE_ENTITLEMENT:
         name = parameters["display_name"]
         lookup = PlannedRequest("GET", f"{groups}?filter=displayName eq {escape_filter_value(name)}")
         if TargetGroup.objects.filter(integration=integration, display_name=name, removed_at__isnull=True).exists():
-            return [lookup, PlannedRequest("—", groups, note="the group exists: it is adopted")]
+            return [lookup, PlannedRequest("—", groups, note="the group exists: it is adopted", label=name)]
         return [lookup, PlannedRequest("POST", groups, {"schemas": [GROUP_SCHEMA], "displayName": name})]
     raise ValueError(action_type)
 

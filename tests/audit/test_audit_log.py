@@ -118,26 +118,26 @@ def test_the_audit_page_filters_and_swaps_only_the_table_for_htmx(admin_client: 
     assert full.status_code == 200
     html = full.content.decode()
     assert "<html" in html
-    assert html.count("<code>thing.made</code>") == 3
-    assert "<code>other.thing</code>" not in html
+    assert html.count('<span class="verb" title="thing.made">') == 3
+    assert '<span class="verb" title="other.thing">' not in html
     # The time-range inputs of the page send the browser's datetime-local format.
     ranged = admin_client.get("/audit/?verb=thing.made&since=2000-01-01T00:00&until=2999-01-01T00:00")
-    assert ranged.content.decode().count("<code>thing.made</code>") == 3
+    assert ranged.content.decode().count('<span class="verb" title="thing.made">') == 3
     partial = admin_client.get("/audit/?verb=other.thing", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="table-region")
     fragment = partial.content.decode()
     assert "<html" not in fragment
-    assert "<code>other.thing</code>" in fragment
-    assert "<code>thing.made</code>" not in fragment
+    assert '<span class="verb" title="other.thing">' in fragment
+    assert '<span class="verb" title="thing.made">' not in fragment
 
 
 def test_the_audit_page_pages_with_links_that_work_without_javascript(admin_client: Client) -> None:
     make_events(60)
     first = admin_client.get("/audit/?verb=test.event").content.decode()
-    assert first.count("<code>test.event</code>") == 50
+    assert first.count('<span class="verb" title="test.event">') == 50
     assert 'rel="next"' in first
     next_href = first.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     second = admin_client.get(f"/audit/{next_href}").content.decode()
-    assert second.count("<code>test.event</code>") == 10
+    assert second.count('<span class="verb" title="test.event">') == 10
     assert 'rel="prev"' in second
 
 
