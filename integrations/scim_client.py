@@ -12,7 +12,6 @@ import functools
 import itertools
 import json
 import random
-import socket
 import ssl
 import threading
 import time
@@ -29,6 +28,7 @@ from django.utils import timezone
 from scim2_models import Context, Group, ListResponse, Resource, User
 
 from console.web.redaction import NO_SECRETS, SecretRedactor, integration_redactor
+from integrations.errors import connection_error_words, is_dns_failure
 from integrations.models import Integration
 
 SCIM_JSON = "application/scim+json"
@@ -37,15 +37,6 @@ SCIM_JSON = "application/scim+json"
 READ_ATTEMPTS = 4
 MAX_RETRY_AFTER = 120.0
 LIST_ENVELOPE_KEYS = ("schemas", "totalResults", "startIndex", "itemsPerPage")
-# How resolvers word "no such host" (glibc, musl, macOS); a socket.gaierror cause says it too.
-DNS_FAILURES = (
-    "name or service not known",
-    "temporary failure in name resolution",
-    "no address associated with hostname",
-    "nodename nor servname",
-    "name does not resolve",
-    "getaddrinfo failed",
-)
 # resource_problem checks a multi-valued attribute (a group's members) by this many of its values.
 SAMPLE_VALUES = 100
 # scim2-models checks the first SAMPLE_FIRST_PAGES pages of a list, then one in
@@ -126,20 +117,6 @@ class ScimTransient(ScimClientError):
 
 class ScimDnsError(ScimTransient):
     """The host name does not resolve (often a typo; sometimes a resolver that is down)."""
-
-
-def is_dns_failure(error: BaseException) -> bool:
-    """Whether a connection failed because the host name did not resolve."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, socket.gaierror):
-            return True
-        if any(marker in str(current).lower() for marker in DNS_FAILURES):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -300,18 +277,16 @@ class ScimClient:
         self.requests_made += 1
         try:
             response = self.http.request(method, url, headers=headers, auth=auth, **kwargs)
-        except httpx.ConnectError as exc:
-            text = self.redactor.text(str(exc))
-            if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
-                raise ScimTlsError(f"TLS certificate of {url} could not be verified: {text}") from exc
-            if is_dns_failure(exc):
-                host = httpx.URL(url).host
-                raise ScimDnsError(f"DNS: the host {host} of {url} does not resolve ({text})") from exc
-            raise ScimTransient(f"connection to {url} failed: {text or type(exc).__name__}") from exc
-        except httpx.TimeoutException as exc:
-            raise ScimTransient(f"{method} {url} timed out after {self.integration.timeout_seconds} s") from exc
         except httpx.TransportError as exc:
-            raise ScimTransient(f"{method} {url} failed: {type(exc).__name__}") from exc
+            # In words (integrations.errors), then without the integration's credentials.
+            words = self.redactor.text(
+                connection_error_words(exc, url=url, method=method, timeout=self.integration.timeout_seconds)
+            )
+            if isinstance(exc, httpx.ConnectError) and words.startswith("TLS: the certificate"):
+                raise ScimTlsError(words) from exc
+            if isinstance(exc, httpx.ConnectError) and is_dns_failure(exc):
+                raise ScimDnsError(words) from exc
+            raise ScimTransient(words) from exc
         response = self._without_secrets(response)
         if response_sink is not None:
             response_sink.status = response.status_code
