@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -24,6 +25,7 @@ from django.shortcuts import render
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from console.web.display import when
 from console.web.exports import ExportColumn, stream_export
 from console.web.pagination import MAX_PAGE_SIZE, CursorError, keyset_paginate, requested_page_size
 
@@ -54,6 +56,8 @@ class Column:
         if self.html is not None:
             return self.html(row)
         value = self.plain(row)
+        if isinstance(value, datetime):  # in the viewer's zone, naming it
+            return when(value)
         return "" if value is None else value
 
 
