@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
+from console.web.display import when
 from console.web.tables import Column, Table, link
 from provisioning.exports import EXPORT_COLUMNS
 from provisioning.models import Action
@@ -32,7 +33,7 @@ ACTIONS_TABLE = Table(
             "created_at",
             "Created",
             sort="created_at",
-            html=link(lambda a: reverse("action_detail", args=[a.pk]), lambda a: a.created_at),
+            html=link(lambda a: reverse("action_detail", args=[a.pk]), lambda a: when(a.created_at)),
         ),
         Column("action_type", "Type", sort="action_type", value=lambda a: a.get_action_type_display()),
         Column("subject", "Subject", sort="subject"),
