@@ -14,6 +14,7 @@ from django.utils import timezone
 from console.accounts.models import Person, Role
 from console.accounts.permissions import UI_PERMISSION
 from console.accounts.throttling import sign_in_attempt, sign_in_succeeded
+from console.web.display import time_zones
 from console.web.request_meta import client_address
 
 
@@ -105,6 +106,22 @@ class PersonCreateForm(PersonForm):
     roles = forms.ModelMultipleChoiceField(
         queryset=Role.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
+
+
+class TimeZoneForm(forms.Form):
+    """The zone a person's pages show times in; empty keeps the default."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Every time on the console's pages shows in this zone, with its name.",
+    )
+
+    def __init__(self, *args: Any, default: str = "UTC", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", f"Default ({default})"), *((zone, zone.replace("_", " ")) for zone in time_zones())]
 
 
 class PersonRolesForm(forms.Form):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.accounts import sign_in_views, team_views, views
+from console.accounts import profile_views, sign_in_views, team_views, views
 
 urlpatterns = [
     path("sign-in/", views.SignInView.as_view(), name="login"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("account/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("account/password/done/", views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("account/api-keys/", views.api_key_list, name="api_key_list"),
+    path("account/time-zone/", profile_views.time_zone_set, name="time_zone_set"),
     path("account/api-keys/<int:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
     path("people/", views.person_list, name="person_list"),
     path("people/new/", views.person_create_view, name="person_create"),
