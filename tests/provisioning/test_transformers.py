@@ -104,7 +104,7 @@ def test_one_row_changes_its_attribute_and_keeps_the_default_mapping(
     page.force_login(approver)
     detail = page.get(f"/integrations/{app.pk}/").content.decode()
     assert "What a sync sends now, for you (approver)" in detail
-    assert "&quot;title&quot;: &quot;Staff&quot;" in detail
+    assert '"title": "Staff"' in detail
 
 
 def test_a_user_name_row_that_leaves_someone_without_one_is_refused_when_saved(
@@ -135,7 +135,7 @@ def test_the_preview_shows_the_exact_payload(
     detail = page.get(f"/integrations/{mapped.pk}/").content.decode()
     assert "{given_name|lower}.{family_name|lower}" in detail
     preview = page.get(f"/actions/integrations/{mapped.pk}/transformers/preview/?person=jdoe").content.decode()
-    assert "&quot;userName&quot;: &quot;jane.doe&quot;" in preview
+    assert '"userName": "jane.doe"' in preview  # indented JSON
     payload = api_client_for(approver).get(f"/api/v1/transformers/preview/?integration={mapped.pk}&person=jdoe").json()
     assert payload["userName"] == "jane.doe"
     assert payload[ENTERPRISE] == {"department": "Research"}
