@@ -71,7 +71,7 @@ def _extension_column(attribute: ExtensionAttribute) -> Column:
             return ""
         return found if isinstance(found, str | int | float | bool) else str(found)
 
-    return Column(f"ext.{attribute.normalized_name}", short, value=value, default=False)
+    return Column(f"ext.{attribute.normalized_name}", short, value=value, default=False, title=attribute.scim_path)
 
 
 def users_table(integration: Integration) -> Table:

@@ -48,6 +48,7 @@ class Column:
     html: Callable[[Any], Any] | None = None
     default: bool = True
     export: bool = True
+    title: str = ""  # shown on hover: an extension attribute's full URN beside its short name
 
     def plain(self, row: Any) -> Any:
         return self.value(row) if self.value is not None else getattr(row, self.key, "")
@@ -244,7 +245,12 @@ def render_table(
     current = sort_name.lstrip("-")
     headers = []
     for column in visible:
-        header: dict[str, Any] = {"key": column.key, "label": column.label, "sortable": bool(column.sort)}
+        header: dict[str, Any] = {
+            "key": column.key,
+            "label": column.label,
+            "title": column.title,
+            "sortable": bool(column.sort),
+        }
         if column.sort:
             active = column.key == current
             next_sort = f"-{column.key}" if active and not descending else column.key
@@ -272,7 +278,7 @@ def render_table(
             "headers": headers,
             "rows": table_rows,
             "width": len(visible) + (1 if selectable else 0),
-            "choices": [(c.key, c.label, c in visible) for c in table.columns],
+            "choices": [(c.key, c.label, c in visible, c.title) for c in table.columns],
             "ordering": sort_name,
             "page_size": size,
             "page_sizes": [s for s in PAGE_SIZES if s <= MAX_PAGE_SIZE],
