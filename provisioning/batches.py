@@ -62,6 +62,7 @@ def batch_request(
     target_users: list[TargetUser] | None = None,
     people: list[Person] | None = None,
     request: HttpRequest | Request | None = None,
+    reason: str = "",
 ) -> Batch:
     """One action for each account (or person), in one batch. All are checked before any is made."""
     targets: list[tuple[Person | None, TargetUser | None]] = [(None, u) for u in target_users or []] + [
@@ -103,13 +104,19 @@ def batch_request(
                 batch=batch,
                 hold=hold,
                 request=request,
+                reason=reason,
             )
         audit_record(
             verb="batch.requested",
             actor=actor,
             target=batch,
             request=request,
-            details={"type": action_type, "count": len(targets), **({"held": hold} if hold else {})},
+            details={
+                "type": action_type,
+                "count": len(targets),
+                **({"held": hold} if hold else {}),
+                **({"reason": reason} if reason else {}),
+            },
         )
     return batch
 
@@ -223,7 +230,7 @@ def _inverse(action: Action) -> list[dict[str, Any]]:
     return []
 
 
-def batch_undo(*, actor: Person, batch: Batch, request: Any = None) -> Batch:
+def batch_undo(*, actor: Person, batch: Batch, request: Any = None, reason: str = "") -> Batch:
     """A new batch with the inverse of every succeeded action of ``batch`` that has one.
 
     Once only: a second undo would put back what the first already did. An undo whose every
@@ -245,12 +252,14 @@ def batch_undo(*, actor: Person, batch: Batch, request: Any = None) -> Batch:
             undo_of=batch,
         )
         for inverse in inverses:
-            action_request(actor=actor, integration=batch.integration, batch=undo, request=request, **inverse)
+            action_request(
+                actor=actor, integration=batch.integration, batch=undo, request=request, reason=reason, **inverse
+            )
         audit_record(
             verb="batch.undo_requested",
             actor=actor,
             target=batch,
             request=request,
-            details={"undo_batch": undo.pk, "actions": len(inverses)},
+            details={"undo_batch": undo.pk, "actions": len(inverses), **({"reason": reason} if reason else {})},
         )
     return undo

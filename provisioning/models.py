@@ -145,6 +145,13 @@ class Action(models.Model):
     def __str__(self) -> str:
         return f"{self.get_action_type_display()} {self.subject}"
 
+    @property
+    def accounts_touched(self) -> int:
+        """How many accounts in the application the action changes (its confirmation says so)."""
+        if self.action_type == ActionType.MANAGE_RELATIONSHIPS:
+            return len(self.parameters.get("add") or []) + len(self.parameters.get("remove") or [])
+        return 0 if self.action_type == ActionType.CREATE_ENTITLEMENT else 1
+
 
 def lease_expired(now: datetime) -> Q:
     """Running actions whose worker stopped renewing its claim (it died, or hangs)."""

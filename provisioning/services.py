@@ -35,6 +35,9 @@ from provisioning.models import (
 )
 
 # Leavers first: a deprovision overtakes other queued work.
+# A group made by CREATE_ENTITLEMENT is kept under this name: the form and the API cap it alike.
+GROUP_NAME_LONGEST: int = TargetGroup._meta.get_field("display_name").max_length or 255
+
 PRIORITY = {
     ActionType.DEPROVISION_IDENTITY: 1,
     ActionType.DELETE_IDENTITY: 3,
@@ -167,6 +170,11 @@ def _validated(
     if action_type == ActionType.CREATE_ENTITLEMENT:
         display_name = str(parameters.get("display_name") or "").strip()
         _require(bool(display_name), "Name the group to create.", "parameters")
+        _require(
+            len(display_name) <= GROUP_NAME_LONGEST,
+            f"A group name is at most {GROUP_NAME_LONGEST} characters (this one has {len(display_name)}).",
+            "parameters",
+        )
         return display_name, {"display_name": display_name}
     raise ActionRefused(f"Unknown action type {action_type!r}.", "action_type")
 
@@ -183,10 +191,12 @@ def action_request(
     request: HttpRequest | Request | None = None,
     batch: Batch | None = None,
     hold: str = "",
+    reason: str = "",
 ) -> Action:
     """Create an action: waiting for approval, or queued for the workers at once.
 
-    ``hold`` names why it must wait for approval whatever its policy (a mass change).
+    ``hold`` names why it must wait for approval whatever its policy (a mass change); ``reason``
+    is the requester's, given when they confirmed, kept in the audit event.
     """
     subject, clean = _validated(
         integration=integration,
@@ -222,7 +232,13 @@ def action_request(
             actor=actor,
             target=action,
             request=request,
-            details={"type": action_type, "integration": integration.pk, "subject": subject, "state": action.state},
+            details={
+                "type": action_type,
+                "integration": integration.pk,
+                "subject": subject,
+                "state": action.state,
+                **({"reason": reason} if reason else {}),
+            },
         )
         if action.state == ActionState.QUEUED:
             _enqueue_on_commit(action)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from console.accounts.access import acting_person, requires
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
+from console.web.confirm import confirmation_page, reason_of
 from console.web.lists import render_list
 from console.web.tables import render_table
 from integrations.filters import TargetUserFilterSet
@@ -185,6 +186,8 @@ def _move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) 
 @require_POST
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def action_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if page := confirmation_page(request):
+        return page
     return _move(
         request, pk, action_approve, "Approved: the action is queued.", comment=request.POST.get("comment", "")
     )
@@ -233,6 +236,13 @@ def _remote_ids(integration: Integration, text: str) -> list[str]:
 def action_request_view(request: HttpRequest) -> HttpResponse:
     """Request an action from a form on a person, account or group page."""
     post = request.POST
+    if "add" in post or "remove" in post:  # a change of members touches each account named
+        named = (post.get("add", "") + "\n" + post.get("remove", "")).replace(",", "\n").splitlines()
+        page = confirmation_page(request, count=sum(1 for name in named if name.strip()))
+    else:
+        page = confirmation_page(request)
+    if page:
+        return page
     integration = _optional(Integration, post.get("integration"))
     if integration is None:
         messages.error(request, "Choose an integration.")
@@ -253,6 +263,7 @@ def action_request_view(request: HttpRequest) -> HttpResponse:
             target_group=_optional(TargetGroup, post.get("target_group"), integration=integration),
             parameters=parameters,
             request=request,
+            reason=reason_of(request),
         )
     except ActionRefused as exc:
         messages.error(request, str(exc))
@@ -298,6 +309,11 @@ def _targets_from(request: HttpRequest, integration: Integration) -> list[Target
     return list(TargetUser.objects.filter(integration=integration, pk__in=ids).order_by("user_name"))
 
 
+def _label(action_type: str) -> str:
+    """An action type in words ("Deprovision identity"), or as given when it is not one."""
+    return ActionType(action_type).label if action_type in ActionType.values else action_type
+
+
 @require_POST
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def batch_request_view(request: HttpRequest) -> HttpResponse:
@@ -333,8 +349,12 @@ def batch_request_view(request: HttpRequest) -> HttpResponse:
                 "action_type": action_type,
                 "targets": targets,
                 "estimate": estimate,
+                "action_label": _label(action_type),
             },
         )
+    text = f"Requests “{_label(action_type)}” for each selected account in {integration.name}, as one batch."
+    if page := confirmation_page(request, count=len(targets), text=text):
+        return page
     try:
         batch = batch_request(
             actor=acting_person(request),
@@ -342,6 +362,7 @@ def batch_request_view(request: HttpRequest) -> HttpResponse:
             action_type=action_type,
             target_users=targets,
             request=request,
+            reason=reason_of(request),
         )
     except ActionRefused as exc:
         messages.error(request, str(exc))
@@ -403,6 +424,8 @@ def _batch_move(request: HttpRequest, pk: int, move: Any, success: str, **extra:
 @require_POST
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def batch_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if page := confirmation_page(request):
+        return page
     comment = request.POST.get("comment", "")
     return _batch_move(request, pk, batch_approve, "Approved {count} actions.", comment=comment)
 
@@ -417,7 +440,11 @@ def batch_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def batch_undo_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return _batch_move(request, pk, batch_undo, "Undo requested: the inverse actions are in this batch.")
+    if page := confirmation_page(request):
+        return page
+    return _batch_move(
+        request, pk, batch_undo, "Undo requested: the inverse actions are in this batch.", reason=reason_of(request)
+    )
 
 
 @requires(Perm.VIEW)
@@ -480,6 +507,8 @@ def _access_move(request: HttpRequest, pk: int, move: Any, success: str, **extra
 @require_POST
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def access_request_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if page := confirmation_page(request):
+        return page
     comment = request.POST.get("comment", "")
     return _access_move(request, pk, access_request_approve, "Approved: the change is queued.", comment=comment)
 

@@ -23,6 +23,7 @@ from console.accounts.services import (
     team_set_roles,
 )
 from console.accounts.tables import TEAMS_TABLE, teams_sortable
+from console.web.confirm import confirmation_page, reason_recorded
 from console.web.lists import render_list
 from console.web.tables import render_table
 
@@ -113,8 +114,11 @@ def team_members(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.MANAGE_PEOPLE, write=Perm.MANAGE_PEOPLE)
 def team_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     team = get_object_or_404(Team, pk=pk)
+    if page := confirmation_page(request):
+        return page
     try:
-        team_delete(actor=acting_person(request), team=team, request=request)
+        with reason_recorded(request):
+            team_delete(actor=acting_person(request), team=team, request=request)
     except AccessError as exc:
         messages.error(request, str(exc))
         return redirect("team_detail", pk=team.pk)

@@ -93,6 +93,14 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
     dry_run = serializers.BooleanField(
         required=False, default=False, write_only=True, help_text="Only plan: answer the SCIM requests."
     )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1000,
+        write_only=True,
+        help_text="Why (optional): kept in the audit event of the request, as the console's confirmation keeps it.",
+    )
 
     class Meta:
         model = Action
@@ -102,6 +110,7 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
             "target_users",
             "people",
             "dry_run",
+            "reason",
             "integration",
             "action_type",
             "state",
@@ -253,6 +262,7 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
                     target_users=data.get("target_users"),
                     people=data.get("people"),
                     request=request,
+                    reason=data.get("reason", ""),
                 )
             except ActionRefused as exc:
                 raise _refused(exc) from None
@@ -267,6 +277,7 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
                 target_group=data.get("target_group"),
                 parameters=data.get("parameters") or {},
                 request=request,
+                reason=data.get("reason", ""),
             )
         except ActionRefused as exc:
             raise _refused(exc) from None
