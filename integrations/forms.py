@@ -1,4 +1,5 @@
-"""The integration form: credentials are write-only (blank keeps what is stored)."""
+"""The integration form, in sections: credentials are write-only (blank keeps what is stored),
+limits are checked against integrations/limits.py as the API checks them."""
 
 from __future__ import annotations
 
@@ -6,14 +7,53 @@ import ssl
 from typing import Any
 
 from django import forms
-from django.core.validators import URLValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.utils import timezone
 
 from integrations import catalog
+from integrations.limits import LIMITS
 from integrations.models import INTERVAL_LONGEST, INTERVAL_TOO_LONG, INTERVAL_TOO_SHORT, Integration
 
 # Provisioning limits a request may leave out, keeping what is set.
 KEPT_WHEN_LEFT_OUT = ("membership_chunk_size", "mass_change_max_accounts", "mass_change_max_percent")
+
+# The form's sections, in order: (key, legend, fields). A catalog template's placeholder fields
+# follow the base URL; a field named nowhere goes in the first section.
+FIELDSETS: list[tuple[str, str, list[str]]] = [
+    (
+        "connection",
+        "Connection",
+        ["name", "kind", "application_type", "base_url", "users_endpoint", "groups_endpoint", "ca_certificate"],
+    ),
+    ("authentication", "Authentication", ["auth_type", "bearer_token", "basic_username", "basic_password"]),
+    (
+        "provisioning",
+        "Provisioning",
+        [
+            "enabled",
+            "provisioning_enabled",
+            "supports_hard_delete",
+            "discover_extensions",
+            "extraction_interval_minutes",
+            "mass_change_max_accounts",
+            "mass_change_max_percent",
+        ],
+    ),
+    (
+        "limits",
+        "Limits",
+        [
+            "timeout_seconds",
+            "page_size",
+            "rate_limit_per_second",
+            "rate_limit_burst",
+            "max_concurrency",
+            "membership_chunk_size",
+        ],
+    ),
+]
+# Which authentication method each credential field belongs to (only the chosen one's show).
+AUTH_METHOD_OF = {"bearer_token": "bearer", "basic_username": "basic", "basic_password": "basic"}
 
 
 class IntegrationForm(forms.ModelForm):
@@ -31,7 +71,7 @@ class IntegrationForm(forms.ModelForm):
     bearer_token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
-        help_text="Write-only. Leave empty to keep the stored token.",
+        help_text="Write-only: never shown again once saved.",
     )
     extraction_interval_minutes = forms.IntegerField(
         required=False,
@@ -45,7 +85,7 @@ class IntegrationForm(forms.ModelForm):
         required=False,
         label="Password",
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
-        help_text="Write-only. Leave empty to keep the stored password.",
+        help_text="Write-only: never shown again once saved.",
     )
 
     class Meta:
@@ -86,8 +126,39 @@ class IntegrationForm(forms.ModelForm):
         self.fields["base_url"].widget.attrs["placeholder"] = "https://app.example.com/scim/v2"
         for name in KEPT_WHEN_LEFT_OUT:
             self.fields[name].required = False
+        self._apply_limits()
+        self.fields["auth_type"].label = "Authentication method"
+        stored = self.instance if self.instance.pk else None
+        if stored is not None and stored.bearer_token:  # "leave empty to keep" only where something is kept
+            self.fields["bearer_token"].help_text = "Write-only: a token is set. Leave empty to keep it."
+        if stored is not None and stored.basic_password:
+            self.fields["basic_password"].help_text = "Write-only: a password is set. Leave empty to keep it."
         if template is not None:
             self._add_placeholder_fields(template)
+
+    def _apply_limits(self) -> None:
+        """The bounds of integrations/limits.py, with their reasons, in place of the bare ones."""
+        for name, bound in LIMITS.items():
+            field = self.fields.get(name)
+            if field is None:
+                continue
+            kept = [v for v in field.validators if not isinstance(v, (MinValueValidator, MaxValueValidator))]
+            field.validators = [*kept, *bound.validators()]
+            field.widget.attrs.update({"min": bound.least, "max": bound.most})
+
+    def fieldsets(self) -> list[tuple[str, str, list[tuple[forms.BoundField, str]]]]:
+        """The sections to show, each a (key, legend, [(bound field, authentication method or "")])."""
+        placed = {name for _, _, names in FIELDSETS for name in names}
+        sections = []
+        for key, legend, names in FIELDSETS:
+            order = list(names)
+            if key == "connection":
+                extra = [n for n in self.fields if n not in placed]  # the template's placeholders
+                at = order.index("base_url") + 1
+                order = order[:at] + extra + order[at:]
+            rows = [(self[name], AUTH_METHOD_OF.get(name, "")) for name in order if name in self.fields]
+            sections.append((key, legend, rows))
+        return sections
 
     def _add_placeholder_fields(self, template: catalog.Template) -> None:
         """A field for each ``{placeholder}`` of the template's base URL, right after it; the URL's
