@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from django import template
@@ -33,9 +32,9 @@ def state_badge(action: Action) -> dict[str, str]:
 
 
 @register.filter
-def readable_body(body: str) -> str:
-    """A logged body as people read it: JSON indented; anything else (a body cut short) as stored."""
+def state_words(state: str) -> str:
+    """A stored state as people read it: ``pending_approval`` → "Waiting for approval"."""
     try:
-        return json.dumps(json.loads(body), indent=1, ensure_ascii=False)
+        return str(ActionState(state).label)
     except ValueError:
-        return body
+        return str(state).replace("_", " ").capitalize()

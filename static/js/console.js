@@ -2,10 +2,22 @@
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;
-  const field = document.querySelector(button.dataset.copy);
+  // data-copy="#field" names an input (or a <pre>/<code>); an empty one means the block's own <pre>.
+  const field = button.dataset.copy
+    ? document.querySelector(button.dataset.copy)
+    : button.closest(".json-block, [data-copy-scope]")?.querySelector("pre, code");
   if (!field) return;
-  field.select();
-  navigator.clipboard?.writeText(field.value).then(() => { button.textContent = "Copied"; });
+  let text;
+  if (field instanceof HTMLInputElement || field instanceof HTMLTextAreaElement) {
+    field.select();
+    text = field.value;
+  } else {
+    text = field.textContent;
+  }
+  navigator.clipboard?.writeText(text).then(() => {
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  });
 });
 
 // Tables: the header box selects every row of the page; "all N matching" selects them too.

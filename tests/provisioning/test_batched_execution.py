@@ -296,4 +296,4 @@ def test_the_action_page_shows_each_logged_body_indented(
     viewer.force_login(make_person("watcher", roles=["viewer"]))
     page = viewer.get(f"/actions/{action.pk}/")
     assert page.status_code == 200
-    assert "\n &quot;userName&quot;: &quot;shown&quot;" in page.content.decode()  # shown indented
+    assert '\n  "userName": "shown"' in page.content.decode()  # shown indented
