@@ -83,8 +83,8 @@ def test_an_api_key_is_shown_once_works_until_revoked_and_both_events_are_audite
     assert "ada" in [p["username"] for p in people.json()["results"]]
 
     page.goto(f"{base}/account/api-keys/")
-    page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke key automation").click()
+    page.get_by_test_id("confirm-dialog").get_by_role("button", name="Revoke key").click()
     expect(page.get_by_text("revoked", exact=True)).to_be_visible()
     refused = httpx.get(f"{base}/api/v1/people/", headers={"Authorization": f"Bearer {token}"})
     assert refused.status_code == 401

@@ -69,6 +69,10 @@ def test_an_approver_approves_from_the_inbox_and_watches_it_succeed(
     expect(row.get_by_role("alert")).to_contain_text("Say why the action is rejected.")
     row.get_by_label("Comment").fill("confirmed with HR")
     row.get_by_role("button", name="Approve").click()
+    dialog = page.get_by_test_id("confirm-dialog")  # the one confirmation: what, how many, why
+    expect(dialog.get_by_test_id("confirm-count")).to_have_text("1 account touched.")
+    expect(dialog.get_by_label("Reason (optional)")).to_have_value("confirmed with HR")
+    dialog.get_by_role("button", name="Approve").click()
     expect(row.get_by_test_id("action-state")).to_have_text("Succeeded", timeout=30_000)  # the row follows it
     expect(page.get_by_test_id("approvals-count")).to_have_count(0)  # the navigation's count followed the decision
     expect(page.get_by_role("heading", name="Approvals")).to_be_visible()  # never left the inbox
@@ -98,12 +102,17 @@ def test_a_bulk_deprovision_of_three_users_and_its_undo(
     page.goto(f"{live_server.url}/integrations/{app.pk}/users/")
     for name in ("amy", "ben", "cal"):
         page.get_by_label(f"Select {name}").check()
-    page.get_by_role("button", name="Request").click()
+    page.get_by_role("button", name="Request", exact=True).click()
+    dialog = page.get_by_test_id("confirm-dialog")
+    expect(dialog.get_by_test_id("confirm-count")).to_have_text("3 accounts touched.")
+    dialog.get_by_role("button", name="Request").click()
     expect(page.get_by_test_id("batch-progress")).to_contain_text("3 of 3 finished", timeout=30_000)
     expect(page.get_by_test_id("batch-progress")).to_contain_text("3 succeeded")
     assert [server_active(peer, name) for name in ("amy", "ben", "cal", "dan")] == [False, False, False, True]
 
     page.get_by_role("button", name="Undo batch").click()
+    dialog.get_by_label("Reason (optional)").fill("wrong list")
+    dialog.get_by_role("button", name="Undo batch").click()
     expect(page.get_by_text("Undoes batch")).to_be_visible()
     expect(page.get_by_test_id("batch-progress")).to_contain_text("6 of 6 finished", timeout=30_000)
     expect(page.get_by_test_id("batch-progress")).to_contain_text("6 succeeded")
