@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pydantic
 from django.db import transaction
 from django.utils import timezone
@@ -22,7 +23,9 @@ from integrations.scim_client import (
     ScimNotFound,
     ScimNotImplemented,
     ScimTransient,
+    StatelessClient,
     list_resources,
+    verify_setting,
 )
 
 CORE_SCHEMAS = {
@@ -94,7 +97,33 @@ def connection_test(*, integration: Integration, client: ScimClient | None = Non
 
     One try per request: someone is waiting for the answer, and a retry would only hide it.
     """
-    client = client or ScimClient(integration, read_attempts=1)
+    result = _connection_read(integration, client or ScimClient(integration, read_attempts=1))
+    Integration.objects.filter(pk=integration.pk).update(
+        connection_status="ok" if result.ok else "failed",
+        connection_checked_at=timezone.now(),
+        connection_error=result.error,
+        **({"capabilities": result.capabilities} if result.ok else {}),
+    )
+    return result
+
+
+def connection_test_unsaved(*, integration: Integration) -> ConnectionResult:
+    """The same reads for an integration not saved (the form's values before Save): nothing is
+    written, and its own short-lived connection pool, not a saved integration's."""
+    http = StatelessClient(
+        verify=verify_setting(integration),
+        timeout=httpx.Timeout(integration.timeout_seconds),
+        limits=httpx.Limits(max_connections=1),
+    )
+    client = ScimClient(integration, http=http, read_attempts=1)
+    client.defer_learning = True  # what it learns of the dialect has no integration to go to yet
+    try:
+        return _connection_read(integration, client)
+    finally:
+        http.close()
+
+
+def _connection_read(integration: Integration, client: ScimClient) -> ConnectionResult:
     try:
         config = _validated(ServiceProviderConfig, client.get_json("ServiceProviderConfig"), "ServiceProviderConfig")
         types_body = client.get_json("ResourceTypes")
@@ -117,12 +146,6 @@ def connection_test(*, integration: Integration, client: ScimClient | None = Non
         capabilities["bulk_max_operations"] = getattr(config.bulk, "max_operations", None) if config.bulk else None
         capabilities["resource_types"] = [t.name for t in types if t.name]
         result = ConnectionResult(ok=True, capabilities=integration_redactor(integration).values(capabilities))
-    Integration.objects.filter(pk=integration.pk).update(
-        connection_status="ok" if result.ok else "failed",
-        connection_checked_at=timezone.now(),
-        connection_error=result.error,
-        **({"capabilities": result.capabilities} if result.ok else {}),
-    )
     return result
 
 

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from integrations import catalog, dialect
+from integrations.limits import LIMITS
 from integrations.models import (
     INTERVAL_LONGEST,
     INTERVAL_TOO_LONG,
@@ -132,6 +133,19 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
             "created_at",
             "updated_at",
         ]
+        # The form's bounds and reasons (integrations/limits.py), so both refuse the same values.
+        extra_kwargs = {
+            name: {
+                "min_value": bound.least,
+                "max_value": bound.most,
+                # DRF formats these with str.format, then with % (a literal one is doubled).
+                "error_messages": {
+                    "min_value": bound.too_small.replace("%", "%%"),
+                    "max_value": bound.too_large.replace("%", "%%"),
+                },
+            }
+            for name, bound in LIMITS.items()
+        }
 
     def get_bearer_token_set(self, integration: Integration) -> bool:
         return bool(integration.bearer_token)
