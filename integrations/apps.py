@@ -11,10 +11,14 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
+        from console.web.search import register_search
         from console.web.slots import register_panel
 
         register_panel("dashboard.main", template="integrations/dashboard_panel.html", context=_dashboard, order=10)
         register_panel("settings.pipeline", template="integrations/settings_overrides.html", context=_overrides)
+        register_search("accounts", label="Accounts", find=_accounts, order=20)
+        register_search("groups", label="Groups", find=_groups, order=30)
+        register_search("integrations", label="Integrations", find=_integrations, order=40)
 
 
 def _dashboard(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
@@ -30,3 +34,63 @@ def _overrides(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
     from integrations.models import Integration
 
     return {"overrides": Integration.objects.filter(extraction_interval_minutes__isnull=False).order_by("name")}
+
+
+# The global search (console.web.search). Names match from their beginning, case aside: one
+# query across live integrations, bounded by its LIMIT (within one integration the
+# (integration, UPPER(user_name)) index serves it).
+def _accounts(term: str, limit: int) -> list[Any]:
+    from django.urls import reverse
+
+    from console.web.search import Hit
+    from integrations.models import TargetUser
+
+    users = (
+        TargetUser.objects.filter(
+            integration__archived_at__isnull=True, removed_at__isnull=True, user_name__istartswith=term
+        )
+        .select_related("integration")
+        .order_by("user_name", "id")[:limit]
+    )
+    return [
+        Hit(
+            user.user_name,
+            reverse("target_user_detail", args=[user.integration_id, user.pk]),
+            f"in {user.integration.name}" + ("" if user.active else " (inactive)"),
+        )
+        for user in users
+    ]
+
+
+def _groups(term: str, limit: int) -> list[Any]:
+    from django.urls import reverse
+
+    from console.web.search import Hit
+    from integrations.models import TargetGroup
+
+    groups = (
+        TargetGroup.objects.filter(
+            integration__archived_at__isnull=True, removed_at__isnull=True, display_name__istartswith=term
+        )
+        .select_related("integration")
+        .order_by("display_name", "id")[:limit]
+    )
+    return [
+        Hit(
+            group.display_name,
+            reverse("target_group_detail", args=[group.integration_id, group.pk]),
+            f"in {group.integration.name}, {group.member_count} members",
+        )
+        for group in groups
+    ]
+
+
+def _integrations(term: str, limit: int) -> list[Any]:
+    from django.urls import reverse
+
+    from console.web.search import Hit
+    from integrations.models import Integration
+
+    # A short table: a name matches anywhere in it.
+    found = Integration.objects.filter(name__icontains=term).order_by("name", "id")[:limit]
+    return [Hit(i.name, reverse("integration_detail", args=[i.pk]), i.get_kind_display()) for i in found]

@@ -203,6 +203,32 @@ def extraction_start(*, integration: Integration, trigger: str) -> ExtractionRun
     return run
 
 
+@transaction.atomic
+def extraction_run_cancel(*, run: ExtractionRun, actor: Any, request: Any = None) -> bool:
+    """Stop a queued or running run: it fails as "cancelled by <person>". One conditional
+    UPDATE, so only a run still queued or running changes, and a worker that finishes later
+    cannot overwrite it (the end of a run writes only while the run is still running).
+    False where the run had already ended."""
+    from console.audit.services import audit_record
+
+    who = str(getattr(actor, "username", "") or "someone")
+    now = timezone.now()
+    cancelled = ExtractionRun.objects.filter(
+        pk=run.pk, status__in=[ExtractionRun.Status.QUEUED, ExtractionRun.Status.RUNNING]
+    ).update(status=ExtractionRun.Status.FAILED, finished_at=now, heartbeat_at=now, error=f"cancelled by {who}")
+    run.refresh_from_db()
+    if cancelled:
+        audit_record(
+            verb="integration.extraction_cancelled",
+            actor=actor,
+            target=run.integration,
+            request=request,
+            details={"run": run.pk},
+        )
+        logger.info("extraction cancelled", extra={"integration": run.integration_id, "run": run.pk})
+    return bool(cancelled)
+
+
 class Counts:
     def __init__(self) -> None:
         self.created = self.updated = self.removed = 0

@@ -7,6 +7,7 @@ from typing import Any
 from django.urls import reverse
 from django.utils.html import format_html
 
+from console.web.display import when
 from console.web.tables import Column, Table, link
 from integrations.discovery import extension_value
 from integrations.models import ExtensionAttribute, ExtractionRun, Integration, TargetGroup, TargetUser
@@ -100,6 +101,10 @@ GROUPS_TABLE = Table(
 )
 
 
+def _run_link(run: ExtractionRun) -> str:
+    return reverse("extraction_run_detail", args=[run.integration_id, run.pk])
+
+
 def _duration(run: ExtractionRun) -> str:
     if run.started_at and run.finished_at:
         return f"{(run.finished_at - run.started_at).total_seconds():.1f} s"
@@ -109,7 +114,7 @@ def _duration(run: ExtractionRun) -> str:
 RUNS_TABLE = Table(
     name="runs",
     columns=[
-        Column("queued_at", "Queued", sort="queued_at"),
+        Column("queued_at", "Queued", sort="queued_at", html=link(_run_link, lambda r: when(r.queued_at))),
         Column("trigger", "Trigger", value=lambda r: r.get_trigger_display()),
         Column("status", "Status", sort="status", value=lambda r: r.get_status_display()),
         Column("users_seen", "Users", sort="users_seen"),

@@ -7,6 +7,8 @@ urlpatterns = [
     path("new/", views.integration_create, name="integration_create"),
     path("<int:pk>/", views.integration_detail, name="integration_detail"),
     path("<int:pk>/edit/", views.integration_edit, name="integration_edit"),
+    path("<int:pk>/provisioning/", views.integration_provisioning, name="integration_provisioning"),
+    path("<int:pk>/settings/", views.integration_settings, name="integration_settings"),
     path("<int:pk>/delete/", views.integration_delete, name="integration_delete"),
     path("<int:pk>/extract/", views.integration_extract, name="integration_extract"),
     path("<int:pk>/progress/", views.integration_run_progress, name="integration_progress"),
@@ -17,5 +19,7 @@ urlpatterns = [
     path("<int:pk>/groups/", views.integration_groups, name="integration_groups"),
     path("<int:pk>/groups/suggest/", views.target_group_suggest, name="target_group_suggest"),
     path("<int:pk>/runs/", views.integration_runs, name="integration_runs"),
+    path("<int:pk>/runs/<int:run_pk>/", views.extraction_run_detail, name="extraction_run_detail"),
+    path("<int:pk>/runs/<int:run_pk>/cancel/", views.extraction_run_cancel_view, name="extraction_run_cancel"),
     path("<int:pk>/groups/<int:group_pk>/", views.target_group_detail, name="target_group_detail"),
 ]

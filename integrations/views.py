@@ -9,10 +9,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
+from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 from integrations import catalog
@@ -28,8 +30,8 @@ from integrations.models import (
     TargetUser,
 )
 from integrations.probe import probe_panel, probe_start
-from integrations.selectors import integration_health, with_seen_at
-from integrations.services import ExtractionRefused, extraction_start
+from integrations.selectors import integration_health, interval_minutes_of, with_seen_at
+from integrations.services import ExtractionRefused, extraction_run_cancel, extraction_start
 from integrations.services import integration_delete as integration_delete_service  # the view has the name
 from integrations.tables import GROUPS_TABLE, MEMBERS_TABLE, RUNS_TABLE, users_table
 
@@ -142,7 +144,8 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration.all_objects, pk=pk)
     if integration.archived_at is not None:  # deleted: what it did stays readable
         return render(request, "integrations/archived.html", {"integration": integration})
-    return render(request, "integrations/detail.html", _detail_context(integration))
+    context = {**_detail_context(integration), "tab": "overview", "breadcrumbs": integration_crumbs(integration)}
+    return render(request, "integrations/detail.html", context)
 
 
 @requires(Perm.VIEW)
@@ -287,6 +290,9 @@ def target_user_detail(request: HttpRequest, pk: int, user_pk: int) -> HttpRespo
             "integration": user.integration,
             "groups": groups,
             "extensions": [(attribute, value) for attribute, value in extensions if value is not None],
+            "breadcrumbs": integration_crumbs(
+                user.integration, ("Users", reverse("integration_users", args=[pk])), (user.user_name, None)
+            ),
         },
     )
 
@@ -304,5 +310,106 @@ def target_group_detail(request: HttpRequest, pk: int, group_pk: int) -> HttpRes
         template="integrations/group_detail.html",
         queryset=with_seen_at(members),
         filterset_class=TargetUserFilterSet,
-        context={"group": group, "integration": group.integration},
+        context={
+            "group": group,
+            "integration": group.integration,
+            "breadcrumbs": integration_crumbs(
+                group.integration, ("Groups", reverse("integration_groups", args=[pk])), (group.display_name, None)
+            ),
+        },
     )
+
+
+def integration_crumbs(integration: Integration, *trail: tuple[str, str | None]) -> list[tuple[str, str | None]]:
+    """Integrations > the integration > what follows (the last one is the page itself)."""
+    return [
+        ("Integrations", reverse("integration_list")),
+        (integration.name, reverse("integration_detail", args=[integration.pk])),
+        *trail,
+    ]
+
+
+@requires(Perm.VIEW)
+def integration_provisioning(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Provisioning tab: approval policies, attribute transformers, extension attributes."""
+    integration = get_object_or_404(Integration, pk=pk)
+    context = {
+        "integration": integration,
+        "tab": "provisioning",
+        "health": integration_health(integration=integration),
+        "extension_attributes": list(integration.extension_attributes.all()),
+        "breadcrumbs": integration_crumbs(integration, ("Provisioning", None)),
+    }
+    return render(request, "integrations/detail.html", context)
+
+
+@requires(Perm.VIEW)
+def integration_settings(request: HttpRequest, pk: int) -> HttpResponse:
+    """The Settings tab: what is set (the form edits it), the extraction interval, delete."""
+    integration = get_object_or_404(Integration, pk=pk)
+    context = {
+        "integration": integration,
+        "tab": "settings",
+        "interval_minutes": interval_minutes_of(integration),
+        "catalog_template": catalog.get(integration.catalog_template) if integration.catalog_template else None,
+        "breadcrumbs": integration_crumbs(integration, ("Settings", None)),
+    }
+    return render(request, "integrations/detail.html", context)
+
+
+def _requested_by(run: ExtractionRun) -> AuditEvent | None:
+    """The audit event of whoever asked for the run (none for a scheduled one)."""
+    events = AuditEvent.objects.filter(
+        verb="integration.extraction_requested",
+        target_type="integrations.integration",
+        target_id=str(run.integration_id),
+    )
+    # Runs are asked for one at a time per integration: the few events after the run was queued hold it.
+    for event in events.filter(occurred_at__gte=run.queued_at).order_by("occurred_at", "id")[:20]:
+        if isinstance(event.details, dict) and event.details.get("run") == run.pk:
+            return event
+    return None
+
+
+@requires(Perm.VIEW)
+def extraction_run_detail(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+    """One extraction run: how it ended, its counts, warnings, pages, requests and duration."""
+    integration = get_object_or_404(Integration.all_objects, pk=pk)
+    run = get_object_or_404(ExtractionRun, pk=run_pk, integration=integration)
+    duration = None
+    if run.started_at:
+        duration = ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
+    cancelled = AuditEvent.objects.filter(
+        verb="integration.extraction_cancelled",
+        target_type="integrations.integration",
+        target_id=str(integration.pk),
+        occurred_at__gte=run.queued_at,
+    ).order_by("occurred_at", "id")
+    context = {
+        "integration": integration,
+        "run": run,
+        "duration": duration,
+        "requested": _requested_by(run),
+        "cancelled": next((e for e in cancelled[:20] if e.details.get("run") == run.pk), None),
+        "breadcrumbs": integration_crumbs(
+            integration, ("Runs", reverse("integration_runs", args=[integration.pk])), (f"Run {run.pk}", None)
+        ),
+    }
+    if getattr(request, "htmx", False) and request.GET.get("part") == "status":
+        response = render(request, "integrations/run_detail.html#status", context)
+        if not run.active:
+            response["HX-Refresh"] = "true"  # ended: the whole page, without Cancel
+        return response
+    return render(request, "integrations/run_detail.html", context)
+
+
+@require_POST
+@requires(Perm.EXTRACT, write=Perm.EXTRACT)
+def extraction_run_cancel_view(request: HttpRequest, pk: int, run_pk: int) -> HttpResponse:
+    """Cancel a queued or running run; one that already ended stays as it ended."""
+    run = get_object_or_404(ExtractionRun, pk=run_pk, integration_id=pk)
+    if extraction_run_cancel(run=run, actor=acting_person(request), request=request):
+        messages.success(request, f"Run {run.pk} was cancelled.")
+    else:
+        messages.info(request, f"Run {run.pk} had already ended: {run.get_status_display().lower()}.")
+    return redirect("extraction_run_detail", pk=pk, run_pk=run.pk)

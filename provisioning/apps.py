@@ -12,6 +12,7 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self) -> None:
+        from console.web.search import register_search
         from console.web.slots import register_panel
         from integrations.services import integration_archived
 
@@ -23,6 +24,7 @@ class ProvisioningConfig(AppConfig):
             "integration.detail", template="provisioning/panel_integration_charts.html", context=_integration_charts
         )
         register_panel("person.detail", template="provisioning/panel_person.html", context=_person)
+        register_search("actions", label="Actions", find=_actions, order=60)
         register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
         register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
         register_panel("integration.groups", template="provisioning/panel_create_group.html", context=_may_provision)
@@ -32,6 +34,26 @@ class ProvisioningConfig(AppConfig):
         register_panel(
             "integration.transformers", template="provisioning/panel_transformers.html", context=_transformers
         )
+
+
+def _actions(term: str, limit: int) -> list[Any]:
+    """An action by its number: "18" or "#18" (the global search, console.web.search)."""
+    import re
+
+    from django.urls import reverse
+
+    from console.web.search import Hit
+    from provisioning.models import Action
+
+    found = re.fullmatch(r"(?:action\s*)?#?\s*(\d{1,18})", term.strip(), flags=re.IGNORECASE)
+    if not found or limit < 1:
+        return []
+    action = Action.objects.select_related("integration").filter(pk=int(found.group(1))).first()
+    if action is None:
+        return []
+    label = f"Action {action.pk}: {action.get_action_type_display().lower()} {action.subject}".strip()
+    where = f"{action.integration.name}, {action.get_state_display()}"
+    return [Hit(label, reverse("action_detail", args=[action.pk]), where)]
 
 
 def _integration_archived(sender: Any, *, integration: Any, actor: Any, request: Any, **kwargs: Any) -> None:

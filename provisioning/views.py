@@ -146,6 +146,7 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "live": action.state in LIVE_STATES,
         "is_requester": action.requested_by_id == request.user.pk,
         "plan": plan_for_action(action) if action.state == ActionState.PENDING_APPROVAL else None,
+        "breadcrumbs": [("Actions", reverse("action_list")), (f"Action {action.pk}", None)],
     }
     if getattr(request, "htmx", False) and request.GET.get("part") == "status":
         response = render(request, "provisioning/detail.html#status", context)
@@ -543,7 +544,7 @@ def transformer_add_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Transformer added.")
-    return redirect(reverse("integration_detail", args=[pk]) + "#transformers")
+    return redirect(reverse("integration_provisioning", args=[pk]) + "#transformers")
 
 
 @require_POST
@@ -552,7 +553,7 @@ def transformer_delete_view(request: HttpRequest, pk: int, transformer_pk: int) 
     row = get_object_or_404(AttributeTransformer, pk=transformer_pk, integration_id=pk)
     transformer_delete(actor=acting_person(request), transformer=row, request=request)
     messages.success(request, "Transformer removed.")
-    return redirect(reverse("integration_detail", args=[pk]) + "#transformers")
+    return redirect(reverse("integration_provisioning", args=[pk]) + "#transformers")
 
 
 @require_POST
@@ -568,7 +569,7 @@ def transformer_move_view(request: HttpRequest, pk: int, transformer_pk: int) ->
         )
     except TransformerError as exc:
         messages.error(request, str(exc))
-    return redirect(reverse("integration_detail", args=[pk]) + "#transformers")
+    return redirect(reverse("integration_provisioning", args=[pk]) + "#transformers")
 
 
 @requires(Perm.VIEW)
@@ -605,7 +606,7 @@ def approval_policies_view(request: HttpRequest, pk: int) -> HttpResponse:
                 request=request,
             )
     messages.success(request, "Approval policies saved.")
-    return redirect(reverse("integration_detail", args=[pk]) + "#approval-policies")
+    return redirect(reverse("integration_provisioning", args=[pk]) + "#approval-policies")
 
 
 @requires(Perm.VIEW)

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from console.accounts.access import acting_person, requires
@@ -75,6 +76,7 @@ def team_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "scim_managed": managed,
             "roles_form": TeamRolesForm(initial={"roles": team.roles.all()}) if can_manage else None,
             "can_change_members": can_manage and not managed,
+            "breadcrumbs": [("Teams", reverse("team_list")), (team.name, None)],
         },
     )
 

@@ -148,6 +148,7 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "api_keys": person.api_keys.all() if can_manage or viewer.pk == person.pk else None,
         "events": AuditEvent.objects.filter(target_type="accounts.person", target_id=str(person.pk))[:20],
         "roles_form": PersonRolesForm(initial={"roles": person.roles.all()}) if can_manage and not managed else None,
+        "breadcrumbs": [("People", reverse("person_list")), (person.username, None)],
     }
     return render(request, "accounts/person_detail.html", context)
 

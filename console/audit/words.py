@@ -37,6 +37,7 @@ VERBS = {
     "batch.requested": "Batch requested",
     "batch.undo_requested": "Undo of a batch requested",
     "integration.extraction_requested": "Extraction requested",
+    "integration.extraction_cancelled": "Extraction cancelled",
     "integration.payload_pushed": "Payload pushed",
     "integration.rate_limit_lowered": "Rate limit lowered after a 429",
     "person.roles_changed": "Person's roles changed",

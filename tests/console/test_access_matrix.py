@@ -24,7 +24,7 @@ from console.accounts.services import api_key_create
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.web.models import ConsoleSettings
-from integrations.models import Integration, TargetGroup, TargetUser
+from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
@@ -69,6 +69,7 @@ OBJECT_FOR_ARGUMENT = {
     ("transformers", "transformer_pk"): "transformer",
     ("users", "user_pk"): "target_user",
     ("groups", "group_pk"): "target_group",
+    ("runs", "run_pk"): "extraction_run",
     ("Users", "pk"): "scim_person",  # SCIM writes only the people and teams it provisioned
     ("Groups", "pk"): "scim_team",
     ("teams", "pk"): "team",
@@ -122,6 +123,7 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
             subject="Walkers",
             parameters={"display_name": "Walkers"},
         ),
+        "extraction_run": ExtractionRun.objects.create(integration=walked, trigger="manual", status="succeeded"),
         "target_user": (
             walked_user := TargetUser.objects.create(
                 integration=walked, remote_id="u1", user_name="u1", content_hash="-"

@@ -113,7 +113,8 @@ def test_extension_schemas_build_the_reverse_index_and_users_show_their_values(
     assert index["urn_acme_params_scim_schemas_extension_acme_1_0_user_building_floor"] == f"{ACME}:building.floor"
     assert not any(name.startswith("urn_ietf_params_scim_schemas_core") for name in index)
 
-    detail = admin_client.get(f"/integrations/{integration.pk}/").content.decode()
+    # The Provisioning tab lists them, by the names transformers use.
+    detail = admin_client.get(f"/integrations/{integration.pk}/provisioning/").content.decode()
     assert DEPARTMENT in detail
     assert f"{ACME}:badgeNumber" in detail
     user = TargetUser.objects.get(integration=integration, user_name="ada")

@@ -86,7 +86,8 @@ def test_the_policies_panel_warns_while_one_person_may_approve(
 ) -> None:
     page = Client()
     page.force_login(approver)
-    detail = page.get(f"/integrations/{deletable.pk}/").content.decode()
+    detail = page.get(f"/integrations/{deletable.pk}/provisioning/").content.decode()
     assert "Only approver may approve, and nobody approves their own request" in detail
     make_person("second-admin", roles=["admin"])
-    assert 'data-testid="approval-warning"' not in page.get(f"/integrations/{deletable.pk}/").content.decode()
+    provisioning_tab = page.get(f"/integrations/{deletable.pk}/provisioning/").content.decode()
+    assert 'data-testid="approval-warning"' not in provisioning_tab

@@ -102,7 +102,7 @@ def test_one_row_changes_its_attribute_and_keeps_the_default_mapping(
     # The page shows the whole payload a sync now sends, for the admin looking at it.
     page = Client()
     page.force_login(approver)
-    detail = page.get(f"/integrations/{app.pk}/").content.decode()
+    detail = page.get(f"/integrations/{app.pk}/provisioning/").content.decode()
     assert "What a sync sends now, for you (approver)" in detail
     assert '"title": "Staff"' in detail
 
@@ -132,7 +132,7 @@ def test_the_preview_shows_the_exact_payload(
     make_person("jdoe", given_name="Jane", family_name="Doe", email="jane@example.com", department="Research")
     page = Client()
     page.force_login(approver)
-    detail = page.get(f"/integrations/{mapped.pk}/").content.decode()
+    detail = page.get(f"/integrations/{mapped.pk}/provisioning/").content.decode()
     assert "{given_name|lower}.{family_name|lower}" in detail
     preview = page.get(f"/actions/integrations/{mapped.pk}/transformers/preview/?person=jdoe").content.decode()
     assert '"userName": "jane.doe"' in preview  # indented JSON
@@ -171,7 +171,7 @@ def test_rows_are_reordered_from_the_page_and_the_api_and_the_later_row_wins(
 
     page = Client()
     page.force_login(approver)
-    panel = page.get(f"/integrations/{app.pk}/").content.decode()
+    panel = page.get(f"/integrations/{app.pk}/provisioning/").content.decode()
     assert 'aria-label="Move the user_type transformer up"' in panel
     contractor = AttributeTransformer.objects.get(integration=app, value="Contractor")
     moved = page.post(f"/actions/integrations/{app.pk}/transformers/{contractor.pk}/move/", {"direction": "up"})
