@@ -123,7 +123,7 @@ def test_searching_people_updates_the_table_in_place(
     page.get_by_role("link", name="People & Teams").click()
     expect(page.get_by_role("link", name="linus")).to_be_visible()
     page.evaluate("window.__sameDocument = true")
-    page.get_by_label("Search").fill("grac")
+    page.locator("#table-filters").get_by_label("Search").fill("grac")
     expect(page.get_by_role("link", name="linus")).to_have_count(0)
     expect(page.get_by_role("link", name="grace", exact=True)).to_be_visible()
     expect(page).to_have_url(re.compile(r"q=grac"))
