@@ -5,6 +5,7 @@ from integrations import views
 urlpatterns = [
     path("", views.integration_list, name="integration_list"),
     path("new/", views.integration_create, name="integration_create"),
+    path("test-connection/", views.integration_test_unsaved, name="integration_test_unsaved"),
     path("<int:pk>/", views.integration_detail, name="integration_detail"),
     path("<int:pk>/edit/", views.integration_edit, name="integration_edit"),
     path("<int:pk>/provisioning/", views.integration_provisioning, name="integration_provisioning"),

@@ -16,9 +16,10 @@ from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
+from console.web.confirm import confirmation_page, reason_recorded
 from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 from integrations import catalog
-from integrations.discovery import connection_test, extension_value
+from integrations.discovery import connection_test, connection_test_unsaved, extension_value
 from integrations.filters import ExtractionRunFilterSet, TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
 from integrations.models import (
@@ -98,7 +99,10 @@ def integration_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
 def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
-    integration_delete_service(actor=acting_person(request), integration=integration, request=request)
+    if page := confirmation_page(request):
+        return page
+    with reason_recorded(request):
+        integration_delete_service(actor=acting_person(request), integration=integration, request=request)
     messages.success(
         request,
         f"{integration.name} was deleted. Its actions, their calls, its runs and its audit trail stay readable "
@@ -184,6 +188,58 @@ def integration_test_connection(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
     result = connection_test(integration=integration)
     return render(request, "integrations/connection.html", {"integration": integration, "result": result})
+
+
+# What a connection test reads of the form: where these hold errors, there is nothing to test yet.
+TESTED_FIELDS = ("base_url", "auth_type", "bearer_token", "basic_username", "basic_password", "ca_certificate")
+
+
+@require_POST
+@requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
+def integration_test_unsaved(request: HttpRequest) -> HttpResponse:
+    """Test the connection with the form's values as they stand, saving nothing (not even the
+    outcome): an integration being edited lends its stored secrets where the form leaves them empty."""
+    pk = request.POST.get("integration", "")
+    stored = get_object_or_404(Integration, pk=int(pk)) if pk.isdecimal() else None
+    secrets = (stored.bearer_token, stored.basic_password) if stored else ("", "")  # before the form's clean
+    slug = request.POST.get("template", "").strip()
+    template = catalog.get(slug) if slug and stored is None else None
+    form = IntegrationForm(request.POST, instance=stored, template=template)
+    form.is_valid()
+    wrong = [
+        name
+        for name in form.errors
+        if name in TESTED_FIELDS or name.startswith("template_") or name == "users_endpoint"
+    ]
+    result: Any
+    if wrong:
+        labels = ", ".join(str(form[name].label) for name in wrong if name in form.fields)
+        result = {"ok": False, "refusal": f"Correct these first: {labels}."}
+    else:
+        result = connection_test_unsaved(integration=_unsaved(form, stored, secrets))
+    context = {"form": form, "integration": stored, "template": template, "test_result": result}
+    if getattr(request, "htmx", False):
+        return render(request, "integrations/form.html#test_result", context)
+    return render(request, "integrations/form.html", context)
+
+
+def _unsaved(form: IntegrationForm, stored: Integration | None, secrets: tuple[str, str]) -> Integration:
+    """An Integration in memory only, from the form's clean values (and the stored secrets)."""
+    data = form.cleaned_data
+    defaults = Integration()
+    return Integration(
+        name=data.get("name") or (stored.name if stored else "new integration"),
+        base_url=data["base_url"],
+        auth_type=data.get("auth_type") or Integration.AuthType.BEARER,
+        bearer_token=data.get("bearer_token") or secrets[0],
+        basic_username=data.get("basic_username") or "",
+        basic_password=data.get("basic_password") or secrets[1],
+        ca_certificate=data.get("ca_certificate") or "",
+        users_endpoint=data.get("users_endpoint") or defaults.users_endpoint,
+        groups_endpoint=data.get("groups_endpoint") or defaults.groups_endpoint,
+        timeout_seconds=data.get("timeout_seconds") or defaults.timeout_seconds,
+        dialect=dict(stored.dialect) if stored else {},
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -37,6 +37,7 @@ from console.accounts.tables import PEOPLE_TABLE
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.crypto import decrypt, encrypt
+from console.web.confirm import confirmation_page, reason_recorded
 from console.web.lists import render_list
 from console.web.models import ConsoleSettings
 from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
@@ -285,8 +286,11 @@ def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     if not is_admin:
         keys = keys.filter(owner=viewer)
     key = get_object_or_404(keys, pk=pk)
+    if page := confirmation_page(request):
+        return page
     try:
-        api_key_revoke(actor=viewer, key=key, request=request)
+        with reason_recorded(request):
+            api_key_revoke(actor=viewer, key=key, request=request)
     except AccessError as exc:
         messages.error(request, str(exc))
     else:
