@@ -54,7 +54,7 @@ def test_an_unchanged_account_shows_the_last_extraction_it_was_in(
     assert seen_at(team) == second.started_at
     shown = formats.date_format(timezone.localtime(second.started_at), "DATETIME_FORMAT")
     detail = admin_client.get(f"/integrations/{app.pk}/users/{account.pk}/").content.decode()
-    assert f"/ {shown}</dd>" in detail
+    assert f"{shown}</time></dd>" in detail  # the last of "first / last seen"
     assert shown in admin_client.get(f"/integrations/{app.pk}/users/").content.decode()
     api = api_client_for(admin)
     for kind in ("users", "groups"):
