@@ -355,7 +355,7 @@ def test_429_5xx_and_timeouts_are_transient_and_give_up_after_a_few_tries(
     def timeout(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    with pytest.raises(ScimTransient, match="(?i)timed out"):
+    with pytest.raises(ScimTransient, match=r"(?i)timed out"):
         QuietClient(integration, timeout).get_json("Users")
     refused = QuietClient(integration, lambda r: httpx.Response(401))
     with pytest.raises(ScimAuthenticationFailed):
