@@ -35,6 +35,17 @@ def extract(app: Integration) -> Callable[[], None]:
 
 
 @pytest.fixture
+def deletable(peer: Peer, app: Integration, extract: Callable[[], None]) -> Integration:
+    """The peer app with two accounts (ada, bob) extracted, allowing hard deletes."""
+    for name in ("ada", "bob"):
+        peer.user(name)
+    extract()
+    app.supports_hard_delete = True
+    app.save()
+    return app
+
+
+@pytest.fixture
 def requester(make_person: Callable[..., Person]) -> Person:
     return make_person("requester", roles=["operator"])
 

@@ -36,16 +36,6 @@ def inbox(approver: Person) -> Client:
     return client
 
 
-@pytest.fixture
-def deletable(peer: Peer, app: Integration, extract: Callable[[], None]) -> Integration:
-    for name in ("ada", "bob"):
-        peer.user(name)
-    extract()
-    app.supports_hard_delete = True
-    app.save()
-    return app
-
-
 def test_the_page_title_is_only_the_title(inbox: Client) -> None:
     html = inbox.get("/approvals/").content.decode()
     title = re.search(r"<title>(.*?)</title>", html, re.S)

@@ -15,19 +15,8 @@ from provisioning.batches import batch_request
 from provisioning.models import Action, Batch
 from provisioning.services import ActionRefused, action_request
 from tests.provisioning.conftest import account
-from tests.scim_peer import Peer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def deletable(peer: Peer, app: Integration, extract: Callable[[], None]) -> Integration:
-    for name in ("ada", "bob"):
-        peer.user(name)
-    extract()
-    app.supports_hard_delete = True
-    app.save()
-    return app
 
 
 def test_the_only_approver_cannot_request_what_needs_approval(
