@@ -19,7 +19,7 @@ def _person_status(person: Person) -> Any:
     return format_html('<span class="badge muted">{}</span>', "Inactive")
 
 
-# Sorts: the user name (unique) and the email (indexed).
+# Sorts: the user name (unique), the email and the department (indexed).
 PEOPLE_TABLE = Table(
     name="people",
     columns=[
@@ -31,7 +31,7 @@ PEOPLE_TABLE = Table(
         ),
         Column("name", "Name", value=lambda p: p.full_name),
         Column("email", "Email", sort="email"),
-        Column("department", "Department"),
+        Column("department", "Department", sort="department"),
         Column("title", "Title", default=False),
         Column("source", "Source", value=lambda p: p.get_source_display()),
         Column("status", "Status", value=lambda p: "Active" if p.is_active else "Inactive", html=_person_status),

@@ -144,9 +144,16 @@ def test_groups_and_members_sort_by_each_column(
 
 
 def test_people_and_teams_sort_by_each_column(admin_client: Client, admin: Person) -> None:
-    Person.objects.bulk_create(Person(username=f"p{n:03}", email=f"{word(n)}@example.com") for n in range(50))
+    Person.objects.bulk_create(
+        Person(username=f"p{n:03}", email=f"{word(n)}@example.com", department=f"dep{n % 4}") for n in range(50)
+    )
     people = list(Person.objects.all())
-    assert_sorts(admin_client, "/people/", people, {"username": lambda p: p.username, "email": lambda p: p.email})
+    assert_sorts(
+        admin_client,
+        "/people/",
+        people,
+        {"username": lambda p: p.username, "email": lambda p: p.email, "department": lambda p: p.department},
+    )
 
     teams = Team.objects.bulk_create(Team(name=f"team{n:03}") for n in range(30))
     TeamMembership.objects.bulk_create(
