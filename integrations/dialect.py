@@ -104,24 +104,16 @@ def learn(integration: Integration, capability: str, learned: Any, *, note: str 
     both entries. Saving the profile does not touch ``updated_at`` (nor the connection pools
     keyed on it).
     """
-    if capability not in CAPABILITIES:
-        raise ValueError(f"unknown dialect capability: {capability}")
-    entry = {"value": learned, "source": source, "at": timezone.now().isoformat(), "note": note[:500]}
     known = (integration.dialect or {}).get(capability)
     if isinstance(known, dict) and (known.get("value"), known.get("source")) == (learned, source):
         return  # nothing new: no write
-    with transaction.atomic():
-        row = Integration.all_objects.select_for_update().only("pk", "dialect").get(pk=integration.pk)
-        profile = dict(row.dialect or {})
-        profile[capability] = entry
-        Integration.objects.filter(pk=integration.pk).update(dialect=profile)
-    integration.dialect = profile
+    learn_many(integration, {capability: learned}, source=source, notes={capability: note})
 
 
 def learn_many(
     integration: Integration, found: dict[str, Any], *, source: str, notes: dict[str, str] | None = None
 ) -> None:
-    """Remember several capabilities at once (a probe's or a template's findings)."""
+    """Remember several capabilities at once (a probe's or a template's findings), as :func:`learn` does."""
     now = timezone.now().isoformat()
     with transaction.atomic():
         row = Integration.all_objects.select_for_update().only("pk", "dialect").get(pk=integration.pk)
@@ -135,7 +127,7 @@ def learn_many(
                 "at": now,
                 "note": ((notes or {}).get(capability) or "")[:500],
             }
-        Integration.objects.filter(pk=integration.pk).update(dialect=profile)
+        Integration.all_objects.filter(pk=integration.pk).update(dialect=profile)
     integration.dialect = profile
 
 

@@ -13,10 +13,8 @@ from django.utils import timezone
 from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
 
 from console.web.redaction import integration_redactor
-from integrations import dialect
 from integrations.models import ExtensionAttribute, Integration
 from integrations.scim_client import (
-    ScimBadRequest,
     ScimBadResponse,
     ScimClient,
     ScimClientError,
@@ -133,7 +131,9 @@ def _connection_read(integration: Integration, client: ScimClient) -> Connection
             if isinstance(resource, dict)
         ]
         # A JSON answer is not enough: a REST API that is not SCIM answers JSON too.
-        list_resources(integration.users_endpoint, _one_page(client, integration))
+        # One user: count=1, unless the application refuses count (then its own page size, learned).
+        first, _ = client.first_page(integration.users_endpoint, {}, 1)
+        list_resources(integration.users_endpoint, first)
     except ScimClientError as exc:
         result = ConnectionResult(
             ok=False, error=integration_redactor(integration).text(failure_message(exc)), cause=cause_of(exc)
@@ -147,26 +147,6 @@ def _connection_read(integration: Integration, client: ScimClient) -> Connection
         capabilities["resource_types"] = [t.name for t in types if t.name]
         result = ConnectionResult(ok=True, capabilities=integration_redactor(integration).values(capabilities))
     return result
-
-
-def _one_page(client: ScimClient, integration: Integration) -> dict[str, Any]:
-    """A page of users with ``count=1``; where the application refuses ``count`` (some answer
-    400 or 500 to any), the page without it, and the integration's profile learns so."""
-    if dialect.refused(integration, "count"):
-        return client.get_json(integration.users_endpoint)
-    try:
-        return client.get_json(integration.users_endpoint, {"count": 1})
-    except (ScimTransient, ScimBadRequest) as refusal:
-        if refusal.status is None or refusal.status == 429:
-            raise
-        try:
-            body = client.get_json(integration.users_endpoint)
-        except ScimClientError:
-            raise refusal from None
-        client.learn(
-            "count", False, f"{integration.users_endpoint}: {refusal}; the same list without count was answered"
-        )
-        return body
 
 
 def _field_of(capability: str) -> str:

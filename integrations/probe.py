@@ -17,7 +17,6 @@ audit event with its findings.
 
 from __future__ import annotations
 
-import base64
 import logging
 import secrets
 import time
@@ -35,6 +34,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from console.audit.services import audit_record
+from console.web.redaction import integration_redactor
 from integrations import dialect
 from integrations.discovery import status_in_words
 from integrations.models import Integration
@@ -169,22 +169,6 @@ class ProbeReport:
         }
 
 
-def _scrubber(integration: Integration) -> Callable[[str], str]:
-    """Strikes the integration's credentials out of a text, whatever the application echoed."""
-    secrets_ = [integration.bearer_token or "", integration.basic_password or ""]
-    if integration.basic_username and integration.basic_password:
-        pair = f"{integration.basic_username}:{integration.basic_password}".encode()
-        secrets_.append(base64.b64encode(pair).decode())
-    found = sorted({s for s in secrets_ if len(s) >= 4}, key=len, reverse=True)
-
-    def scrub(text: str) -> str:
-        for secret in found:
-            text = text.replace(secret, "[redacted]")
-        return text
-
-    return scrub
-
-
 def _attribute(resource: dict[str, Any], name: str) -> Any:
     """A top-level attribute, by its case-insensitive SCIM name."""
     lowered = name.lower()
@@ -231,7 +215,7 @@ class Prober:
         self.writes = writes
         self.progress = progress
         self.sleep = sleep
-        self.scrub = _scrubber(integration)
+        self.scrub = integration_redactor(integration).text  # every form of every credential
         self.users = integration.users_endpoint.strip("/")
         self.groups_path = integration.groups_endpoint.strip("/")
         tag = secrets.token_hex(4)

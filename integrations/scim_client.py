@@ -391,7 +391,7 @@ class ScimClient:
         for capability, (value, note) in self.learned.items():
             dialect.learn(self.integration, capability, value, note=note)
 
-    def _first_page(self, endpoint: str, params: dict[str, Any], count: int) -> tuple[dict[str, Any], bool]:
+    def first_page(self, endpoint: str, params: dict[str, Any], count: int) -> tuple[dict[str, Any], bool]:
         """The first page of a list, and whether to go on sending ``count``.
 
         Some applications answer 400 or 500 to any ``count``. When the first page with
@@ -429,7 +429,7 @@ class ScimClient:
         with_count = True
         for number in itertools.count(1):
             if number == 1:
-                body, with_count = self._first_page(endpoint, dict(params or {}), count)
+                body, with_count = self.first_page(endpoint, dict(params or {}), count)
             elif with_count:
                 body = self.get_json(endpoint, {**(params or {}), "startIndex": start, "count": count})
             else:

@@ -16,7 +16,7 @@ from console.accounts.permissions import Perm
 from console.audit.services import audit_record
 from integrations.models import TargetGroup, TargetMembership, TargetUser
 from provisioning.models import AccessRequest, ActionState, ActionType
-from provisioning.services import ActionRefused, _require_an_approver, action_approve, action_request
+from provisioning.services import ActionRefused, action_approve, action_request, require_an_approver
 
 
 def access_request_create(
@@ -46,7 +46,7 @@ def access_request_create(
         target_user=target_user, target_group=target_group, operation=operation, state=AccessRequest.State.PENDING
     ).exists():
         raise ActionRefused("The same request is pending already.", "target_group")
-    _require_an_approver(actor, integration, ActionType.MANAGE_RELATIONSHIPS)
+    require_an_approver(actor, integration, ActionType.MANAGE_RELATIONSHIPS)
     with transaction.atomic():
         access = AccessRequest.objects.create(
             integration=integration,

@@ -22,13 +22,13 @@ from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.models import Action, ActionState, ActionType, Batch
 from provisioning.services import (
     ActionRefused,
-    _require_an_approver,
     _validated,
     action_approve,
     action_reject,
     action_request,
     actions_sent_together,
     approval_required,
+    require_an_approver,
 )
 
 DESTRUCTIVE = {ActionType.DEPROVISION_IDENTITY, ActionType.DELETE_IDENTITY}
@@ -89,7 +89,7 @@ def batch_request(
         raise ActionRefused("Nothing was requested. " + " ".join(problems[:10]), "targets")
     hold = mass_change_reason(integration, action_type, len(targets))
     if hold or approval_required(integration, action_type):
-        _require_an_approver(actor, integration, action_type, hold)
+        require_an_approver(actor, integration, action_type, hold)
     with transaction.atomic(), actions_sent_together():
         batch = Batch.objects.create(
             integration=integration, action_type=action_type, requested_by=actor, held_reason=hold

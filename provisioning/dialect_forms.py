@@ -135,35 +135,28 @@ def member_values(scim: ScimClient, user_ids: list[str], users_endpoint: str) ->
 # --- user attributes -------------------------------------------------------------------------
 
 
-def replace_attributes(scim: ScimClient, user_path: str, operations: list[dict[str, Any]]) -> None:
-    """Change a user's attributes: PATCH replace, else the whole resource by PUT."""
-    if not operations:
-        return
+def _replaced(scim: ScimClient, user_path: str, operations: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """PATCH replace, else the whole resource by PUT (learned); the resource answered, if any."""
     if dialect.refused(scim.integration, "patch_replace"):
-        put_changed(scim, user_path, operations)
-        return
+        return put_changed(scim, user_path, operations)
     try:
-        _patch(scim, user_path, operations)
+        return _patch(scim, user_path, operations)
     except ScimClientError as error:
         if not _refusal(error):
             raise
         scim.learn("patch_replace", False, f"{user_path}: {error}")
-        put_changed(scim, user_path, operations)
+        return put_changed(scim, user_path, operations)
+
+
+def replace_attributes(scim: ScimClient, user_path: str, operations: list[dict[str, Any]]) -> None:
+    """Change a user's attributes: PATCH replace, else the whole resource by PUT."""
+    if operations:
+        _replaced(scim, user_path, operations)
 
 
 def set_active(scim: ScimClient, user_path: str, active: bool) -> None:
     """``active`` alone, checked in the answer when the application returns the resource."""
-    operations = [{"op": "replace", "path": "active", "value": active}]
-    if dialect.refused(scim.integration, "patch_replace"):
-        answered: dict[str, Any] | None = put_changed(scim, user_path, operations)
-    else:
-        try:
-            answered = _patch(scim, user_path, operations)
-        except ScimClientError as error:
-            if not _refusal(error):
-                raise
-            scim.learn("patch_replace", False, f"{user_path}: {error}")
-            answered = put_changed(scim, user_path, operations)
+    answered = _replaced(scim, user_path, [{"op": "replace", "path": "active", "value": active}])
     if answered is not None and "active" in answered and answered["active"] is not active:
         raise ChangeNotMade(
             f"PATCH {user_path} answered success but the account's active is still {answered['active']}: "

@@ -60,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BODY_LIMIT = 4000
 
 
@@ -821,10 +820,6 @@ def changed_operations(current: dict[str, Any], desired: dict[str, Any]) -> list
         elif current.get(attribute) != value:
             operations.append({"op": "replace", "path": attribute, "value": value})
     return operations
-
-
-def _patch(scim: ScimClient, path: str, operations: list[dict[str, Any]]) -> None:
-    scim.request("PATCH", path, json={"schemas": [PATCH_SCHEMA], "Operations": operations})
 
 
 def _subject_matches(found: dict[str, Any], desired: dict[str, Any]) -> bool:

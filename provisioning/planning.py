@@ -12,8 +12,8 @@ from integrations import dialect
 from integrations.catalog import per_second
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import escape_filter_value
-from provisioning.dialect_forms import add_operations, removal_operations
-from provisioning.execution import GROUP_SCHEMA, PATCH_SCHEMA, changed_operations, user_resource
+from provisioning.dialect_forms import add_operations, patch_body, removal_operations
+from provisioning.execution import GROUP_SCHEMA, changed_operations, user_resource
 from provisioning.models import ActionType
 
 
@@ -28,10 +28,6 @@ class PlannedRequest:
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value not in (None, "")}
-
-
-def _patch(operations: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"schemas": [PATCH_SCHEMA], "Operations": operations}
 
 
 def _member_references(integration: Integration, user_ids: list[str]) -> list[str]:
@@ -89,7 +85,7 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
             ]
         return [
             *lookups,
-            PlannedRequest("PATCH", f"{users}/{known.remote_id}", _patch(operations), label=known.user_name),
+            PlannedRequest("PATCH", f"{users}/{known.remote_id}", patch_body(operations), label=known.user_name),
         ]
     if action_type == ActionType.MANAGE_RELATIONSHIPS:
         size = max(1, integration.membership_chunk_size)
@@ -103,7 +99,7 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
             PlannedRequest(
                 "PATCH",
                 path,
-                _patch(add_operations(add[i : i + size])),
+                patch_body(add_operations(add[i : i + size])),
                 label=_members_label(group_name, "add", add_ids[i : i + size], names),
             )
             for i in range(0, len(add), size)
@@ -112,7 +108,7 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
             PlannedRequest(
                 "PATCH",
                 path,
-                _patch(removal_operations(integration, remove[i : i + size])),
+                patch_body(removal_operations(integration, remove[i : i + size])),
                 label=_members_label(group_name, "remove", remove_ids[i : i + size], names),
             )
             for i in range(0, len(remove), size)
@@ -125,7 +121,7 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
             PlannedRequest(
                 "PATCH",
                 f"{users}/{user_id}",
-                _patch([{"op": "replace", "path": "active", "value": False}]),
+                patch_body([{"op": "replace", "path": "active", "value": False}]),
                 label=user_name,
             )
         ]
@@ -138,7 +134,7 @@ def plan(*, integration: Integration, action_type: str, parameters: dict[str, An
                 PlannedRequest(
                     "PATCH",
                     f"{groups}/{group_id}",
-                    _patch(removal_operations(integration, reference)),
+                    patch_body(removal_operations(integration, reference)),
                     label=_members_label(group_name, "remove", [user_id], {user_id: user_name} if user_name else {}),
                 )
             )

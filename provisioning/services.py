@@ -208,7 +208,7 @@ def action_request(
     )
     needs_approval = bool(hold) or approval_required(integration, action_type)
     if needs_approval and batch is None:  # a batch was checked once, as a whole
-        _require_an_approver(actor, integration, action_type, hold)
+        require_an_approver(actor, integration, action_type, hold)
     now = timezone.now()
     with transaction.atomic():
         action = Action.objects.create(
@@ -245,7 +245,7 @@ def action_request(
     return action
 
 
-def _require_an_approver(actor: Person | None, integration: Integration, action_type: str, hold: str = "") -> None:
+def require_an_approver(actor: Person | None, integration: Integration, action_type: str, hold: str = "") -> None:
     """Refuse a request that needs an approval nobody could give (see ``provisioning.approvers``)."""
     from provisioning.approvers import refusal
 

@@ -20,6 +20,26 @@ Front = Callable[[dict[str, Any]], tuple[int, dict[str, Any]] | None]
 STATUS_TEXT = {200: "OK", 404: "Not Found", 501: "Not Implemented"}
 
 
+# What the Add integration form posts for a valid bearer-token integration.
+INTEGRATION_FORM: dict[str, Any] = {
+    "name": "Jira",
+    "kind": "scim",
+    "base_url": "https://jira.example.com/scim/v2",
+    "auth_type": "bearer",
+    "bearer_token": "tok-9",
+    "users_endpoint": "Users",
+    "groups_endpoint": "Groups",
+    "timeout_seconds": 30,
+    "page_size": 100,
+    "rate_limit_per_second": 10,
+    "rate_limit_burst": 20,
+    "max_concurrency": 4,
+    "membership_chunk_size": 100,
+    "mass_change_max_accounts": 25,
+    "mass_change_max_percent": 10,
+}
+
+
 def scim_error(status: int, detail: str) -> tuple[int, dict[str, Any]]:
     return status, {"schemas": [ERROR], "status": str(status), "detail": detail}
 

@@ -16,27 +16,11 @@ from rest_framework.test import APIClient
 from console.accounts.models import Person
 from integrations.limits import LIMITS
 from integrations.models import Integration
-from tests.integrations.conftest import PEER_TOKEN, Peer
+from tests.integrations.conftest import INTEGRATION_FORM, PEER_TOKEN, Peer
 
 pytestmark = pytest.mark.django_db
 
-GOOD: dict[str, Any] = {
-    "name": "Jira",
-    "kind": "scim",
-    "base_url": "https://jira.example.com/scim/v2",
-    "auth_type": "bearer",
-    "bearer_token": "tok-9",
-    "users_endpoint": "Users",
-    "groups_endpoint": "Groups",
-    "timeout_seconds": 30,
-    "page_size": 100,
-    "rate_limit_per_second": 10,
-    "rate_limit_burst": 20,
-    "max_concurrency": 4,
-    "membership_chunk_size": 100,
-    "mass_change_max_accounts": 25,
-    "mass_change_max_percent": 10,
-}
+
 ZEROS = ("page_size", "rate_limit_per_second", "max_concurrency", "timeout_seconds", "rate_limit_burst")
 
 
@@ -92,11 +76,11 @@ def test_a_zero_is_refused_with_its_reason_on_the_form_and_the_api(
 ) -> None:
     reason = LIMITS[name].too_small
 
-    page = admin_client.post("/integrations/new/?scratch=1", {**GOOD, name: 0})
+    page = admin_client.post("/integrations/new/?scratch=1", {**INTEGRATION_FORM, name: 0})
 
     assert page.status_code == 200
     assert reason in page.content.decode()
-    answer = api_client_for(admin).post("/api/v1/integrations/", {**GOOD, name: 0}, format="json")
+    answer = api_client_for(admin).post("/api/v1/integrations/", {**INTEGRATION_FORM, name: 0}, format="json")
     assert answer.status_code == 400
     assert answer.json()["fields"][name] == [reason]
     assert not Integration.objects.exists()
@@ -115,8 +99,8 @@ def test_a_zero_is_refused_with_its_reason_on_the_form_and_the_api(
 def test_impossible_values_are_refused_alike_on_the_form_and_the_api(
     name: str, value: int, admin_client: Client, admin: Person, api_client_for: Callable[[Person], APIClient]
 ) -> None:
-    form = admin_client.post("/integrations/new/?scratch=1", {**GOOD, name: value}).content.decode()
-    answer = api_client_for(admin).post("/api/v1/integrations/", {**GOOD, name: value}, format="json")
+    form = admin_client.post("/integrations/new/?scratch=1", {**INTEGRATION_FORM, name: value}).content.decode()
+    answer = api_client_for(admin).post("/api/v1/integrations/", {**INTEGRATION_FORM, name: value}, format="json")
 
     assert answer.status_code == 400
     reason = answer.json()["fields"][name][0]
@@ -128,7 +112,13 @@ def test_impossible_values_are_refused_alike_on_the_form_and_the_api(
 def test_the_api_takes_the_bounds_themselves(admin: Person, api_client_for: Callable[[Person], APIClient]) -> None:
     answer = api_client_for(admin).post(
         "/api/v1/integrations/",
-        {**GOOD, "page_size": 1000, "rate_limit_per_second": 0.01, "max_concurrency": 1, "timeout_seconds": 1},
+        {
+            **INTEGRATION_FORM,
+            "page_size": 1000,
+            "rate_limit_per_second": 0.01,
+            "max_concurrency": 1,
+            "timeout_seconds": 1,
+        },
         format="json",
     )
     assert answer.status_code == 201, answer.json()
@@ -136,7 +126,7 @@ def test_the_api_takes_the_bounds_themselves(admin: Person, api_client_for: Call
 
 def test_an_error_summary_links_to_each_field_and_takes_the_focus(admin_client: Client) -> None:
     page = admin_client.post(
-        "/integrations/new/?scratch=1", {**GOOD, "base_url": "ftp://x", "page_size": 0, "bearer_token": ""}
+        "/integrations/new/?scratch=1", {**INTEGRATION_FORM, "base_url": "ftp://x", "page_size": 0, "bearer_token": ""}
     ).content.decode()
 
     summary = page.split('data-testid="error-summary"')[1].split("</div>")[0]
@@ -153,9 +143,11 @@ def test_every_aria_describedby_points_at_an_element_that_exists(admin_client: C
     pages = {
         "add": admin_client.get("/integrations/new/?scratch=1"),
         "add from a template": admin_client.get("/integrations/new/?template=slack"),
-        "add, refused": admin_client.post("/integrations/new/?scratch=1", {**GOOD, "page_size": 0, "base_url": "x"}),
+        "add, refused": admin_client.post(
+            "/integrations/new/?scratch=1", {**INTEGRATION_FORM, "page_size": 0, "base_url": "x"}
+        ),
         "edit": admin_client.get(f"/integrations/{app.pk}/edit/"),
-        "edit, refused": admin_client.post(f"/integrations/{app.pk}/edit/", {**GOOD, "timeout_seconds": 0}),
+        "edit, refused": admin_client.post(f"/integrations/{app.pk}/edit/", {**INTEGRATION_FORM, "timeout_seconds": 0}),
         "person": admin_client.get(reverse("person_create")),
         "person, refused": admin_client.post(reverse("person_create"), {}),
         "team": admin_client.get(reverse("team_create")),
@@ -175,7 +167,7 @@ def test_every_aria_describedby_points_at_an_element_that_exists(admin_client: C
 def test_a_connection_is_tested_before_saving_and_nothing_is_saved(
     peer: Peer, admin_client: Client, django_assert_max_num_queries: Any
 ) -> None:
-    values = {**GOOD, "base_url": peer.url, "bearer_token": PEER_TOKEN}
+    values = {**INTEGRATION_FORM, "base_url": peer.url, "bearer_token": PEER_TOKEN}
 
     tested = admin_client.post(reverse("integration_test_unsaved"), values, HTTP_HX_REQUEST="true")
 
@@ -209,7 +201,7 @@ def test_an_edit_is_tested_with_the_stored_secret_and_the_stored_integration_is_
 
     tested = admin_client.post(
         reverse("integration_test_unsaved"),
-        {**GOOD, "name": "Peer", "base_url": peer.url, "bearer_token": "", "integration": app.pk},
+        {**INTEGRATION_FORM, "name": "Peer", "base_url": peer.url, "bearer_token": "", "integration": app.pk},
         HTTP_HX_REQUEST="true",
     ).content.decode()
 
@@ -219,7 +211,7 @@ def test_an_edit_is_tested_with_the_stored_secret_and_the_stored_integration_is_
 
 def test_a_test_with_a_wrong_base_url_says_what_to_correct_first(admin_client: Client) -> None:
     answer = admin_client.post(
-        reverse("integration_test_unsaved"), {**GOOD, "base_url": "ftp://x"}, HTTP_HX_REQUEST="true"
+        reverse("integration_test_unsaved"), {**INTEGRATION_FORM, "base_url": "ftp://x"}, HTTP_HX_REQUEST="true"
     ).content.decode()
     assert "Not tested" in answer
     assert "Correct these first: SCIM base URL." in answer

@@ -7,7 +7,7 @@ from django.test import Client
 
 from integrations.models import ExtractionRun, Integration
 from integrations.services import extraction_run_execute, extraction_start
-from tests.integrations.conftest import PEER_TOKEN, Peer
+from tests.integrations.conftest import INTEGRATION_FORM, PEER_TOKEN, Peer
 
 pytestmark = pytest.mark.django_db
 
@@ -21,23 +21,7 @@ def test_adding_an_integration_shows_field_errors_and_keeps_the_token_write_only
     assert "A bearer token is needed" in page
     ok = admin_client.post(
         "/integrations/new/",
-        {
-            "name": "Jira",
-            "kind": "scim",
-            "base_url": "https://jira.example.com/scim/v2",
-            "auth_type": "bearer",
-            "bearer_token": "tok-9",
-            "users_endpoint": "Users",
-            "groups_endpoint": "Groups",
-            "timeout_seconds": 30,
-            "page_size": 100,
-            "rate_limit_per_second": 10,
-            "rate_limit_burst": 20,
-            "max_concurrency": 4,
-            "membership_chunk_size": 100,
-            "mass_change_max_accounts": 25,
-            "mass_change_max_percent": 10,
-        },
+        INTEGRATION_FORM,
     )
     assert ok.status_code == 302, ok.content.decode()[:2000]
     integration = Integration.objects.get(name="Jira")
