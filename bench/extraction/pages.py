@@ -27,6 +27,7 @@ from integrations.models import Integration, TargetUser
 TABLE = TargetUser._meta.db_table
 assert TABLE == "integrations_targetuser", TABLE
 COUNT_RE = re.compile(r"\bCOUNT\s*\(", re.IGNORECASE)
+LIMIT_RE = re.compile(r"\bLIMIT\s+\d+", re.IGNORECASE)
 
 
 @dataclass
@@ -89,8 +90,14 @@ def next_link(html: str) -> str | None:
 
 
 def unfiltered_counts(queries: list[dict[str, Any]]) -> list[str]:
-    """Every COUNT over the target-user table: with 1M rows none may run on a page load."""
-    return [q["sql"] for q in queries if COUNT_RE.search(q["sql"]) and TABLE in q["sql"]]
+    """Every unbounded COUNT over the target-user table: with 1M rows none may run on a page load.
+
+    A count of a LIMITed subquery (the table's "up to 1,000, else about N" total) reads at
+    most its limit's rows, whatever the table holds, and is not one.
+    """
+    return [
+        q["sql"] for q in queries if COUNT_RE.search(q["sql"]) and TABLE in q["sql"] and not LIMIT_RE.search(q["sql"])
+    ]
 
 
 def measure(report: Report, rows: int, repeats: int) -> None:
@@ -168,7 +175,7 @@ def measure(report: Report, rows: int, repeats: int) -> None:
     counts = {page.label: unfiltered_counts(page.queries) for page in pages}
     found = [f"{label}: {sql[:160]}" for label, sqls in counts.items() for sql in sqls]
     report.figure(
-        f"COUNT over {TABLE} on a page load",
+        f"unbounded COUNT over {TABLE} on a page load",
         "none in "
         + " / ".join(f"{len(p.queries)} queries of the {p.label.split(' (')[0]}" for p in pages)
         + " (captured with CaptureQueriesContext)"

@@ -129,7 +129,7 @@ def total_of(queryset: QuerySet[Any], mode: str) -> tuple[int, str]:
         return count, f"{count:,}"
     vendor = connections[queryset.db].vendor
     cap = COUNT_CAP_POSTGRES if vendor == "postgresql" else COUNT_CAP_SQLITE
-    capped = queryset.order_by()[: cap + 1].count()
+    capped = queryset.order_by().values("pk")[: cap + 1].count()  # the rows' keys alone, at most cap + 1
     if capped <= cap:
         return capped, f"{capped:,}"
     if vendor == "postgresql":
