@@ -1,0 +1,1 @@
+"""What every app of the console shares: errors, and the infrastructure under the apps."""
