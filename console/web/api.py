@@ -12,6 +12,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from console.accounts.services import AccessError
+from console.core.errors import ConsoleError
 
 
 class ConsoleRouter(DefaultRouter):
@@ -38,7 +39,13 @@ class ConsoleRouter(DefaultRouter):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Errors read ``{"detail": message, "code": code, "fields": {field: [messages]}}``."""
+    """Errors read ``{"detail": message, "code": code, "fields": {field: [messages]}}``.
+
+    The console's own errors (``console.core.errors``) are mapped here and nowhere else:
+    their class says the status (400 bad input with ``fields``, 409 refused, 404 unknown).
+    """
+    if isinstance(exc, ConsoleError):
+        return console_error_response(exc)
     if isinstance(exc, AccessError):
         exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
     if isinstance(exc, Http404):
@@ -57,3 +64,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, exceptions.APIException):
         response.data = {"detail": str(exc.detail), "code": exc.get_codes()}
     return response
+
+
+def console_error_response(exc: ConsoleError) -> Response:
+    """The one JSON shape of a console error."""
+    body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+    if exc.status == status.HTTP_400_BAD_REQUEST:
+        body["fields"] = {exc.field or "non_field_errors": [exc.message]}
+    return Response(body, status=exc.status)
