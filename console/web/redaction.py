@@ -160,8 +160,6 @@ class SecretRedactor:
             return [self.values(v) for v in value]
         return value
 
-    __call__ = values
-
 
 NO_SECRETS = SecretRedactor()
 
