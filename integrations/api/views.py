@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
+from console.core.errors import Refused
 from console.web.tables import Table
 from integrations import catalog, dialect
 from integrations.api.serializers import (
@@ -73,7 +74,7 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         try:
             run = extraction_start(integration=integration, trigger="api")
         except ExtractionRefused as exc:
-            return Response({"detail": str(exc), "code": "disabled"}, status=status.HTTP_409_CONFLICT)
+            raise Refused(str(exc), code="disabled") from None
         audit_record(
             verb="integration.extraction_requested",
             actor=acting_person(request),
