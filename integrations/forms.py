@@ -1,18 +1,18 @@
 """The integration form, in sections: credentials are write-only (blank keeps what is stored),
-limits are checked against integrations/limits.py as the API checks them."""
+limits are checked against integrations/limits.py, and what is wrong beyond a value's shape by
+integrations.services, as the API checks them. Saving is the services' (the views call them)."""
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 from django import forms
-from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
-from django.utils import timezone
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from integrations import catalog
 from integrations.limits import LIMITS
 from integrations.models import INTERVAL_LONGEST, INTERVAL_TOO_LONG, INTERVAL_TOO_SHORT, Integration
+from integrations.services import INTEGRATION_FIELDS, integration_input_problems
 
 # Provisioning limits a request may leave out, keeping what is set.
 KEPT_WHEN_LEFT_OUT = ("membership_chunk_size", "mass_change_max_accounts", "mass_change_max_percent")
@@ -57,17 +57,7 @@ AUTH_METHOD_OF = {"bearer_token": "bearer", "basic_username": "basic", "basic_pa
 
 
 class IntegrationForm(forms.ModelForm):
-    base_url = forms.CharField(
-        label="SCIM base URL",
-        max_length=500,
-        validators=[
-            URLValidator(
-                schemes=["http", "https"],
-                message="The SCIM base URL must start with http:// or "
-                "https:// and be a full address, e.g. https://app.example.com/scim/v2.",
-            )
-        ],
-    )
+    base_url = forms.CharField(label="SCIM base URL", max_length=500)  # checked by integration_input_problems
     bearer_token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
@@ -90,32 +80,7 @@ class IntegrationForm(forms.ModelForm):
 
     class Meta:
         model = Integration
-        fields = [
-            "name",
-            "kind",
-            "application_type",
-            "base_url",
-            "auth_type",
-            "bearer_token",
-            "basic_username",
-            "basic_password",
-            "ca_certificate",
-            "users_endpoint",
-            "groups_endpoint",
-            "discover_extensions",
-            "provisioning_enabled",
-            "enabled",
-            "timeout_seconds",
-            "page_size",
-            "rate_limit_per_second",
-            "rate_limit_burst",
-            "max_concurrency",
-            "supports_hard_delete",
-            "membership_chunk_size",
-            "mass_change_max_accounts",
-            "mass_change_max_percent",
-            "extraction_interval_minutes",
-        ]
+        fields = INTEGRATION_FIELDS
         widgets = {"ca_certificate": forms.Textarea(attrs={"rows": 4, "placeholder": "-----BEGIN CERTIFICATE-----"})}
 
     def __init__(self, *args: Any, template: catalog.Template | None = None, **kwargs: Any) -> None:
@@ -170,21 +135,11 @@ class IntegrationForm(forms.ModelForm):
                 required=False,  # needed while the base URL holds its placeholder (``clean`` says so)
                 help_text=f"Replaces {{{placeholder.key}}} in the base URL. {placeholder.help}",
             )
-        self.fields["base_url"].validators = []
         self.fields["base_url"].help_text = "Its {placeholders} are filled in from the fields below it."
         order = list(self.fields)
         extra = [f"template_{p.key}" for p in template.placeholders]
         at = order.index("base_url") + 1
         self.order_fields([name for name in order[:at] if name not in extra] + extra + order[at:])
-
-    def clean_ca_certificate(self) -> str:
-        value: str = self.cleaned_data.get("ca_certificate") or ""
-        if value.strip():
-            try:
-                ssl.create_default_context(cadata=value)
-            except (ssl.SSLError, ValueError) as exc:
-                raise forms.ValidationError(f"This is not a PEM certificate that parses ({exc}).") from None
-        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -194,13 +149,18 @@ class IntegrationForm(forms.ModelForm):
         for name in KEPT_WHEN_LEFT_OUT:  # left out of the request: the current (or default) value
             if data.get(name) is None and name not in self.errors:
                 data[name] = getattr(stored, name)
-        token = data.get("bearer_token") or (stored.bearer_token if stored.pk else "")
-        password = data.get("basic_password") or (stored.basic_password if stored.pk else "")
-        if data.get("auth_type") == Integration.AuthType.BEARER and not token:
-            self.add_error("bearer_token", "A bearer token is needed for bearer authentication.")
-        if data.get("auth_type") == Integration.AuthType.BASIC and not (data.get("basic_username") and password):
-            self.add_error("basic_password", "A user name and a password are needed for basic authentication.")
+        checked = {name: value for name, value in data.items() if name not in self.errors}
+        for problem in integration_input_problems(fields=checked, integration=stored if stored.pk else None):
+            if problem.field not in self.errors:
+                self.add_error(problem.field, problem.message)
         return data
+
+    def validate_unique(self) -> None:
+        """Not here: a name taken is the services' refusal (a Conflict), shown on the name field."""
+
+    def integration_fields(self) -> dict[str, Any]:
+        """The clean values, as integration_create and integration_update take them."""
+        return {name: self.cleaned_data[name] for name in INTEGRATION_FIELDS if name in self.cleaned_data}
 
     def _fill_base_url(self, data: dict[str, Any]) -> None:
         values = {p.key: data.get(f"template_{p.key}") for p in self.template.placeholders} if self.template else {}
@@ -213,29 +173,6 @@ class IntegrationForm(forms.ModelForm):
                     self.add_error(name, messages)
                 elif name not in self.fields:
                     self.add_error("base_url", messages)
-            return
-        try:
-            self.base_fields["base_url"].run_validators(url)
-        except forms.ValidationError as exc:
-            self.add_error("base_url", exc)
+            data.pop("base_url", None)  # with its placeholders: nothing to check yet
             return
         data["base_url"] = url
-
-    def save(self, commit: bool = True) -> Integration:
-        integration: Integration = super().save(commit=False)
-        stored = Integration.objects.filter(pk=integration.pk).first() if integration.pk else None
-        if stored is not None and "rate_limit_per_second" in self.changed_data:
-            # An admin's limit replaces the one a 429 taught (integrations/rate_limits.py).
-            integration.rate_limit_learned_at, integration.rate_limit_learned_note = None, ""
-        for name in ("bearer_token", "basic_password"):
-            new = self.cleaned_data.get(name)
-            if new:
-                setattr(integration, name, new)
-                integration.credentials_changed_at = timezone.now()
-            elif stored is not None:
-                setattr(integration, name, getattr(stored, name))
-        if commit:
-            integration.save()
-            if self.template is not None and stored is None:
-                catalog.template_apply(integration=integration, template=self.template)
-        return integration

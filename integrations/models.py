@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -24,6 +24,9 @@ class LiveIntegrations(models.Manager["Integration"]):
 
     def get_queryset(self) -> models.QuerySet[Integration]:
         return super().get_queryset().filter(archived_at__isnull=True)
+
+
+NAME_TAKEN = "An integration with this name exists already."
 
 
 class Integration(models.Model):
@@ -47,7 +50,7 @@ class Integration(models.Model):
     application_type = models.CharField(max_length=100, blank=True, help_text="For custom applications (OAA).")
     base_url = models.URLField("SCIM base URL", max_length=500)
     auth_type = models.CharField(max_length=8, choices=AuthType.choices, default=AuthType.BEARER)
-    # Write-only secrets: encrypted at rest, never shown again after entry.
+    # Write-only secrets (SECRET_FIELDS): encrypted at rest, never shown again after entry.
     bearer_token = EncryptedTextField(blank=True)
     basic_username = models.CharField("user name (basic authentication)", max_length=200, blank=True)
     basic_password = EncryptedTextField(blank=True)
@@ -115,6 +118,11 @@ class Integration(models.Model):
     objects = LiveIntegrations()
     all_objects = models.Manager()  # noqa: DJ012 - both managers are declared after the fields
 
+    # The integration's credentials, the one list of them: write-only in the form and the API,
+    # replaced only through integration_credentials_replace, erased on delete, and struck out of
+    # logs, call logs and audit details in every form (console/web/redaction.py).
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("bearer_token", "basic_password")
+
     class Meta:
         ordering = ["name"]
         base_manager_name = "all_objects"  # an action of a deleted integration still reaches it
@@ -123,7 +131,7 @@ class Integration(models.Model):
                 fields=["name"],
                 condition=models.Q(archived_at__isnull=True),
                 name="integration_name_unique_live",
-                violation_error_message="An integration with this name exists already.",
+                violation_error_message=NAME_TAKEN,
             )
         ]
 

@@ -9,7 +9,6 @@ shows where the two disagree.
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +24,7 @@ from integrations.models import (
     TargetUser,
 )
 from integrations.scim_client import ScimClient
-from integrations.services import content_hash, extraction_progress
+from integrations.services import content_hash, extraction_progress, integration_input_problems
 
 BATCH = 500
 COMPARISON_NAMES_KEPT = 1000
@@ -40,6 +39,9 @@ CONFIGURATION_KEYS = {
     "ca_certificate",
 }
 
+
+# The integration's settings that a configuration's keys of another name give.
+CONFIGURATION_KEY_OF = {"base_url": "scim_url"}
 
 USER_FIELDS = ["user_name", "display_name", "email", "external_id", "active", "resource", "content_hash"]
 
@@ -70,8 +72,6 @@ def provider_configuration_parse(configuration_json: Any) -> dict[str, Any]:
     url = configuration.get("scim_url")
     if not isinstance(url, str) or not url.strip():
         errors["configuration_json.scim_url"] = ["The SCIM base URL is required."]
-    elif not url.lower().startswith(("http://", "https://")):
-        errors["configuration_json.scim_url"] = ["The SCIM base URL must start with http:// or https://."]
     token = configuration.get("scim_token") or ""
     username = configuration.get("username") or ""
     password = configuration.get("password") or ""
@@ -85,12 +85,13 @@ def provider_configuration_parse(configuration_json: Any) -> dict[str, Any]:
     discover = configuration.get("scim_extension_schemas", False)
     if not isinstance(discover, bool):
         errors["configuration_json.scim_extension_schemas"] = ["Expected true or false."]
-    ca_certificate = configuration.get("ca_certificate") or ""
-    if isinstance(ca_certificate, str) and ca_certificate.strip():
-        try:
-            ssl.create_default_context(cadata=ca_certificate)
-        except (ssl.SSLError, ValueError) as exc:
-            errors["configuration_json.ca_certificate"] = [f"This is not a PEM certificate that parses ({exc})."]
+    # What the form and the API refuse in a base URL or a certificate, said of this configuration's
+    # keys (its credentials' rule is its own, above).
+    checked = {"base_url": url, "ca_certificate": configuration.get("ca_certificate")}
+    for problem in integration_input_problems(fields={k: v for k, v in checked.items() if isinstance(v, str)}):
+        if problem.field not in Integration.SECRET_FIELDS:
+            key = CONFIGURATION_KEY_OF.get(problem.field or "", problem.field or "")
+            errors.setdefault(f"configuration_json.{key}", []).append(problem.message)
     if errors or not isinstance(url, str):
         raise PayloadError(errors)
     fields: dict[str, Any] = {
@@ -98,8 +99,7 @@ def provider_configuration_parse(configuration_json: Any) -> dict[str, Any]:
         "users_endpoint": (configuration.get("users_endpoint") or "Users").strip("/"),
         "groups_endpoint": (configuration.get("groups_endpoint") or "Groups").strip("/"),
         "discover_extensions": discover,
-        "ca_certificate": ca_certificate,
-        "credentials_changed_at": timezone.now(),
+        "ca_certificate": configuration.get("ca_certificate") or "",
     }
     if token:
         fields.update(auth_type=Integration.AuthType.BEARER, bearer_token=token)

@@ -16,9 +16,11 @@ from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
+from console.core.errors import ConsoleError
+from console.core.feedback import error_shown
 from console.web.confirm import confirmation_page, reason_recorded
 from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
-from integrations import catalog
+from integrations import catalog, services
 from integrations.discovery import connection_test, connection_test_unsaved, extension_value
 from integrations.filters import ExtractionRunFilterSet, TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
@@ -33,10 +35,7 @@ from integrations.models import (
 from integrations.probe import probe_panel, probe_start
 from integrations.selectors import integration_health, interval_minutes_of, with_seen_at
 from integrations.services import ExtractionRefused, extraction_run_cancel, extraction_start
-from integrations.services import integration_delete as integration_delete_service  # the view has the name
 from integrations.tables import GROUPS_TABLE, MEMBERS_TABLE, RUNS_TABLE, users_table
-
-SECRET_FIELDS = {"bearer_token", "basic_password"}
 
 
 @requires(Perm.VIEW)
@@ -63,17 +62,15 @@ def integration_create(request: HttpRequest) -> HttpResponse:
         return redirect("integration_create")
     form = IntegrationForm(request.POST or None, template=template)
     if request.method == "POST" and form.is_valid():
-        integration = form.save()
-        audit_record(
-            verb="integration.created",
-            actor=acting_person(request),
-            target=integration,
-            request=request,
-            after={k: ("(changed)" if k in SECRET_FIELDS else str(form.cleaned_data[k])) for k in form.changed_data},
-            details={"template": template.slug} if template else None,
-        )
-        messages.success(request, f"{integration.name} was added. Test the connection, then extract.")
-        return redirect("integration_detail", pk=integration.pk)
+        try:
+            integration = services.integration_create(
+                actor=acting_person(request), fields=form.integration_fields(), template=template, request=request
+            )
+        except ConsoleError as error:
+            error_shown(request, error, form)
+        else:
+            messages.success(request, f"{integration.name} was added. Test the connection, then extract.")
+            return redirect("integration_detail", pk=integration.pk)
     return render(request, "integrations/form.html", {"form": form, "template": template})
 
 
@@ -82,16 +79,15 @@ def integration_edit(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
     form = IntegrationForm(request.POST or None, instance=integration)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        audit_record(
-            verb="integration.updated",
-            actor=acting_person(request),
-            target=integration,
-            request=request,
-            after={k: ("(changed)" if k in SECRET_FIELDS else str(form.cleaned_data[k])) for k in form.changed_data},
-        )
-        messages.success(request, "Saved.")
-        return redirect("integration_detail", pk=integration.pk)
+        try:
+            services.integration_update(
+                actor=acting_person(request), integration=integration, fields=form.integration_fields(), request=request
+            )
+        except ConsoleError as error:
+            error_shown(request, error, form)
+        else:
+            messages.success(request, "Saved.")
+            return redirect("integration_detail", pk=integration.pk)
     return render(request, "integrations/form.html", {"form": form, "integration": integration})
 
 
@@ -102,7 +98,7 @@ def integration_delete(request: HttpRequest, pk: int) -> HttpResponse:
     if page := confirmation_page(request):
         return page
     with reason_recorded(request):
-        integration_delete_service(actor=acting_person(request), integration=integration, request=request)
+        services.integration_delete(actor=acting_person(request), integration=integration, request=request)
     messages.success(
         request,
         f"{integration.name} was deleted. Its actions, their calls, its runs and its audit trail stay readable "
@@ -201,7 +197,7 @@ def integration_test_unsaved(request: HttpRequest) -> HttpResponse:
     outcome): an integration being edited lends its stored secrets where the form leaves them empty."""
     pk = request.POST.get("integration", "")
     stored = get_object_or_404(Integration, pk=int(pk)) if pk.isdecimal() else None
-    secrets = (stored.bearer_token, stored.basic_password) if stored else ("", "")  # before the form's clean
+    secrets = {name: getattr(stored, name) for name in Integration.SECRET_FIELDS} if stored else {}  # before the clean
     slug = request.POST.get("template", "").strip()
     template = catalog.get(slug) if slug and stored is None else None
     form = IntegrationForm(request.POST, instance=stored, template=template)
@@ -223,7 +219,7 @@ def integration_test_unsaved(request: HttpRequest) -> HttpResponse:
     return render(request, "integrations/form.html", context)
 
 
-def _unsaved(form: IntegrationForm, stored: Integration | None, secrets: tuple[str, str]) -> Integration:
+def _unsaved(form: IntegrationForm, stored: Integration | None, secrets: dict[str, str]) -> Integration:
     """An Integration in memory only, from the form's clean values (and the stored secrets)."""
     data = form.cleaned_data
     defaults = Integration()
@@ -231,9 +227,8 @@ def _unsaved(form: IntegrationForm, stored: Integration | None, secrets: tuple[s
         name=data.get("name") or (stored.name if stored else "new integration"),
         base_url=data["base_url"],
         auth_type=data.get("auth_type") or Integration.AuthType.BEARER,
-        bearer_token=data.get("bearer_token") or secrets[0],
         basic_username=data.get("basic_username") or "",
-        basic_password=data.get("basic_password") or secrets[1],
+        **{name: data.get(name) or secrets.get(name, "") for name in Integration.SECRET_FIELDS},
         ca_certificate=data.get("ca_certificate") or "",
         users_endpoint=data.get("users_endpoint") or defaults.users_endpoint,
         groups_endpoint=data.get("groups_endpoint") or defaults.groups_endpoint,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from console.web.redaction import redact, redact_text
+from console.web.redaction import redact
 
 
 class RedactSecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
-            record.msg = redact_text(record.msg)
+            record.msg = redact(record.msg)
         if record.args:
             record.args = redact(record.args) if isinstance(record.args, dict) else tuple(redact(list(record.args)))
         for key, value in list(vars(record).items()):

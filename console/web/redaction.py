@@ -1,8 +1,10 @@
-"""Remove secrets from anything that is stored or logged.
+"""Remove secrets from anything that is logged, stored or audited.
 
-Two ways: by key and pattern (:func:`redact`: secret-looking keys, bearer and basic
-credentials, the console's own API keys), and by value (:class:`SecretRedactor`: an
-integration's own credentials in every form an application may echo them).
+:func:`redact` is the one routine for logs, call logs and audit details: it masks
+secret-looking keys, bearer and basic credentials and the console's own API keys, and, given
+an integration's :func:`integration_redactor`, that integration's credentials in every form an
+application may echo them. The by-value half (:class:`SecretRedactor`) is also used alone on
+what an application answered and the console keeps (a key named like a secret is data there).
 """
 
 from __future__ import annotations
@@ -23,25 +25,13 @@ BEARER_PATTERN = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 API_KEY_PATTERN = re.compile(r"\blck_[A-Za-z0-9]+_[A-Za-z0-9_-]+")
 
 
-def redact(value: Any, key: str = "") -> Any:
-    """Return a copy of ``value`` with secret-looking keys and token strings masked."""
-    if key and _secret_key(key):
-        return REDACTED if value not in (None, "") else value
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return redact_text(value)
-    return value
-
-
 @functools.lru_cache(maxsize=4096)
 def _secret_key(key: str) -> bool:
     return SECRET_KEY_PATTERN.search(key) is not None
 
 
-def redact_text(text: str) -> str:
+def _patterns_struck(text: str) -> str:
+    """``text`` without bearer and basic credentials or console API keys."""
     # The patterns only where their words are: a logged body has thousands of short strings.
     lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
@@ -61,10 +51,10 @@ PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
 def integration_secrets(integration: Any) -> list[str]:
-    """The credentials an integration's requests carry: its bearer token, its basic password,
-    and the base64 of ``user:password`` that the Authorization header holds (the user name
-    alone is not a secret)."""
-    secrets = [integration.bearer_token or "", integration.basic_password or ""]
+    """The credentials an integration's requests carry: each of its ``SECRET_FIELDS`` (bearer
+    token, basic password), and the base64 of ``user:password`` that the Authorization header
+    holds (the user name alone is not a secret)."""
+    secrets = [getattr(integration, name) or "" for name in integration.SECRET_FIELDS]
     if integration.basic_password:
         pair = f"{integration.basic_username}:{integration.basic_password}".encode()
         secrets.append(base64.b64encode(pair).decode())
@@ -170,18 +160,28 @@ class SecretRedactor:
             return [self.values(v) for v in value]
         return value
 
-    __call__ = values
-
 
 NO_SECRETS = SecretRedactor()
-
-
-def redact_values(value: Any, secrets: SecretRedactor | Iterable[str]) -> Any:
-    """``value`` (text or JSON-like data) with every form of each secret replaced by REDACTED."""
-    redactor = secrets if isinstance(secrets, SecretRedactor) else SecretRedactor(secrets)
-    return redactor.values(value)
 
 
 def integration_redactor(integration: Any) -> SecretRedactor:
     """What strikes the integration's credentials (:func:`integration_secrets`) out of text and data."""
     return SecretRedactor(integration_secrets(integration))
+
+
+def redact(value: Any, key: str = "", *, secrets: SecretRedactor = NO_SECRETS) -> Any:
+    """A copy of ``value`` (text, or JSON-like data: keys and values) fit for a log, a call log
+    or an audit record: a secret-looking ``key``'s value masked, bearer and basic credentials and
+    console API keys struck out, and every form of ``secrets`` (an integration's credentials, see
+    :func:`integration_redactor`) replaced by REDACTED."""
+    if key and _secret_key(key):
+        return REDACTED if value not in (None, "") else value
+    if isinstance(value, str):
+        return _patterns_struck(secrets.text(value))
+    if isinstance(value, dict):
+        return {
+            (secrets.text(k) if isinstance(k, str) else k): redact(v, str(k), secrets=secrets) for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact(v, secrets=secrets) for v in value]
+    return value

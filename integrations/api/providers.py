@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -24,6 +23,7 @@ from console.audit.services import audit_record
 from integrations.api.serializers import ExtractionRunSerializer
 from integrations.models import Integration, ScimComparison
 from integrations.oaa import PayloadError, payload_apply, payload_parse, provider_configuration_parse
+from integrations.services import integration_create
 
 
 class CustomProviderSerializer(serializers.Serializer[Any]):
@@ -32,11 +32,6 @@ class CustomProviderSerializer(serializers.Serializer[Any]):
     provisioning = serializers.BooleanField()
     external_lifecycle_management_type = serializers.ChoiceField(choices=["SCIM"])
     configuration_json = serializers.JSONField(help_text="A JSON-encoded string (or an object) of SCIM settings.")
-
-    def validate_name(self, value: str) -> str:
-        if Integration.objects.filter(name=value).exists():
-            raise serializers.ValidationError("An integration with this name exists already.")
-        return value
 
     def validate_configuration_json(self, value: Any) -> dict[str, Any]:
         try:
@@ -57,29 +52,15 @@ class CustomProviderView(APIView):
         serializer = CustomProviderSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            with transaction.atomic():
-                integration = Integration.objects.create(
-                    kind=Integration.Kind.OAA,
-                    name=data["name"],
-                    provisioning_enabled=data["provisioning"],
-                    **data["configuration_json"],
-                )
-        except IntegrityError:
-            raise ValidationError({"name": ["An integration with this name exists already."]}) from None
-        audit_record(
-            verb="integration.created",
+        integration = integration_create(
             actor=acting_person(request),
-            target=integration,
-            request=request,
-            after={
-                "kind": "oaa",
-                "name": integration.name,
-                "base_url": integration.base_url,
-                "auth_type": integration.auth_type,
-                "provisioning_enabled": integration.provisioning_enabled,
-                "credentials": "(set)",
+            fields={
+                "kind": Integration.Kind.OAA,
+                "name": data["name"],
+                "provisioning_enabled": data["provisioning"],
+                **data["configuration_json"],
             },
+            request=request,
         )
         return Response(
             {

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from console.accounts.access import acting_person
 from integrations import catalog, dialect
 from integrations.limits import LIMITS
 from integrations.models import (
@@ -21,8 +20,13 @@ from integrations.models import (
     TargetGroup,
     TargetUser,
 )
-
-SECRET_FIELDS = ("bearer_token", "basic_password")
+from integrations.services import (
+    INTEGRATION_FIELDS,
+    integration_changeable,
+    integration_create,
+    integration_input_problems,
+    integration_update,
+)
 
 
 class DialectRowSerializer(serializers.Serializer[dict[str, Any]]):
@@ -43,6 +47,10 @@ class DialectRowSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class IntegrationSerializer(serializers.ModelSerializer[Integration]):
+    """An integration's settings; saving is integration_create and integration_update, which refuse
+    what is wrong beyond a value's shape (the same checks as the form's)."""
+
+    base_url = serializers.CharField(max_length=500)  # checked by integration_input_problems
     bearer_token = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=True)
     basic_password = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False)
     extraction_interval_minutes = serializers.IntegerField(
@@ -78,33 +86,10 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
         model = Integration
         fields = [
             "id",
-            "kind",
-            "name",
-            "application_type",
-            "base_url",
-            "auth_type",
-            "bearer_token",
+            *INTEGRATION_FIELDS,
             "bearer_token_set",
-            "basic_username",
-            "basic_password",
             "basic_password_set",
             "credentials_changed_at",
-            "ca_certificate",
-            "users_endpoint",
-            "groups_endpoint",
-            "discover_extensions",
-            "provisioning_enabled",
-            "enabled",
-            "timeout_seconds",
-            "page_size",
-            "rate_limit_per_second",
-            "rate_limit_burst",
-            "max_concurrency",
-            "supports_hard_delete",
-            "membership_chunk_size",
-            "mass_change_max_accounts",
-            "mass_change_max_percent",
-            "extraction_interval_minutes",
             "connection_status",
             "connection_checked_at",
             "connection_error",
@@ -159,7 +144,10 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
 
     def to_internal_value(self, data: Any) -> Any:
         """With ``template``: what the request leaves out comes from the template, and the base URL's
-        placeholders are filled in from ``template_values``."""
+        placeholders are filled in from ``template_values``. A deleted integration is refused (409)
+        before its values are read."""
+        if self.instance is not None:
+            integration_changeable(self.instance)
         slug = data.get("template") if hasattr(data, "get") else None
         if not slug:
             return super().to_internal_value(data)
@@ -185,62 +173,28 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
     def create(self, validated_data: dict[str, Any]) -> Integration:
         slug = validated_data.pop("template", "")
         validated_data.pop("template_values", None)
-        integration = super().create(validated_data)
-        template = catalog.get(slug) if slug else None
-        if template is not None:
-            catalog.template_apply(integration=integration, template=template)
-        return integration
+        request = self.context["request"]
+        return integration_create(
+            actor=acting_person(request),
+            fields=validated_data,
+            template=catalog.get(slug) if slug else None,
+            request=request,
+        )
 
     def update(self, instance: Integration, validated_data: dict[str, Any]) -> Integration:
         validated_data.pop("template", None)
         validated_data.pop("template_values", None)
-        rate = validated_data.get("rate_limit_per_second")
-        if rate is not None and rate != instance.rate_limit_per_second:
-            # An admin's limit replaces the one a 429 taught (integrations/rate_limits.py).
-            validated_data["rate_limit_learned_at"], validated_data["rate_limit_learned_note"] = None, ""
-        return super().update(instance, validated_data)
-
-    def validate_name(self, value: str) -> str:
-        """Unique among live integrations (a deleted one's name is free again)."""
-        others = Integration.objects.filter(name=value)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.exists():
-            raise serializers.ValidationError("An integration with this name exists already.")
-        return value
-
-    def validate_base_url(self, value: str) -> str:
-        if not value.lower().startswith(("http://", "https://")):
-            raise serializers.ValidationError("The SCIM base URL must start with http:// or https://.")
-        return value
-
-    def validate_ca_certificate(self, value: str) -> str:
-        if value.strip():
-            try:
-                ssl.create_default_context(cadata=value)
-            except (ssl.SSLError, ValueError) as exc:
-                raise serializers.ValidationError(f"This is not a PEM certificate that parses ({exc}).") from None
-        return value
-
-    def validate_page_size(self, value: int) -> int:
-        if not 1 <= value <= 1000:
-            raise serializers.ValidationError("Choose a page size from 1 to 1000.")
-        return value
+        request = self.context["request"]
+        return integration_update(
+            actor=acting_person(request), integration=instance, fields=validated_data, request=request
+        )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        current = self.instance
-        auth_type = attrs.get("auth_type", current.auth_type if current else Integration.AuthType.BEARER)
-        token = attrs.get("bearer_token", current.bearer_token if current else "")
-        username = attrs.get("basic_username", current.basic_username if current else "")
-        password = attrs.get("basic_password", current.basic_password if current else "")
-        if auth_type == Integration.AuthType.BEARER and not token:
-            raise serializers.ValidationError({"bearer_token": ["A bearer token is needed for bearer authentication."]})
-        if auth_type == Integration.AuthType.BASIC and not (username and password):
-            raise serializers.ValidationError(
-                {"basic_password": ["A user name and a password are needed for basic authentication."]}
-            )
-        if any(attrs.get(name) for name in SECRET_FIELDS):
-            attrs["credentials_changed_at"] = timezone.now()
+        problems: dict[str, list[str]] = {}
+        for problem in integration_input_problems(fields=attrs, integration=self.instance):
+            problems.setdefault(problem.field or "non_field_errors", []).append(problem.message)
+        if problems:
+            raise serializers.ValidationError(problems)
         return attrs
 
 

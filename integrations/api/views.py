@@ -15,10 +15,10 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
+from console.core.errors import Refused
 from console.web.tables import Table
 from integrations import catalog, dialect
 from integrations.api.serializers import (
-    SECRET_FIELDS,
     ExtensionAttributeSerializer,
     ExtractionRunSerializer,
     IntegrationSerializer,
@@ -35,8 +35,6 @@ from integrations.selectors import integration_health, with_seen_at
 from integrations.services import ExtractionRefused, extraction_start, integration_delete
 from integrations.tables import GROUPS_TABLE, RUNS_TABLE, USERS_TABLE
 
-AUDITED_FIELDS = [f for f in IntegrationSerializer.Meta.fields if f not in {"id", "created_at", "updated_at"}]
-
 
 def _probe_body(integration: Integration, state: dict[str, Any] | None) -> dict[str, Any]:
     return {
@@ -46,13 +44,9 @@ def _probe_body(integration: Integration, state: dict[str, Any] | None) -> dict[
     }
 
 
-def _public(data: dict[str, Any]) -> dict[str, Any]:
-    """What may go into the audit log: secrets become a mere 'changed'."""
-    return {k: ("(changed)" if k in SECRET_FIELDS else v) for k, v in data.items() if k in AUDITED_FIELDS}
-
-
 class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
-    """Integrations. Credentials are write-only; reads say only whether each is set."""
+    """Integrations. Credentials are write-only; reads say only whether each is set. The serializer
+    saves through integration_create and integration_update, deletion is integration_delete."""
 
     access_policy = api_policy(
         write=Perm.MANAGE_INTEGRATIONS, extract=Perm.EXTRACT, test_connection=Perm.MANAGE_INTEGRATIONS
@@ -62,25 +56,11 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     keyset_ordering = ["name", "id"]
     filterset_fields = ["kind", "enabled", "provisioning_enabled"]
 
-    def perform_create(self, serializer: serializers.BaseSerializer[Integration]) -> None:
-        integration = serializer.save()
-        audit_record(
-            verb="integration.created",
-            actor=acting_person(self.request),
-            target=integration,
-            request=self.request,
-            after=_public(dict(serializer.validated_data)),
-        )
-
-    def perform_update(self, serializer: serializers.BaseSerializer[Integration]) -> None:
-        integration = serializer.save()
-        audit_record(
-            verb="integration.updated",
-            actor=acting_person(self.request),
-            target=integration,
-            request=self.request,
-            after=_public(dict(serializer.validated_data)),
-        )
+    def get_queryset(self) -> QuerySet[Integration]:
+        """Live integrations; a change to a deleted one reaches integration_update, which refuses it (409)."""
+        if self.action in ("update", "partial_update"):
+            return Integration.all_objects.all()
+        return Integration.objects.all()
 
     def perform_destroy(self, instance: Integration) -> None:
         """Archived: gone from the console, its actions, runs and audit trail kept (see integration_delete)."""
@@ -94,7 +74,7 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         try:
             run = extraction_start(integration=integration, trigger="api")
         except ExtractionRefused as exc:
-            return Response({"detail": str(exc), "code": "disabled"}, status=status.HTTP_409_CONFLICT)
+            raise Refused(str(exc), code="disabled") from None
         audit_record(
             verb="integration.extraction_requested",
             actor=acting_person(request),

@@ -27,7 +27,7 @@ from django.db import connection
 from django.test import Client
 
 from console.accounts.models import Person
-from console.web.redaction import REDACTED, SecretRedactor, integration_secrets, redact_values, secret_forms
+from console.web.redaction import REDACTED, SecretRedactor, integration_secrets, redact, secret_forms
 from integrations.discovery import connection_test
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from integrations.services import extraction_run_execute
@@ -452,7 +452,11 @@ def test_every_form_of_a_secret_is_struck_out_of_text_and_json_values() -> None:
     assert set(forms) <= set(secret_forms([TOKEN, PASSWORD]))
     # In JSON, value by value and key by key, whatever escapes it was written with.
     data = json.loads(_written({"k": "@@ESCAPED@@", "l": [{"m": f"Bearer {TOKEN}"}], TOKEN: 1}, f"Bearer {TOKEN}"))
-    assert redact_values(data, [TOKEN]) == {"k": REDACTED, "l": [{"m": f"Bearer {REDACTED}"}], REDACTED: 1}
+    assert redact(data, secrets=SecretRedactor([TOKEN])) == {
+        "k": REDACTED,
+        "l": [{"m": f"Bearer {REDACTED}"}],
+        REDACTED: 1,
+    }
     assert redactor.text("nothing secret here") == "nothing secret here"
 
 
