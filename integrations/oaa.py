@@ -16,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.extraction import content_hash, extraction_progress
 from integrations.models import (
     ExtractionRun,
     Integration,
@@ -25,7 +26,6 @@ from integrations.models import (
     TargetUser,
 )
 from integrations.scim_client import ScimClient
-from integrations.services import content_hash, extraction_progress
 
 BATCH = 500
 COMPARISON_NAMES_KEPT = 1000

@@ -34,8 +34,8 @@ def extract(run_id: int) -> dict[str, Any]:
     import django
 
     django.setup()
+    from integrations.extraction import extraction_run_execute
     from integrations.scim_client import ScimClient, warm_up
-    from integrations.services import extraction_run_execute
 
     warm_up()  # as a Celery worker process does when it starts (worker_process_init)
 

@@ -2,7 +2,7 @@
 
 Part 1, extraction. A local SCIM server (``bench.extraction.server``, a separate process)
 serves 100k users and 10k groups (one of 50k members, the rest 15-25). Each extraction is
-``integrations.services.extraction_run_execute`` in a fresh child process on a PostgreSQL
+``integrations.extraction.extraction_run_execute`` in a fresh child process on a PostgreSQL
 database of its own, so its peak RSS is the worker's. The baseline is a bare httpx loop,
 also a child process, that fetches and parses the same pages from the same server in the
 same run. Then 1% of the users change and the integration is extracted again, three times
@@ -212,7 +212,7 @@ def extraction(report: Report, args: argparse.Namespace, children: Children, env
             f"responses, startIndex/count), ready in {time.perf_counter() - started:.1f} s"
         )
         report.line(
-            "worker: a fresh process per run calling integrations.services.extraction_run_execute "
+            "worker: a fresh process per run calling integrations.extraction.extraction_run_execute "
             f"(what the Celery task calls) on PostgreSQL, DEBUG off; page size {PAGE_SIZE}"
         )
         report.line("baseline: a bare httpx loop, its own process, GET + JSON parse of the same pages")
