@@ -302,7 +302,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
             for remote_id, resource, digest, new in changes:
                 values = target_user_values(resource, digest)  # in USER_FIELDS' order
                 if new:
-                    values += (integration_id, remote_id, now, now)  # NEW_USER_COLUMNS' order: first and last seen
+                    values += (integration_id, remote_id, now, now)  # storage.NEW_USER_COLUMNS: first and last seen
                     fresh.append(values)
                 else:
                     changed.append((remote_id, values))
@@ -398,8 +398,8 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
     """Groups a page at a time: new ones inserted, changed ones updated and their members replaced.
 
     A group's members are stored as its memberships, one row each, and not again in its
-    stored resource: the resource is kept as read without ``members`` (a group of tens of thousands
-    would otherwise be a document of megabytes, rewritten whole whenever one member changes).
+    stored resource: the resource is kept as read without ``members`` (a large group would
+    otherwise be a document of megabytes, rewritten whole whenever one member changes).
     ``accounts`` (what the users' read returned) resolves members to accounts; one it does not
     know is looked up (an account stored since, say).
     """
