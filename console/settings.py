@@ -210,7 +210,7 @@ EXTRACTION_LEASE_SECONDS = env_int("EXTRACTION_LEASE_SECONDS", 600)
 EXTRACTION_QUEUED_MAX_SECONDS = env_int("EXTRACTION_QUEUED_MAX_SECONDS", 60 * 60)
 # How often a running extraction writes what it has read (with its progress); 0: after every page.
 EXTRACTION_WRITE_SECONDS = env_float("EXTRACTION_WRITE_SECONDS", 0.5)
-# On PostgreSQL, what was read is written by a thread beside the reads (integrations.writer),
+# On PostgreSQL, what was read is written by a thread beside the reads (integrations.extraction.writer),
 # so the database stores one batch while the next pages arrive; off: each batch is written
 # before the next page is asked for.
 EXTRACTION_BACKGROUND_WRITES = env_bool("EXTRACTION_BACKGROUND_WRITES", True)

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.extraction import content_hash, extraction_progress
 from integrations.models import (
     ExtractionRun,
     Integration,
@@ -24,7 +25,7 @@ from integrations.models import (
     TargetUser,
 )
 from integrations.scim_client import ScimClient
-from integrations.services import content_hash, extraction_progress, integration_input_problems
+from integrations.services import integration_input_problems
 
 BATCH = 500
 COMPARISON_NAMES_KEPT = 1000

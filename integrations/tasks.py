@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from integrations.services import ExtractionRefused, extraction_run_execute, extractions_recover
+from integrations.extraction import ExtractionRefused, extraction_run_execute, extractions_recover
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -15,8 +15,8 @@ def extraction_run_task(run_id: int) -> None:
 @shared_task(ignore_result=True)
 def extractions_dispatch_due() -> int:
     """Beat calls this every minute: queue the extractions whose interval has passed."""
+    from integrations.extraction import extraction_start
     from integrations.selectors import integrations_due
-    from integrations.services import extraction_start
 
     due = integrations_due()
     for integration in due:

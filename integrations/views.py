@@ -22,6 +22,7 @@ from console.web.confirm import confirmation_page, reason_recorded
 from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 from integrations import catalog, services
 from integrations.discovery import connection_test, connection_test_unsaved, extension_value
+from integrations.extraction import ExtractionRefused, extraction_run_cancel, extraction_start
 from integrations.filters import ExtractionRunFilterSet, TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
 from integrations.models import (
@@ -34,7 +35,6 @@ from integrations.models import (
 )
 from integrations.probe import probe_panel, probe_start
 from integrations.selectors import integration_health, interval_minutes_of, with_seen_at
-from integrations.services import ExtractionRefused, extraction_run_cancel, extraction_start
 from integrations.tables import GROUPS_TABLE, MEMBERS_TABLE, RUNS_TABLE, users_table
 
 

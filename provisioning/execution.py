@@ -31,6 +31,7 @@ from django.utils import timezone
 from console.bulk import insert_rows, update_rows_returning, upsert_objects
 from console.web.redaction import integration_redactor, redact
 from integrations import dialect
+from integrations.extraction import fingerprint, stored_group_resource, target_user_fields
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     CallRecord,
@@ -43,7 +44,6 @@ from integrations.scim_client import (
     ScimTransient,
     escape_filter_value,
 )
-from integrations.services import fingerprint, stored_group_resource, target_user_fields
 from provisioning.dialect_forms import (
     ChangeNotMade,
     add_members,

@@ -28,11 +28,12 @@ from integrations.api.serializers import (
     TargetUserSerializer,
 )
 from integrations.discovery import connection_test
+from integrations.extraction import ExtractionRefused, extraction_start
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
 from integrations.probe import probe_start, probe_state
 from integrations.selectors import integration_health, with_seen_at
-from integrations.services import ExtractionRefused, extraction_start, integration_delete
+from integrations.services import integration_delete
 from integrations.tables import GROUPS_TABLE, RUNS_TABLE, USERS_TABLE
 
 

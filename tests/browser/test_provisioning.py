@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from console.accounts.models import Person
+from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration
-from integrations.services import extraction_run_execute
 from provisioning.services import action_request
 from tests.conftest import PASSWORD, WorkerProcess
 from tests.scim_peer import PEER_TOKEN, Peer

@@ -14,9 +14,9 @@ from django.utils import timezone
 from console.accounts.models import Person, Team
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
-from integrations import services
+from integrations.extraction import extraction_run_cancel, extraction_run_execute, flow
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
-from integrations.services import extraction_run_cancel, extraction_run_execute, integration_delete
+from integrations.services import integration_delete
 from provisioning.models import Action, ActionState
 
 pytestmark = pytest.mark.django_db
@@ -307,9 +307,9 @@ def test_a_run_cancelled_while_running_is_not_overwritten_by_its_late_finish(
         counts.created = 5
         return {}
 
-    monkeypatch.setattr(services, "_extract_users", read_users)
-    monkeypatch.setattr(services, "_extract_groups", lambda *args: None)
-    monkeypatch.setattr(services, "_link_members_by_user_name", lambda *args: None)
+    monkeypatch.setattr(flow, "_extract_users", read_users)
+    monkeypatch.setattr(flow, "_extract_groups", lambda *args: None)
+    monkeypatch.setattr(flow, "_link_members_by_user_name", lambda *args: None)
 
     finished = extraction_run_execute(run_id=run.pk, client=_IdleClient())  # type: ignore[arg-type]
 

@@ -10,8 +10,8 @@ from rest_framework.test import APIClient
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
+from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration
-from integrations.services import extraction_run_execute
 from tests.integrations.conftest import PEER_TOKEN, Peer
 
 pytestmark = pytest.mark.django_db

@@ -13,11 +13,10 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from integrations import services
+from integrations.extraction import extraction_run_execute, extractions_recover, flow
+from integrations.extraction.writer import BackgroundWriter
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient
-from integrations.services import extraction_run_execute, extractions_recover
-from integrations.writer import BackgroundWriter
 from tests.integrations.conftest import Peer
 from tests.integrations.test_extraction import run_now
 
@@ -156,12 +155,12 @@ def test_the_heartbeat_of_a_slow_page_goes_through_the_writer(
     integration = make_integration("https://slow.example.com/scim/v2")
     run = ExtractionRun.objects.create(integration=integration, trigger="manual", status="running")
     clock = [1000.0]
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(flow.time, "monotonic", lambda: clock[0])
     handed: list[Callable[[], None]] = []
-    renew = services._heartbeat(run, handed.append)
+    renew = flow._heartbeat(run, handed.append)
     renew()
     assert handed == []  # just renewed
-    clock[0] += services.HEARTBEAT_EVERY_SECONDS
+    clock[0] += flow.HEARTBEAT_EVERY_SECONDS
     renew()
     assert len(handed) == 1
     before = ExtractionRun.objects.get(pk=run.pk).heartbeat_at

@@ -14,9 +14,9 @@ import pytest
 from django.db import connection
 
 from console import bulk
+from integrations.extraction import USER_FIELDS, content_hash, extraction_run_execute, target_user_fields
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import SAMPLE_VALUES, ScimClient, resource_problem
-from integrations.services import USER_FIELDS, content_hash, extraction_run_execute, target_user_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,7 @@ def test_a_large_group_is_checked_by_a_sample_of_its_members() -> None:
 def test_the_first_pages_and_then_every_25th_are_checked_for_valid_scim(
     make_integration: Callable[..., Integration], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from integrations import services
+    from integrations.extraction import flow
 
     integration = make_integration("https://scim.example.com/v2", discover_extensions=False, page_size=1)
     users: list[dict[str, Any]] = [{"id": str(n), "userName": f"user{n}"} for n in range(1, 61)]
@@ -153,7 +153,7 @@ def test_the_first_pages_and_then_every_25th_are_checked_for_valid_scim(
         body = {"schemas": [LIST], "totalResults": len(users) if chosen else 0, "Resources": chosen}
         return httpx.Response(200, json=body)
 
-    monkeypatch.setattr(services, "resource_problem", check)
+    monkeypatch.setattr(flow, "resource_problem", check)
     client = ScimClient(integration, http=httpx.Client(transport=httpx.MockTransport(handler)))
     run = extraction_run_execute(
         run_id=ExtractionRun.objects.create(integration=integration, trigger="manual").pk, client=client

@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from integrations.extraction import content_hash, extraction_run_execute, extraction_start, fingerprint
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     ScimAuthenticationFailed,
@@ -23,7 +24,6 @@ from integrations.scim_client import (
     escape_filter_value,
 )
 from integrations.selectors import integration_health
-from integrations.services import content_hash, extraction_run_execute, extraction_start, fingerprint
 from tests.conftest import WorkerProcess
 from tests.integrations.conftest import ENTERPRISE, PEER_TOKEN, Front, Peer, scim_error
 

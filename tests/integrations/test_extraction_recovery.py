@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from integrations.extraction import extraction_run_execute, extraction_start, extractions_recover
 from integrations.models import ExtractionRun, Integration, TargetUser
 from integrations.scim_client import ScimClient
-from integrations.services import extraction_run_execute, extraction_start, extractions_recover
 from integrations.tasks import extraction_run_task, extractions_recover_task
 from tests.integrations.conftest import Peer
 
@@ -213,26 +213,25 @@ def test_a_lost_lease_discards_what_was_read_since_the_last_write(
 
 def test_a_slow_page_renews_the_lease_before_its_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Retries and slow answers inside one page must not make a healthy run look lost."""
-    from integrations import services
-    from integrations.services import LeaseLost
+    from integrations.extraction import LeaseLost, flow
 
     integration = Integration.objects.create(name="Slow", base_url="https://slow.example.com/scim/v2")
     run = stuck_run(integration, silent_for=timedelta(minutes=5))
     before = run.heartbeat_at
     clock = [1000.0]
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
-    renew = services._heartbeat(run)
+    monkeypatch.setattr(flow.time, "monotonic", lambda: clock[0])
+    renew = flow._heartbeat(run)
     renew()  # just renewed: no write
     run.refresh_from_db()
     assert run.heartbeat_at == before
-    clock[0] += services.HEARTBEAT_EVERY_SECONDS
+    clock[0] += flow.HEARTBEAT_EVERY_SECONDS
     renew()
     run.refresh_from_db()
     assert run.heartbeat_at is not None
     assert before is not None
     assert run.heartbeat_at > before
     ExtractionRun.objects.filter(pk=run.pk).update(status="failed")  # given up meanwhile
-    clock[0] += services.HEARTBEAT_EVERY_SECONDS
+    clock[0] += flow.HEARTBEAT_EVERY_SECONDS
     with pytest.raises(LeaseLost):
         renew()
 
@@ -241,7 +240,7 @@ def test_batches_grow_from_the_start_of_a_list_and_halve_near_its_end(settings: 
     """The first batch is small, so the writer starts early; each after it doubles up to the most;
     near the end (by the server's total) they halve again, so the last write, which nothing
     overlaps, is small. Lists too small for that are written at their end."""
-    from integrations.services import FLUSH_MAX_ROWS, SMALLEST_BATCH_ROWS, WritePace
+    from integrations.extraction.storage import FLUSH_MAX_ROWS, SMALLEST_BATCH_ROWS, WritePace
 
     settings.EXTRACTION_WRITE_SECONDS = 3600  # nothing is due on time here
     pace = WritePace()

@@ -13,9 +13,9 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from console.accounts.models import Person
+from integrations.extraction import extraction_run_execute, extraction_start
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from integrations.selectors import with_seen_at
-from integrations.services import extraction_run_execute, extraction_start
 from tests.integrations.conftest import PEER_TOKEN, Peer
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from integrations.extraction import extraction_run_execute, extraction_start
 from integrations.models import ExtractionRun, Integration
-from integrations.services import extraction_run_execute, extraction_start
 from tests.integrations.conftest import INTEGRATION_FORM, PEER_TOKEN, Peer
 
 pytestmark = pytest.mark.django_db

@@ -18,10 +18,10 @@ from rest_framework.test import APIClient
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
 from integrations import rate_limits
+from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.rate_limits import MIN_RATE_PER_SECOND, learn_from_429
 from integrations.scim_client import ScimClient
-from integrations.services import extraction_run_execute
 from provisioning.execution import action_execute
 from provisioning.models import Action
 from provisioning.services import action_request

@@ -10,9 +10,9 @@ import pytest
 from django.test import Client
 
 from integrations.discovery import connection_test, normalized_name
+from integrations.extraction import extraction_run_execute
 from integrations.models import ExtensionAttribute, ExtractionRun, Integration, TargetUser
 from integrations.selectors import integration_health
-from integrations.services import extraction_run_execute
 from tests.scim_peer import ACME, BASIC_PASSWORD, BASIC_USER, ENTERPRISE, Authority, Peer
 
 pytestmark = pytest.mark.django_db

@@ -29,8 +29,8 @@ from django.test import Client
 from console.accounts.models import Person
 from console.web.redaction import REDACTED, SecretRedactor, integration_secrets, redact, secret_forms
 from integrations.discovery import connection_test
+from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
-from integrations.services import extraction_run_execute
 from provisioning.execution import action_execute
 from provisioning.models import Action, ScimCall
 from provisioning.services import action_approve, action_request

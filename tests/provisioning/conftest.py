@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from console.accounts.models import Person
+from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
-from integrations.services import extraction_run_execute
 from provisioning.execution import action_execute
 from provisioning.models import Action
 from tests.scim_peer import PEER_TOKEN, Peer

@@ -12,9 +12,9 @@ import pytest
 from console.accounts.models import Person
 from integrations import dialect
 from integrations.discovery import connection_test
+from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from integrations.scim_client import ScimClient
-from integrations.services import extraction_run_execute
 from provisioning.execution import action_execute
 from provisioning.models import Action, ScimCall
 from provisioning.services import action_approve, action_request

@@ -531,8 +531,8 @@ def test_a_real_worker_quarantines_a_failing_integration_and_resumes_when_an_adm
 def test_every_action_type_runs_end_to_end_through_a_real_worker(
     peer: Peer, start_worker: Callable[..., WorkerProcess], make_person: Callable[..., Person]
 ) -> None:
+    from integrations.extraction import extraction_run_execute
     from integrations.models import ExtractionRun, TargetGroup
-    from integrations.services import extraction_run_execute
     from provisioning.services import action_approve, action_reject
 
     app = Integration.objects.create(
