@@ -93,13 +93,14 @@ class Picture:
             return _json(400, {"detail": "a filter the console's picture does not answer"})
         start = max(1, int(params.get("startIndex") or 1))
         count = int(params["count"]) if params.get("count") else None
-        page = rows.order_by("pk")[start - 1 : start - 1 + count if count is not None else None]
+        page = list(rows.order_by("pk")[start - 1 : start - 1 + count if count is not None else None])
         resources = [self._as_resource(row) for row in page]
+        whole = start == 1 and (count is None or len(page) < count)  # the page holds every row: no count needed
         return _json(
             200,
             {
                 "schemas": [LIST_RESPONSE],
-                "totalResults": rows.count(),
+                "totalResults": len(page) if whole else rows.count(),
                 "startIndex": start,
                 "itemsPerPage": len(resources),
                 "Resources": resources,
@@ -259,11 +260,13 @@ def members_label(group: str, verb: str, user_ids: list[str], names: dict[str, s
     return f"{group or 'the group'}: {verb} {', '.join(shown)}{more}"
 
 
-def with_user_names(integration: Integration, requests: list[PlannedRequest]) -> list[PlannedRequest]:
-    """The requests, each one on an account labelled with its name."""
+def with_user_names(
+    integration: Integration, requests: list[PlannedRequest], names: dict[str, str] | None = None
+) -> list[PlannedRequest]:
+    """The requests, each one on an account labelled with its name (from ``names`` where given)."""
     prefix = users_endpoint(integration) + "/"
-    ids = [r.path.removeprefix(prefix) for r in requests if r.path.startswith(prefix)]
-    names = user_names(integration, ids)
+    if names is None:
+        names = user_names(integration, [r.path.removeprefix(prefix) for r in requests if r.path.startswith(prefix)])
     return [
         replace(r, label=names.get(r.path.removeprefix(prefix), "")) if r.path.startswith(prefix) else r
         for r in requests

@@ -107,12 +107,16 @@ def plan(integration: Integration, parameters: dict[str, Any]) -> list[PlannedRe
     user_id = str(parameters["user_id"])
     names = user_names(integration, [user_id])
     groups_path = groups_endpoint(integration) + "/"
-    writes = with_user_names(integration, done.writes)
+    writes = with_user_names(integration, done.writes, names)
     group_ids = [w.path.removeprefix(groups_path) for w in writes if w.path.startswith(groups_path)]
-    group_names = dict(
-        TargetGroup.objects.filter(integration=integration, remote_id__in=group_ids).values_list(
-            "remote_id", "display_name"
+    group_names = (
+        dict(
+            TargetGroup.objects.filter(integration=integration, remote_id__in=group_ids).values_list(
+                "remote_id", "display_name"
+            )
         )
+        if group_ids
+        else {}
     )
     for write in writes:
         if write.path.startswith(groups_path):
