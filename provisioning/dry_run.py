@@ -162,7 +162,7 @@ class RecordingClient(ScimClient):
         self.picture = Picture(integration)
         self.sent: list[PlannedRequest] = []  # every request, in order
         super().__init__(integration, http=httpx.Client(transport=httpx.MockTransport(self._answer)), read_attempts=1)
-        self.base_path = httpx.URL(self.base).path
+        self.base_path = unquote(httpx.URL(self.base).path)
 
     @functools.cached_property
     def _headers_and_auth(self) -> tuple[dict[str, str], httpx.BasicAuth | None]:

@@ -237,3 +237,21 @@ def test_an_application_with_a_dialect_of_its_own_is_planned_in_its_forms(
     assert steps[1].body is not None
     assert steps[1].body["Operations"][0]["path"] == "members"
     assert not bent.refused  # the worker, too, went straight to the forms the application takes
+
+
+def test_a_plan_says_where_the_worker_would_stop(
+    deletable: Integration,
+    requester: Person,
+    approver: Person,  # someone who could approve the delete
+) -> None:
+    action = action_request(
+        actor=requester, integration=deletable, action_type="DELETE_IDENTITY", target_user=account(deletable, "ada")
+    )
+    deletable.supports_hard_delete = False
+    deletable.save()
+
+    steps = plan_for_action(action)
+
+    assert [(s.method, s.note) for s in steps] == [
+        ("—", f"it would stop here: {deletable.name} no longer allows hard delete: deprovision the account instead.")
+    ]
