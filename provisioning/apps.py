@@ -200,7 +200,7 @@ def _transformers(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] 
         return None
     import json
 
-    from provisioning.execution import user_resource
+    from provisioning.action_types.sync_identity import user_resource
     from provisioning.transformers import TransformerError, payload_for
 
     resulting, error = "", ""

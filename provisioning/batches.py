@@ -18,8 +18,9 @@ from rest_framework.request import Request
 
 from console.accounts.models import Person
 from console.audit.services import audit_record
-from integrations.models import Integration, TargetGroup, TargetUser
-from provisioning.models import Action, ActionState, ActionType, Batch
+from integrations.models import Integration, TargetUser
+from provisioning.action_types import KINDS, action_type_of
+from provisioning.models import Action, ActionState, Batch
 from provisioning.services import (
     ActionRefused,
     _validated,
@@ -31,17 +32,17 @@ from provisioning.services import (
     require_an_approver,
 )
 
-DESTRUCTIVE = {ActionType.DEPROVISION_IDENTITY, ActionType.DELETE_IDENTITY}
 MAX_BATCH = 10_000
 
 
 def mass_change_reason(integration: Integration, action_type: str, count: int) -> str:
     """Why a batch of this size must wait whole for approval, or ``""``."""
-    if action_type not in DESTRUCTIVE:
+    kind = KINDS.get(action_type)
+    verb = kind.mass_change_verb if kind is not None else ""
+    if not verb:
         return ""
     accounts = integration.target_users.filter(removed_at__isnull=True).count()
     share = 100 * count / accounts if accounts else 100
-    verb = "deprovision" if action_type == ActionType.DEPROVISION_IDENTITY else "delete"
     if count > integration.mass_change_max_accounts:
         return (
             f"mass change: would {verb} {count} accounts, more than the limit of {integration.mass_change_max_accounts}"
@@ -197,39 +198,6 @@ def batch_reject(*, actor: Person, batch: Batch, comment: str, request: Any = No
     return rejected
 
 
-def _inverse(action: Action) -> list[dict[str, Any]]:
-    """The requests that undo a succeeded action, as keyword arguments of ``action_request``."""
-    if action.action_type == ActionType.DEPROVISION_IDENTITY and action.target_user is not None:
-        undo: list[dict[str, Any]] = [
-            {
-                "action_type": ActionType.SYNC_IDENTITIES,
-                "target_user": action.target_user,
-                "parameters": {"user": {"active": True}},
-            }
-        ]
-        for group in TargetGroup.objects.filter(
-            integration=action.integration, remote_id__in=action.result.get("removed_from_groups", [])
-        ):
-            undo.append(
-                {
-                    "action_type": ActionType.MANAGE_RELATIONSHIPS,
-                    "target_group": group,
-                    "parameters": {"add": [action.target_user.remote_id]},
-                }
-            )
-        return undo
-    if action.action_type == ActionType.MANAGE_RELATIONSHIPS and action.target_group is not None:
-        added, removed = action.parameters.get("add", []), action.parameters.get("remove", [])
-        return [
-            {
-                "action_type": ActionType.MANAGE_RELATIONSHIPS,
-                "target_group": action.target_group,
-                "parameters": {"add": removed, "remove": added},
-            }
-        ]
-    return []
-
-
 def batch_undo(*, actor: Person, batch: Batch, request: Any = None, reason: str = "") -> Batch:
     """A new batch with the inverse of every succeeded action of ``batch`` that has one.
 
@@ -242,7 +210,7 @@ def batch_undo(*, actor: Person, batch: Batch, request: Any = None, reason: str 
             if set(earlier.actions.values_list("state", flat=True)) - {ActionState.REJECTED, ActionState.CANCELLED}:
                 raise ActionRefused(f"Batch {batch.pk} was already undone by batch {earlier.pk}.")
         done = list(batch.actions.filter(state=ActionState.SUCCEEDED).select_related("target_user", "target_group"))
-        inverses = [inverse for action in done for inverse in _inverse(action)]
+        inverses = [inverse for action in done for inverse in action_type_of(action.action_type).inverse(action)]
         if not inverses:
             raise ActionRefused("Nothing in this batch can be undone (no succeeded deprovision or membership change).")
         undo = Batch.objects.create(

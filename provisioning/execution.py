@@ -5,6 +5,9 @@ call it makes is logged (secrets never are: the Authorization header is not part
 log, and credential-like attributes are redacted). Creation looks before it leaps and
 adopts on 409, so a worker killed between the POST and the record leaves no duplicate:
 the next attempt finds the account and updates it.
+
+What each action type sends is its own module's (``provisioning/action_types``); this
+module is what they share: claims, leases, the rate limit, retries and the call log.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,36 +33,17 @@ from django.utils import timezone
 
 from console.bulk import insert_rows, update_rows_returning, upsert_objects
 from console.web.redaction import integration_redactor, redact
-from integrations import dialect
-from integrations.extraction import fingerprint, stored_group_resource, target_user_fields
-from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
-from integrations.scim_client import (
-    CallRecord,
-    ScimBadRequest,
-    ScimBadResponse,
-    ScimClient,
-    ScimClientError,
-    ScimConflict,
-    ScimNotFound,
-    ScimTransient,
-    escape_filter_value,
-)
-from provisioning.dialect_forms import (
-    ChangeNotMade,
-    add_members,
-    member_values,
-    remove_members,
-    replace_attributes,
-    set_active,
-)
-from provisioning.lookups import AmbiguousMatch, Listing, cannot_filter, find_resource, find_user, matches
+from integrations.extraction import fingerprint, target_user_fields
+from integrations.models import Integration, TargetUser
+from integrations.scim_client import CallRecord, ScimClient, ScimClientError, ScimTransient
+from provisioning.action_types import action_type_of
+from provisioning.action_types.base import LeaseLost, NoLongerAllowed
+from provisioning.lookups import Listing
 from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
 from provisioning.throttle import reserve_many, running_count, running_locked, slots_to_reserve
 
 logger = logging.getLogger(__name__)
 
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 BODY_LIMIT = 4000
 
 
@@ -75,22 +59,13 @@ class Outcome:
         return self.action is None and bool(self.retry_in)
 
 
-class NoLongerAllowed(Exception):
-    """The integration's settings changed after the action was requested and now forbid it."""
-
-
 def _still_allowed(action: Action) -> None:
+    """What every action type needs of the integration when it runs (a type's own, its executor checks)."""
     integration = action.integration
     if not integration.enabled:
         raise NoLongerAllowed(f"{integration.name} was disabled after this action was requested.")
     if not integration.provisioning_enabled:
         raise NoLongerAllowed(f"Provisioning was turned off for {integration.name} after this action was requested.")
-    if action.action_type == ActionType.DELETE_IDENTITY and not integration.supports_hard_delete:
-        raise NoLongerAllowed(f"{integration.name} no longer allows hard delete: deprovision the account instead.")
-
-
-class LeaseLost(Exception):
-    """This worker's claim on the action ended (it was reclaimed): it must stop at once."""
 
 
 def _cut(text: str) -> str:
@@ -370,8 +345,12 @@ class BatchRun:
         return before_request
 
     def remember_user(self, action: Action, resource: dict[str, Any]) -> None:
-        """The console's picture of the application, updated with the action's outcome."""
+        """The console's picture of the application, updated with the action's outcome (at the next write)."""
         self.accounts[action.pk] = resource
+
+    def update_picture(self, change: Callable[[], None]) -> None:
+        """The console's picture brought in line with what an action did, at once."""
+        change()
 
     def success(self, action: Action, result: dict[str, Any]) -> None:
         self.succeeded.append((action, result))
@@ -482,7 +461,7 @@ def actions_execute(action_ids: Sequence[int], client: ScimClient | None = None)
         scim = client or ScimClient(taken.actions[0].integration)
         scim.read_attempts = 1  # retries belong to the action (backoff between attempts, on any worker)
         if len(taken.actions) > 1:
-            _look_up_users_together(run, scim)
+            _prepare(run, scim)
         for action in taken.actions:
             outcomes[action.pk] = _attempt(run, action, scim)
         run.write()
@@ -490,6 +469,17 @@ def actions_execute(action_ids: Sequence[int], client: ScimClient | None = None)
             if action.state == ActionState.RUNNING:  # a success whose claim was lost before it was written
                 outcomes[action.pk] = Outcome(None)
     return [outcomes.get(pk, Outcome(None)) for pk in action_ids]
+
+
+def _prepare(run: BatchRun, scim: ScimClient) -> None:
+    """What each action type does once for its actions claimed together, before they run."""
+    by_type: dict[str, list[Action]] = {}
+    for action in run.actions:
+        by_type.setdefault(action.action_type, []).append(action)
+    for action_type, actions in by_type.items():
+        prepare = action_type_of(action_type).prepare_batch
+        if prepare is not None:
+            prepare(run, scim, actions)
 
 
 def _attempt(run: BatchRun, action: Action, scim: ScimClient) -> Outcome:
@@ -500,7 +490,7 @@ def _attempt(run: BatchRun, action: Action, scim: ScimClient) -> Outcome:
     scim.before_request = run.before_each_request(action)
     try:
         _still_allowed(action)
-        result = EXECUTORS[ActionType(action.action_type)](action, scim, run)
+        result = action_type_of(action.action_type).execute(action, scim, run)
     except LeaseLost:
         logger.warning("action lease lost", extra={"action": action.pk, "worker": _worker_name()})
         run.release(action)
@@ -652,361 +642,6 @@ def _finish(action: Action, state: str, *, error: str = "", result: dict[str, An
     for name, value in final.items():
         setattr(action, name, value)
     return action
-
-
-# --- the SCIM calls of each action type ------------------------------------------------------
-
-
-def _users(action: Action) -> str:
-    return action.integration.users_endpoint.strip("/")
-
-
-def _groups(action: Action) -> str:
-    return action.integration.groups_endpoint.strip("/")
-
-
-def _lookup_key(attribute: str, value: str) -> tuple[str, str]:
-    """How a look-up is remembered: ``userName`` is not case-exact in SCIM, ``externalId`` is."""
-    return attribute, value.lower() if attribute == "userName" else value
-
-
-def _find_user(
-    action: Action, scim: ScimClient, desired: dict[str, Any], run: BatchRun | None = None
-) -> dict[str, Any] | None:
-    """The existing account: by externalId first (a re-hire keeps it), then by userName.
-
-    What the run's combined look-up settled is taken from it; the rest is asked for, and
-    only an account that matches what was asked is ever returned (``provisioning.lookups``).
-    """
-
-    def settled(attribute: str, value: str) -> tuple[bool, dict[str, Any] | None]:
-        key = _lookup_key(attribute, value)
-        if run is None or key not in run.lookups:
-            return False, None
-        found = run.lookups[key]
-        if found is AMBIGUOUS:
-            raise AmbiguousMatch(
-                f"several accounts in the application have {attribute} {escape_filter_value(value)}; "
-                "the console will not choose one. Remove the duplicate in the application, then retry."
-            )
-        return True, found
-
-    return find_user(scim, desired, endpoint=_users(action), listing=run.listing if run else None, settled=settled)
-
-
-LOOKUP_FILTER_CHARACTERS = 2000  # a combined look-up's filter stays under this: its URL within any server's limit
-AMBIGUOUS: dict[str, Any] = {"id": "(several)"}  # a combined look-up found more than one account for a clause
-
-
-def _look_up_users_together(run: BatchRun, scim: ScimClient) -> None:
-    """Look for the accounts of a batch's syncs together, instead of once or twice each.
-
-    One filter joins the syncs' ``externalId eq`` and ``userName eq`` clauses with ``or``
-    (RFC 7644, 3.4.2.2), and the answer settles each clause: the account that matches it, or
-    none. A server that refuses the filter, answers short (``totalResults`` above what it
-    sent), or sends an account that matches no clause (it ignored the filter) settles
-    nothing, and each sync then looks for itself, as it does alone (and the profile learns
-    that ``or`` is not to be used).
-    """
-    integration = run.actions[0].integration
-    if cannot_filter(integration) or dialect.refused(integration, "filter_or"):
-        return
-    syncs = [a for a in run.actions if a.action_type == ActionType.SYNC_IDENTITIES]
-    for chunk, clauses in _lookup_chunks(syncs):
-        if len(clauses) < 2:
-            continue
-        query = " or ".join(f"{attribute} eq {escape_filter_value(value)}" for attribute, value in clauses)
-        scim.recorder = run.recorder(*chunk)  # the look-up is in each one's log
-        scim.before_request = run.before_each_request(chunk[0])
-        try:
-            body = scim.get_json(_users(chunk[0]), {"filter": query, "count": str(max(100, len(clauses)))})
-        except ScimBadRequest as refusal:
-            scim.learn("filter_or", False, f"{_users(chunk[0])}: {refusal}")
-            return
-        except (ScimClientError, LeaseLost):
-            continue
-        settled = _settled(clauses, body)
-        if settled is None:
-            scim.learn(
-                "filter_or",
-                False,
-                f"{_users(chunk[0])}: a filter joined with or was answered with "
-                "accounts that match none of its clauses",
-            )
-            return
-        run.lookups.update(settled)
-
-
-def _lookup_chunks(syncs: list[Action]) -> Iterator[tuple[list[Action], list[tuple[str, str]]]]:
-    """The syncs in runs whose joined clauses stay under ``LOOKUP_FILTER_CHARACTERS``, with those clauses."""
-    chunk: list[Action] = []
-    clauses: list[tuple[str, str]] = []
-    length = 0
-    for action in syncs:
-        user = action.parameters.get("user") or {}
-        own = [(attribute, str(value)) for attribute in ("externalId", "userName") if (value := user.get(attribute))]
-        size = sum(len(attribute) + len(value) + 12 for attribute, value in own)  # ' eq "…"', ' or ', escapes
-        if chunk and length + size > LOOKUP_FILTER_CHARACTERS:
-            yield chunk, sorted(set(clauses))
-            chunk, clauses, length = [], [], 0
-        chunk.append(action)
-        clauses.extend(own)
-        length += size
-    if chunk:
-        yield chunk, sorted(set(clauses))
-
-
-def _settled(clauses: list[tuple[str, str]], body: dict[str, Any]) -> dict[tuple[str, str], Any] | None:
-    """What a combined look-up's answer says of each clause, or None if it cannot be trusted.
-
-    Two accounts that match one clause settle it as ``AMBIGUOUS``: the sync is refused.
-    """
-    resources = [r for r in body.get("Resources") or [] if isinstance(r, dict) and r.get("id")]
-    total = body.get("totalResults")
-    if not isinstance(total, int) or total > len(resources):
-        return None
-    settled: dict[tuple[str, str], Any] = {_lookup_key(attribute, value): None for attribute, value in clauses}
-    for resource in resources:
-        hits = [
-            key
-            for attribute in ("externalId", "userName")
-            if isinstance(resource.get(attribute), str)
-            and (key := _lookup_key(attribute, resource[attribute])) in settled
-            and matches(resource, attribute, key[1] if attribute == "externalId" else resource[attribute])
-        ]
-        if not hits:
-            return None  # not what was asked for: the server ignored the filter
-        for key in hits:
-            earlier = settled[key]
-            if earlier is not None and str(earlier.get("id")) != str(resource["id"]):
-                settled[key] = AMBIGUOUS
-            elif earlier is None:
-                settled[key] = resource
-    return settled
-
-
-def _fetch(scim: ScimClient, path: str) -> dict[str, Any]:
-    return scim.get_json(path)
-
-
-def user_resource(desired: dict[str, Any]) -> dict[str, Any]:
-    """A SCIM user body: the core schema and each extension the attributes use."""
-    extensions = [key for key in desired if key.startswith("urn:")]
-    return {"schemas": [USER_SCHEMA, *extensions], **desired}
-
-
-def changed_operations(current: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
-    """``replace`` operations for the attributes that differ, and only those."""
-    operations = []
-    for attribute, value in desired.items():
-        if attribute.startswith("urn:") and isinstance(value, dict):  # an extension: attribute by attribute
-            now_extension = current.get(attribute) or {}
-            for part, part_value in value.items():
-                if now_extension.get(part) != part_value:
-                    operations.append({"op": "replace", "path": f"{attribute}:{part}", "value": part_value})
-        elif attribute == "name" and isinstance(value, dict):
-            now = current.get("name") or {}
-            for part, part_value in value.items():
-                if now.get(part) != part_value:
-                    operations.append({"op": "replace", "path": f"name.{part}", "value": part_value})
-        elif attribute == "emails":
-            have = sorted((e.get("value", "").lower(), bool(e.get("primary"))) for e in current.get("emails") or [])
-            want = sorted((e.get("value", "").lower(), bool(e.get("primary"))) for e in value)
-            if have != want:
-                operations.append({"op": "replace", "path": "emails", "value": value})
-        elif attribute == "userName":
-            if str(current.get("userName", "")).lower() != str(value).lower():
-                operations.append({"op": "replace", "path": "userName", "value": value})
-        elif current.get(attribute) != value:
-            operations.append({"op": "replace", "path": attribute, "value": value})
-    return operations
-
-
-def _subject_matches(found: dict[str, Any], desired: dict[str, Any]) -> bool:
-    """Whether an account is the subject's: its externalId, or else its userName, is the desired one."""
-    if desired.get("externalId") and matches(found, "externalId", str(desired["externalId"])):
-        return True
-    return bool(desired.get("userName")) and matches(found, "userName", str(desired["userName"]))
-
-
-def sync_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
-    desired = dict(action.parameters["user"])
-    found = _find_user(action, scim, desired, run)
-    if found is None:
-        try:
-            response = scim.request("POST", _users(action), json=user_resource(desired))
-        except ScimConflict:
-            run.listing.forget(_users(action))  # someone made it meanwhile: read afresh, then adopt it
-            found = _find_user(action, scim, desired)
-            if found is None:
-                raise
-        else:
-            created = response.json()
-            run.remember_user(action, created)
-            return {"operation": "created", "id": created.get("id")}
-    if not _subject_matches(found, desired):  # the look-ups return only matches: this is a guard
-        raise AmbiguousMatch(f"the account {found.get('id')} found for {desired.get('userName')} is not theirs")
-    path = f"{_users(action)}/{found['id']}"
-    reactivated = found.get("active") is False and desired.get("active", True) is not False
-    if reactivated:
-        # A re-hire: active on its own first, so an attribute the application refuses never blocks it.
-        set_active(scim, path, True)
-        found = {**found, "active": True}
-    operations = changed_operations(found, desired)
-    replace_attributes(scim, path, operations)
-    if operations or reactivated:
-        found = _fetch(scim, path)
-        if reactivated and found.get("active") is False:
-            raise ChangeNotMade(f"{path}: the application answered success but the account is still inactive")
-    run.remember_user(action, found)
-    return {
-        "operation": "reactivated" if reactivated else ("updated" if operations else "unchanged"),
-        "id": found["id"],
-        "changed": [op["path"] for op in operations],
-    }
-
-
-def manage_relationships(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
-    group_id = action.parameters["group_id"]
-    add, remove = action.parameters.get("add", []), action.parameters.get("remove", [])
-    size = max(1, action.integration.membership_chunk_size)
-    path = f"{_groups(action)}/{group_id}"
-    requests = 0
-    for start in range(0, len(add), size):
-        add_members(scim, path, member_values(scim, add[start : start + size], _users(action)))
-        requests += 1
-    for start in range(0, len(remove), size):
-        remove_members(scim, path, member_values(scim, remove[start : start + size], _users(action)))
-        requests += 1
-    group = TargetGroup.objects.filter(integration=action.integration, remote_id=group_id).first()
-    if group is not None:
-        users = dict(
-            TargetUser.objects.filter(integration=action.integration, remote_id__in=add).values_list("remote_id", "pk")
-        )
-        TargetMembership.objects.bulk_create(
-            [
-                TargetMembership(integration=action.integration, group=group, member_remote_id=v, user_id=users.get(v))
-                for v in add
-            ],
-            ignore_conflicts=True,
-        )
-        TargetMembership.objects.filter(group=group, member_remote_id__in=remove).delete()
-        TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
-    return {"added": len(add), "removed": len(remove), "requests": requests}
-
-
-def deprovision_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
-    user_id = action.parameters["user_id"]
-    set_active(scim, f"{_users(action)}/{user_id}", False)
-    memberships = TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id)
-    known = list(memberships.values_list("group__remote_id", flat=True))
-    (reference,) = member_values(scim, [user_id], _users(action))
-    # The application may have added memberships since the last extraction: ask it too,
-    # so a leaver keeps no group the console has not seen yet.
-    current = _groups_holding(action, scim, reference, known)
-    removed_from = []
-    for group_id in dict.fromkeys([*known, *(current or [])]):
-        with contextlib.suppress(ScimNotFound):  # the group is gone already
-            remove_members(scim, f"{_groups(action)}/{group_id}", [reference])
-        removed_from.append(group_id)
-    memberships.delete()
-    TargetUser.objects.filter(integration=action.integration, remote_id=user_id).update(active=False)
-    for group in TargetGroup.objects.filter(integration=action.integration, remote_id__in=removed_from):
-        TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
-    # What undo needs: reactivate, and put the memberships back.
-    return {"deactivated": user_id, "removed_from_groups": removed_from}
-
-
-def _groups_holding(action: Action, scim: ScimClient, reference: str, known: list[str]) -> list[str] | None:
-    """Ids of the groups the application says hold ``reference``; None where it cannot say.
-
-    Filtering on members is optional in SCIM, so a refusal, a missing Groups endpoint or an
-    answer that is not SCIM leaves the console's picture (``known``) to stand, and so does a
-    server that ignores the filter (it answers a group that does not list the member, or
-    every group the console knows of).
-    """
-    integration = action.integration
-    if cannot_filter(integration) or dialect.refused(integration, "filter_members"):
-        return None
-    query = {"filter": f"members.value eq {escape_filter_value(reference)}"}
-    trusted = dialect.value(integration, "filter_members") is True
-    if trusted:  # known to filter: the members themselves need not come (a group may hold 50,000)
-        query["excludedAttributes"] = "members"
-    try:
-        groups = [
-            resource
-            for page in scim.pages(_groups(action), params=query)
-            for resource in page
-            if isinstance(resource, dict) and resource.get("id")
-        ]
-    except (ScimBadRequest, ScimNotFound, ScimBadResponse) as refusal:
-        if isinstance(refusal, ScimBadRequest):
-            scim.learn("filter_members", False, f"{_groups(action)}: {refusal}")
-        return None
-    listed = [g for g in groups if isinstance(g.get("members"), list)]
-    if any(all(str(m.get("value")) != reference for m in g["members"] if isinstance(m, dict)) for g in listed):
-        scim.learn("filter_members", False, f"{_groups(action)}: answered groups that do not hold the member")
-        return None
-    if not trusted and listed and len(listed) == len(groups):  # each group it answered holds the member
-        scim.learn("filter_members", True, f"{_groups(action)}: answered only groups that hold the member")
-    every_group = TargetGroup.objects.filter(integration=integration, removed_at__isnull=True).count()
-    if len(known) < every_group <= len(groups):
-        return None
-    return [str(g["id"]) for g in groups]
-
-
-def delete_identity(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
-    user_id = action.parameters["user_id"]
-    try:
-        scim.request("DELETE", f"{_users(action)}/{user_id}")
-        outcome = "deleted"
-    except ScimNotFound:
-        outcome = "already gone"
-    TargetMembership.objects.filter(integration=action.integration, member_remote_id=user_id).delete()
-    TargetUser.objects.filter(integration=action.integration, remote_id=user_id).update(removed_at=timezone.now())
-    return {"operation": outcome, "id": user_id}
-
-
-def create_entitlement(action: Action, scim: ScimClient, run: BatchRun) -> dict[str, Any]:
-    name = action.parameters["display_name"]
-    endpoint = _groups(action)
-    lean = {"excludedAttributes": "members"}
-    existing = find_resource(scim, endpoint, "displayName", name, kind="groups", listing=run.listing, params=lean)
-    operation = "adopted"
-    if existing is not None:
-        resource = existing
-    else:
-        try:
-            resource = scim.request("POST", endpoint, json={"schemas": [GROUP_SCHEMA], "displayName": name}).json()
-            operation = "created"
-        except ScimConflict:
-            run.listing.forget(endpoint)
-            found = find_resource(scim, endpoint, "displayName", name, kind="groups", listing=run.listing, params=lean)
-            if found is None:
-                raise
-            resource = found
-    group, _ = TargetGroup.objects.update_or_create(
-        integration=action.integration,
-        remote_id=str(resource["id"]),
-        defaults={
-            "display_name": str(resource.get("displayName", name))[:255],
-            "resource": stored_group_resource(resource),
-            "content_hash": fingerprint(resource),
-            "last_seen_at": timezone.now(),
-            "removed_at": None,
-        },
-    )
-    action.target_group = group  # recorded with the outcome
-    return {"operation": operation, "id": resource["id"]}
-
-
-EXECUTORS = {
-    ActionType.SYNC_IDENTITIES: sync_identity,
-    ActionType.MANAGE_RELATIONSHIPS: manage_relationships,
-    ActionType.DEPROVISION_IDENTITY: deprovision_identity,
-    ActionType.DELETE_IDENTITY: delete_identity,
-    ActionType.CREATE_ENTITLEMENT: create_entitlement,
-}
 
 
 def actions_recover() -> int:

@@ -122,61 +122,19 @@ def _validated(
             _require(
                 row.integration_id == integration.pk, f"That {name.split('_')[1]} is in another integration.", name
             )
-    if action_type == ActionType.SYNC_IDENTITIES:
-        if person is None and target_user is not None and isinstance(parameters.get("user"), dict):
-            # An account's own attributes set directly (undoing a deprovision reactivates it).
-            return target_user.user_name, {"user": {"userName": target_user.user_name, **parameters["user"]}}
-        _require(person is not None, "Choose the person to sync.", "person")
-        assert person is not None
-        from provisioning.transformers import TransformerError, payload_for
+    from provisioning.action_types import action_type_of
 
-        try:
-            return person.username, {"user": payload_for(person, integration)}
-        except TransformerError as exc:
-            raise ActionRefused(str(exc), "person") from None
-    if action_type in (ActionType.DEPROVISION_IDENTITY, ActionType.DELETE_IDENTITY):
-        _require(target_user is not None, "Choose the account.", "target_user")
-        assert target_user is not None
-        _require(
-            target_user.removed_at is None, f"{target_user.user_name} is no longer in the application.", "target_user"
-        )
-        if action_type == ActionType.DELETE_IDENTITY:
-            _require(
-                integration.supports_hard_delete,
-                f"{integration.name} does not allow hard delete: deprovision the account instead.",
-                "action_type",
-            )
-        return target_user.user_name, {"user_id": target_user.remote_id}
-    if action_type == ActionType.MANAGE_RELATIONSHIPS:
-        _require(target_group is not None, "Choose the group.", "target_group")
-        assert target_group is not None
-        add = [str(v) for v in parameters.get("add") or []]
-        remove = [str(v) for v in parameters.get("remove") or []]
-        _require(bool(add or remove), "Name at least one account to add or remove.", "parameters")
-        _require(not set(add) & set(remove), "An account cannot be both added and removed.", "parameters")
-        known = set(
-            TargetUser.objects.filter(integration=integration, remote_id__in=add + remove).values_list(
-                "remote_id", flat=True
-            )
-        )
-        unknown = sorted(set(add + remove) - known)
-        _require(not unknown, f"Unknown accounts in {integration.name}: {', '.join(unknown[:10])}.", "parameters")
-        parts = [f"+{len(add)}" if add else "", f"-{len(remove)}" if remove else ""]
-        return f"{target_group.display_name} ({' '.join(p for p in parts if p)})", {
-            "group_id": target_group.remote_id,
-            "add": add,
-            "remove": remove,
-        }
-    if action_type == ActionType.CREATE_ENTITLEMENT:
-        display_name = str(parameters.get("display_name") or "").strip()
-        _require(bool(display_name), "Name the group to create.", "parameters")
-        _require(
-            len(display_name) <= GROUP_NAME_LONGEST,
-            f"A group name is at most {GROUP_NAME_LONGEST} characters (this one has {len(display_name)}).",
-            "parameters",
-        )
-        return display_name, {"display_name": display_name}
-    raise ActionRefused(f"Unknown action type {action_type!r}.", "action_type")
+    try:
+        kind = action_type_of(action_type)
+    except ValueError:
+        raise ActionRefused(f"Unknown action type {action_type!r}.", "action_type") from None
+    return kind.validate(
+        integration=integration,
+        person=person,
+        target_user=target_user,
+        target_group=target_group,
+        parameters=parameters,
+    )
 
 
 def action_request(

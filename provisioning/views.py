@@ -29,6 +29,7 @@ from provisioning.access_requests import (
     access_request_create,
     access_request_reject,
 )
+from provisioning.action_types.sync_identity import user_resource
 from provisioning.batches import (
     actions_awaiting_decision,
     batch_approve,
@@ -40,7 +41,7 @@ from provisioning.batches import (
     held_batches_awaiting_decision,
     mass_change_reason,
 )
-from provisioning.execution import integration_resume, user_resource
+from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
 from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer, Batch

@@ -24,6 +24,7 @@ from provisioning.access_requests import (
     access_request_create,
     access_request_reject,
 )
+from provisioning.action_types.sync_identity import user_resource
 from provisioning.batches import (
     batch_approve,
     batch_progress,
@@ -33,7 +34,7 @@ from provisioning.batches import (
     batch_undo,
     mass_change_reason,
 )
-from provisioning.execution import integration_resume, user_resource
+from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import ActionFilterSet
 from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, AttributeTransformer, Batch, ScimCall

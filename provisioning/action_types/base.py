@@ -1,0 +1,87 @@
+"""What every action type is made of, and what its executor may use of the run that carries it out.
+
+An action type is four things (``ActionKind``): how a request is validated, how it is
+executed (its SCIM calls), its plan (the dry run: the same executor against the console's
+picture, ``provisioning/dry_run.py``) and its inverse (what undoes it). An executor
+changes the application through the client it is given and the console's picture of it
+only through its run (``Run.update_picture``, ``Run.remember_user``): a worker's run makes
+those changes, a dry run's keeps none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from integrations.models import Integration, TargetUser
+from integrations.scim_client import ScimClient
+from provisioning.lookups import Listing
+from provisioning.models import Action, ActionType
+from provisioning.services import _require
+
+if TYPE_CHECKING:
+    from provisioning.dry_run import PlannedRequest
+    from provisioning.execution import BatchRun
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+class NoLongerAllowed(Exception):
+    """The integration's settings changed after the action was requested and now forbid it."""
+
+
+class LeaseLost(Exception):
+    """This worker's claim on the action ended (it was reclaimed): it must stop at once."""
+
+
+class Run(Protocol):
+    """What an executor uses of the run that carries it out."""
+
+    listing: Listing  # lists read whole, for an application that cannot filter
+    lookups: dict[tuple[str, str], dict[str, Any] | None]  # (attribute, value) -> account or none, settled ahead
+
+    def remember_user(self, action: Action, resource: dict[str, Any]) -> None:
+        """The account the action found or made, for the console's picture."""
+
+    def update_picture(self, change: Callable[[], None]) -> None:
+        """Bring the console's picture in line with what the action did in the application."""
+
+
+Executor = Callable[[Action, ScimClient, Run], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ActionKind:
+    """One action type: everything the console does with it."""
+
+    action_type: ActionType
+    # (integration=, person=, target_user=, target_group=, parameters=) -> (subject, clean parameters);
+    # raises ActionRefused. The checks every type shares are made before (services.action_request).
+    validate: Callable[..., tuple[str, dict[str, Any]]]
+    execute: Executor
+    plan: Callable[[Integration, dict[str, Any]], list[PlannedRequest]]
+    # A succeeded action -> the requests that undo it, as keyword arguments of ``action_request``.
+    inverse: Callable[[Action], list[dict[str, Any]]]
+    # Work done once for the actions of this type a worker claimed together, before they run.
+    prepare_batch: Callable[[BatchRun, ScimClient, list[Action]], None] | None = None
+    # What a batch of it does to accounts, for a batch held whole as a mass change ("" for none).
+    mass_change_verb: str = ""
+
+
+def users_endpoint(integration: Integration) -> str:
+    return integration.users_endpoint.strip("/")
+
+
+def groups_endpoint(integration: Integration) -> str:
+    return integration.groups_endpoint.strip("/")
+
+
+def account_to_remove(target_user: TargetUser | None) -> tuple[str, dict[str, Any]]:
+    """The subject and parameters of an action on one account still in the application (a
+    deprovision, a delete)."""
+    _require(target_user is not None, "Choose the account.", "target_user")
+    assert target_user is not None
+    _require(target_user.removed_at is None, f"{target_user.user_name} is no longer in the application.", "target_user")
+    return target_user.user_name, {"user_id": target_user.remote_id}
