@@ -352,19 +352,24 @@ def action_transition(
 def action_approve(
     *, actor: Person, action: Action, comment: str = "", request: HttpRequest | Request | None = None
 ) -> Action:
-    """An admin approves; the action is queued at once. Nobody approves their own request."""
+    """An admin approves; the action is queued at once. Nobody approves their own request.
+
+    Approving and queueing are one transaction, and the task message goes at its commit: an
+    action is never left approved but unqueued by a crash between the two.
+    """
     _require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) approve actions.")
     _require(action.requested_by_id != actor.pk, "You cannot approve your own request; another approver must.")
-    action_transition(
-        action,
-        ActionState.APPROVED,
-        actor=actor,
-        note=comment,
-        request=request,
-        decided_by=actor,
-        decision_comment=comment,
-    )
-    return action_transition(action, ActionState.QUEUED, actor=actor, note="queued after approval", request=request)
+    with transaction.atomic():
+        action_transition(
+            action,
+            ActionState.APPROVED,
+            actor=actor,
+            note=comment,
+            request=request,
+            decided_by=actor,
+            decision_comment=comment,
+        )
+        return action_transition(action, ActionState.QUEUED, actor=actor, note="queued after approval", request=request)
 
 
 def action_reject(
