@@ -29,6 +29,7 @@ from console.bulk import (
     insert_encoded,
     update_rows,
 )
+from console.core.errors import Refused
 from console.web.redaction import integration_redactor
 from integrations import dialect
 from integrations.discovery import SchemasUnavailable, extension_index_build
@@ -177,8 +178,8 @@ def integration_delete(*, actor: Any, integration: Integration, request: Any = N
     return integration
 
 
-class ExtractionRefused(Exception):
-    """An extraction that may not start; the message says why, for people."""
+class ExtractionRefused(Refused):
+    """An extraction that may not start in the state its integration is in (409); the message says why."""
 
 
 class LeaseLost(Exception):
