@@ -33,7 +33,8 @@ class DecisionForm(forms.Form):
 
 class ActionRequestForm(forms.Form):
     """One action, from a person, account or group page. Members to add or remove are named by
-    user name (or remote id), one per line or comma separated."""
+    user name (or remote id), one per line or comma separated. An account or group of another
+    integration is the request's to refuse, as the API's is."""
 
     integration = forms.ModelChoiceField(Integration.objects.all(), error_messages=CHOOSE_AN_INTEGRATION)
     action_type = forms.CharField(required=False)
@@ -50,15 +51,6 @@ class ActionRequestForm(forms.Form):
         if "add" not in data and "remove" not in data:
             return None
         return len(names_in(data.get("add", ""))) + len(names_in(data.get("remove", "")))
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        integration = data.get("integration")
-        for name in ("target_user", "target_group"):
-            row = data.get(name)
-            if row is not None and integration is not None and row.integration_id != integration.pk:
-                self.add_error(name, f"That {name.split('_')[1]} is in another integration.")
-        return data
 
     def parameters(self) -> dict[str, Any]:
         """The action's parameters, as ``action_request`` takes them (members by remote id)."""

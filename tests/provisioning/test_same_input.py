@@ -80,3 +80,42 @@ def test_a_refusal_by_state_is_409_and_bad_input_400_on_its_field(
     again = api_client_for(approver).post(f"/api/v1/actions/{queued['id']}/cancel/")
     assert again.status_code == 409
     assert again.json() == {"detail": "Cannot cancel an action that is cancelled.", "code": "refused"}
+
+
+def test_the_pages_forms_say_what_is_missing_on_the_page_they_came_from(
+    ops: Integration, requester: Person, approver: Person
+) -> None:
+    page = Client()
+    page.force_login(requester)
+    back = {"next": f"/integrations/{ops.pk}/"}
+    no_integration = page.post("/actions/request/", {"action_type": "SYNC_IDENTITIES", **back}, follow=True)
+    assert "Choose an integration." in no_integration.content.decode()
+    bad_filters = page.post(
+        "/actions/bulk/",
+        {
+            "integration": ops.pk,
+            "action_type": "DEPROVISION_IDENTITY",
+            "all_matching": "1",
+            "matching": "ordering=x&active=maybe",
+            **back,
+        },
+        follow=True,
+    )
+    assert "The filters are not valid" in bad_filters.content.decode()
+    nobody = page.post(
+        "/actions/access-requests/new/",
+        {"target_group": group(ops, "Ops").pk, "user_name": "nobody", "operation": "add", "justification": "x", **back},
+        follow=True,
+    )
+    assert "No account named &#x27;nobody&#x27; in Peer app." in nobody.content.decode()
+    assert not Action.objects.exists()
+
+    pending = page.post(
+        "/actions/access-requests/new/",
+        {"target_group": group(ops, "Ops").pk, "user_name": "ADA", "operation": "add", "justification": "on call"},
+    )
+    assert pending.status_code == 302
+    decider = Client()
+    decider.force_login(approver)
+    refused = decider.post(pending["Location"] + "reject/", {"comment": "  "}, follow=True)
+    assert "Say why the request is rejected." in refused.content.decode()
