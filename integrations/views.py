@@ -164,7 +164,7 @@ def integration_extract(request: HttpRequest, pk: int) -> HttpResponse:
     except ExtractionRefused as exc:
         if getattr(request, "htmx", False):
             return render(request, "integrations/detail.html#progress", _detail_context(integration, str(exc)))
-        messages.error(request, str(exc))
+        error_shown(request, exc)
         return redirect("integration_detail", pk=integration.pk)
     audit_record(
         verb="integration.extraction_requested",

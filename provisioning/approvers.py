@@ -14,10 +14,11 @@ from console.accounts.permissions import Perm
 from console.accounts.selectors import people_holding_permission
 from integrations.models import Integration
 from provisioning.models import ActionType
+from provisioning.services import ActionInvalid
 
 
-class NoOtherApprover(Exception):
-    """The request needs an approver, and nobody but the requester could approve it."""
+class NoOtherApprover(ActionInvalid):
+    """The request needs an approver, and nobody but the requester could approve it (400, on its action type)."""
 
 
 def approvers() -> QuerySet[Person]:

@@ -645,8 +645,19 @@ def _finish(action: Action, state: str, *, error: str = "", result: dict[str, An
 
 
 def actions_recover() -> int:
-    """Queue again what a vanished worker left running, and retries whose message was lost."""
-    from provisioning.services import _enqueue_on_commit, actions_sent_together
+    """Queue again what a vanished worker left running, and actions whose message was lost.
+
+    A message is lost when no worker claimed its action within the lease: a retry past its
+    time, an action queued long ago, or one left approved but not queued (approving queues in
+    the same transaction now; an action approved before that, by a process that died between
+    its two commits, is queued here).
+    """
+    from provisioning.services import (
+        ActionRefused,
+        _enqueue_on_commit,
+        action_transition,
+        actions_sent_together,
+    )
 
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)
@@ -655,9 +666,16 @@ def actions_recover() -> int:
         | Q(state=ActionState.QUEUED, next_attempt_at__lt=now - timedelta(seconds=60))
         | Q(state=ActionState.QUEUED, next_attempt_at__isnull=True, updated_at__lt=stale)
     )
+    approved = Action.objects.filter(state=ActionState.APPROVED, updated_at__lt=stale)
     count = 0
     with transaction.atomic(), actions_sent_together():
         for action in waiting:
             _enqueue_on_commit(action)
+            count += 1
+        for action in approved:
+            try:
+                action_transition(action, ActionState.QUEUED, note="queued by recovery after approval")
+            except ActionRefused:  # cancelled or queued meanwhile
+                continue
             count += 1
     return count

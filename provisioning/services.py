@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
+from console.core.errors import ConsoleError, InvalidInput, Refused
 from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.models import (
     TRANSITIONS,
@@ -55,12 +56,27 @@ VERBS = {
 }
 
 
-class ActionRefused(Exception):
-    """A request or a transition that is not allowed; the message says why, for people."""
+class ActionRefused(ConsoleError):
+    """A request or a transition that is not allowed; the message says why, for people.
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+    Catch this for every refusal of provisioning. Raised as such, it is one of its two kinds:
+    naming the input at fault (``field``) it is bad input, :class:`ActionInvalid` (400);
+    naming none it is a refusal because of the state things are in, :class:`ActionStateRefused`
+    (409: already decided, finished, changed meanwhile, not the requester's).
+    """
+
+    def __new__(cls, message: str, field: str | None = None, *, code: str | None = None) -> ActionRefused:
+        if cls is ActionRefused:
+            cls = ActionInvalid if field else ActionStateRefused
+        return super().__new__(cls, message, field)
+
+
+class ActionInvalid(ActionRefused, InvalidInput):
+    """The request's input cannot be carried out (400), on the field named."""
+
+
+class ActionStateRefused(ActionRefused, Refused):
+    """Not allowed in the state the action (or its batch or request) is in now (409)."""
 
 
 def approval_required(integration: Integration, action_type: str) -> bool:
@@ -205,11 +221,11 @@ def action_request(
 
 def require_an_approver(actor: Person | None, integration: Integration, action_type: str, hold: str = "") -> None:
     """Refuse a request that needs an approval nobody could give (see ``provisioning.approvers``)."""
-    from provisioning.approvers import refusal
+    from provisioning.approvers import NoOtherApprover, refusal
 
     reason = refusal(requester=actor, integration=integration, action_type=action_type, held=hold)
     if reason:
-        raise ActionRefused(reason, "action_type")
+        raise NoOtherApprover(reason, "action_type")
 
 
 def action_routing(action: Action) -> dict[str, Any]:
@@ -310,19 +326,24 @@ def action_transition(
 def action_approve(
     *, actor: Person, action: Action, comment: str = "", request: HttpRequest | Request | None = None
 ) -> Action:
-    """An admin approves; the action is queued at once. Nobody approves their own request."""
+    """An admin approves; the action is queued at once. Nobody approves their own request.
+
+    Approving and queueing are one transaction, and the task message goes at its commit: an
+    action is never left approved but unqueued by a crash between the two.
+    """
     _require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) approve actions.")
     _require(action.requested_by_id != actor.pk, "You cannot approve your own request; another approver must.")
-    action_transition(
-        action,
-        ActionState.APPROVED,
-        actor=actor,
-        note=comment,
-        request=request,
-        decided_by=actor,
-        decision_comment=comment,
-    )
-    return action_transition(action, ActionState.QUEUED, actor=actor, note="queued after approval", request=request)
+    with transaction.atomic():
+        action_transition(
+            action,
+            ActionState.APPROVED,
+            actor=actor,
+            note=comment,
+            request=request,
+            decided_by=actor,
+            decision_comment=comment,
+        )
+        return action_transition(action, ActionState.QUEUED, actor=actor, note="queued after approval", request=request)
 
 
 def action_reject(

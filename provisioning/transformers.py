@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from console.accounts.models import Person
+from console.core.errors import InvalidInput, NotFound
 from integrations.models import ExtensionAttribute, Integration
 from provisioning.models import AttributeTransformer
 
@@ -70,8 +71,8 @@ IDENTITY_ATTRIBUTES = (
 PLACEHOLDER = re.compile(r"\{(\w+)(?:\|(lower|upper))?\}")
 
 
-class TransformerError(ValueError):
-    """A row that cannot be applied; the message names it."""
+class TransformerError(InvalidInput, ValueError):
+    """A row that cannot be applied (400); the message names it, ``field`` the input at fault."""
 
 
 def identity_value(person: Person, name: str) -> Any:
@@ -100,7 +101,8 @@ def target_path(integration: Integration, attribute_name: str) -> tuple[str | No
     if extension is None:
         raise TransformerError(
             f"{attribute_name!r} is neither a core attribute nor an extension attribute of "
-            f"{integration.name} (extract with schema discovery on to list them)."
+            f"{integration.name} (extract with schema discovery on to list them).",
+            "attribute_name",
         )
     return extension.schema_urn, extension.scim_path[len(extension.schema_urn) + 1 :]
 
@@ -160,13 +162,15 @@ def transformer_check(integration: Integration, attribute_name: str, source: str
     """Refuse a row that could never apply, before it is saved."""
     target_path(integration, attribute_name)
     if source == AttributeTransformer.Source.IDENTITY_ATTRIBUTE and value.strip() not in IDENTITY_ATTRIBUTES:
-        raise TransformerError(f"{value!r} is not an identity attribute (one of {', '.join(IDENTITY_ATTRIBUTES)}).")
+        raise TransformerError(
+            f"{value!r} is not an identity attribute (one of {', '.join(IDENTITY_ATTRIBUTES)}).", "value"
+        )
     if source == AttributeTransformer.Source.TEMPLATE:
         for name, _ in PLACEHOLDER.findall(value):
             if name not in IDENTITY_ATTRIBUTES:
-                raise TransformerError(f"{{{name}}} in the template is not an identity attribute.")
+                raise TransformerError(f"{{{name}}} in the template is not an identity attribute.", "value")
         if "{" in PLACEHOLDER.sub("", value):
-            raise TransformerError("Write placeholders as {attribute} or {attribute|lower}.")
+            raise TransformerError("Write placeholders as {attribute} or {attribute|lower}.", "value")
 
 
 USER_NAME_SAMPLE = 500  # active people a user_name row is tried on before it is saved
@@ -184,7 +188,8 @@ def _require_user_names(integration: Integration, source: str, value: str) -> No
         raise TransformerError(
             f"This user_name would be empty for {len(empty)} active "
             f"{'person' if len(empty) == 1 else 'people'} ({', '.join(empty[:5])}"
-            f"{', …' if len(empty) > 5 else ''}): choose a source every person has, such as username or email."
+            f"{', …' if len(empty) > 5 else ''}): choose a source every person has, such as username or email.",
+            "value",
         )
 
 
@@ -194,9 +199,9 @@ def transformer_add(
     from console.audit.services import audit_record
 
     if source not in AttributeTransformer.Source.values:
-        raise TransformerError("Choose where the value comes from.")
+        raise TransformerError("Choose where the value comes from.", "source")
     if not value.strip():
-        raise TransformerError("Give the value, identity attribute or template.")
+        raise TransformerError("Give the value, identity attribute or template.", "value")
     transformer_check(integration, attribute_name, source, value)
     if attribute_name == "user_name":
         _require_user_names(integration, source, value)
@@ -248,7 +253,7 @@ def transformer_move(*, actor: Any, transformer: AttributeTransformer, position:
         )
         before = next((index for index, row in enumerate(rows, 1) if row.pk == transformer.pk), None)
         if before is None:
-            raise TransformerError("That transformer was removed meanwhile.")
+            raise NotFound("That transformer was removed meanwhile.")
         moving = rows.pop(before - 1)
         after = min(max(1, position), len(rows) + 1)
         rows.insert(after - 1, moving)

@@ -7,8 +7,10 @@ import json
 from dataclasses import replace
 from typing import Any
 
+from django import forms
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -18,11 +20,12 @@ from django.views.decorators.http import require_POST
 from console.accounts.access import acting_person, requires
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
+from console.core.errors import ConsoleError, InvalidInput
+from console.core.feedback import error_shown
 from console.web.confirm import confirmation_page, reason_of
 from console.web.lists import render_list
 from console.web.tables import render_table
-from integrations.filters import TargetUserFilterSet
-from integrations.models import Integration, TargetGroup, TargetUser
+from integrations.models import Integration
 from provisioning.access_requests import (
     access_request_approve,
     access_request_cancel,
@@ -44,10 +47,10 @@ from provisioning.batches import (
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
+from provisioning.forms import AccessRequestForm, ActionRequestForm, BatchRequestForm, DecisionForm
 from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer, Batch
 from provisioning.planning import duration_estimate, plan_for, plan_for_action, requests_planned
 from provisioning.services import (
-    ActionRefused,
     action_approve,
     action_cancel,
     action_reject,
@@ -116,19 +119,22 @@ def _decided_in_inbox(
 ) -> HttpResponse:
     """A decision made on an inbox row: htmx gets the row back (decided, or with the reason it
     was refused); without JavaScript, the inbox again with a message."""
-    error = notice = ""
+    refused: ConsoleError | None = None
+    notice = ""
     try:
         result = move(actor=acting_person(request), request=request, **{name: item}, **extra)
-    except ActionRefused as exc:
-        error = str(exc)
+    except ConsoleError as exc:
+        refused = exc
     else:
         notice = success.format(count=result) if isinstance(result, int) else success
     if not getattr(request, "htmx", False):
-        if error:
-            messages.error(request, error)
+        if refused is not None:
+            error_shown(request, refused)
         else:
             messages.success(request, notice)
         return redirect("approval_inbox")
+    # The row is swapped in place: the reason it was refused is shown in it, where the admin clicked.
+    error = refused.message if refused is not None else ""
     context = {name: reload(item.pk), "error": error, "notice": notice, "live": LIVE_STATES}
     response = render(request, f"provisioning/approvals.html#{row}", context)
     response.write(render_to_string("provisioning/approvals_count_oob.html", request=request))
@@ -161,8 +167,8 @@ def _moved(request: HttpRequest, move: Any, success: str, then: HttpResponse, **
     """Carry out a state change and say how it went; ``then`` is where the person goes next."""
     try:
         move(actor=acting_person(request), request=request, **kwargs)
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
+    except ConsoleError as exc:
+        error_shown(request, exc)
     else:
         messages.success(request, success)
     return then
@@ -190,15 +196,13 @@ def _move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) 
 def action_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     if page := confirmation_page(request):
         return page
-    return _move(
-        request, pk, action_approve, "Approved: the action is queued.", comment=request.POST.get("comment", "")
-    )
+    return _move(request, pk, action_approve, "Approved: the action is queued.", comment=_comment(request))
 
 
 @require_POST
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def action_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return _move(request, pk, action_reject, "Rejected.", comment=request.POST.get("comment", ""))
+    return _move(request, pk, action_reject, "Rejected.", comment=_comment(request))
 
 
 @require_POST
@@ -220,55 +224,43 @@ def _back(request: HttpRequest) -> HttpResponse:
     return redirect("action_list")
 
 
-def _optional(model: Any, value: str | None, **scope: Any) -> Any:
-    return get_object_or_404(model, pk=int(value), **scope) if value and value.isdecimal() else None
+def _comment(request: HttpRequest) -> str:
+    form = DecisionForm(request.POST)
+    return str(form.cleaned_data["comment"]) if form.is_valid() else ""
 
 
-def _remote_ids(integration: Integration, text: str) -> list[str]:
-    """User names (or ids) typed one per line or comma separated → the accounts' remote ids."""
-    names = [n.strip() for n in text.replace(",", "\n").splitlines() if n.strip()]
-    found = dict(
-        TargetUser.objects.filter(integration=integration, user_name__in=names).values_list("user_name", "remote_id")
-    )
-    return [found.get(name, name) for name in names]
+def _invalid(request: HttpRequest, form: forms.Form) -> None:
+    """A form posted from another page is not shown again: its first error goes on the page instead."""
+    field, errors = next(iter(form.errors.items()))
+    error_shown(request, InvalidInput(str(errors[0]), None if field == NON_FIELD_ERRORS else field))
 
 
 @require_POST
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def action_request_view(request: HttpRequest) -> HttpResponse:
     """Request an action from a form on a person, account or group page."""
-    post = request.POST
-    if "add" in post or "remove" in post:  # a change of members touches each account named
-        named = (post.get("add", "") + "\n" + post.get("remove", "")).replace(",", "\n").splitlines()
-        page = confirmation_page(request, count=sum(1 for name in named if name.strip()))
-    else:
-        page = confirmation_page(request)
-    if page:
+    # A change of members touches each account named: the confirmation counts them.
+    if page := confirmation_page(request, count=ActionRequestForm.members_named(request.POST)):
         return page
-    integration = _optional(Integration, post.get("integration"))
-    if integration is None:
-        messages.error(request, "Choose an integration.")
+    form = ActionRequestForm(request.POST)
+    if not form.is_valid():
+        _invalid(request, form)
         return _back(request)
-    parameters: dict[str, Any] = {}
-    if post.get("display_name"):
-        parameters["display_name"] = post["display_name"]
-    if "add" in post or "remove" in post:
-        parameters["add"] = _remote_ids(integration, post.get("add", ""))
-        parameters["remove"] = _remote_ids(integration, post.get("remove", ""))
+    data = form.cleaned_data
     try:
         action = action_request(
             actor=acting_person(request),
-            integration=integration,
-            action_type=post.get("action_type", ""),
-            person=_optional(Person, post.get("person")),
-            target_user=_optional(TargetUser, post.get("target_user"), integration=integration),
-            target_group=_optional(TargetGroup, post.get("target_group"), integration=integration),
-            parameters=parameters,
+            integration=data["integration"],
+            action_type=data["action_type"],
+            person=data["person"],
+            target_user=data["target_user"],
+            target_group=data["target_group"],
+            parameters=form.parameters(),
             request=request,
             reason=reason_of(request),
         )
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
+    except ConsoleError as exc:
+        error_shown(request, exc)
         return _back(request)
     if action.state == ActionState.PENDING_APPROVAL:
         messages.success(request, f"Requested: {action}. It waits for an approver.")
@@ -287,30 +279,6 @@ def integration_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("integration_detail", pk=pk)
 
 
-# "All N matching" on the Users tab: at most this many accounts in one bulk request.
-BULK_MATCHING_LIMIT = 5_000
-
-
-def _matching_targets(integration: Integration, query: str) -> list[TargetUser]:
-    """The accounts the Users tab's filters select (not removed ones), as its table lists them."""
-    filterset = TargetUserFilterSet(
-        QueryDict(query), queryset=integration.target_users.filter(removed_at__isnull=True), request=None
-    )
-    if not filterset.is_valid():
-        raise ActionRefused("The filters are not valid: apply them again on the Users tab.")
-    targets = list(filterset.qs.order_by("user_name", "id")[: BULK_MATCHING_LIMIT + 1])
-    if len(targets) > BULK_MATCHING_LIMIT:
-        raise ActionRefused(f"More than {BULK_MATCHING_LIMIT:,} accounts match: narrow the filters.")
-    return targets
-
-
-def _targets_from(request: HttpRequest, integration: Integration) -> list[TargetUser]:
-    if request.POST.get("all_matching"):
-        return _matching_targets(integration, request.POST.get("matching", ""))
-    ids = [int(v) for v in request.POST.getlist("target_user") if v.isdecimal()]
-    return list(TargetUser.objects.filter(integration=integration, pk__in=ids).order_by("user_name"))
-
-
 def _label(action_type: str) -> str:
     """An action type in words ("Deprovision identity"), or as given when it is not one."""
     return ActionType(action_type).label if action_type in ActionType.values else action_type
@@ -320,24 +288,19 @@ def _label(action_type: str) -> str:
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def batch_request_view(request: HttpRequest) -> HttpResponse:
     """Bulk: one action per selected account, in one batch; or only the plan (dry run)."""
-    integration = _optional(Integration, request.POST.get("integration"))
-    if integration is None:
-        messages.error(request, "Choose an integration.")
+    form = BatchRequestForm(request.POST)
+    if not form.is_valid():
+        _invalid(request, form)
         return _back(request)
-    try:
-        targets = _targets_from(request, integration)
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
-        return _back(request)
-    action_type = request.POST.get("action_type", "")
-    if request.POST.get("dry_run"):
+    integration, action_type, targets = (form.cleaned_data[k] for k in ("integration", "action_type", "targets"))
+    if form.cleaned_data["dry_run"]:
         try:
             plans = [
                 (target, plan_for(integration=integration, action_type=action_type, target_user=target))
                 for target in targets
             ]
-        except ActionRefused as exc:
-            messages.error(request, str(exc))
+        except ConsoleError as exc:
+            error_shown(request, exc)
             return _back(request)
         hold = mass_change_reason(integration, action_type, len(targets))
         estimate = duration_estimate(integration=integration, requests=requests_planned(steps for _, steps in plans))
@@ -366,8 +329,8 @@ def batch_request_view(request: HttpRequest) -> HttpResponse:
             request=request,
             reason=reason_of(request),
         )
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
+    except ConsoleError as exc:
+        error_shown(request, exc)
         return _back(request)
     if batch.held_reason:
         messages.warning(request, f"Held for approval: {batch.held_reason}.")
@@ -413,8 +376,8 @@ def _batch_move(request: HttpRequest, pk: int, move: Any, success: str, **extra:
         )
     try:
         result = move(actor=acting_person(request), batch=batch, request=request, **extra)
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
+    except ConsoleError as exc:
+        error_shown(request, exc)
         return redirect("batch_detail", pk=pk)
     if isinstance(result, Batch):
         messages.success(request, success)
@@ -428,15 +391,13 @@ def _batch_move(request: HttpRequest, pk: int, move: Any, success: str, **extra:
 def batch_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     if page := confirmation_page(request):
         return page
-    comment = request.POST.get("comment", "")
-    return _batch_move(request, pk, batch_approve, "Approved {count} actions.", comment=comment)
+    return _batch_move(request, pk, batch_approve, "Approved {count} actions.", comment=_comment(request))
 
 
 @require_POST
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def batch_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
-    comment = request.POST.get("comment", "")
-    return _batch_move(request, pk, batch_reject, "Rejected {count} actions.", comment=comment)
+    return _batch_move(request, pk, batch_reject, "Rejected {count} actions.", comment=_comment(request))
 
 
 @require_POST
@@ -476,26 +437,22 @@ def access_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def access_request_create_view(request: HttpRequest) -> HttpResponse:
-    group = _optional(TargetGroup, request.POST.get("target_group"))
-    if group is None:
-        messages.error(request, "Choose a group.")
+    form = AccessRequestForm(request.POST)
+    if not form.is_valid():
+        _invalid(request, form)
         return _back(request)
-    name = request.POST.get("user_name", "").strip()
-    account = TargetUser.objects.filter(integration=group.integration, user_name__iexact=name).first()
-    if account is None:
-        messages.error(request, f"No account named {name!r} in {group.integration.name}.")
-        return _back(request)
+    data = form.cleaned_data
     try:
         access = access_request_create(
             actor=acting_person(request),
-            target_user=account,
-            target_group=group,
-            operation=request.POST.get("operation", ""),
-            justification=request.POST.get("justification", ""),
+            target_user=data["target_user"],
+            target_group=data["target_group"],
+            operation=data["operation"],
+            justification=data["justification"],
             request=request,
         )
-    except ActionRefused as exc:
-        messages.error(request, str(exc))
+    except ConsoleError as exc:
+        error_shown(request, exc)
         return _back(request)
     messages.success(request, "Requested. An approver will decide.")
     return redirect("access_request_detail", pk=access.pk)
@@ -511,15 +468,14 @@ def _access_move(request: HttpRequest, pk: int, move: Any, success: str, **extra
 def access_request_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
     if page := confirmation_page(request):
         return page
-    comment = request.POST.get("comment", "")
+    comment = _comment(request)
     return _access_move(request, pk, access_request_approve, "Approved: the change is queued.", comment=comment)
 
 
 @require_POST
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def access_request_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
-    comment = request.POST.get("comment", "")
-    return _access_move(request, pk, access_request_reject, "Rejected.", comment=comment)
+    return _access_move(request, pk, access_request_reject, "Rejected.", comment=_comment(request))
 
 
 @require_POST
@@ -541,8 +497,8 @@ def transformer_add_view(request: HttpRequest, pk: int) -> HttpResponse:
             value=request.POST.get("value", ""),
             request=request,
         )
-    except TransformerError as exc:
-        messages.error(request, str(exc))
+    except ConsoleError as exc:
+        error_shown(request, exc)
     else:
         messages.success(request, "Transformer added.")
     return redirect(reverse("integration_provisioning", args=[pk]) + "#transformers")
@@ -568,8 +524,8 @@ def transformer_move_view(request: HttpRequest, pk: int, transformer_pk: int) ->
         transformer_move(
             actor=acting_person(request), transformer=row, position=order.index(row.pk) + 1 + step, request=request
         )
-    except TransformerError as exc:
-        messages.error(request, str(exc))
+    except ConsoleError as exc:
+        error_shown(request, exc)
     return redirect(reverse("integration_provisioning", args=[pk]) + "#transformers")
 
 

@@ -34,6 +34,7 @@ from console.accounts.models import Person, Source
 from console.accounts.permissions import UI_PERMISSION
 from console.accounts.services import person_create
 from console.accounts.usernames import person_for_sign_in
+from console.core.errors import ConsoleError
 from console.crypto import decrypt, encrypt
 from console.web.models import ConsoleSettings
 
@@ -50,8 +51,8 @@ CLOCK_LEEWAY_SECONDS = 60
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
 
-class OidcError(Exception):
-    """Sign-in through the provider failed; ``cause`` is what the audit log records."""
+class OidcError(ConsoleError):
+    """Sign-in through the provider failed (400); ``cause`` is what the audit log records."""
 
     def __init__(self, cause: str, message: str) -> None:
         super().__init__(message)

@@ -12,6 +12,8 @@ from django.views.decorators.http import require_POST
 from console.accounts.access import AUTHENTICATED, requires
 from console.accounts.forms import TimeZoneForm
 from console.accounts.models import Person
+from console.core.errors import InvalidInput
+from console.core.feedback import error_shown
 from console.web.time_zones import viewer_zone
 
 
@@ -32,5 +34,5 @@ def time_zone_set(request: HttpRequest) -> HttpResponse:
         person.time_zone = form.cleaned_data["time_zone"]
         messages.success(request, f"Times now show in {viewer_zone(person)}.")
     else:
-        messages.error(request, "Choose a time zone from the list.")
+        error_shown(request, InvalidInput("Choose a time zone from the list.", "time_zone"))
     return redirect("person_detail", pk=person.pk)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from console.accounts.models import Person, RecoveryCode, SecondFactor
 from console.audit.services import audit_record
+from console.core.errors import InvalidInput
 
 ISSUER_NAME = "Lifecycle Console"
 RECOVERY_CODE_COUNT = 10
@@ -28,8 +29,8 @@ RECOVERY_CODE_COUNT = 10
 VALID_WINDOW = 1
 
 
-class SecondFactorError(Exception):
-    """The code was not right, or the change is not allowed."""
+class SecondFactorError(InvalidInput):
+    """The code was not right, or the change is not allowed (400)."""
 
 
 def _hash(code: str) -> str:

@@ -30,18 +30,20 @@ from console.accounts.models import (
 from console.accounts.permissions import BUILTIN_ROLE_DESCRIPTIONS, BUILTIN_ROLE_PERMISSIONS, BuiltinRole, Perm
 from console.accounts.selectors import active_local_admins, person_permissions_forget
 from console.audit.services import audit_record, changed_fields
+from console.core.errors import ConsoleError, Refused
 
 
-class AccessError(Exception):
-    """A request that the rules of the console refuse; the message says why."""
+class AccessError(ConsoleError):
+    """A request about people, teams or keys that the rules of the console refuse (400 bad input,
+    on the ``field`` at fault when there is one); the message says why."""
 
 
-class BreakGlassError(AccessError):
-    """Refused because it would leave no active local admin."""
+class BreakGlassError(AccessError, Refused):
+    """Refused because it would leave no active local admin (409)."""
 
 
-class ScimManagedError(AccessError):
-    """Refused because the identity provider owns this record while SCIM provisioning is on."""
+class ScimManagedError(AccessError, Refused):
+    """Refused because the identity provider owns this record while SCIM provisioning is on (409)."""
 
 
 def scim_manages(record: Person | Team) -> bool:
@@ -148,7 +150,7 @@ def person_create(
 ) -> Person:
     """Create a local person. Without a password they cannot sign in until one is set."""
     if Person.objects.filter(username__iexact=username).exists():
-        raise AccessError(f"A person with the user name {username!r} already exists.")
+        raise AccessError(f"A person with the user name {username!r} already exists.", "username")
     person = Person(username=username, source=fields.pop("source", Source.LOCAL), **fields)
     if password:
         validate_password(password, person)
@@ -182,7 +184,7 @@ def person_update(
         and fields["username"].lower() != person.username.lower()
         and Person.objects.filter(username__iexact=fields["username"]).exclude(pk=person.pk).exists()
     ):
-        raise AccessError(f"A person with the user name {fields['username']!r} already exists.")
+        raise AccessError(f"A person with the user name {fields['username']!r} already exists.", "username")
     original = {name: getattr(person, name) for name in fields}
     for name, value in fields.items():
         if name != "emails":
@@ -454,14 +456,14 @@ def team_create(
     """Make a local team (teams an identity provider pushes come in over SCIM)."""
     name = name.strip()
     if not name:
-        raise AccessError("Give the team a name.")
+        raise AccessError("Give the team a name.", "name")
     if Team.objects.filter(name__iexact=name).exists():
-        raise AccessError(f"A team named {name!r} exists already (team names ignore case).")
+        raise AccessError(f"A team named {name!r} exists already (team names ignore case).", "name")
     try:
         with transaction.atomic():  # the unique index decides between two requests at once
             team = Team.objects.create(name=name[:255], description=description, source=Source.LOCAL)
     except IntegrityError:
-        raise AccessError(f"A team named {name!r} exists already (team names ignore case).") from None
+        raise AccessError(f"A team named {name!r} exists already (team names ignore case).", "name") from None
     role_list = list(roles)
     team.roles.set(role_list)
     audit_record(
@@ -490,7 +492,7 @@ def team_members_change(
     _refuse_scim_managed(team, via_scim=False)
     newcomers = list(add)
     if any(p.removed_at is not None for p in newcomers):
-        raise AccessError("People an identity provider removed cannot join teams.")
+        raise AccessError("People an identity provider removed cannot join teams.", "members")
     added = team_members_add(team=team, person_ids=[p.pk for p in newcomers])
     removed = team_members_remove(team=team, person_ids=[p.pk for p in remove])
     if added or removed:
@@ -592,13 +594,13 @@ def api_key_create(
     """Make a key for ``owner``. Only admins make keys for someone else."""
     name = name.strip()
     if not name:
-        raise AccessError("Give the key a name, so you can recognise it later.")
+        raise AccessError("Give the key a name, so you can recognise it later.", "name")
     if owner.pk != actor.pk and not actor.has_console_permission(Perm.MANAGE_PEOPLE):
-        raise AccessError("Only admins can create keys for someone else.")
+        raise AccessError("Only admins can create keys for someone else.", "owner")
     if not owner.is_active:
-        raise AccessError("Keys cannot be created for an inactive person.")
+        raise AccessError("Keys cannot be created for an inactive person.", "owner")
     if expires_at is not None and expires_at <= timezone.now():
-        raise AccessError("The expiry date must be in the future.")
+        raise AccessError("The expiry date must be in the future.", "expires_at")
     prefix = secrets.token_hex(4)
     while ApiKey.objects.filter(prefix=prefix).exists():
         prefix = secrets.token_hex(4)

@@ -39,6 +39,7 @@ from console.accounts.second_factor import (
 )
 from console.accounts.selectors import active_local_admins
 from console.accounts.throttling import sign_in_attempt, sign_in_succeeded
+from console.core.feedback import error_shown
 from console.crypto import decrypt, encrypt
 from console.web.models import ConsoleSettings
 from console.web.request_meta import client_address
@@ -87,7 +88,7 @@ def oidc_start(request: HttpRequest) -> HttpResponse:
     try:
         return redirect(oidc_begin(request, next_url=next_url))
     except OidcError as exc:
-        messages.error(request, str(exc))
+        error_shown(request, exc)
         return redirect("login")
 
 
@@ -104,7 +105,7 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     except OidcError as exc:
         username = str(claims.get(current.oidc_username_claim) or claims.get("sub") or "")
         sign_in_refused(request, username=username, reason=exc.cause, method="oidc", provider=provider)
-        messages.error(request, str(exc))
+        error_shown(request, exc)
         return redirect("login")
     sign_in_complete(request, person, method="oidc", provider=provider)
     oidc_signed_in(request, id_token=id_token)

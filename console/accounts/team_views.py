@@ -24,6 +24,8 @@ from console.accounts.services import (
     team_set_roles,
 )
 from console.accounts.tables import TEAMS_TABLE, teams_sortable
+from console.core.errors import InvalidInput
+from console.core.feedback import error_shown
 from console.web.confirm import confirmation_page, reason_recorded
 from console.web.lists import render_list
 from console.web.tables import render_table
@@ -50,7 +52,7 @@ def team_create_view(request: HttpRequest) -> HttpResponse:
         try:
             team = team_create(actor=acting_person(request), request=request, **form.cleaned_data)
         except AccessError as exc:
-            form.add_error("name", str(exc))
+            error_shown(request, exc, form)
         else:
             messages.success(request, f"Team {team.name} was created.")
             return redirect("team_detail", pk=team.pk)
@@ -106,9 +108,10 @@ def team_members(request: HttpRequest, pk: int) -> HttpResponse:
                 else:
                     messages.info(request, f"{person.username} is already in {team.name}.")
             else:
-                messages.error(request, " ".join(str(e) for e in form.errors.get("username", ["Give a user name."])))
+                problems = form.errors.get("username", ["Give a user name."])
+                error_shown(request, InvalidInput(" ".join(str(e) for e in problems), "username"))
     except AccessError as exc:
-        messages.error(request, str(exc))
+        error_shown(request, exc)
     return redirect("team_detail", pk=team.pk)
 
 
@@ -122,7 +125,7 @@ def team_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
         with reason_recorded(request):
             team_delete(actor=acting_person(request), team=team, request=request)
     except AccessError as exc:
-        messages.error(request, str(exc))
+        error_shown(request, exc)
         return redirect("team_detail", pk=team.pk)
     messages.success(request, f"Team {team.name} was deleted.")
     return redirect("team_list")
@@ -139,7 +142,7 @@ def team_roles(request: HttpRequest, pk: int) -> HttpResponse:
             team_set_roles(actor=acting_person(request), team=team, roles=form.cleaned_data["roles"], request=request)
             messages.success(request, "Roles saved.")
         except AccessError as exc:
-            messages.error(request, str(exc))
+            error_shown(request, exc)
     else:
-        messages.error(request, "Choose roles from the list.")
+        error_shown(request, InvalidInput("Choose roles from the list.", "roles"))
     return redirect("team_detail", pk=team.pk)

@@ -25,6 +25,7 @@ from console.accounts.selectors import person_effective_roles_explained
 from console.accounts.services import (
     SCIM_MANAGED_REASON,
     AccessError,
+    ScimManagedError,
     api_key_create,
     api_key_revoke,
     person_create,
@@ -36,6 +37,8 @@ from console.accounts.services import (
 from console.accounts.tables import PEOPLE_TABLE
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
+from console.core.errors import InvalidInput
+from console.core.feedback import error_shown
 from console.crypto import decrypt, encrypt
 from console.web.confirm import confirmation_page, reason_recorded
 from console.web.lists import render_list
@@ -171,7 +174,7 @@ def person_create_view(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error("password", exc)
         except AccessError as exc:
-            form.add_error(None, str(exc))
+            error_shown(request, exc, form)
         else:
             messages.success(request, f"{person.username} was created.")
             return redirect("person_detail", pk=person.pk)
@@ -182,7 +185,7 @@ def person_create_view(request: HttpRequest) -> HttpResponse:
 def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(Person, pk=pk)
     if scim_manages(person):
-        messages.error(request, SCIM_MANAGED_REASON.format(name=person.username))
+        error_shown(request, ScimManagedError(SCIM_MANAGED_REASON.format(name=person.username)))
         return redirect("person_detail", pk=person.pk)
     form = PersonForm(request.POST or None, instance=Person.objects.get(pk=pk))
     if request.method == "POST" and form.is_valid():
@@ -194,7 +197,7 @@ def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 **{name: form.cleaned_data[name] for name in form.changed_data},
             )
         except AccessError as exc:
-            form.add_error(None, str(exc))
+            error_shown(request, exc, form)
         else:
             messages.success(request, "Saved.")
             return redirect("person_detail", pk=person.pk)
@@ -213,9 +216,9 @@ def person_roles(request: HttpRequest, pk: int) -> HttpResponse:
             )
             messages.success(request, "Roles saved.")
         except AccessError as exc:
-            messages.error(request, str(exc))
+            error_shown(request, exc)
     else:
-        messages.error(request, "Choose roles from the list.")
+        error_shown(request, InvalidInput("Choose roles from the list.", "roles"))
     return redirect("person_detail", pk=person.pk)
 
 
@@ -228,7 +231,7 @@ def person_active(request: HttpRequest, pk: int) -> HttpResponse:
         person_set_active(actor=acting_person(request), person=person, active=active, request=request)
         messages.success(request, f"{person.username} is now {'active' if active else 'inactive'}.")
     except AccessError as exc:
-        messages.error(request, str(exc))
+        error_shown(request, exc)
     return redirect("person_detail", pk=person.pk)
 
 
@@ -253,7 +256,7 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
                 request=request,
             )
         except AccessError as exc:
-            form.add_error(None, str(exc))
+            error_shown(request, exc, form)
         else:
             # Post/Redirect/Get: the key rides in the session to exactly one page view,
             # so reloading neither shows it again nor makes a second key. Encrypted there,
@@ -292,7 +295,7 @@ def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
         with reason_recorded(request):
             api_key_revoke(actor=viewer, key=key, request=request)
     except AccessError as exc:
-        messages.error(request, str(exc))
+        error_shown(request, exc)
     else:
         messages.success(request, f"The key {key.name} ({key.prefix}…) is revoked.")
     if getattr(request, "htmx", False):

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import DataError, connection
+from django.db import DatabaseError, DataError, connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.decorators import method_decorator
@@ -20,7 +20,7 @@ from scim2_models import EnterpriseUser, Group, User
 from console.accounts.access import AccessPolicy, acting_person
 from console.accounts.models import Person, Role, Team
 from console.accounts.permissions import Perm
-from console.accounts.services import BreakGlassError
+from console.core.errors import ConsoleError
 from console.db import first_raw
 from console.scim.errors import ScimError, invalid_syntax, not_found
 from console.scim.filters import scim_filter_apply
@@ -98,10 +98,11 @@ class ScimView(View):
                 response["Retry-After"] = str(wait)
                 return response
             return super().dispatch(request, *args, **kwargs)
-        except BreakGlassError as exc:
-            # Whatever the path (group patch, replace or delete, a member's roles), the
-            # accounts services refuse to leave the console without an active local admin.
-            return error_response(ScimError(409, str(exc)))
+        except ConsoleError as exc:
+            # A rule of the console refused, in SCIM's shape: whatever the path (group patch,
+            # replace or delete, a member's roles), the accounts services refuse to leave the
+            # console without an active local admin (409).
+            return error_response(ScimError(exc.status, exc.message))
         except ScimError as error:
             response = error_response(error)
             if error.status == 401:
@@ -110,8 +111,9 @@ class ScimView(View):
         except DataError:
             logger.warning("scim value refused by the database", extra={"path": request.path})
             return error_response(ScimError(400, "A value does not fit its attribute.", "invalidValue"))
-        except Exception:
-            # Never a bare 500 page, and never the exception text (it may quote secrets).
+        except DatabaseError:
+            # The server failed (a lock timeout, a lost connection): never a bare 500 page, and
+            # never the exception text (it may quote secrets).
             logger.exception("scim request failed", extra={"path": request.path})
             return error_response(ScimError(500, "The request failed on the server; it has been logged."))
 

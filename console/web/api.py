@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from console.accounts.services import AccessError
 from console.core.errors import ConsoleError
 
 
@@ -46,8 +45,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     """
     if isinstance(exc, ConsoleError):
         return console_error_response(exc)
-    if isinstance(exc, AccessError):
-        exc = exceptions.ValidationError({"non_field_errors": [str(exc)]})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     if isinstance(exc, PermissionDenied):

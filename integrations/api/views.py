@@ -15,7 +15,6 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
-from console.core.errors import Refused
 from console.web.tables import Table
 from integrations import catalog, dialect
 from integrations.api.serializers import (
@@ -28,7 +27,7 @@ from integrations.api.serializers import (
     TargetUserSerializer,
 )
 from integrations.discovery import connection_test
-from integrations.extraction import ExtractionRefused, extraction_start
+from integrations.extraction import extraction_start
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
 from integrations.probe import probe_start, probe_state
@@ -72,10 +71,7 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     def extract(self, request: Request, pk: str | None = None) -> Response:
         """Queue an extraction (or return the one under way); 409 while the integration is disabled."""
         integration = self.get_object()
-        try:
-            run = extraction_start(integration=integration, trigger="api")
-        except ExtractionRefused as exc:
-            raise Refused(str(exc), code="disabled") from None
+        run = extraction_start(integration=integration, trigger="api")
         audit_record(
             verb="integration.extraction_requested",
             actor=acting_person(request),

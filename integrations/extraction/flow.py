@@ -27,6 +27,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from console.core.errors import Refused
 from console.web.redaction import integration_redactor
 from integrations import dialect
 from integrations.discovery import SchemasUnavailable, extension_index_build
@@ -51,8 +52,8 @@ logger = logging.getLogger(__name__)
 BATCH = 500
 
 
-class ExtractionRefused(Exception):
-    """An extraction that may not start; the message says why, for people."""
+class ExtractionRefused(Refused):
+    """An extraction that may not start in the state its integration is in (409); the message says why."""
 
 
 class LeaseLost(Exception):
@@ -67,7 +68,7 @@ def extraction_start(*, integration: Integration, trigger: str) -> ExtractionRun
     from integrations.tasks import extraction_run_task
 
     if not integration.enabled:
-        raise ExtractionRefused(f"{integration.name} is disabled: enable it to extract.")
+        raise ExtractionRefused(f"{integration.name} is disabled: enable it to extract.", code="disabled")
     try:
         with transaction.atomic():
             run = ExtractionRun.objects.create(integration=integration, trigger=trigger)
@@ -141,7 +142,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
     counts = Counts()
     try:
         if not integration.enabled:  # disabled after the run was queued
-            raise ExtractionRefused(f"{integration.name} was disabled before the run started")
+            raise ExtractionRefused(f"{integration.name} was disabled before the run started", code="disabled")
         if integration.discover_extensions:
             try:
                 extension_index_build(integration=integration, client=client)

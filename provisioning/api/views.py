@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -17,7 +17,8 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
-from integrations.models import Integration, TargetGroup, TargetUser
+from console.core.errors import InvalidInput
+from integrations.models import Integration
 from provisioning.access_requests import (
     access_request_approve,
     access_request_cancel,
@@ -25,22 +26,23 @@ from provisioning.access_requests import (
     access_request_reject,
 )
 from provisioning.action_types.sync_identity import user_resource
-from provisioning.batches import (
-    batch_approve,
-    batch_progress,
-    batch_reject,
-    batch_rejection,
-    batch_request,
-    batch_undo,
-    mass_change_reason,
+from provisioning.api.serializers import (
+    AccessRequestSerializer,
+    ActionDetailSerializer,
+    ActionSerializer,
+    ApprovalPolicyItemSerializer,
+    AttributeTransformerMoveSerializer,
+    AttributeTransformerSerializer,
+    BatchSerializer,
+    DecisionSerializer,
 )
+from provisioning.batches import batch_approve, batch_reject, batch_request, batch_undo, mass_change_reason
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import ActionFilterSet
-from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, AttributeTransformer, Batch, ScimCall
+from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
 from provisioning.planning import duration_estimate, plan_for, requests_planned
 from provisioning.services import (
-    ActionRefused,
     action_approve,
     action_cancel,
     action_reject,
@@ -50,165 +52,7 @@ from provisioning.services import (
     approval_policy_set,
 )
 from provisioning.tables import ACTIONS_TABLE
-from provisioning.transformers import (
-    TransformerError,
-    payload_for,
-    transformer_add,
-    transformer_delete,
-    transformer_move,
-)
-
-
-class ActionEventSerializer(serializers.ModelSerializer[ActionEvent]):
-    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
-
-    class Meta:
-        model = ActionEvent
-        fields = ["at", "from_state", "to_state", "actor", "note"]
-        read_only_fields = fields
-
-
-class ScimCallSerializer(serializers.ModelSerializer[ScimCall]):
-    class Meta:
-        model = ScimCall
-        fields = ["attempt", "at", "method", "url", "status", "duration_ms", "request_body", "response_body", "error"]
-        read_only_fields = fields
-
-
-class ActionSerializer(serializers.ModelSerializer[Action]):
-    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
-    person = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False, allow_null=True)
-    target_user = serializers.PrimaryKeyRelatedField(queryset=TargetUser.objects.all(), required=False, allow_null=True)
-    target_group = serializers.PrimaryKeyRelatedField(
-        queryset=TargetGroup.objects.all(), required=False, allow_null=True
-    )
-    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
-    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
-    action_type = serializers.ChoiceField(choices=ActionType.choices)
-    target_users = serializers.PrimaryKeyRelatedField(
-        queryset=TargetUser.objects.all(), many=True, required=False, write_only=True, help_text="Bulk: a batch."
-    )
-    people = serializers.PrimaryKeyRelatedField(
-        queryset=Person.objects.all(), many=True, required=False, write_only=True, help_text="Bulk: a batch."
-    )
-    dry_run = serializers.BooleanField(
-        required=False, default=False, write_only=True, help_text="Only plan: answer the SCIM requests."
-    )
-    reason = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        max_length=1000,
-        write_only=True,
-        help_text="Why (optional): kept in the audit event of the request, as the console's confirmation keeps it.",
-    )
-
-    class Meta:
-        model = Action
-        fields = [
-            "id",
-            "batch",
-            "target_users",
-            "people",
-            "dry_run",
-            "reason",
-            "integration",
-            "action_type",
-            "state",
-            "subject",
-            "person",
-            "target_user",
-            "target_group",
-            "parameters",
-            "requested_by",
-            "decided_by",
-            "decision_comment",
-            "result",
-            "attempts",
-            "attempts_total",
-            "last_error",
-            "created_at",
-            "updated_at",
-            "expires_at",
-            "started_at",
-            "finished_at",
-        ]
-        read_only_fields = [
-            "id",
-            "batch",
-            "state",
-            "subject",
-            "requested_by",
-            "decided_by",
-            "decision_comment",
-            "result",
-            "attempts",
-            "attempts_total",
-            "last_error",
-            "created_at",
-            "updated_at",
-            "expires_at",
-            "started_at",
-            "finished_at",
-        ]
-
-
-class ActionDetailSerializer(ActionSerializer):
-    events = ActionEventSerializer(many=True, read_only=True)
-    calls = ScimCallSerializer(many=True, read_only=True)
-
-    class Meta(ActionSerializer.Meta):
-        fields = [*ActionSerializer.Meta.fields, "events", "calls"]
-
-
-class BatchRejectionSerializer(serializers.Serializer[Any]):
-    by = serializers.CharField(allow_null=True, help_text="Who rejected (the latest rejection).")
-    reason = serializers.CharField()
-    at = serializers.DateTimeField(allow_null=True)
-    actions = serializers.IntegerField(help_text="How many of the batch's actions were rejected.")
-
-
-class BatchSerializer(serializers.ModelSerializer[Batch]):
-    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
-    title = serializers.CharField(read_only=True, help_text='What it does; an undo reads "Undo of batch N".')
-    progress = serializers.SerializerMethodField()
-    actions = serializers.SerializerMethodField()
-    rejection = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Batch
-        fields = [
-            "id",
-            "integration",
-            "action_type",
-            "title",
-            "requested_by",
-            "created_at",
-            "held_reason",
-            "undo_of",
-            "progress",
-            "actions",
-            "rejection",
-        ]
-        read_only_fields = fields
-
-    def get_progress(self, batch: Batch) -> dict[str, Any]:
-        return batch_progress(batch)
-
-    def get_actions(self, batch: Batch) -> list[int]:
-        return sorted(action.pk for action in batch.actions.all())
-
-    @extend_schema_field(BatchRejectionSerializer(allow_null=True))
-    def get_rejection(self, batch: Batch) -> dict[str, Any] | None:
-        return batch_rejection(batch)
-
-
-class DecisionSerializer(serializers.Serializer[Any]):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-def _refused(exc: ActionRefused) -> ValidationError:
-    return ValidationError({exc.field: [str(exc)]} if exc.field else {"detail": str(exc)})
+from provisioning.transformers import payload_for, transformer_add, transformer_delete, transformer_move
 
 
 def _comment(request: Request) -> str:
@@ -217,15 +61,10 @@ def _comment(request: Request) -> str:
     return str(decision.validated_data["comment"])
 
 
-def _moved(request: Request, move: Any, serializer: Any, success: int = 200, **kwargs: Any) -> Response:
-    """Carry out a state change; an illegal one answers 409 with the reason, bad input 400."""
-    try:
-        result = move(actor=acting_person(request), request=request, **kwargs)
-    except ActionRefused as exc:
-        if exc.field:
-            raise _refused(exc) from None
-        return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
-    return Response(serializer(result).data, status=success)
+def _moved(request: Request, move: Any, serializer: Any, **kwargs: Any) -> Response:
+    """Carry out a state change; a refused one answers as the console's errors do (409, or 400 on a field)."""
+    result = move(actor=acting_person(request), request=request, **kwargs)
+    return Response(serializer(result).data)
 
 
 class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Action]):
@@ -255,33 +94,27 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
         if data.get("dry_run"):
             return self._plan(data)
         if bulk:
-            try:
-                batch = batch_request(
-                    actor=acting_person(request),
-                    integration=data["integration"],
-                    action_type=data["action_type"],
-                    target_users=data.get("target_users"),
-                    people=data.get("people"),
-                    request=request,
-                    reason=data.get("reason", ""),
-                )
-            except ActionRefused as exc:
-                raise _refused(exc) from None
-            return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
-        try:
-            created = action_request(
+            batch = batch_request(
                 actor=acting_person(request),
                 integration=data["integration"],
                 action_type=data["action_type"],
-                person=data.get("person"),
-                target_user=data.get("target_user"),
-                target_group=data.get("target_group"),
-                parameters=data.get("parameters") or {},
+                target_users=data.get("target_users"),
+                people=data.get("people"),
                 request=request,
                 reason=data.get("reason", ""),
             )
-        except ActionRefused as exc:
-            raise _refused(exc) from None
+            return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
+        created = action_request(
+            actor=acting_person(request),
+            integration=data["integration"],
+            action_type=data["action_type"],
+            person=data.get("person"),
+            target_user=data.get("target_user"),
+            target_group=data.get("target_group"),
+            parameters=data.get("parameters") or {},
+            request=request,
+            reason=data.get("reason", ""),
+        )
         return Response(ActionSerializer(created).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -312,19 +145,16 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
             ]
         plans = []
         requests = 0
-        try:
-            for target in targets:
-                steps = plan_for(
-                    integration=data["integration"],
-                    action_type=data["action_type"],
-                    parameters=data.get("parameters") or {},
-                    **target,
-                )
-                subject = target.get("target_user") or target.get("person") or target.get("target_group")
-                requests += requests_planned([steps])
-                plans.append({"subject": str(subject or ""), "requests": [step.as_dict() for step in steps]})
-        except ActionRefused as exc:
-            raise _refused(exc) from None
+        for target in targets:
+            steps = plan_for(
+                integration=data["integration"],
+                action_type=data["action_type"],
+                parameters=data.get("parameters") or {},
+                **target,
+            )
+            subject = target.get("target_user") or target.get("person") or target.get("target_group")
+            requests += requests_planned([steps])
+            plans.append({"subject": str(subject or ""), "requests": [step.as_dict() for step in steps]})
         hold = mass_change_reason(data["integration"], data["action_type"], len(targets))
         estimate = duration_estimate(integration=data["integration"], requests=requests)
         return Response({"dry_run": True, "held_for_approval": hold, "plans": plans, "estimate": estimate.as_dict()})
@@ -374,10 +204,7 @@ class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
 
     def _move(self, request: Request, pk: str | None, move: Any, **extra: Any) -> Response:
         batch = get_object_or_404(Batch, pk=pk)
-        try:
-            result = move(actor=acting_person(request), batch=batch, request=request, **extra)
-        except ActionRefused as exc:
-            return Response({"detail": str(exc), "code": "illegal_transition"}, status=status.HTTP_409_CONFLICT)
+        result = move(actor=acting_person(request), batch=batch, request=request, **extra)
         if isinstance(result, Batch):
             return Response(BatchSerializer(result).data, status=status.HTTP_201_CREATED)
         batch.refresh_from_db()
@@ -392,54 +219,12 @@ class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         get_object_or_404(Batch, pk=pk)  # a batch that is not there answers 404 before its comment is read
-        comment = _comment(request)
-        if not comment.strip():
-            raise ValidationError({"comment": ["Say why the batch is rejected."]})
-        return self._move(request, pk, batch_reject, comment=comment)
+        return self._move(request, pk, batch_reject, comment=_comment(request))
 
     @extend_schema(request=None, responses={201: BatchSerializer})
     @action(detail=True, methods=["post"])
     def undo(self, request: Request, pk: str | None = None) -> Response:
         return self._move(request, pk, batch_undo)
-
-
-class AccessRequestSerializer(serializers.ModelSerializer[AccessRequest]):
-    target_user = serializers.PrimaryKeyRelatedField(queryset=TargetUser.objects.all())
-    target_group = serializers.PrimaryKeyRelatedField(queryset=TargetGroup.objects.all())
-    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
-    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
-    action_state = serializers.CharField(source="action.state", default=None, read_only=True)
-
-    class Meta:
-        model = AccessRequest
-        fields = [
-            "id",
-            "integration",
-            "target_user",
-            "target_group",
-            "operation",
-            "justification",
-            "state",
-            "requested_by",
-            "decided_by",
-            "decision_comment",
-            "decided_at",
-            "action",
-            "action_state",
-            "created_at",
-        ]
-        read_only_fields = [
-            "id",
-            "integration",
-            "state",
-            "requested_by",
-            "decided_by",
-            "decision_comment",
-            "decided_at",
-            "action",
-            "action_state",
-            "created_at",
-        ]
 
 
 class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[AccessRequest]):
@@ -463,17 +248,14 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
         serializer = AccessRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            access = access_request_create(
-                actor=acting_person(request),
-                target_user=data["target_user"],
-                target_group=data["target_group"],
-                operation=data["operation"],
-                justification=data["justification"],
-                request=request,
-            )
-        except ActionRefused as exc:
-            raise _refused(exc) from None
+        access = access_request_create(
+            actor=acting_person(request),
+            target_user=data["target_user"],
+            target_group=data["target_group"],
+            operation=data["operation"],
+            justification=data["justification"],
+            request=request,
+        )
         return Response(AccessRequestSerializer(access).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DecisionSerializer, responses={200: AccessRequestSerializer})
@@ -495,30 +277,6 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         access = get_object_or_404(AccessRequest, pk=pk)
         return _moved(request, access_request_cancel, AccessRequestSerializer, access=access)
-
-
-class AttributeTransformerSerializer(serializers.ModelSerializer[AttributeTransformer]):
-    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
-    position = serializers.IntegerField(
-        min_value=1,
-        required=False,
-        help_text="1 is applied first; the rows after it move down. Left out when creating: last.",
-    )
-
-    class Meta:
-        model = AttributeTransformer
-        fields = ["id", "integration", "position", "attribute_name", "source", "value"]
-        read_only_fields = ["id"]
-
-
-class AttributeTransformerMoveSerializer(AttributeTransformerSerializer):
-    """Changing a row is moving it: only ``position`` is written."""
-
-    integration = serializers.PrimaryKeyRelatedField(read_only=True)
-    position = serializers.IntegerField(min_value=1, help_text="1 is applied first; the rows between shift.")
-
-    class Meta(AttributeTransformerSerializer.Meta):
-        read_only_fields = ["id", "integration", "attribute_name", "source", "value"]
 
 
 class AttributeTransformerViewSet(
@@ -546,32 +304,26 @@ class AttributeTransformerViewSet(
     def perform_update(self, serializer: serializers.BaseSerializer[AttributeTransformer]) -> None:
         row = serializer.instance
         assert isinstance(row, AttributeTransformer)
-        try:
-            transformer_move(
-                actor=acting_person(self.request),
-                transformer=row,
-                # A PATCH without a position leaves the row where it is.
-                position=serializer.validated_data.get("position", row.position),
-                request=self.request,
-            )
-        except TransformerError as exc:
-            raise ValidationError({"position": [str(exc)]}) from None
+        transformer_move(
+            actor=acting_person(self.request),
+            transformer=row,
+            # A PATCH without a position leaves the row where it is.
+            position=serializer.validated_data.get("position", row.position),
+            request=self.request,
+        )
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = AttributeTransformerSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            row = transformer_add(
-                actor=acting_person(request),
-                integration=data["integration"],
-                attribute_name=data["attribute_name"],
-                source=data["source"],
-                value=data["value"],
-                request=request,
-            )
-        except TransformerError as exc:
-            raise ValidationError({"attribute_name": [str(exc)]}) from None
+        row = transformer_add(
+            actor=acting_person(request),
+            integration=data["integration"],
+            attribute_name=data["attribute_name"],
+            source=data["source"],
+            value=data["value"],
+            request=request,
+        )
         if "position" in data:
             transformer_move(actor=acting_person(request), transformer=row, position=data["position"], request=request)
         return Response(AttributeTransformerSerializer(row).data, status=status.HTTP_201_CREATED)
@@ -584,20 +336,12 @@ class AttributeTransformerViewSet(
     def preview(self, request: Request) -> Response:
         integration_id = request.query_params.get("integration", "")
         if not integration_id.isdecimal():  # not isdigit(): "²" is a digit int() refuses
-            raise ValidationError({"integration": ["Give the integration's id."]})
+            raise InvalidInput("Give the integration's id.", "integration")
         integration = get_object_or_404(Integration, pk=int(integration_id))
         person = Person.objects.filter(username__iexact=request.query_params.get("person", "")).first()
         if person is None:
-            raise ValidationError({"person": ["No person with this user name."]})
-        try:
-            return Response(user_resource(payload_for(person, integration)))
-        except TransformerError as exc:
-            raise ValidationError({"detail": str(exc)}) from None
-
-
-class ApprovalPolicyItemSerializer(serializers.Serializer[Any]):
-    action_type = serializers.ChoiceField(choices=ActionType.choices)
-    requires_approval = serializers.BooleanField()
+            raise InvalidInput("No person with this user name.", "person")
+        return Response(user_resource(payload_for(person, integration)))
 
 
 class ApprovalPoliciesView(APIView):

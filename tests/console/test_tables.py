@@ -532,7 +532,7 @@ def test_bulk_actions_take_all_accounts_the_filters_match(
     # Nine of the ten matching (user000 is gone from the application), none of the others.
     assert [t.user_name for t in plan.context["targets"]] == [f"user00{n}" for n in range(1, 10)]
 
-    monkeypatch.setattr("provisioning.views.BULK_MATCHING_LIMIT", 5)
+    monkeypatch.setattr("provisioning.forms.BULK_MATCHING_LIMIT", 5)
     refused = admin_client.post(
         "/actions/bulk/",
         {"integration": integration.pk, "action_type": "DEPROVISION_IDENTITY", "all_matching": "1", "matching": ""},

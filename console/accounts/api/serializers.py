@@ -1,4 +1,4 @@
-"""API shapes for people, roles and keys."""
+"""API shapes for people, roles, teams and keys."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from console.accounts.models import ApiKey, Person, Role
+from console.accounts.models import ApiKey, Person, Role, Team
 from console.accounts.permissions import Perm
 from console.accounts.selectors import person_effective_roles_explained
 from console.accounts.services import PERSON_EDITABLE_FIELDS
@@ -85,3 +85,56 @@ class NewApiKeySerializer(ApiKeySerializer):
 
     class Meta(ApiKeySerializer.Meta):
         fields = [*ApiKeySerializer.Meta.fields, "key"]
+
+
+class TeamSerializer(serializers.ModelSerializer[Team]):
+    roles = serializers.SlugRelatedField(slug_field="name", many=True, queryset=Role.objects.all())
+    member_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["id", "scim_id", "name", "external_id", "source", "roles", "member_count", "created_at", "updated_at"]
+        read_only_fields = [
+            "id",
+            "scim_id",
+            "name",
+            "external_id",
+            "source",
+            "member_count",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class TeamCreateSerializer(serializers.Serializer[Team]):
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    roles = serializers.SlugRelatedField(slug_field="name", many=True, queryset=Role.objects.all(), required=False)
+
+
+class UserNameField(serializers.SlugRelatedField[Person]):
+    """A person by user name, which compares case-insensitively everywhere in the console."""
+
+    def to_internal_value(self, data: Any) -> Person:
+        people = self.get_queryset()
+        assert people is not None  # given at construction
+        person = people.filter(username__iexact=str(data)).first()
+        if person is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data))
+        return person
+
+
+class TeamMembersChangeSerializer(serializers.Serializer[Any]):
+    members = serializers.ListField(
+        child=UserNameField(slug_field="username", queryset=Person.objects.filter(removed_at__isnull=True)),
+        allow_empty=False,
+        help_text="User names.",
+    )
+
+
+class TeamMemberSerializer(serializers.ModelSerializer[Person]):
+    active = serializers.BooleanField(source="is_active")
+
+    class Meta:
+        model = Person
+        fields = ["id", "username", "display_name", "active"]

@@ -12,11 +12,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from console.accounts.access import acting_person, api_policy
+from console.accounts.api.serializers import (
+    TeamCreateSerializer,
+    TeamMembersChangeSerializer,
+    TeamMemberSerializer,
+    TeamSerializer,
+)
 from console.accounts.filters import TeamFilterSet
-from console.accounts.models import Person, Role, Team
+from console.accounts.models import Person, Team
 from console.accounts.permissions import Perm
 from console.accounts.services import (
-    AccessError,
     team_create,
     team_delete,
     team_members_change,
@@ -24,59 +29,6 @@ from console.accounts.services import (
 )
 from console.accounts.tables import TEAMS_TABLE, teams_sortable
 from console.web.tables import Table
-
-
-class TeamSerializer(serializers.ModelSerializer[Team]):
-    roles = serializers.SlugRelatedField(slug_field="name", many=True, queryset=Role.objects.all())
-    member_count = serializers.IntegerField(read_only=True)
-
-    class Meta:
-        model = Team
-        fields = ["id", "scim_id", "name", "external_id", "source", "roles", "member_count", "created_at", "updated_at"]
-        read_only_fields = [
-            "id",
-            "scim_id",
-            "name",
-            "external_id",
-            "source",
-            "member_count",
-            "created_at",
-            "updated_at",
-        ]
-
-
-class TeamCreateSerializer(serializers.Serializer[Team]):
-    name = serializers.CharField(max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
-    roles = serializers.SlugRelatedField(slug_field="name", many=True, queryset=Role.objects.all(), required=False)
-
-
-class UserNameField(serializers.SlugRelatedField[Person]):
-    """A person by user name, which compares case-insensitively everywhere in the console."""
-
-    def to_internal_value(self, data: Any) -> Person:
-        people = self.get_queryset()
-        assert people is not None  # given at construction
-        person = people.filter(username__iexact=str(data)).first()
-        if person is None:
-            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data))
-        return person
-
-
-class TeamMembersChangeSerializer(serializers.Serializer[Any]):
-    members = serializers.ListField(
-        child=UserNameField(slug_field="username", queryset=Person.objects.filter(removed_at__isnull=True)),
-        allow_empty=False,
-        help_text="User names.",
-    )
-
-
-class TeamMemberSerializer(serializers.ModelSerializer[Person]):
-    active = serializers.BooleanField(source="is_active")
-
-    class Meta:
-        model = Person
-        fields = ["id", "username", "display_name", "active"]
 
 
 class TeamViewSet(
@@ -106,33 +58,24 @@ class TeamViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = TeamCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            team = team_create(actor=acting_person(request), request=request, **serializer.validated_data)
-        except AccessError as exc:
-            raise serializers.ValidationError({"name": [str(exc)]}) from exc
+        team = team_create(actor=acting_person(request), request=request, **serializer.validated_data)
         return Response(TeamSerializer(self.get_queryset().get(pk=team.pk)).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: Team) -> None:
-        try:
-            team_delete(actor=acting_person(self.request), team=instance, request=self.request)
-        except AccessError as exc:
-            raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        team_delete(actor=acting_person(self.request), team=instance, request=self.request)
 
     def _change_members(self, request: Request, *, adding: bool) -> Response:
         team = self.get_object()
         body = TeamMembersChangeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         people = body.validated_data["members"]
-        try:
-            team_members_change(
-                actor=acting_person(request),
-                team=team,
-                add=people if adding else [],
-                remove=[] if adding else people,
-                request=request,
-            )
-        except AccessError as exc:
-            raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        team_members_change(
+            actor=acting_person(request),
+            team=team,
+            add=people if adding else [],
+            remove=[] if adding else people,
+            request=request,
+        )
         return Response(TeamSerializer(self.get_queryset().get(pk=team.pk)).data)
 
     @extend_schema(request=TeamMembersChangeSerializer, responses={200: TeamSerializer})
@@ -153,10 +96,7 @@ class TeamViewSet(
         roles = serializer.validated_data.get("roles")
         if roles is None:
             return
-        try:
-            team_set_roles(actor=acting_person(self.request), team=team, roles=roles, request=self.request)
-        except AccessError as exc:
-            raise serializers.ValidationError({"roles": [str(exc)]}) from exc
+        team_set_roles(actor=acting_person(self.request), team=team, roles=roles, request=self.request)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().update(request, *args, **kwargs)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -63,7 +66,7 @@ class PersonViewSet(
     def perform_create(self, serializer: serializers.BaseSerializer[Person]) -> None:
         data = dict(serializer.validated_data)
         active = data.pop("is_active", True)
-        try:
+        with _password_refusals():
             person = person_create(
                 actor=acting_person(self.request),
                 request=self.request,
@@ -72,10 +75,8 @@ class PersonViewSet(
                 roles=data.pop("roles", []),
                 **data,
             )
-            if not active:
-                person_set_active(actor=acting_person(self.request), person=person, active=False, request=self.request)
-        except Exception as exc:
-            _raise_as_validation(exc)
+        if not active:
+            person_set_active(actor=acting_person(self.request), person=person, active=False, request=self.request)
         serializer.instance = person
 
     @transaction.atomic
@@ -84,29 +85,26 @@ class PersonViewSet(
         assert person is not None
         data = dict(serializer.validated_data)
         actor = acting_person(self.request)
-        try:
-            roles = data.pop("roles", None)
-            active = data.pop("is_active", None)
-            password = data.pop("password", None)
-            person_update(actor=actor, person=person, request=self.request, **data)
-            if roles is not None:
-                person_set_roles(actor=actor, person=person, roles=roles, request=self.request)
-            if active is not None:
-                person_set_active(actor=actor, person=person, active=active, request=self.request)
-            if password:
+        roles = data.pop("roles", None)
+        active = data.pop("is_active", None)
+        password = data.pop("password", None)
+        person_update(actor=actor, person=person, request=self.request, **data)
+        if roles is not None:
+            person_set_roles(actor=actor, person=person, roles=roles, request=self.request)
+        if active is not None:
+            person_set_active(actor=actor, person=person, active=active, request=self.request)
+        if password:
+            with _password_refusals():
                 person_set_password(actor=actor, person=person, password=password, request=self.request)
-        except Exception as exc:
-            _raise_as_validation(exc)
 
 
-def _raise_as_validation(exc: Exception) -> None:
-    from django.core.exceptions import ValidationError as DjangoValidationError
-
-    if isinstance(exc, DjangoValidationError):
+@contextmanager
+def _password_refusals() -> Iterator[None]:
+    """Django's password validators refuse a weak password: that is bad input on ``password``."""
+    try:
+        yield
+    except DjangoValidationError as exc:
         raise serializers.ValidationError({"password": list(exc.messages)}) from exc
-    if isinstance(exc, AccessError):
-        raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
-    raise exc
 
 
 class RoleViewSet(viewsets.ModelViewSet[Role]):
@@ -132,7 +130,7 @@ class RoleViewSet(viewsets.ModelViewSet[Role]):
         role = serializer.instance
         assert role is not None
         if role.is_builtin:
-            raise serializers.ValidationError({"non_field_errors": ["Built-in roles cannot be changed."]})
+            raise AccessError("Built-in roles cannot be changed.")
         before = {"name": role.name, "permissions": list(role.permissions)}
         role = serializer.save()
         audit_record(
@@ -146,7 +144,7 @@ class RoleViewSet(viewsets.ModelViewSet[Role]):
 
     def perform_destroy(self, instance: Role) -> None:
         if instance.is_builtin:
-            raise serializers.ValidationError({"non_field_errors": ["Built-in roles cannot be deleted."]})
+            raise AccessError("Built-in roles cannot be deleted.")
         audit_record(
             verb="role.deleted",
             actor=acting_person(self.request),
@@ -187,16 +185,13 @@ class ApiKeyViewSet(
         serializer = ApiKeySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            created = api_key_create(
-                actor=acting_person(request),
-                owner=data.get("owner") or acting_person(request),
-                name=data["name"],
-                expires_at=data.get("expires_at"),
-                request=request,
-            )
-        except AccessError as exc:
-            raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        created = api_key_create(
+            actor=acting_person(request),
+            owner=data.get("owner") or acting_person(request),
+            name=data["name"],
+            expires_at=data.get("expires_at"),
+            request=request,
+        )
         body = NewApiKeySerializer(created.key).data
         body["key"] = created.token
         response = Response(body, status=status.HTTP_201_CREATED)

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers, viewsets
+from rest_framework import viewsets
 
 from console.accounts.access import api_policy
+from console.audit.api.serializers import AuditEventSerializer
 from console.audit.filters import AuditEventFilterSet
 from console.audit.models import AuditEvent
 from console.audit.tables import AUDIT_TABLE
-
-
-class AuditEventSerializer(serializers.ModelSerializer[AuditEvent]):
-    actor = serializers.CharField(source="actor_label", read_only=True)
-    actor_id = serializers.IntegerField(read_only=True, allow_null=True)
-
-    class Meta:
-        model = AuditEvent
-        fields = [
-            "id",
-            "occurred_at",
-            "actor",
-            "actor_id",
-            "verb",
-            "target_type",
-            "target_id",
-            "target_label",
-            "details",
-            "source_address",
-        ]
-        read_only_fields = fields
 
 
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet[AuditEvent]):

@@ -1,0 +1,239 @@
+"""The shapes of ``/api/v1/actions/``, ``batches/``, ``access-requests/``, ``transformers/`` and
+approval policies: what the API reads and answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from console.accounts.models import Person
+from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.batches import batch_progress, batch_rejection
+from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, AttributeTransformer, Batch, ScimCall
+from provisioning.selectors import parameters_resolved
+
+
+class ActionEventSerializer(serializers.ModelSerializer[ActionEvent]):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = ActionEvent
+        fields = ["at", "from_state", "to_state", "actor", "note"]
+        read_only_fields = fields
+
+
+class ScimCallSerializer(serializers.ModelSerializer[ScimCall]):
+    class Meta:
+        model = ScimCall
+        fields = ["attempt", "at", "method", "url", "status", "duration_ms", "request_body", "response_body", "error"]
+        read_only_fields = fields
+
+
+class ActionSerializer(serializers.ModelSerializer[Action]):
+    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
+    person = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False, allow_null=True)
+    target_user = serializers.PrimaryKeyRelatedField(queryset=TargetUser.objects.all(), required=False, allow_null=True)
+    target_group = serializers.PrimaryKeyRelatedField(
+        queryset=TargetGroup.objects.all(), required=False, allow_null=True
+    )
+    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+    action_type = serializers.ChoiceField(choices=ActionType.choices)
+    target_users = serializers.PrimaryKeyRelatedField(
+        queryset=TargetUser.objects.all(), many=True, required=False, write_only=True, help_text="Bulk: a batch."
+    )
+    people = serializers.PrimaryKeyRelatedField(
+        queryset=Person.objects.all(), many=True, required=False, write_only=True, help_text="Bulk: a batch."
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, write_only=True, help_text="Only plan: answer the SCIM requests."
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1000,
+        write_only=True,
+        help_text="Why (optional): kept in the audit event of the request, as the console's confirmation keeps it.",
+    )
+
+    class Meta:
+        model = Action
+        fields = [
+            "id",
+            "batch",
+            "target_users",
+            "people",
+            "dry_run",
+            "reason",
+            "integration",
+            "action_type",
+            "state",
+            "subject",
+            "person",
+            "target_user",
+            "target_group",
+            "parameters",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "result",
+            "attempts",
+            "attempts_total",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = [
+            "id",
+            "batch",
+            "state",
+            "subject",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "result",
+            "attempts",
+            "attempts_total",
+            "last_error",
+            "created_at",
+            "updated_at",
+            "expires_at",
+            "started_at",
+            "finished_at",
+        ]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Members to add or remove may be named by user name, as in the console, or by remote id."""
+        if isinstance(attrs.get("parameters"), dict) and "integration" in attrs:
+            attrs["parameters"] = parameters_resolved(
+                integration=attrs["integration"], action_type=attrs["action_type"], parameters=attrs["parameters"]
+            )
+        return attrs
+
+
+class ActionDetailSerializer(ActionSerializer):
+    events = ActionEventSerializer(many=True, read_only=True)
+    calls = ScimCallSerializer(many=True, read_only=True)
+
+    class Meta(ActionSerializer.Meta):
+        fields = [*ActionSerializer.Meta.fields, "events", "calls"]
+
+
+class BatchRejectionSerializer(serializers.Serializer[Any]):
+    by = serializers.CharField(allow_null=True, help_text="Who rejected (the latest rejection).")
+    reason = serializers.CharField()
+    at = serializers.DateTimeField(allow_null=True)
+    actions = serializers.IntegerField(help_text="How many of the batch's actions were rejected.")
+
+
+class BatchSerializer(serializers.ModelSerializer[Batch]):
+    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    title = serializers.CharField(read_only=True, help_text='What it does; an undo reads "Undo of batch N".')
+    progress = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField()
+    rejection = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Batch
+        fields = [
+            "id",
+            "integration",
+            "action_type",
+            "title",
+            "requested_by",
+            "created_at",
+            "held_reason",
+            "undo_of",
+            "progress",
+            "actions",
+            "rejection",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, batch: Batch) -> dict[str, Any]:
+        return batch_progress(batch)
+
+    def get_actions(self, batch: Batch) -> list[int]:
+        return sorted(action.pk for action in batch.actions.all())
+
+    @extend_schema_field(BatchRejectionSerializer(allow_null=True))
+    def get_rejection(self, batch: Batch) -> dict[str, Any] | None:
+        return batch_rejection(batch)
+
+
+class DecisionSerializer(serializers.Serializer[Any]):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class AccessRequestSerializer(serializers.ModelSerializer[AccessRequest]):
+    target_user = serializers.PrimaryKeyRelatedField(queryset=TargetUser.objects.all())
+    target_group = serializers.PrimaryKeyRelatedField(queryset=TargetGroup.objects.all())
+    requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
+    action_state = serializers.CharField(source="action.state", default=None, read_only=True)
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "integration",
+            "target_user",
+            "target_group",
+            "operation",
+            "justification",
+            "state",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "decided_at",
+            "action",
+            "action_state",
+            "created_at",
+        ]
+        read_only_fields = [
+            "id",
+            "integration",
+            "state",
+            "requested_by",
+            "decided_by",
+            "decision_comment",
+            "decided_at",
+            "action",
+            "action_state",
+            "created_at",
+        ]
+
+
+class AttributeTransformerSerializer(serializers.ModelSerializer[AttributeTransformer]):
+    integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
+    position = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text="1 is applied first; the rows after it move down. Left out when creating: last.",
+    )
+
+    class Meta:
+        model = AttributeTransformer
+        fields = ["id", "integration", "position", "attribute_name", "source", "value"]
+        read_only_fields = ["id"]
+
+
+class AttributeTransformerMoveSerializer(AttributeTransformerSerializer):
+    """Changing a row is moving it: only ``position`` is written."""
+
+    integration = serializers.PrimaryKeyRelatedField(read_only=True)
+    position = serializers.IntegerField(min_value=1, help_text="1 is applied first; the rows between shift.")
+
+    class Meta(AttributeTransformerSerializer.Meta):
+        read_only_fields = ["id", "integration", "attribute_name", "source", "value"]
+
+
+class ApprovalPolicyItemSerializer(serializers.Serializer[Any]):
+    action_type = serializers.ChoiceField(choices=ActionType.choices)
+    requires_approval = serializers.BooleanField()

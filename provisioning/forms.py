@@ -1,0 +1,136 @@
+"""The forms of provisioning's pages: requesting an action (one, or one per account in bulk),
+deciding one, and asking for access. The API's serializers take the same input."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django import forms
+from django.http import QueryDict
+
+from console.accounts.models import Person
+from integrations.filters import TargetUserFilterSet
+from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.selectors import parameters_resolved
+
+CHOOSE_AN_INTEGRATION = {"required": "Choose an integration.", "invalid_choice": "Choose an integration."}
+
+# "All N matching" on the Users tab: at most this many accounts in one bulk request.
+BULK_MATCHING_LIMIT = 5_000
+
+
+def names_in(text: str) -> list[str]:
+    """Names typed one per line or comma separated."""
+    return [name.strip() for name in text.replace(",", "\n").splitlines() if name.strip()]
+
+
+class DecisionForm(forms.Form):
+    """Approve or reject: a comment (a rejection must say why; the service refuses one that does not)."""
+
+    comment = forms.CharField(required=False, strip=False)
+
+
+class ActionRequestForm(forms.Form):
+    """One action, from a person, account or group page. Members to add or remove are named by
+    user name (or remote id), one per line or comma separated. An account or group of another
+    integration is the request's to refuse, as the API's is."""
+
+    integration = forms.ModelChoiceField(Integration.objects.all(), error_messages=CHOOSE_AN_INTEGRATION)
+    action_type = forms.CharField(required=False)
+    person = forms.ModelChoiceField(Person.objects.all(), required=False)
+    target_user = forms.ModelChoiceField(TargetUser.objects.all(), required=False)
+    target_group = forms.ModelChoiceField(TargetGroup.objects.all(), required=False)
+    display_name = forms.CharField(required=False, strip=False)
+    add = forms.CharField(required=False, strip=False)
+    remove = forms.CharField(required=False, strip=False)
+
+    @staticmethod
+    def members_named(data: Mapping[str, Any]) -> int | None:
+        """How many accounts a change of members names (to confirm it), or None when it is not one."""
+        if "add" not in data and "remove" not in data:
+            return None
+        return len(names_in(data.get("add", ""))) + len(names_in(data.get("remove", "")))
+
+    def parameters(self) -> dict[str, Any]:
+        """The action's parameters, as ``action_request`` takes them (members by remote id)."""
+        data = self.cleaned_data
+        parameters: dict[str, Any] = {}
+        if data["display_name"]:
+            parameters["display_name"] = data["display_name"]
+        if self.members_named(self.data) is not None:
+            parameters["add"] = names_in(data["add"])
+            parameters["remove"] = names_in(data["remove"])
+        return parameters_resolved(
+            integration=data["integration"], action_type=data["action_type"], parameters=parameters
+        )
+
+
+class AccountIdsField(forms.Field):
+    """Account ids ticked in a table; what is not an id is left out."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        return [int(v) for v in value or [] if str(v).isdecimal()]
+
+
+class BatchRequestForm(forms.Form):
+    """Bulk: one action per account ticked, or per account the Users tab's filters match."""
+
+    integration = forms.ModelChoiceField(Integration.objects.all(), error_messages=CHOOSE_AN_INTEGRATION)
+    action_type = forms.CharField(required=False)
+    target_user = AccountIdsField(required=False)
+    all_matching = forms.BooleanField(required=False)
+    matching = forms.CharField(required=False, strip=False)
+    dry_run = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        integration = data.get("integration")
+        if integration is None:
+            return data
+        if data.get("all_matching"):
+            data["targets"] = self._matching(integration, data.get("matching", ""))
+        else:
+            data["targets"] = list(
+                TargetUser.objects.filter(integration=integration, pk__in=data.get("target_user") or []).order_by(
+                    "user_name"
+                )
+            )
+        return data
+
+    def _matching(self, integration: Integration, query: str) -> list[TargetUser]:
+        """The accounts the Users tab's filters select (not removed ones), as its table lists them."""
+        filterset = TargetUserFilterSet(
+            QueryDict(query), queryset=integration.target_users.filter(removed_at__isnull=True), request=None
+        )
+        if not filterset.is_valid():
+            raise forms.ValidationError("The filters are not valid: apply them again on the Users tab.")
+        targets = list(filterset.qs.order_by("user_name", "id")[: BULK_MATCHING_LIMIT + 1])
+        if len(targets) > BULK_MATCHING_LIMIT:
+            raise forms.ValidationError(f"More than {BULK_MATCHING_LIMIT:,} accounts match: narrow the filters.")
+        return targets
+
+
+class AccessRequestForm(forms.Form):
+    """Ask for an account to be added to (or removed from) a group, by the account's user name."""
+
+    target_group = forms.ModelChoiceField(
+        TargetGroup.objects.select_related("integration"),
+        error_messages={"required": "Choose a group.", "invalid_choice": "Choose a group."},
+    )
+    user_name = forms.CharField(required=False)
+    operation = forms.CharField(required=False)
+    justification = forms.CharField(required=False, strip=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        group = data.get("target_group")
+        if group is None:
+            return data
+        name = data.get("user_name", "")
+        data["target_user"] = TargetUser.objects.filter(integration=group.integration, user_name__iexact=name).first()
+        if data["target_user"] is None:
+            self.add_error("user_name", f"No account named {name!r} in {group.integration.name}.")
+        return data
