@@ -27,7 +27,7 @@ def _beat_heartbeat(hostname: str) -> None:
     from django.db import close_old_connections
     from django.utils import timezone
 
-    from console.web.models import WorkerHeartbeat
+    from console.core.models import WorkerHeartbeat
 
     started = timezone.now()
     while not _stop_heartbeat.is_set():

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "console.core",
     "console.accounts",
     "console.audit",
     "console.web",
@@ -113,7 +114,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "console.accounts.access.ApiKeyAuthenticationMiddleware",
-    "console.web.time_zones.ViewerTimeZoneMiddleware",
+    "console.core.time_zones.ViewerTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "console.accounts.password_policy.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -264,10 +265,10 @@ REST_FRAMEWORK = {
         "console.accounts.access.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["console.accounts.access.ConsolePermission"],
-    "DEFAULT_PAGINATION_CLASS": "console.web.pagination.KeysetApiPagination",
+    "DEFAULT_PAGINATION_CLASS": "console.core.pagination.KeysetApiPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "console.web.api.exception_handler",
+    "EXCEPTION_HANDLER": "console.core.api.exception_handler",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
 }
@@ -308,8 +309,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Periodic work that beat sends to the workers. Apps add their entries here.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "sessions-clear-expired": {"task": "console.web.tasks.sessions_clear_expired", "schedule": 60 * 60},
-    "counters-delete-ended": {"task": "console.web.tasks.counters_delete_ended_task", "schedule": 60 * 60},
+    "sessions-clear-expired": {"task": "console.core.tasks.sessions_clear_expired", "schedule": 60 * 60},
+    "counters-delete-ended": {"task": "console.core.tasks.counters_delete_ended_task", "schedule": 60 * 60},
     "extractions-dispatch-due": {"task": "integrations.tasks.extractions_dispatch_due", "schedule": 60},
     "extractions-recover": {"task": "integrations.tasks.extractions_recover_task", "schedule": 60},
     "actions-recover": {"task": "provisioning.tasks.actions_recover_task", "schedule": 60},
@@ -324,7 +325,7 @@ WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 6
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "console.web.logging.RedactSecretsFilter"}},
+    "filters": {"redact": {"()": "console.core.logging.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

@@ -4,8 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from console.accounts.access import api_policy
-from console.audit import views as audit_views
-from console.web import search as web_search
+from console.web import audit_views
 from console.web import views as web_views
 from provisioning import views as provisioning_views
 
@@ -24,7 +23,7 @@ urlpatterns = [
     path("favicon.ico", web_views.favicon, name="favicon"),
     path("readyz", web_views.readyz, name="readyz"),
     path("", include("console.accounts.urls")),
-    path("search/", web_search.search_view, name="search"),
+    path("search/", web_views.search_view, name="search"),
     path("audit/", audit_views.audit_list, name="audit_list"),
     path("audit/verbs/", audit_views.audit_verb_suggest, name="audit_verb_suggest"),
     path("integrations/", include("integrations.urls")),

@@ -11,8 +11,8 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self) -> None:
-        from console.web.search import register_search
-        from console.web.slots import register_panel
+        from console.core.search import register_search
+        from console.core.slots import register_panel
 
         register_panel("dashboard.main", template="integrations/dashboard_panel.html", context=_dashboard, order=10)
         register_panel("settings.pipeline", template="integrations/settings_overrides.html", context=_overrides)
@@ -36,13 +36,13 @@ def _overrides(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
     return {"overrides": Integration.objects.filter(extraction_interval_minutes__isnull=False).order_by("name")}
 
 
-# The global search (console.web.search). Names match from their beginning, case aside: one
+# The global search (console.core.search). Names match from their beginning, case aside: one
 # query across live integrations, bounded by its LIMIT (within one integration the
 # (integration, UPPER(user_name)) index serves it).
 def _accounts(term: str, limit: int) -> list[Any]:
     from django.urls import reverse
 
-    from console.web.search import Hit
+    from console.core.search import Hit
     from integrations.models import TargetUser
 
     users = (
@@ -65,7 +65,7 @@ def _accounts(term: str, limit: int) -> list[Any]:
 def _groups(term: str, limit: int) -> list[Any]:
     from django.urls import reverse
 
-    from console.web.search import Hit
+    from console.core.search import Hit
     from integrations.models import TargetGroup
 
     groups = (
@@ -88,7 +88,7 @@ def _groups(term: str, limit: int) -> list[Any]:
 def _integrations(term: str, limit: int) -> list[Any]:
     from django.urls import reverse
 
-    from console.web.search import Hit
+    from console.core.search import Hit
     from integrations.models import Integration
 
     # A short table: a name matches anywhere in it.

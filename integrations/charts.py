@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from console.web.charts import Chart, Series
+from console.core.charts import Chart, Series
 from integrations.models import ExtractionRun, Integration
 
 RUNS = 20

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
 
-from console.web.redaction import integration_redactor
+from console.core.redaction import integration_redactor
 from integrations.models import ExtensionAttribute, Integration
 from integrations.scim_client import (
     ScimBadResponse,

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from console.crypto import EncryptedTextField
+from console.core.crypto import EncryptedTextField
 
 INTERVAL_TOO_SHORT = "The interval is at least 1 minute (leave it empty for the global one)."
 INTERVAL_LONGEST = 525_600  # minutes: a year
@@ -120,7 +120,7 @@ class Integration(models.Model):
 
     # The integration's credentials, the one list of them: write-only in the form and the API,
     # replaced only through integration_credentials_replace, erased on delete, and struck out of
-    # logs, call logs and audit details in every form (console/web/redaction.py).
+    # logs, call logs and audit details in every form (console/core/redaction.py).
     SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("bearer_token", "basic_password")
 
     class Meta:
@@ -309,7 +309,7 @@ class TargetUser(models.Model):
         constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_user_unique")]
         indexes = [
             models.Index(fields=["integration", "user_name", "id"], name="target_user_keyset_idx"),
-            # The Users tab's other sorts (console.web.tables: the sort field, then the id).
+            # The Users tab's other sorts (console.core.tables: the sort field, then the id).
             models.Index(fields=["integration", "display_name", "id"], name="target_user_display_idx"),
             models.Index(fields=["integration", "email", "id"], name="target_user_email_idx"),
             # Actions and filters find an account by userName, case-insensitively (``iexact``).

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from console.audit.services import audit_record
-from console.web.redaction import integration_redactor
+from console.core.redaction import integration_redactor
 from integrations import dialect
 from integrations.discovery import status_in_words
 from integrations.models import Integration

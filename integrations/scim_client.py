@@ -27,7 +27,7 @@ import pydantic
 from django.utils import timezone
 from scim2_models import Context, Group, ListResponse, Resource, User
 
-from console.web.redaction import NO_SECRETS, SecretRedactor, integration_redactor
+from console.core.redaction import NO_SECRETS, SecretRedactor, integration_redactor
 from integrations.errors import connection_error_words, is_dns_failure
 from integrations.models import Integration
 

@@ -10,7 +10,7 @@ from django.db.models import Case, F, OuterRef, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 
 

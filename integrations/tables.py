@@ -7,8 +7,8 @@ from typing import Any
 from django.urls import reverse
 from django.utils.html import format_html
 
-from console.web.display import when
-from console.web.tables import Column, Table, link
+from console.core.display import when
+from console.core.tables import Column, Table, link
 from integrations.discovery import extension_value
 from integrations.models import ExtensionAttribute, ExtractionRun, Integration, TargetGroup, TargetUser
 

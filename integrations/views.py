@@ -15,11 +15,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
 from console.audit.models import AuditEvent
-from console.audit.services import audit_record
+from console.audit.services import audit_record, reason_recorded
+from console.core.confirm import confirmation_page
 from console.core.errors import ConsoleError
 from console.core.feedback import error_shown
-from console.web.confirm import confirmation_page, reason_recorded
-from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
+from console.core.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 from integrations import catalog, services
 from integrations.discovery import connection_test, connection_test_unsaved, extension_value
 from integrations.extraction import ExtractionRefused, extraction_run_cancel, extraction_start

@@ -12,8 +12,8 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self) -> None:
-        from console.web.search import register_search
-        from console.web.slots import register_panel
+        from console.core.search import register_search
+        from console.core.slots import register_panel
         from integrations.services import integration_archived
 
         integration_archived.connect(_integration_archived, dispatch_uid="provisioning.integration_archived")
@@ -37,12 +37,12 @@ class ProvisioningConfig(AppConfig):
 
 
 def _actions(term: str, limit: int) -> list[Any]:
-    """An action by its number: "18" or "#18" (the global search, console.web.search)."""
+    """An action by its number: "18" or "#18" (the global search, console.core.search)."""
     import re
 
     from django.urls import reverse
 
-    from console.web.search import Hit
+    from console.core.search import Hit
     from provisioning.models import Action
 
     found = re.fullmatch(r"(?:action\s*)?#?\s*(\d{1,18})", term.strip(), flags=re.IGNORECASE)

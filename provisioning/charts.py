@@ -8,7 +8,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from console.web.charts import Chart, Series, as_date, day_label, days_back
+from console.core.charts import Chart, Series, as_date, day_label, days_back
 from integrations.models import Integration
 from provisioning.models import Action, ActionState
 

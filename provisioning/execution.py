@@ -31,8 +31,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from console.bulk import insert_rows, update_rows_returning, upsert_objects
-from console.web.redaction import integration_redactor, redact
+from console.core.bulk import insert_rows, update_rows_returning, upsert_objects
+from console.core.redaction import integration_redactor, redact
 from integrations.extraction import fingerprint, target_user_fields
 from integrations.models import Integration, TargetUser
 from integrations.scim_client import CallRecord, ScimClient, ScimClientError, ScimTransient
@@ -91,7 +91,7 @@ CALL_FIELDS = [
 def _logged_call(call: CallRecord) -> list[Any]:
     """One SCIM call's log columns after ``action_id`` and ``attempt`` (``CALL_FIELDS``):
     secrets removed (secret-looking keys, and the integration's credentials in any form:
-    console/web/redaction.py), then long bodies cut.
+    console/core/redaction.py), then long bodies cut.
 
     Bodies are kept as compact JSON (the encoder's C path; the action page indents them).
     """

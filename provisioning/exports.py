@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 
-from console.web.exports import ExportColumn, stream_export
+from console.core.exports import ExportColumn, stream_export
 from provisioning.models import Action
 
 

@@ -136,7 +136,7 @@ class Action(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["integration", "state"], name="action_integration_state_idx"),
-            # The Actions list's sorts besides created_at (console.web.tables: the field, then the id).
+            # The Actions list's sorts besides created_at (console.core.tables: the field, then the id).
             models.Index(fields=["action_type", "id"], name="action_type_sort_idx"),
             models.Index(fields=["state", "id"], name="action_state_sort_idx"),
             models.Index(fields=["subject", "id"], name="action_subject_sort_idx"),

@@ -8,8 +8,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 
-from console.web.display import when
-from console.web.tables import Column, Table, link
+from console.core.display import when
+from console.core.tables import Column, Table, link
 from provisioning.exports import EXPORT_COLUMNS
 from provisioning.models import Action
 from provisioning.templatetags.actions import state_badge

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 
-from console.web.shared_redis import redis_script
+from console.core.shared_redis import redis_script
 from integrations.models import Integration
 from provisioning.models import IntegrationThrottle
 

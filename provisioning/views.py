@@ -20,11 +20,11 @@ from django.views.decorators.http import require_POST
 from console.accounts.access import acting_person, requires
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
+from console.core.confirm import confirmation_page, reason_of
 from console.core.errors import ConsoleError, InvalidInput
 from console.core.feedback import error_shown
-from console.web.confirm import confirmation_page, reason_of
-from console.web.lists import render_list
-from console.web.tables import render_table
+from console.core.lists import render_list
+from console.core.tables import render_table
 from integrations.models import Integration
 from provisioning.access_requests import (
     access_request_approve,

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 
 CLIENT_ID = "lifecycle-console"
 CLIENT_SECRET = "provider-client-secret-1234"

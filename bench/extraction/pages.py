@@ -21,7 +21,7 @@ from django.test.utils import CaptureQueriesContext
 
 from bench.extraction.report import Report, fmt_int, fmt_ms
 from console.accounts.models import Person, Role
-from console.web.pagination import _encode
+from console.core.pagination import _encode
 from integrations.models import Integration, TargetUser
 
 TABLE = TargetUser._meta.db_table

@@ -33,7 +33,7 @@ def batches(total: int) -> Iterator[range]:
 def seed_console(people: int, groups: list[int], token_owner: str) -> dict[str, Any]:
     from console.accounts.models import Person, PersonEmail, Role, Source, Team, TeamMembership
     from console.accounts.services import api_key_create
-    from console.web.models import ConsoleSettings
+    from console.core.models import ConsoleSettings
 
     for chunk in batches(people):
         created = Person.objects.bulk_create(

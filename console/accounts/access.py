@@ -27,7 +27,7 @@ from rest_framework.request import Request
 
 from console.accounts.models import ApiKey, Person
 from console.accounts.permissions import Perm
-from console.db import first_raw
+from console.core.db import first_raw
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,11 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from console.accounts import schema, signals  # noqa: F401
+        from console.accounts.search import people_found, teams_found
+        from console.core.search import register_search
 
+        register_search("people", label="People", find=people_found, order=10)
+        register_search("teams", label="Teams", find=teams_found, order=50)
         post_migrate.connect(_ensure_builtin_roles, sender=self)
 
 

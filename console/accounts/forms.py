@@ -14,8 +14,8 @@ from django.utils import timezone
 from console.accounts.models import Person, Role
 from console.accounts.permissions import UI_PERMISSION
 from console.accounts.throttling import sign_in_attempt, sign_in_succeeded
-from console.web.display import time_zones
-from console.web.request_meta import client_address
+from console.core.display import time_zones
+from console.core.request_meta import client_address
 
 
 class SignInForm(AuthenticationForm):

@@ -13,7 +13,7 @@ from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from console.crypto import EncryptedTextField
+from console.core.crypto import EncryptedTextField
 
 if TYPE_CHECKING:
     from console.accounts.permissions import Perm
@@ -102,7 +102,7 @@ class Person(AbstractBaseUser):
         # PostgreSQL: indexed, it stays one index probe at any number of people.
         indexes = [
             models.Index(Upper("username"), name="person_username_upper_idx"),
-            # The People list sorts by department (console.web.tables: the field, then the id).
+            # The People list sorts by department (console.core.tables: the field, then the id).
             models.Index(fields=["department", "id"], name="person_department_sort_idx"),
         ]
 

@@ -34,9 +34,9 @@ from console.accounts.models import Person, Source
 from console.accounts.permissions import UI_PERMISSION
 from console.accounts.services import person_create
 from console.accounts.usernames import person_for_sign_in
+from console.core.crypto import decrypt, encrypt
 from console.core.errors import ConsoleError
-from console.crypto import decrypt, encrypt
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from console.accounts.forms import TimeZoneForm
 from console.accounts.models import Person
 from console.core.errors import InvalidInput
 from console.core.feedback import error_shown
-from console.web.time_zones import viewer_zone
+from console.core.time_zones import viewer_zone
 
 
 def time_zone_form(person: Any, data: Any = None) -> TimeZoneForm:

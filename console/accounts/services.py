@@ -48,7 +48,7 @@ class ScimManagedError(AccessError, Refused):
 
 def scim_manages(record: Person | Team) -> bool:
     """Whether ``record`` is read-only in the console: pushed over SCIM while provisioning is on."""
-    from console.web.models import ConsoleSettings
+    from console.core.models import ConsoleSettings
 
     return record.source == Source.SCIM and ConsoleSettings.load().scim_provisioning_enabled
 

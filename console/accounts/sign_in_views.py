@@ -39,10 +39,10 @@ from console.accounts.second_factor import (
 )
 from console.accounts.selectors import active_local_admins
 from console.accounts.throttling import sign_in_attempt, sign_in_succeeded
+from console.core.crypto import decrypt, encrypt
 from console.core.feedback import error_shown
-from console.crypto import decrypt, encrypt
-from console.web.models import ConsoleSettings
-from console.web.request_meta import client_address
+from console.core.models import ConsoleSettings
+from console.core.request_meta import client_address
 
 BACKEND = "console.accounts.backends.PersonBackend"
 PENDING_SECOND_FACTOR = "second_factor_pending"

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from console.accounts.models import Person, Team
-from console.web.tables import Column, Table, link
+from console.core.tables import Column, Table, link
 
 
 def _person_status(person: Person) -> Any:

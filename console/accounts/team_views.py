@@ -24,11 +24,12 @@ from console.accounts.services import (
     team_set_roles,
 )
 from console.accounts.tables import TEAMS_TABLE, teams_sortable
+from console.audit.services import reason_recorded
+from console.core.confirm import confirmation_page
 from console.core.errors import InvalidInput
 from console.core.feedback import error_shown
-from console.web.confirm import confirmation_page, reason_recorded
-from console.web.lists import render_list
-from console.web.tables import render_table
+from console.core.lists import render_list
+from console.core.tables import render_table
 
 
 @requires(Perm.VIEW)

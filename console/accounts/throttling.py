@@ -1,7 +1,7 @@
 """Throttle failed sign-ins per account and per source address.
 
 Each attempt is counted before its password is checked, in one atomic step per counter
-(:func:`console.web.counters.count_in_window`): the attempt that takes a counter past its
+(:func:`console.core.counters.count_in_window`): the attempt that takes a counter past its
 limit is refused unchecked, so parallel attempts cannot all be checked against a total read
 before any of them failed. An attempt with the right password is then taken back: it
 clears the account's count and gives its place back to the address, so what the limits
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from console.accounts.usernames import username_key
-from console.web.counters import count_clear, count_give_back, count_in_window
+from console.core.counters import count_clear, count_give_back, count_in_window
 
 
 @dataclass(frozen=True)

@@ -36,14 +36,14 @@ from console.accounts.services import (
 )
 from console.accounts.tables import PEOPLE_TABLE
 from console.audit.models import AuditEvent
-from console.audit.services import audit_record
+from console.audit.services import audit_record, reason_recorded
+from console.core.confirm import confirmation_page
+from console.core.crypto import decrypt, encrypt
 from console.core.errors import InvalidInput
 from console.core.feedback import error_shown
-from console.crypto import decrypt, encrypt
-from console.web.confirm import confirmation_page, reason_recorded
-from console.web.lists import render_list
-from console.web.models import ConsoleSettings
-from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
+from console.core.lists import render_list
+from console.core.models import ConsoleSettings
+from console.core.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 
 
 class SignInView(auth_views.LoginView):

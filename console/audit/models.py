@@ -48,7 +48,7 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["target_type", "target_id", "-occurred_at"], name="audit_target_idx"),
             models.Index(fields=["actor", "-occurred_at"], name="audit_actor_idx"),
-            # The Audit list's sorts besides the time (console.web.tables: the field, then the id).
+            # The Audit list's sorts besides the time (console.core.tables: the field, then the id).
             models.Index(fields=["verb", "id"], name="audit_verb_sort_idx"),
             models.Index(fields=["actor_label", "id"], name="audit_actor_label_sort_idx"),
         ]

@@ -13,9 +13,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from console.audit.models import AuditEvent
-from console.bulk import insert_rows
-from console.web.redaction import redact
-from console.web.request_meta import client_address
+from console.core.bulk import insert_rows
+from console.core.confirm import reason_of
+from console.core.redaction import redact
+from console.core.request_meta import client_address
 
 logger = logging.getLogger(__name__)
 
@@ -117,3 +118,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return sorted(str(v) for v in value)
     return value
+
+
+@contextmanager
+def reason_recorded(request: HttpRequest) -> Iterator[None]:
+    """The reason given in a confirmation (``console.core.confirm``) goes into each audit event recorded inside."""
+    reason = reason_of(request)
+    if not reason:
+        yield
+        return
+    with audit_context(reason=reason):
+        yield

@@ -6,8 +6,8 @@ from typing import Any
 
 from console.audit.models import AuditEvent
 from console.audit.words import target_html, target_words, verb_html
-from console.web.display import json_block, when
-from console.web.tables import Column, Table
+from console.core.display import json_block, when
+from console.core.tables import Column, Table
 
 
 def _target(event: AuditEvent) -> str:

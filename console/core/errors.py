@@ -1,7 +1,7 @@
 """The console's one family of errors.
 
 A service raises one of these when it will not do what it was asked; the message is for
-people and says what to do. The API maps the family once (``console.web.api.exception_handler``:
+people and says what to do. The API maps the family once (``console.core.api.exception_handler``:
 one JSON shape, one status per kind) and so does the UI (one helper that puts the message on
 the form field it names, or on the page). So the same refusal answers the same status
 everywhere:

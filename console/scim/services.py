@@ -22,7 +22,7 @@ from console.accounts.services import (
     team_members_remove,
 )
 from console.audit.services import audit_context, audit_record
-from console.db import first_raw
+from console.core.db import first_raw
 from console.scim.errors import ScimError, invalid_syntax, invalid_value, not_found, uniqueness
 from console.scim.ids import ids_q, parse_id
 from console.scim.patch import apply_user_patch, operation_kind

@@ -20,8 +20,10 @@ from scim2_models import EnterpriseUser, Group, User
 from console.accounts.access import AccessPolicy, acting_person
 from console.accounts.models import Person, Role, Team
 from console.accounts.permissions import Perm
+from console.core.counters import count_in_window
+from console.core.db import first_raw
 from console.core.errors import ConsoleError
-from console.db import first_raw
+from console.core.models import ConsoleSettings
 from console.scim.errors import ScimError, invalid_syntax, not_found
 from console.scim.filters import scim_filter_apply
 from console.scim.ids import id_q, parse_id
@@ -38,8 +40,6 @@ from console.scim.services import (
     scim_user_patch,
     scim_user_replace,
 )
-from console.web.counters import count_in_window
-from console.web.models import ConsoleSettings
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def scim_rate_limited(key_id: int) -> int:
     """Seconds to wait when this key has used up its requests for the current minute, else 0.
 
     The request is counted and the total read back in one atomic step, so parallel requests
-    get exactly the limit through (see :mod:`console.web.counters`).
+    get exactly the limit through (see :mod:`console.core.counters`).
     """
     limit = int(settings.SCIM_RATE_LIMIT_PER_MINUTE)
     if limit <= 0:

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.models import Role
 from console.accounts.permissions import Perm
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from console.web.services import SIGN_IN_FIELDS, console_settings_update, settings_problems
 
 

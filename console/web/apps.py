@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class WebConfig(AppConfig):
-    """The web shell: dashboard, health endpoints, htmx and API conventions."""
+    """The web shell: dashboard, health endpoints and the settings page."""
 
     name = "console.web"
     label = "web"

@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from console.web.services import SIGN_IN_FIELDS, settings_problems
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from console.web.models import WorkerHeartbeat
+from console.core.models import WorkerHeartbeat
 
 
 def check_database() -> tuple[bool, str]:

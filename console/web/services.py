@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from console.accounts.models import Person
 from console.audit.services import audit_record, changed_fields
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 
 SIGN_IN_FIELDS = [
     "oidc_enabled",

@@ -1,4 +1,4 @@
-"""Dashboard and health endpoints."""
+"""The shell: dashboard, health endpoints, the global search page and the settings page."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from console.accounts.access import PUBLIC, acting_person, requires
 from console.accounts.models import ApiKey, Person, Team
 from console.accounts.permissions import Perm
 from console.audit.models import AuditEvent
+from console.core.models import ConsoleSettings
+from console.core.search import DROPDOWN_LIMIT, PAGE_LIMIT, search, search_term
 from console.web.forms import ConsoleSettingsForm
 from console.web.health import readiness
-from console.web.models import ConsoleSettings
 from console.web.services import console_settings_update
 
 
@@ -78,3 +79,15 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Settings saved.")
         return redirect("settings")
     return render(request, "web/settings.html", {"form": form, "settings": current, "can_edit": can_edit})
+
+
+@requires(Perm.VIEW)
+def search_view(request: HttpRequest) -> HttpResponse:
+    """``/search/?q=``: the results page; as you type (htmx), only the dropdown."""
+    term = search_term(request)
+    dropdown = bool(getattr(request, "htmx", False)) and request.GET.get("part") == "suggestions"
+    limit = DROPDOWN_LIMIT if dropdown else PAGE_LIMIT
+    context = {"q": term, "groups": search(term, limit=limit), "limit": limit}
+    if dropdown:
+        return render(request, "web/search.html#suggestions", context)
+    return render(request, "web/search.html", context)

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from console.web.api import ConsoleRouter
+from console.core.api import ConsoleRouter
 from integrations.api.providers import CustomProviderComparisonView, CustomProviderPushView, CustomProviderView
 from integrations.api.views import IntegrationTemplateListView, IntegrationViewSet
 

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
-from console.web.tables import Table
+from console.core.tables import Table
 from integrations import catalog, dialect
 from integrations.api.serializers import (
     ExtensionAttributeSerializer,

@@ -28,7 +28,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from console.core.errors import Refused
-from console.web.redaction import integration_redactor
+from console.core.redaction import integration_redactor
 from integrations import dialect
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.extraction.fingerprints import fingerprint

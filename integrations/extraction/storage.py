@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from console.bulk import (
+from console.core.bulk import (
     EncodedBlocks,
     EncodedRows,
     encode_blocks,

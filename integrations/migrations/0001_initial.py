@@ -4,7 +4,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-import console.crypto
+import console.core.crypto
 
 
 class Migration(migrations.Migration):
@@ -39,9 +39,9 @@ class Migration(migrations.Migration):
                         max_length=8,
                     ),
                 ),
-                ("bearer_token", console.crypto.EncryptedTextField(blank=True)),
+                ("bearer_token", console.core.crypto.EncryptedTextField(blank=True)),
                 ("basic_username", models.CharField(blank=True, max_length=200)),
-                ("basic_password", console.crypto.EncryptedTextField(blank=True)),
+                ("basic_password", console.core.crypto.EncryptedTextField(blank=True)),
                 ("credentials_changed_at", models.DateTimeField(blank=True, null=True)),
                 ("ca_certificate", models.TextField(blank=True, verbose_name="CA certificate (PEM)")),
                 ("users_endpoint", models.CharField(default="Users", max_length=200)),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from console.web.api import ConsoleRouter
+from console.core.api import ConsoleRouter
 from provisioning.api.views import (
     AccessRequestViewSet,
     ActionViewSet,

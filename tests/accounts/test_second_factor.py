@@ -14,7 +14,7 @@ from django.utils import timezone
 from console.accounts.models import Person, SecondFactor
 from console.accounts.services import api_key_create
 from console.audit.models import AuditEvent
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.test import Client
 from console.accounts.models import IdentityEvent, Person, Role, Team, TeamMembership
 from console.accounts.selectors import roles_effective_for
 from console.audit.models import AuditEvent
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from console.accounts.models import Person, Role, Team
 from console.accounts.services import api_key_create, team_set_roles
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser

@@ -23,7 +23,7 @@ from console.accounts.models import ApiKey, Person, Role, Team
 from console.accounts.services import api_key_create
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
 

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from console.web.counters import count_clear, count_give_back, count_in_window, counters_delete_ended
-from console.web.models import ThrottleCounter
-from console.web.tasks import counters_delete_ended_task
+from console.core.counters import count_clear, count_give_back, count_in_window, counters_delete_ended
+from console.core.models import ThrottleCounter
+from console.core.tasks import counters_delete_ended_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,5 +70,6 @@ def test_ended_counters_are_deleted_by_the_hourly_task() -> None:
     assert list(ThrottleCounter.objects.values_list("key", flat=True)) == ["open"]
     assert counters_delete_ended() == 0
     assert (
-        settings.CELERY_BEAT_SCHEDULE["counters-delete-ended"]["task"] == "console.web.tasks.counters_delete_ended_task"
+        settings.CELERY_BEAT_SCHEDULE["counters-delete-ended"]["task"]
+        == "console.core.tasks.counters_delete_ended_task"
     )

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from console.celery import app
-from console.web.models import WorkerHeartbeat
+from console.core.models import WorkerHeartbeat
 from tests.conftest import WorkerProcess
 
 

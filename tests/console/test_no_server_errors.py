@@ -309,7 +309,7 @@ SCIM_BODIES: list[Any] = [
 
 @pytest.fixture
 def scim_client(admin: Person, make_person: Callable[..., Person]) -> Client:
-    from console.web.models import ConsoleSettings
+    from console.core.models import ConsoleSettings
 
     current = ConsoleSettings.load()
     current.scim_provisioning_enabled = True

@@ -8,8 +8,8 @@ import pytest
 from cryptography.fernet import Fernet
 from django.test import override_settings
 
-from console.crypto import DecryptionError, decrypt, encrypt
-from console.web.logging import RedactSecretsFilter
+from console.core.crypto import DecryptionError, decrypt, encrypt
+from console.core.logging import RedactSecretsFilter
 
 
 def test_a_secret_round_trips_and_the_ciphertext_does_not_contain_it() -> None:

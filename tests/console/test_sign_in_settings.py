@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 
 pytestmark = pytest.mark.django_db
 

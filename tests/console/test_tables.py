@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from console.accounts.models import Person, Team, TeamMembership
 from console.audit.models import AuditEvent
-from console.web import tables
+from console.core import tables
 from integrations.models import (
     ExtensionAttribute,
     ExtractionRun,

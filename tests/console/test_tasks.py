@@ -12,7 +12,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-from console.web.tasks import sessions_clear_expired
+from console.core.tasks import sessions_clear_expired
 from tests.conftest import WorkerProcess
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from console import bulk
+from console.core import bulk
 from integrations.extraction import USER_FIELDS, content_hash, extraction_run_execute, target_user_fields
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import SAMPLE_VALUES, ScimClient, resource_problem

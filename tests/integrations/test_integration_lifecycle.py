@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from integrations.extraction import ExtractionRefused, extraction_run_execute, extraction_start
 from integrations.models import ExtractionRun, Integration, TargetUser
 from integrations.selectors import integrations_due, interval_minutes_of

@@ -27,7 +27,7 @@ from django.db import connection
 from django.test import Client
 
 from console.accounts.models import Person
-from console.web.redaction import REDACTED, SecretRedactor, integration_secrets, redact, secret_forms
+from console.core.redaction import REDACTED, SecretRedactor, integration_secrets, redact, secret_forms
 from integrations.discovery import connection_test
 from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser

@@ -11,7 +11,7 @@ from django.test import Client
 
 from console.accounts.models import Person
 from console.accounts.services import api_key_create
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 
 
 class ScimClient:

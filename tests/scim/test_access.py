@@ -9,7 +9,7 @@ from django.test import Client
 
 from console.accounts.models import Person
 from console.accounts.services import api_key_create
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from tests.scim.conftest import ScimClient
 
 ERROR = ["urn:ietf:params:scim:api:messages:2.0:Error"]

@@ -11,7 +11,7 @@ from django.test import Client
 from console.accounts.models import Person, Role, Team, TeamMembership
 from console.accounts.permissions import Perm
 from console.accounts.services import BreakGlassError, team_members_remove, team_set_roles
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from tests.scim.conftest import ScimClient, patch_op
 
 

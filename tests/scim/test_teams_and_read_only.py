@@ -9,7 +9,7 @@ from django.test import Client
 
 from console.accounts.models import Person, Role, Team, TeamMembership
 from console.audit.models import AuditEvent
-from console.web.models import ConsoleSettings
+from console.core.models import ConsoleSettings
 from tests.scim.conftest import ScimClient, patch_op
 
 

@@ -28,7 +28,7 @@ from console.accounts.services import (
     team_set_roles,
 )
 from console.accounts.tables import TEAMS_TABLE, teams_sortable
-from console.web.tables import Table
+from console.core.tables import Table
 
 
 class TeamViewSet(

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import console.crypto
+import console.core.crypto
 
 
 class Migration(migrations.Migration):
@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             name="SecondFactor",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("secret", console.crypto.EncryptedTextField()),
+                ("secret", console.core.crypto.EncryptedTextField()),
                 ("confirmed_at", models.DateTimeField(blank=True, null=True)),
                 ("last_step", models.BigIntegerField(default=-1)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),

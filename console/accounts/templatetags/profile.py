@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 
 from console.accounts.profile_views import time_zone_form
-from console.web.time_zones import viewer_zone
+from console.core.time_zones import viewer_zone
 
 register = template.Library()
 

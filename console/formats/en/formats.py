@@ -1,6 +1,6 @@
 """One unambiguous way to show dates and times everywhere in the console."""
 
-# A time rendered without |when still names its zone (the viewer's, console.web.time_zones).
+# A time rendered without |when still names its zone (the viewer's, console.core.time_zones).
 DATETIME_FORMAT = "Y-m-d H:i T"
 SHORT_DATETIME_FORMAT = "Y-m-d H:i T"
 DATE_FORMAT = "Y-m-d"

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-import console.crypto
+import console.core.crypto
 
 
 class Migration(migrations.Migration):
@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="consolesettings",
             name="oidc_client_secret",
-            field=console.crypto.EncryptedTextField(blank=True, verbose_name="Client secret"),
+            field=console.core.crypto.EncryptedTextField(blank=True, verbose_name="Client secret"),
         ),
         migrations.AddField(
             model_name="consolesettings",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from console.web.redaction import redact
+from console.core.redaction import redact
 
 
 class RedactSecretsFilter(logging.Filter):

@@ -17,6 +17,6 @@ def sessions_clear_expired() -> int:
 @shared_task(ignore_result=True)
 def counters_delete_ended_task() -> int:
     """Delete throttle and rate-limit counters whose window has ended."""
-    from console.web.counters import counters_delete_ended
+    from console.core.counters import counters_delete_ended
 
     return counters_delete_ended()

@@ -8,7 +8,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponseBase
 from django.utils import timezone
 
-from console.web.display import valid_zone
+from console.core.display import valid_zone
 
 # The APIs answer in UTC whoever asks: clients compare times, they do not read them.
 MACHINE_PATHS = ("/api/", "/scim/")

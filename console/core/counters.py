@@ -22,8 +22,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from console.web.models import ThrottleCounter
-from console.web.shared_redis import redis_script
+from console.core.models import ThrottleCounter
+from console.core.shared_redis import redis_script
 
 # KEYS[1]: the counter, made with its expiry (ARGV[1] ms) the first time, then counted.
 _COUNT = """

@@ -15,7 +15,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
-from console.web.pagination import CursorError, keyset_paginate, requested_page_size
+from console.core.pagination import CursorError, keyset_paginate, requested_page_size
 
 
 def render_list(

@@ -1,4 +1,5 @@
-"""Values as people read them: ``{% json_block value %}``, ``{{ moment|when }}``, audit words.
+"""Values as people read them: ``{% json_block value %}``, ``{{ moment|when }}``;
+audit events read through ``console.audit.templatetags.audit_words``.
 
 ``{% json_block value "Request" %}`` renders ``includes/json_block.html``: the value as
 indented JSON (never Python's repr), collapsible, with a copy button.
@@ -11,8 +12,7 @@ from typing import Any
 from django import template
 from django.utils.safestring import SafeString
 
-from console.audit import words
-from console.web import display
+from console.core import display
 
 register = template.Library()
 
@@ -39,21 +39,6 @@ def when(value: Any, empty: str = "—") -> SafeString | str:
 def when_exact(value: Any, empty: str = "—") -> SafeString | str:
     """As :func:`when`, to the second."""
     return display.when(value, empty, seconds=True)
-
-
-@register.filter
-def verb_words(verb: str) -> str:
-    return words.verb_words(str(verb or ""))
-
-
-@register.filter
-def audit_verb(event: Any) -> SafeString:
-    return words.verb_html(event)
-
-
-@register.filter
-def audit_target(event: Any) -> SafeString | str:
-    return words.target_html(event)
 
 
 @register.filter

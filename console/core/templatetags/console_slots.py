@@ -8,7 +8,7 @@ from django import template
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from console.web.slots import panels_for
+from console.core.slots import panels_for
 
 register = template.Library()
 

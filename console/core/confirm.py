@@ -8,14 +8,9 @@ asks in a <dialog> and posts with ``confirm=done`` and the reason; without it, t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
-
-from console.audit.services import audit_context
 
 # Fields of the asking form that the confirmation page does not carry on as they came.
 _OWN_FIELDS = {"csrfmiddlewaretoken", "confirm", "confirm_text", "confirm_count", "confirm_noun", "confirm_label"}
@@ -56,14 +51,3 @@ def confirmation_page(request: HttpRequest, *, count: int | None = None, text: s
         "back": back if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}) else "",
     }
     return render(request, "includes/confirm_page.html", context)
-
-
-@contextmanager
-def reason_recorded(request: HttpRequest) -> Iterator[None]:
-    """The reason given in the confirmation goes into each audit event recorded inside."""
-    reason = reason_of(request)
-    if not reason:
-        yield
-        return
-    with audit_context(reason=reason):
-        yield

@@ -1,7 +1,7 @@
 """How values read on pages: JSON indented, times in the viewer's zone with its name.
 
-The template filters in ``console.web.templatetags.readable`` and the table cells built in
-Python (``console.web.tables``) both use these, so a payload or a time reads the same
+The template filters in ``console.core.templatetags.readable`` and the table cells built in
+Python (``console.core.tables``) both use these, so a payload or a time reads the same
 wherever it shows.
 """
 

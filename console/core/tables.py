@@ -25,9 +25,9 @@ from django.shortcuts import render
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from console.web.display import when
-from console.web.exports import ExportColumn, stream_export
-from console.web.pagination import MAX_PAGE_SIZE, CursorError, keyset_paginate, requested_page_size
+from console.core.display import when
+from console.core.exports import ExportColumn, stream_export
+from console.core.pagination import MAX_PAGE_SIZE, CursorError, keyset_paginate, requested_page_size
 
 PAGE_SIZES = (25, 50, 100, 200)
 # SQLite has no row estimate: past this many matching rows, the total says "more than".

@@ -1,9 +1,12 @@
-"""Worker liveness, for /readyz."""
+"""The console's own rows: worker liveness (for /readyz), console-wide settings, throttle counters.
+
+They were the web shell's models and keep its tables (``web_*``).
+"""
 
 from django.db import models
 
-from console.crypto import EncryptedTextField
-from console.db import first_raw
+from console.core.crypto import EncryptedTextField
+from console.core.db import first_raw
 
 
 class WorkerHeartbeat(models.Model):
@@ -12,6 +15,9 @@ class WorkerHeartbeat(models.Model):
     hostname = models.CharField(max_length=255, unique=True)
     last_seen_at = models.DateTimeField()
     started_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "web_workerheartbeat"
 
     def __str__(self) -> str:
         return self.hostname
@@ -85,6 +91,7 @@ class ConsoleSettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "web_consolesettings"
         verbose_name_plural = "console settings"
 
     def __str__(self) -> str:
@@ -109,13 +116,16 @@ class ConsoleSettings(models.Model):
 class ThrottleCounter(models.Model):
     """A count of attempts in a fixed window (sign-ins, SCIM requests), where the cache is not Redis.
 
-    Counted by one upsert in :mod:`console.web.counters`; a row whose window has ended
+    Counted by one upsert in :mod:`console.core.counters`; a row whose window has ended
     starts again at one, and the hourly clean-up deletes those nobody counts any more.
     """
 
     key = models.CharField(max_length=255, unique=True)
     count = models.PositiveIntegerField(default=0)
     window_ends_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "web_throttlecounter"
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"

@@ -146,7 +146,7 @@ class KeysetApiPagination(BasePagination):
     """The API's one pagination: ``?cursor=…&page_size=…``, links in ``next``/``previous``.
 
     A view sets ``keyset_ordering`` (ending on a unique field); the default is ``-id``.
-    A view with a ``keyset_table`` (console.web.tables) also takes ``?ordering=`` (a column
+    A view with a ``keyset_table`` (console.core.tables) also takes ``?ordering=`` (a column
     of the table, ``-`` before it for descending), as the list page does.
     """
 

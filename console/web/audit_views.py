@@ -1,4 +1,4 @@
-"""The Audit page, and the verbs its filter suggests."""
+"""The Audit page (the log is kept by console.audit; its pages are the shell's), and the verbs its filter suggests."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from console.accounts.permissions import Perm
 from console.audit.filters import AuditEventFilterSet
 from console.audit.models import AuditEvent
 from console.audit.tables import AUDIT_TABLE
-from console.web.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
+from console.core.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 
 
 @requires(Perm.VIEW)

@@ -1,4 +1,4 @@
-"""``/api/v1/audit-events/``: read-only, like the log itself."""
+"""``/api/v1/audit-events/``: read-only, like the log itself (kept by console.audit)."""
 
 from __future__ import annotations
 
