@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
 
-from console.core.redaction import integration_redactor
+from console.core.redaction import integration_redactor, redact
 from integrations.models import ExtensionAttribute, Integration
 from integrations.scim_client import (
     ScimBadResponse,
@@ -136,7 +136,7 @@ def _connection_read(integration: Integration, client: ScimClient) -> Connection
         list_resources(integration.users_endpoint, first)
     except ScimClientError as exc:
         result = ConnectionResult(
-            ok=False, error=integration_redactor(integration).text(failure_message(exc)), cause=cause_of(exc)
+            ok=False, error=redact(failure_message(exc), secrets=integration_redactor(integration)), cause=cause_of(exc)
         )
     else:
         capabilities: dict[str, Any] = {

@@ -27,7 +27,7 @@ import pydantic
 from django.utils import timezone
 from scim2_models import Context, Group, ListResponse, Resource, User
 
-from console.core.redaction import NO_SECRETS, SecretRedactor, integration_redactor
+from console.core.redaction import NO_SECRETS, SecretRedactor, integration_redactor, redact
 from integrations.errors import connection_error_words, is_dns_failure
 from integrations.models import Integration
 
@@ -260,7 +260,7 @@ class ScimClient:
         try:
             response = self._request(method, path, response_sink=record, **kwargs)
         except ScimClientError as exc:
-            record.error = self.redactor.text(str(exc))
+            record.error = redact(str(exc), secrets=self.redactor)
             raise
         finally:
             record.duration_ms = int((time.perf_counter() - started) * 1000)
@@ -279,8 +279,9 @@ class ScimClient:
             response = self.http.request(method, url, headers=headers, auth=auth, **kwargs)
         except httpx.TransportError as exc:
             # In words (integrations.errors), then without the integration's credentials.
-            words = self.redactor.text(
-                connection_error_words(exc, url=url, method=method, timeout=self.integration.timeout_seconds)
+            words = redact(
+                connection_error_words(exc, url=url, method=method, timeout=self.integration.timeout_seconds),
+                secrets=self.redactor,
             )
             if isinstance(exc, httpx.ConnectError) and words.startswith("TLS: the certificate"):
                 raise ScimTlsError(words) from exc

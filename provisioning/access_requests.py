@@ -15,8 +15,9 @@ from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
 from integrations.models import TargetGroup, TargetMembership, TargetUser
+from provisioning.errors import ActionRefused
 from provisioning.models import AccessRequest, ActionState, ActionType
-from provisioning.services import ActionRefused, action_approve, action_request, require_an_approver
+from provisioning.services import action_approve, action_request, require_an_approver
 
 
 def access_request_create(

@@ -13,8 +13,8 @@ from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.accounts.selectors import people_holding_permission
 from integrations.models import Integration
+from provisioning.errors import ActionInvalid
 from provisioning.models import ActionType
-from provisioning.services import ActionInvalid
 
 
 class NoOtherApprover(ActionInvalid):

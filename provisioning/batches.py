@@ -20,9 +20,9 @@ from console.accounts.models import Person
 from console.audit.services import audit_record
 from integrations.models import Integration, TargetUser
 from provisioning.action_types import KINDS, action_type_of
+from provisioning.errors import ActionRefused
 from provisioning.models import Action, ActionState, Batch
 from provisioning.services import (
-    ActionRefused,
     _validated,
     action_approve,
     action_reject,

@@ -36,10 +36,11 @@ from console.core.redaction import integration_redactor, redact
 from integrations.extraction import fingerprint, target_user_fields
 from integrations.models import Integration, TargetUser
 from integrations.scim_client import CallRecord, ScimClient, ScimClientError, ScimTransient
-from provisioning.action_types import action_type_of
+from provisioning.action_types import KINDS, action_type_of
 from provisioning.action_types.base import LeaseLost, NoLongerAllowed
+from provisioning.errors import ActionRefused
 from provisioning.lookups import Listing
-from provisioning.models import Action, ActionEvent, ActionState, ActionType, ScimCall, lease_expired
+from provisioning.models import Action, ActionEvent, ActionState, ScimCall, lease_expired
 from provisioning.throttle import reserve_many, running_count, running_locked, slots_to_reserve
 
 logger = logging.getLogger(__name__)
@@ -95,19 +96,19 @@ def _logged_call(call: CallRecord) -> list[Any]:
 
     Bodies are kept as compact JSON (the encoder's C path; the action page indents them).
     """
-    scrub = call.redactor.text
+    secrets = call.redactor
     response_text = call.response_text
     with contextlib.suppress(ValueError):  # not JSON: kept as text
-        response_text = json.dumps(redact(json.loads(response_text))) if response_text else ""
+        response_text = json.dumps(redact(json.loads(response_text), secrets=secrets)) if response_text else ""
     return [
         datetime.fromtimestamp(call.started_at, tz=UTC),
         call.method,
-        scrub(call.url)[:1000],
+        redact(call.url, secrets=secrets)[:1000],
         call.status,
         call.duration_ms,
-        _cut(scrub(json.dumps(redact(call.request_body)))) if call.request_body else "",
-        _cut(scrub(response_text)),
-        scrub(call.error)[:2000],
+        _cut(json.dumps(redact(call.request_body, secrets=secrets))) if call.request_body else "",
+        _cut(redact(response_text, secrets=secrets)),
+        redact(call.error, secrets=secrets)[:2000],
     ]
 
 
@@ -274,18 +275,17 @@ def lease_running_low(action: Action) -> bool:
 
 
 def _yields_to_a_leaver(claimed: list[Action], running: int) -> bool:
-    """With one slot left (``running`` others hold the rest), a ready deprovision of the same
-    integration goes before a claim of other work."""
-    others = [a for a in claimed if a.action_type != ActionType.DEPROVISION_IDENTITY]
+    """With one slot left (``running`` others hold the rest), a leaver's ready action (a
+    deprovision) of the same integration goes before a claim of other work."""
+    leavers = [kind.action_type for kind in KINDS.values() if kind.leaver]
+    others = [a for a in claimed if a.action_type not in leavers]
     if not others:
         return False
     integration = others[0].integration
     if running + 1 < max(1, integration.max_concurrency):
         return False
     return (
-        Action.objects.filter(
-            integration=integration, state=ActionState.QUEUED, action_type=ActionType.DEPROVISION_IDENTITY
-        )
+        Action.objects.filter(integration=integration, state=ActionState.QUEUED, action_type__in=leavers)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
         .exists()
     )
@@ -506,7 +506,7 @@ def _attempt(run: BatchRun, action: Action, scim: ScimClient) -> Outcome:
 def _failed(action: Action, exc: Exception) -> Outcome:
     """Write the outcome of an attempt that raised: a retry after a backoff, or a failure."""
     # Whatever the application answered, its credentials are not kept (the client struck them out already).
-    error = integration_redactor(action.integration).text(str(exc))
+    error = redact(str(exc), secrets=integration_redactor(action.integration))
     if isinstance(exc, NoLongerAllowed):  # the console's own settings: not the application's failure
         return Outcome(_finish(action, ActionState.FAILED, error=error))
     if isinstance(exc, ScimTransient):
@@ -534,7 +534,7 @@ def _count_failure(action: Action, error: str) -> None:
         Integration.objects.filter(pk=action.integration_id).update(consecutive_failures=F("consecutive_failures") + 1)
         integration = Integration.all_objects.get(pk=action.integration_id)
         if integration.quarantined_at is None and integration.consecutive_failures >= settings.ACTION_QUARANTINE_AFTER:
-            last = integration_redactor(integration).text(error)[:500]
+            last = redact(error, secrets=integration_redactor(integration))[:500]
             reason = f"{integration.consecutive_failures} failed attempts in a row; the last: {last}"
             Integration.objects.filter(pk=integration.pk).update(
                 quarantined_at=timezone.now(), quarantine_reason=reason
@@ -608,7 +608,7 @@ def _finish(action: Action, state: str, *, error: str = "", result: dict[str, An
     from console.audit.services import audit_record
 
     if error:  # stored, shown and audited: without the integration's credentials, whoever wrote it
-        error = integration_redactor(action.integration).text(error)
+        error = redact(error, secrets=integration_redactor(action.integration))
     now = timezone.now()
     final = {
         "state": state,
@@ -652,12 +652,7 @@ def actions_recover() -> int:
     the same transaction now; an action approved before that, by a process that died between
     its two commits, is queued here).
     """
-    from provisioning.services import (
-        ActionRefused,
-        _enqueue_on_commit,
-        action_transition,
-        actions_sent_together,
-    )
+    from provisioning.services import _enqueue_on_commit, action_transition, actions_sent_together
 
     now = timezone.now()
     stale = now - timedelta(seconds=settings.ACTION_LEASE_SECONDS)

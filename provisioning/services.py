@@ -23,8 +23,9 @@ from rest_framework.request import Request
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
-from console.core.errors import ConsoleError, InvalidInput, Refused
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.action_types import action_type_of
+from provisioning.errors import ActionRefused, require
 from provisioning.models import (
     TRANSITIONS,
     Action,
@@ -34,16 +35,6 @@ from provisioning.models import (
     ApprovalPolicy,
     Batch,
 )
-
-# Leavers first: a deprovision overtakes other queued work.
-# A group made by CREATE_ENTITLEMENT is kept under this name: the form and the API cap it alike.
-GROUP_NAME_LONGEST: int = TargetGroup._meta.get_field("display_name").max_length or 255
-
-PRIORITY = {
-    ActionType.DEPROVISION_IDENTITY: 1,
-    ActionType.DELETE_IDENTITY: 3,
-}
-APPROVAL_BY_DEFAULT = {ActionType.DELETE_IDENTITY}
 
 VERBS = {
     ActionState.APPROVED: "approve",
@@ -56,34 +47,11 @@ VERBS = {
 }
 
 
-class ActionRefused(ConsoleError):
-    """A request or a transition that is not allowed; the message says why, for people.
-
-    Catch this for every refusal of provisioning. Raised as such, it is one of its two kinds:
-    naming the input at fault (``field``) it is bad input, :class:`ActionInvalid` (400);
-    naming none it is a refusal because of the state things are in, :class:`ActionStateRefused`
-    (409: already decided, finished, changed meanwhile, not the requester's).
-    """
-
-    def __new__(cls, message: str, field: str | None = None, *, code: str | None = None) -> ActionRefused:
-        if cls is ActionRefused:
-            cls = ActionInvalid if field else ActionStateRefused
-        return super().__new__(cls, message, field)
-
-
-class ActionInvalid(ActionRefused, InvalidInput):
-    """The request's input cannot be carried out (400), on the field named."""
-
-
-class ActionStateRefused(ActionRefused, Refused):
-    """Not allowed in the state the action (or its batch or request) is in now (409)."""
-
-
 def approval_required(integration: Integration, action_type: str) -> bool:
     policy = ApprovalPolicy.objects.filter(integration=integration, action_type=action_type).first()
     if policy is not None:
         return policy.requires_approval
-    return action_type in APPROVAL_BY_DEFAULT
+    return action_type in ActionType.values and action_type_of(action_type).approval_by_default
 
 
 def user_payload_for(person: Person) -> dict[str, Any]:
@@ -112,11 +80,6 @@ def user_payload_for(person: Person) -> dict[str, Any]:
     return payload
 
 
-def _require(condition: bool, message: str, field: str | None = None) -> None:
-    if not condition:
-        raise ActionRefused(message, field)
-
-
 def _validated(
     *,
     integration: Integration,
@@ -127,19 +90,15 @@ def _validated(
     parameters: dict[str, Any],
 ) -> tuple[str, dict[str, Any]]:
     """Refuse what cannot be done, before anything is queued; return the subject and parameters."""
-    _require(integration.enabled, f"{integration.name} is disabled.", "integration")
-    _require(
+    require(integration.enabled, f"{integration.name} is disabled.", "integration")
+    require(
         integration.provisioning_enabled,
         f"Provisioning is not enabled for {integration.name} (Enable usage for Provisioning).",
         "integration",
     )
     for name, row in (("target_user", target_user), ("target_group", target_group)):
         if row is not None:
-            _require(
-                row.integration_id == integration.pk, f"That {name.split('_')[1]} is in another integration.", name
-            )
-    from provisioning.action_types import action_type_of
-
+            require(row.integration_id == integration.pk, f"That {name.split('_')[1]} is in another integration.", name)
     try:
         kind = action_type_of(action_type)
     except ValueError:
@@ -196,7 +155,7 @@ def action_request(
             subject=subject[:300],
             batch=batch,
             parameters=clean,
-            priority=PRIORITY.get(ActionType(action_type), 5),
+            priority=action_type_of(action_type).priority,
             created_at=now,
             expires_at=now + timedelta(hours=settings.ACTION_APPROVAL_EXPIRY_HOURS) if needs_approval else None,
         )
@@ -230,7 +189,7 @@ def require_an_approver(actor: Person | None, integration: Integration, action_t
 
 def action_routing(action: Action) -> dict[str, Any]:
     """Where an action's task message goes, every time it is sent: leavers have their own queue."""
-    return {"queue": "leavers" if action.action_type == ActionType.DEPROVISION_IDENTITY else "celery"}
+    return {"queue": "leavers" if action_type_of(action.action_type).leaver else "celery"}
 
 
 @dataclass(frozen=True)
@@ -331,8 +290,8 @@ def action_approve(
     Approving and queueing are one transaction, and the task message goes at its commit: an
     action is never left approved but unqueued by a crash between the two.
     """
-    _require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) approve actions.")
-    _require(action.requested_by_id != actor.pk, "You cannot approve your own request; another approver must.")
+    require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) approve actions.")
+    require(action.requested_by_id != actor.pk, "You cannot approve your own request; another approver must.")
     with transaction.atomic():
         action_transition(
             action,
@@ -349,9 +308,9 @@ def action_approve(
 def action_reject(
     *, actor: Person, action: Action, comment: str = "", request: HttpRequest | Request | None = None
 ) -> Action:
-    _require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) reject actions.")
-    _require(action.requested_by_id != actor.pk, "You cannot decide your own request; cancel it instead.")
-    _require(bool(comment.strip()), "Say why the action is rejected.", "comment")
+    require(actor.has_console_permission(Perm.APPROVE), "Only approvers (admins) reject actions.")
+    require(action.requested_by_id != actor.pk, "You cannot decide your own request; cancel it instead.")
+    require(bool(comment.strip()), "Say why the action is rejected.", "comment")
     return action_transition(
         action,
         ActionState.REJECTED,
@@ -365,7 +324,7 @@ def action_reject(
 
 
 def action_cancel(*, actor: Person, action: Action, request: HttpRequest | Request | None = None) -> Action:
-    _require(
+    require(
         action.requested_by_id == actor.pk or actor.has_console_permission(Perm.APPROVE),
         "Only the requester or an approver cancels an action.",
     )
@@ -407,7 +366,7 @@ def approval_policies_of(integration: Integration) -> list[dict[str, Any]]:
         {
             "action_type": action_type.value,
             "label": action_type.label,
-            "requires_approval": rows.get(action_type.value, action_type in APPROVAL_BY_DEFAULT),
+            "requires_approval": rows.get(action_type.value, action_type_of(action_type).approval_by_default),
             "default": action_type.value not in rows,
         }
         for action_type in ActionType

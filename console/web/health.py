@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import Error as DatabaseDriverError
 from django.db import connection
 from django.utils import timezone
+from kombu.exceptions import KombuError
 
 from console.core.models import WorkerHeartbeat
 
@@ -16,7 +18,7 @@ def check_database() -> tuple[bool, str]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception as exc:  # any driver error means not ready
+    except DatabaseDriverError as exc:  # any driver error means not ready
         return False, f"database unreachable: {type(exc).__name__}"
     return True, "ok"
 
@@ -24,20 +26,22 @@ def check_database() -> tuple[bool, str]:
 def check_broker() -> tuple[bool, str]:
     from console.celery import app
 
-    try:
-        with app.connection_for_write() as conn:
+    with app.connection_for_write() as conn:
+        # What this transport's driver raises when its server is away, and kombu's own.
+        failures = (OSError, KombuError, *conn.connection_errors, *conn.channel_errors)
+        try:
             conn.ensure_connection(max_retries=1, timeout=3)
             # Virtual transports (SQLAlchemy, Redis) only touch the server on use.
             conn.default_channel  # noqa: B018
-    except Exception as exc:
-        return False, f"broker unreachable: {type(exc).__name__}"
+        except failures as exc:
+            return False, f"broker unreachable: {type(exc).__name__}"
     return True, "ok"
 
 
 def check_workers() -> tuple[bool, str]:
     try:
         newest = WorkerHeartbeat.objects.order_by("-last_seen_at").values_list("last_seen_at", flat=True).first()
-    except Exception as exc:
+    except DatabaseDriverError as exc:
         return False, f"worker heartbeats unreadable: {type(exc).__name__}"
     if newest is None:
         return False, "no worker has reported"

@@ -28,7 +28,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from console.core.errors import Refused
-from console.core.redaction import integration_redactor
+from console.core.redaction import integration_redactor, redact
 from integrations import dialect
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.extraction.fingerprints import fingerprint
@@ -147,7 +147,9 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
             try:
                 extension_index_build(integration=integration, client=client)
             except SchemasUnavailable as exc:
-                skipped = integration_redactor(integration).text(f"extension-schema discovery skipped: {exc}")
+                skipped = redact(
+                    f"extension-schema discovery skipped: {exc}", secrets=integration_redactor(integration)
+                )
                 run.warnings = [*run.warnings, skipped]
                 logger.info("extension discovery skipped", extra={"integration": integration.pk, "run": run.pk})
             extraction_progress(run, warnings=run.warnings)
@@ -164,7 +166,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)
     except (ScimClientError, ExtractionRefused) as exc:
-        run.status, run.error = ExtractionRun.Status.FAILED, integration_redactor(integration).text(str(exc))
+        run.status, run.error = ExtractionRun.Status.FAILED, redact(str(exc), secrets=integration_redactor(integration))
         logger.warning("extraction failed", extra={"integration": integration.pk, "run": run.pk, "error": run.error})
     except Exception as exc:
         run.status, run.error = ExtractionRun.Status.FAILED, f"internal error: {type(exc).__name__}"
@@ -371,7 +373,7 @@ def _check_sample(run: ExtractionRun, kind: str, page: list[dict[str, Any]], num
         return
     problem = resource_problem(kind, page[0])
     if problem:
-        problem = integration_redactor(run.integration).text(problem)
+        problem = redact(problem, secrets=integration_redactor(run.integration))
         run.warnings = [*run.warnings, f"{prefix} (kept as sent): {problem}"]
 
 

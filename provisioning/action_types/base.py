@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from integrations.models import Integration, TargetUser
 from integrations.scim_client import ScimClient
+from provisioning.errors import require
 from provisioning.lookups import Listing
 from provisioning.models import Action, ActionType
-from provisioning.services import _require
 
 if TYPE_CHECKING:
     from provisioning.dry_run import PlannedRequest
@@ -68,6 +68,12 @@ class ActionKind:
     prepare_batch: Callable[[BatchRun, ScimClient, list[Action]], None] | None = None
     # What a batch of it does to accounts, for a batch held whole as a mass change ("" for none).
     mass_change_verb: str = ""
+    # Queued work runs in this order (lower first).
+    priority: int = 5
+    # Whether it waits for an approval where the integration has no policy for it.
+    approval_by_default: bool = False
+    # A leaver's action: its own worker queue, and it takes an integration's last free slot.
+    leaver: bool = False
 
 
 def users_endpoint(integration: Integration) -> str:
@@ -81,7 +87,7 @@ def groups_endpoint(integration: Integration) -> str:
 def account_to_remove(target_user: TargetUser | None) -> tuple[str, dict[str, Any]]:
     """The subject and parameters of an action on one account still in the application (a
     deprovision, a delete)."""
-    _require(target_user is not None, "Choose the account.", "target_user")
+    require(target_user is not None, "Choose the account.", "target_user")
     assert target_user is not None
-    _require(target_user.removed_at is None, f"{target_user.user_name} is no longer in the application.", "target_user")
+    require(target_user.removed_at is None, f"{target_user.user_name} is no longer in the application.", "target_user")
     return target_user.user_name, {"user_id": target_user.remote_id}

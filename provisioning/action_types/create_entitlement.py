@@ -17,9 +17,12 @@ from integrations.models import Integration, TargetGroup, TargetUser
 from integrations.scim_client import ScimClient, ScimConflict
 from provisioning.action_types.base import GROUP_SCHEMA, ActionKind, Run, groups_endpoint
 from provisioning.dry_run import PlannedRequest, rehearse
+from provisioning.errors import require
 from provisioning.lookups import find_resource
 from provisioning.models import Action, ActionType
-from provisioning.services import GROUP_NAME_LONGEST, _require
+
+# A group made by CREATE_ENTITLEMENT is kept under this name: the form and the API cap it alike.
+GROUP_NAME_LONGEST: int = TargetGroup._meta.get_field("display_name").max_length or 255
 
 
 def validate(
@@ -32,8 +35,8 @@ def validate(
 ) -> tuple[str, dict[str, Any]]:
     """A group name, of at most the length the console keeps."""
     display_name = str(parameters.get("display_name") or "").strip()
-    _require(bool(display_name), "Name the group to create.", "parameters")
-    _require(
+    require(bool(display_name), "Name the group to create.", "parameters")
+    require(
         len(display_name) <= GROUP_NAME_LONGEST,
         f"A group name is at most {GROUP_NAME_LONGEST} characters (this one has {len(display_name)}).",
         "parameters",

@@ -2,7 +2,7 @@
 
 Only where the integration allows hard delete (checked when requested, and again when it
 runs: the setting may have changed). An account already gone counts as deleted. It needs
-approval unless a policy says otherwise (``provisioning.services.APPROVAL_BY_DEFAULT``),
+approval unless a policy says otherwise (``approval_by_default`` in ``KIND``),
 and has no undo.
 """
 
@@ -17,8 +17,8 @@ from integrations.models import Integration, TargetGroup, TargetMembership, Targ
 from integrations.scim_client import ScimClient, ScimNotFound
 from provisioning.action_types.base import ActionKind, NoLongerAllowed, Run, account_to_remove, users_endpoint
 from provisioning.dry_run import PlannedRequest, rehearse, with_user_names
+from provisioning.errors import require
 from provisioning.models import Action, ActionType
-from provisioning.services import _require
 
 
 def validate(
@@ -31,7 +31,7 @@ def validate(
 ) -> tuple[str, dict[str, Any]]:
     """An account still in the application, of an integration that allows hard delete."""
     subject, clean = account_to_remove(target_user)
-    _require(
+    require(
         integration.supports_hard_delete,
         f"{integration.name} does not allow hard delete: deprovision the account instead.",
         "action_type",
@@ -76,4 +76,6 @@ KIND = ActionKind(
     plan=plan,
     inverse=inverse,
     mass_change_verb="delete",
+    priority=3,
+    approval_by_default=True,
 )

@@ -3,7 +3,7 @@
 The account is deactivated first (PATCH replace ``active``, else PUT), then removed from
 each group that holds it: those of the console's picture, and those the application says
 hold it now (a membership added since the last extraction is not left behind). Leavers
-go first (``provisioning.services.PRIORITY``, their own queue). Undone by reactivating
+go first (``priority``, their own queue, an integration's last free slot: see ``KIND``). Undone by reactivating
 the account and putting its memberships back.
 """
 
@@ -156,4 +156,6 @@ KIND = ActionKind(
     plan=plan,
     inverse=inverse,
     mass_change_verb="deprovision",
+    priority=1,
+    leaver=True,
 )

@@ -16,8 +16,8 @@ from integrations.scim_client import ScimClient
 from provisioning.action_types.base import ActionKind, Run, groups_endpoint, users_endpoint
 from provisioning.dialect_forms import add_members, member_values, remove_members
 from provisioning.dry_run import PlannedRequest, group_name, members_label, rehearse, user_names
+from provisioning.errors import require
 from provisioning.models import Action, ActionType
-from provisioning.services import _require
 
 
 def validate(
@@ -29,19 +29,19 @@ def validate(
     parameters: dict[str, Any],
 ) -> tuple[str, dict[str, Any]]:
     """A group, and accounts of the integration to add or to remove (not both)."""
-    _require(target_group is not None, "Choose the group.", "target_group")
+    require(target_group is not None, "Choose the group.", "target_group")
     assert target_group is not None
     add = [str(v) for v in parameters.get("add") or []]
     remove = [str(v) for v in parameters.get("remove") or []]
-    _require(bool(add or remove), "Name at least one account to add or remove.", "parameters")
-    _require(not set(add) & set(remove), "An account cannot be both added and removed.", "parameters")
+    require(bool(add or remove), "Name at least one account to add or remove.", "parameters")
+    require(not set(add) & set(remove), "An account cannot be both added and removed.", "parameters")
     known = set(
         TargetUser.objects.filter(integration=integration, remote_id__in=add + remove).values_list(
             "remote_id", flat=True
         )
     )
     unknown = sorted(set(add + remove) - known)
-    _require(not unknown, f"Unknown accounts in {integration.name}: {', '.join(unknown[:10])}.", "parameters")
+    require(not unknown, f"Unknown accounts in {integration.name}: {', '.join(unknown[:10])}.", "parameters")
     parts = [f"+{len(add)}" if add else "", f"-{len(remove)}" if remove else ""]
     return f"{target_group.display_name} ({' '.join(p for p in parts if p)})", {
         "group_id": target_group.remote_id,

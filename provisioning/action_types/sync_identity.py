@@ -19,9 +19,9 @@ from integrations.scim_client import ScimBadRequest, ScimClient, ScimClientError
 from provisioning.action_types.base import USER_SCHEMA, ActionKind, LeaseLost, Run, users_endpoint
 from provisioning.dialect_forms import ChangeNotMade, replace_attributes, set_active
 from provisioning.dry_run import PlannedRequest, rehearse, with_user_names
+from provisioning.errors import ActionRefused, require
 from provisioning.lookups import AmbiguousMatch, cannot_filter, find_user, matches
 from provisioning.models import Action, ActionType
-from provisioning.services import ActionRefused, _require
 
 if TYPE_CHECKING:
     from provisioning.execution import BatchRun
@@ -41,7 +41,7 @@ def validate(
     if person is None and target_user is not None and isinstance(parameters.get("user"), dict):
         # An account's own attributes set directly (undoing a deprovision reactivates it).
         return target_user.user_name, {"user": {"userName": target_user.user_name, **parameters["user"]}}
-    _require(person is not None, "Choose the person to sync.", "person")
+    require(person is not None, "Choose the person to sync.", "person")
     assert person is not None
     from provisioning.transformers import TransformerError, payload_for
 

@@ -14,16 +14,10 @@ from console.accounts.models import Person
 from console.audit.models import AuditEvent
 from integrations.models import Integration
 from integrations.scim_client import ScimClient
+from provisioning.errors import ActionRefused
 from provisioning.execution import action_execute
 from provisioning.models import Action, ActionEvent, ActionState, ApprovalPolicy, ScimCall
-from provisioning.services import (
-    ActionRefused,
-    action_approve,
-    action_cancel,
-    action_reject,
-    action_request,
-    action_retry,
-)
+from provisioning.services import action_approve, action_cancel, action_reject, action_request, action_retry
 from tests.provisioning.conftest import account, group, run_action, server_user
 from tests.scim_peer import Peer
 

@@ -11,8 +11,9 @@ from rest_framework.test import APIClient
 from console.accounts.models import Person
 from integrations.models import Integration, TargetUser
 from provisioning.batches import batch_approve, batch_reject, batch_request, batch_undo
+from provisioning.errors import ActionRefused
 from provisioning.models import Action, Batch, ScimCall
-from provisioning.services import ActionRefused, action_cancel
+from provisioning.services import action_cancel
 from tests.provisioning.conftest import account, group, run_action, server_user
 from tests.scim_peer import Peer
 

@@ -12,8 +12,9 @@ from rest_framework.test import APIClient
 from console.accounts.models import Person
 from integrations.models import Integration
 from provisioning.batches import batch_request
+from provisioning.errors import ActionRefused
 from provisioning.models import Action, Batch
-from provisioning.services import ActionRefused, action_request
+from provisioning.services import action_request
 from tests.provisioning.conftest import account
 
 pytestmark = pytest.mark.django_db
