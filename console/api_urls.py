@@ -5,8 +5,7 @@ from django.urls import path
 from console.accounts.api.teams import TeamViewSet
 from console.accounts.api.views import ApiKeyViewSet, PersonViewSet, RoleViewSet
 from console.core.api import ConsoleRouter
-from console.web.api_views import ConsoleSettingsView
-from console.web.audit_api import AuditEventViewSet
+from console.web.api.views import AuditEventViewSet, ConsoleSettingsView
 
 router = ConsoleRouter()
 router.register("people", PersonViewSet, basename="person")

@@ -1,5 +1,6 @@
 """The forms of provisioning's pages: requesting an action (one, or one per account in bulk),
-deciding one, and asking for access. The API's serializers take the same input."""
+deciding one, asking for access, and an integration's transformers and approval policies.
+The API's serializers take the same input; what is valid beyond its shape is the services' to say."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.http import QueryDict
 from console.accounts.models import Person
 from integrations.filters import TargetUserFilterSet
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.models import ActionType
 from provisioning.selectors import parameters_resolved
 
 CHOOSE_AN_INTEGRATION = {"required": "Choose an integration.", "invalid_choice": "Choose an integration."}
@@ -134,3 +136,40 @@ class AccessRequestForm(forms.Form):
         if data["target_user"] is None:
             self.add_error("user_name", f"No account named {name!r} in {group.integration.name}.")
         return data
+
+
+class TransformerForm(forms.Form):
+    """A transformer row to add: the attribute it sets, where its value comes from, and the value.
+    Whether they make a valid row is ``provisioning.transformers``' to say, for the page and the API alike."""
+
+    attribute_name = forms.CharField(required=False)
+    source = forms.CharField(required=False)
+    value = forms.CharField(required=False, strip=False)
+
+
+class TransformerMoveForm(forms.Form):
+    """Move a transformer row one place."""
+
+    direction = forms.ChoiceField(choices=[("up", "Up"), ("down", "Down")])
+
+    @property
+    def step(self) -> int:
+        return -1 if self.cleaned_data["direction"] == "up" else 1
+
+
+class ApprovalPoliciesForm(forms.Form):
+    """For each action type: runs at once (``automatic``) or waits for an approver (``approval``);
+    a type left out keeps its policy."""
+
+    CHOICES = [("automatic", "Runs at once"), ("approval", "Waits for an approver")]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for action_type in ActionType:
+            self.fields[action_type.value] = forms.ChoiceField(
+                choices=self.CHOICES, required=False, label=action_type.label
+            )
+
+    def chosen(self) -> dict[str, bool]:
+        """Each action type given, and whether it requires approval."""
+        return {name: choice == "approval" for name, choice in self.cleaned_data.items() if choice}

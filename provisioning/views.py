@@ -47,7 +47,15 @@ from provisioning.batches import (
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
-from provisioning.forms import AccessRequestForm, ActionRequestForm, BatchRequestForm, DecisionForm
+from provisioning.forms import (
+    AccessRequestForm,
+    ActionRequestForm,
+    ApprovalPoliciesForm,
+    BatchRequestForm,
+    DecisionForm,
+    TransformerForm,
+    TransformerMoveForm,
+)
 from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer, Batch
 from provisioning.planning import duration_estimate, plan_for, plan_for_action, requests_planned
 from provisioning.services import (
@@ -488,15 +496,10 @@ def access_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
 def transformer_add_view(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
+    form = TransformerForm(request.POST)
+    form.is_valid()  # every field is optional text: the service says what is wrong
     try:
-        transformer_add(
-            actor=acting_person(request),
-            integration=integration,
-            attribute_name=request.POST.get("attribute_name", "").strip(),
-            source=request.POST.get("source", ""),
-            value=request.POST.get("value", ""),
-            request=request,
-        )
+        transformer_add(actor=acting_person(request), integration=integration, request=request, **form.cleaned_data)
     except ConsoleError as exc:
         error_shown(request, exc)
     else:
@@ -518,11 +521,14 @@ def transformer_delete_view(request: HttpRequest, pk: int, transformer_pk: int) 
 def transformer_move_view(request: HttpRequest, pk: int, transformer_pk: int) -> HttpResponse:
     """Move a row one place up or down."""
     row = get_object_or_404(AttributeTransformer, pk=transformer_pk, integration_id=pk)
+    form = TransformerMoveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose up or down.")
+        return redirect(reverse("integration_provisioning", args=[pk]) + "#transformers")
     order = list(AttributeTransformer.objects.filter(integration_id=pk).values_list("pk", flat=True))
-    step = {"up": -1, "down": 1}.get(request.POST.get("direction", ""), 0)
     try:
         transformer_move(
-            actor=acting_person(request), transformer=row, position=order.index(row.pk) + 1 + step, request=request
+            actor=acting_person(request), transformer=row, position=order.index(row.pk) + 1 + form.step, request=request
         )
     except ConsoleError as exc:
         error_shown(request, exc)
@@ -552,16 +558,18 @@ def transformer_preview_view(request: HttpRequest, pk: int) -> HttpResponse:
 def approval_policies_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Save, for each action type, whether it runs at once or waits for an approver."""
     integration = get_object_or_404(Integration, pk=pk)
-    for action_type in ActionType.values:
-        choice = request.POST.get(action_type)
-        if choice in {"automatic", "approval"}:
-            approval_policy_set(
-                actor=acting_person(request),
-                integration=integration,
-                action_type=action_type,
-                requires_approval=choice == "approval",
-                request=request,
-            )
+    form = ApprovalPoliciesForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose, for each action type, whether it runs at once or waits for an approver.")
+        return redirect(reverse("integration_provisioning", args=[pk]) + "#approval-policies")
+    for action_type, requires_approval in form.chosen().items():
+        approval_policy_set(
+            actor=acting_person(request),
+            integration=integration,
+            action_type=action_type,
+            requires_approval=requires_approval,
+            request=request,
+        )
     messages.success(request, "Approval policies saved.")
     return redirect(reverse("integration_provisioning", args=[pk]) + "#approval-policies")
 

@@ -28,7 +28,7 @@ def check_broker() -> tuple[bool, str]:
 
     with app.connection_for_write() as conn:
         # What this transport's driver raises when its server is away, and kombu's own.
-        failures = (OSError, KombuError, *conn.connection_errors, *conn.channel_errors)
+        failures: tuple[type[BaseException], ...] = (OSError, KombuError, *conn.connection_errors, *conn.channel_errors)
         try:
             conn.ensure_connection(max_retries=1, timeout=3)
             # Virtual transports (SQLAlchemy, Redis) only touch the server on use.

@@ -7,11 +7,9 @@ providers/custom/{id}/comparison`` says where the payload and the SCIM side disa
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,26 +18,10 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
-from integrations.api.serializers import ExtractionRunSerializer
+from integrations.api.serializers import CustomProviderSerializer, ExtractionRunSerializer
 from integrations.models import Integration, ScimComparison
-from integrations.oaa import PayloadError, payload_apply, payload_parse, provider_configuration_parse
+from integrations.oaa import PayloadError, payload_apply, payload_parse
 from integrations.services import integration_create
-
-
-class CustomProviderSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=200)
-    custom_template = serializers.ChoiceField(choices=["application"])
-    provisioning = serializers.BooleanField()
-    external_lifecycle_management_type = serializers.ChoiceField(choices=["SCIM"])
-    configuration_json = serializers.JSONField(help_text="A JSON-encoded string (or an object) of SCIM settings.")
-
-    def validate_configuration_json(self, value: Any) -> dict[str, Any]:
-        try:
-            return provider_configuration_parse(value)
-        except PayloadError as exc:
-            raise serializers.ValidationError(
-                [f"{key}: {' '.join(messages)}" for key, messages in exc.fields.items()]
-            ) from None
 
 
 class CustomProviderView(APIView):

@@ -20,6 +20,7 @@ from integrations.models import (
     TargetGroup,
     TargetUser,
 )
+from integrations.oaa import PayloadError, provider_configuration_parse
 from integrations.services import (
     INTEGRATION_FIELDS,
     integration_changeable,
@@ -311,3 +312,19 @@ class ProbeSerializer(serializers.Serializer[dict[str, Any]]):
     queued = serializers.BooleanField(required=False, help_text="POST: false when a probe was already under way.")
     dialect = DialectRowSerializer(many=True)
     dialect_probed_at = serializers.DateTimeField(allow_null=True)
+
+
+class CustomProviderSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    custom_template = serializers.ChoiceField(choices=["application"])
+    provisioning = serializers.BooleanField()
+    external_lifecycle_management_type = serializers.ChoiceField(choices=["SCIM"])
+    configuration_json = serializers.JSONField(help_text="A JSON-encoded string (or an object) of SCIM settings.")
+
+    def validate_configuration_json(self, value: Any) -> dict[str, Any]:
+        try:
+            return provider_configuration_parse(value)
+        except PayloadError as exc:
+            raise serializers.ValidationError(
+                [f"{key}: {' '.join(messages)}" for key, messages in exc.fields.items()]
+            ) from None

@@ -197,6 +197,18 @@ def test_approval_policies_are_set_per_integration_and_type(
     page.force_login(approver)
     page.post(f"/actions/integrations/{app.pk}/approval-policies/", {"SYNC_IDENTITIES": "automatic"})
     assert admin_api.get(f"/api/v1/integrations/{app.pk}/approval-policies/").json()[0]["requires_approval"] is False
+    refused = page.post(
+        f"/actions/integrations/{app.pk}/approval-policies/",
+        {"SYNC_IDENTITIES": "approval", "DELETE_IDENTITY": "sometimes"},
+        follow=True,
+    )
+    assert "whether it runs at once or waits for an approver" in refused.content.decode()
+    after = {
+        p["action_type"]: p["requires_approval"]
+        for p in admin_api.get(f"/api/v1/integrations/{app.pk}/approval-policies/").json()
+    }
+    assert after["SYNC_IDENTITIES"] is False  # nothing of a refused form is saved
+    assert after["DELETE_IDENTITY"] is True
 
 
 def test_actions_export_as_csv_and_json_with_the_lists_filters(

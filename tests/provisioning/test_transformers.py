@@ -180,6 +180,11 @@ def test_rows_are_reordered_from_the_page_and_the_api_and_the_later_row_wins(
     assert user_type() == "Employee"
     page.post(f"/actions/integrations/{app.pk}/transformers/{contractor.pk}/move/", {"direction": "down"})
     assert order() == ["username", "Employee", "Contractor"]
+    sideways = page.post(
+        f"/actions/integrations/{app.pk}/transformers/{contractor.pk}/move/", {"direction": "sideways"}, follow=True
+    )
+    assert "Choose up or down." in sideways.content.decode()
+    assert order() == ["username", "Employee", "Contractor"]
 
     first = api.patch(f"/api/v1/transformers/{contractor.pk}/", {"position": 1}, format="json")
     assert first.status_code == 200, first.json()

@@ -1,20 +1,14 @@
-"""``/api/v1/settings/``: read by everyone with a console role, changed by admins."""
+"""The shell's API serializers: the console-wide settings."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from console.accounts.access import acting_person, api_policy
 from console.accounts.models import Role
-from console.accounts.permissions import Perm
 from console.core.models import ConsoleSettings
-from console.web.services import SIGN_IN_FIELDS, console_settings_update, settings_problems
+from console.web.services import SIGN_IN_FIELDS, settings_problems
 
 
 class ConsoleSettingsSerializer(serializers.ModelSerializer[ConsoleSettings]):
@@ -47,18 +41,3 @@ class ConsoleSettingsSerializer(serializers.ModelSerializer[ConsoleSettings]):
         if problems:
             raise serializers.ValidationError(problems)
         return attrs
-
-
-class ConsoleSettingsView(APIView):
-    access_policy = api_policy(write=Perm.MANAGE_SETTINGS)
-
-    @extend_schema(responses=ConsoleSettingsSerializer)
-    def get(self, request: Request) -> Response:
-        return Response(ConsoleSettingsSerializer(ConsoleSettings.load()).data)
-
-    @extend_schema(request=ConsoleSettingsSerializer, responses=ConsoleSettingsSerializer)
-    def patch(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        serializer = ConsoleSettingsSerializer(ConsoleSettings.load(), data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        updated = console_settings_update(actor=acting_person(request), request=request, **serializer.validated_data)
-        return Response(ConsoleSettingsSerializer(updated).data)
