@@ -31,6 +31,13 @@ class ScimCallSerializer(serializers.ModelSerializer[ScimCall]):
         read_only_fields = fields
 
 
+# What a request of an action gives (the bulk and dry-run inputs are no columns); the rest is read-only.
+_REQUEST_INPUT = {
+    *("integration", "action_type", "person", "target_user", "target_group", "parameters"),
+    *("target_users", "people", "dry_run", "reason"),
+}
+
+
 class ActionSerializer(serializers.ModelSerializer[Action]):
     integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
     person = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False, allow_null=True)
@@ -89,24 +96,8 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
             "started_at",
             "finished_at",
         ]
-        read_only_fields = [
-            "id",
-            "batch",
-            "state",
-            "subject",
-            "requested_by",
-            "decided_by",
-            "decision_comment",
-            "result",
-            "attempts",
-            "attempts_total",
-            "last_error",
-            "created_at",
-            "updated_at",
-            "expires_at",
-            "started_at",
-            "finished_at",
-        ]
+        # Everything but what a request gives.
+        read_only_fields = [name for name in fields if name not in _REQUEST_INPUT]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Members to add or remove may be named by user name, as in the console, or by remote id."""

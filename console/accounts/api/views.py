@@ -1,4 +1,4 @@
-"""``/api/v1/people/``, ``roles/`` and ``api-keys/``: the same services the UI calls."""
+"""``/api/v1/people/``, ``roles/``, ``api-keys/`` and ``teams/``: the same services the UI calls."""
 
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ from console.accounts.api.serializers import (
     PersonDetailSerializer,
     PersonSerializer,
     RoleSerializer,
+    TeamCreateSerializer,
+    TeamMembersChangeSerializer,
+    TeamMemberSerializer,
+    TeamSerializer,
 )
-from console.accounts.filters import ApiKeyFilterSet, PersonFilterSet
-from console.accounts.models import ApiKey, Person, Role
+from console.accounts.filters import ApiKeyFilterSet, PersonFilterSet, TeamFilterSet
+from console.accounts.models import ApiKey, Person, Role, Team
 from console.accounts.permissions import Perm
 from console.accounts.services import (
     AccessError,
@@ -35,9 +39,14 @@ from console.accounts.services import (
     person_set_password,
     person_set_roles,
     person_update,
+    team_create,
+    team_delete,
+    team_members_change,
+    team_set_roles,
 )
-from console.accounts.tables import PEOPLE_TABLE
+from console.accounts.tables import PEOPLE_TABLE, TEAMS_TABLE, teams_sortable
 from console.audit.services import audit_record
+from console.core.tables import Table
 
 
 class PersonViewSet(
@@ -206,3 +215,84 @@ class ApiKeyViewSet(
     def revoke(self, request: Request, pk: str | None = None) -> Response:
         key = api_key_revoke(actor=acting_person(request), key=self.get_object(), request=request)
         return Response(ApiKeySerializer(key).data)
+
+
+class TeamViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Teams. Admins set the roles any team grants, and make, fill and delete local teams.
+
+    Teams SCIM manages keep their identity provider's name and members while SCIM
+    provisioning is on: member changes and deletion are refused with the reason.
+    """
+
+    access_policy = api_policy(write=Perm.MANAGE_PEOPLE, members=Perm.VIEW)
+    serializer_class = TeamSerializer
+    filterset_class = TeamFilterSet
+    keyset_ordering = ["name", "id"]
+    keyset_table: Table | None = TEAMS_TABLE
+
+    def get_queryset(self) -> QuerySet[Team]:
+        return teams_sortable(Team.objects.prefetch_related("roles"))
+
+    @extend_schema(request=TeamCreateSerializer, responses={201: TeamSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = TeamCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        team = team_create(actor=acting_person(request), request=request, **serializer.validated_data)
+        return Response(TeamSerializer(self.get_queryset().get(pk=team.pk)).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: Team) -> None:
+        team_delete(actor=acting_person(self.request), team=instance, request=self.request)
+
+    def _change_members(self, request: Request, *, adding: bool) -> Response:
+        team = self.get_object()
+        body = TeamMembersChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        people = body.validated_data["members"]
+        team_members_change(
+            actor=acting_person(request),
+            team=team,
+            add=people if adding else [],
+            remove=[] if adding else people,
+            request=request,
+        )
+        return Response(TeamSerializer(self.get_queryset().get(pk=team.pk)).data)
+
+    @extend_schema(request=TeamMembersChangeSerializer, responses={200: TeamSerializer})
+    @action(detail=True, methods=["post"], url_path="members/add", filterset_class=None)
+    def add_members(self, request: Request, pk: str | None = None) -> Response:
+        """Add people (by user name) to a local team."""
+        return self._change_members(request, adding=True)
+
+    @extend_schema(request=TeamMembersChangeSerializer, responses={200: TeamSerializer})
+    @action(detail=True, methods=["post"], url_path="members/remove", filterset_class=None)
+    def remove_members(self, request: Request, pk: str | None = None) -> Response:
+        """Remove people (by user name) from a local team."""
+        return self._change_members(request, adding=False)
+
+    def perform_update(self, serializer: serializers.BaseSerializer[Team]) -> None:
+        team = serializer.instance
+        assert team is not None
+        roles = serializer.validated_data.get("roles")
+        if roles is None:
+            return
+        team_set_roles(actor=acting_person(self.request), team=team, roles=roles, request=self.request)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().update(request, *args, **kwargs)
+        response.data = TeamSerializer(self.get_queryset().get(pk=kwargs["pk"])).data
+        return response
+
+    @action(detail=True, methods=["get"], serializer_class=TeamMemberSerializer, filterset_class=None)
+    def members(self, request: Request, pk: str | None = None) -> Response:
+        team = self.get_object()
+        self.keyset_ordering = ["username", "id"]  # members page by user name, not by team name
+        self.keyset_table = None
+        page = self.paginate_queryset(Person.objects.filter(team_memberships__team=team))
+        return self.get_paginated_response(TeamMemberSerializer(page, many=True).data)
