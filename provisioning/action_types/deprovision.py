@@ -3,8 +3,8 @@
 The account is deactivated first (PATCH replace ``active``, else PUT), then removed from
 each group that holds it: those of the console's picture, and those the application says
 hold it now (a membership added since the last extraction is not left behind). Leavers
-go first (``priority``, their own queue, an integration's last free slot: see ``KIND``). Undone by reactivating
-the account and putting its memberships back.
+go first (``KIND``: the first priority, their own queue, an integration's last free slot).
+Undone by reactivating the account and putting its memberships back.
 """
 
 from __future__ import annotations
