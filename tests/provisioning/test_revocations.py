@@ -20,6 +20,7 @@ from django.test import Client
 from django.utils import timezone
 
 from console.accounts.models import Person
+from console.audit.models import AuditEvent
 from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration
 from integrations.scim_client import ScimClient
@@ -74,6 +75,8 @@ def test_a_deprovision_is_read_back_and_its_record_says_verified_with_the_time(
     calls = [(c.method, c.url.rsplit("/", 1)[-1], c.status) for c in revocation_calls(record)]
     assert calls[0] == ("PATCH", jane["id"], 204)
     assert calls[-2:] == [("GET", jane["id"], 200), ("GET", engineers["id"], 200)]
+    event = AuditEvent.objects.get(verb="revocation.verified")
+    assert (event.target_id, event.details["reason"]) == (str(done.pk), record.reason)
 
 
 def test_an_account_already_gone_is_verified(
