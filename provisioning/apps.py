@@ -21,6 +21,9 @@ class ProvisioningConfig(AppConfig):
         register_panel("dashboard.main", template="provisioning/dashboard_tiles.html", context=_tiles, order=5)
         register_panel("dashboard.main", template="provisioning/dashboard_charts.html", context=_charts, order=20)
         register_panel(
+            "dashboard.main", template="provisioning/dashboard_revocations.html", context=_revocations, order=25
+        )
+        register_panel(
             "integration.detail", template="provisioning/panel_integration_charts.html", context=_integration_charts
         )
         register_panel("person.detail", template="provisioning/panel_person.html", context=_person)
@@ -133,6 +136,12 @@ def _charts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
     from provisioning.charts import actions_per_day, pending_approvals
 
     return {"charts": [actions_per_day(), pending_approvals()]}
+
+
+def _revocations(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
+    from provisioning.revocations import LATENCY_DAYS, revocation_latencies
+
+    return {"latencies": revocation_latencies(), "days": LATENCY_DAYS}
 
 
 def _integration_charts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:

@@ -194,6 +194,9 @@ class DryRun:
     def update_picture(self, change: Callable[[], None]) -> None:
         """Not made: nothing changed in the application."""
 
+    def keep_record(self, write: Callable[[], object]) -> None:
+        """Not kept: the dry run read the console's picture, not the application."""
+
 
 @dataclass
 class Rehearsal:

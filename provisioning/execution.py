@@ -352,6 +352,10 @@ class BatchRun:
         """The console's picture brought in line with what an action did, at once."""
         change()
 
+    def keep_record(self, write: Callable[[], object]) -> None:
+        """A record of what an action found, written at once (a failure that follows keeps it)."""
+        write()
+
     def success(self, action: Action, result: dict[str, Any]) -> None:
         self.succeeded.append((action, result))
         if time.monotonic() - self.written_at >= settings.ACTION_WRITE_SECONDS:

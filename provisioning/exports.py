@@ -1,4 +1,4 @@
-"""Actions exported as CSV or JSON, with the same filters as the list, streamed row by row."""
+"""Actions and revocations exported as CSV or JSON, with the same filters as the list, streamed row by row."""
 
 from __future__ import annotations
 
@@ -29,6 +29,23 @@ EXPORT_COLUMNS = [
     ExportColumn("last_error", lambda a: a.last_error),
 ]
 COLUMNS = [column.name for column in EXPORT_COLUMNS]
+
+
+# A revocation's request and answer are its action's calls of ``attempt`` (``calls`` on the API,
+# the action's page): referenced, not copied.
+REVOCATION_EXPORT_COLUMNS = [
+    ExportColumn("id", lambda r: r.pk),
+    ExportColumn("action", lambda r: r.action_id),
+    ExportColumn("attempt", lambda r: r.attempt),
+    ExportColumn("integration", lambda r: r.integration.name),
+    ExportColumn("account", lambda r: r.account),
+    ExportColumn("person", lambda r: r.person.username if r.person else ""),
+    ExportColumn("requested_at", lambda r: r.requested_at.isoformat()),
+    ExportColumn("verified_at", lambda r: r.verified_at.isoformat()),
+    ExportColumn("outcome", lambda r: r.outcome),
+    ExportColumn("reason", lambda r: r.reason),
+    ExportColumn("latency_seconds", lambda r: round(r.latency_seconds, 3)),
+]
 
 
 def actions_export(actions: QuerySet[Action], kind: str, ordering: list[str] | None = None) -> StreamingHttpResponse:

@@ -1,4 +1,4 @@
-"""Action filters shared by the Actions page and ``/api/v1/actions/``."""
+"""Filters shared by the list pages and the API (Actions, access requests, revocations)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from integrations.models import Integration
-from provisioning.models import AccessRequest, Action, ActionState, ActionType
+from provisioning.models import AccessRequest, Action, ActionState, ActionType, Revocation
 
 
 class ActionFilterSet(django_filters.FilterSet):
@@ -48,3 +48,24 @@ class AccessRequestFilterSet(django_filters.FilterSet):
     def of_mine(self, queryset: QuerySet[AccessRequest], name: str, value: bool) -> QuerySet[AccessRequest]:
         user = getattr(self.request, "user", None)
         return queryset.filter(requested_by=user) if value and user is not None else queryset
+
+
+class RevocationFilterSet(django_filters.FilterSet):
+    outcome = django_filters.ChoiceFilter(choices=Revocation.Outcome.choices, label="Outcome", empty_label="Any")
+    integration = django_filters.ModelChoiceFilter(
+        queryset=Integration.all_objects.order_by("name"), label="Integration", empty_label="Any"
+    )
+    person = django_filters.CharFilter(
+        method="about_person",
+        label="Person or account",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "User name"}),
+    )
+
+    class Meta:
+        model = Revocation
+        fields = ["outcome", "integration", "person"]
+
+    def about_person(self, queryset: QuerySet[Revocation], name: str, value: str) -> QuerySet[Revocation]:
+        """Revocations of the person or the account with this user name (any case)."""
+        value = value.strip()
+        return queryset.filter(Q(person__username__iexact=value) | Q(account__iexact=value))

@@ -285,3 +285,46 @@ class AttributeTransformer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attribute_name} ← {self.get_source_display()} {self.value}"
+
+
+class Revocation(models.Model):
+    """What a deprovision left in the application, read back after it: one per deprovision.
+
+    The request and the answer are the action's call log for ``attempt`` (already redacted:
+    referenced, never copied); ``latency_seconds`` runs from the request to the read-back.
+    """
+
+    class Outcome(models.TextChoices):
+        VERIFIED = "verified", "Verified"
+        MISMATCH = "mismatch", "Mismatch"
+        UNVERIFIED = "unverified", "Could not verify"
+
+    action = models.OneToOneField(Action, on_delete=models.CASCADE, related_name="revocation")
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="revocations")
+    target_user = models.ForeignKey(
+        TargetUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="revocations"
+    )
+    account = models.CharField(max_length=300, help_text="The account's user name, as the action named it.")
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="revocations"
+    )
+    requested_at = models.DateTimeField()
+    attempt = models.PositiveIntegerField(help_text="The attempt whose calls carried the request and its answer.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.TextField(blank=True, help_text="What the read-back showed, in words.")
+    verified_at = models.DateTimeField(default=timezone.now)
+    latency_seconds = models.FloatField(help_text="From the request to the read-back.")
+
+    class Meta:
+        ordering = ["-verified_at", "-id"]
+        indexes = [
+            # The latency of an integration over a period, and the Revocations list's sorts.
+            models.Index(fields=["integration", "verified_at"], name="revocation_latency_idx"),
+            models.Index(fields=["verified_at", "id"], name="revocation_verified_sort_idx"),
+            models.Index(fields=["account", "id"], name="revocation_account_sort_idx"),
+            models.Index(fields=["outcome", "id"], name="revocation_outcome_sort_idx"),
+            models.Index(fields=["latency_seconds", "id"], name="revocation_latency_sort_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"revocation of {self.account}: {self.get_outcome_display()}"

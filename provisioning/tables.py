@@ -1,4 +1,4 @@
-"""The Actions list's table (the export keeps its own stable fields: provisioning.exports)."""
+"""The Actions and Revocations lists' tables (their exports keep their own stable fields: provisioning.exports)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from console.core.display import when
-from console.core.tables import Column, Table, link
-from provisioning.exports import EXPORT_COLUMNS
-from provisioning.models import Action
+from console.core.tables import Column, Table, badge, link
+from provisioning.exports import EXPORT_COLUMNS, REVOCATION_EXPORT_COLUMNS
+from provisioning.models import Action, Revocation
 from provisioning.templatetags.actions import state_badge
 
 
@@ -19,9 +19,9 @@ def _state(action: Action) -> Any:
     return render_to_string("provisioning/state_badge.html", state_badge(action))
 
 
-def _integration(action: Action) -> Any:
+def _integration(row: Action | Revocation) -> Any:
     return format_html(
-        '<a href="{}">{}</a>', reverse("integration_detail", args=[action.integration_id]), action.integration.name
+        '<a href="{}">{}</a>', reverse("integration_detail", args=[row.integration_id]), row.integration.name
     )
 
 
@@ -49,4 +49,44 @@ ACTIONS_TABLE = Table(
     ],
     ordering="-created_at",
     export_columns=EXPORT_COLUMNS,
+)
+
+
+OUTCOME_BADGES = {
+    Revocation.Outcome.VERIFIED: "ok",
+    Revocation.Outcome.MISMATCH: "bad",
+    Revocation.Outcome.UNVERIFIED: "warn",
+}
+
+
+def _seconds(revocation: Revocation) -> str:
+    return f"{revocation.latency_seconds:.1f} s"
+
+
+# Sorts: verified (its own index), account, outcome and latency (indexes on the field and the id).
+REVOCATIONS_TABLE = Table(
+    name="revocations",
+    columns=[
+        Column(
+            "verified_at",
+            "Verified",
+            sort="verified_at",
+            html=link(lambda r: reverse("action_detail", args=[r.action_id]), lambda r: when(r.verified_at)),
+        ),
+        Column("account", "Account", sort="account"),
+        Column("integration", "Integration", value=lambda r: r.integration.name, html=_integration),
+        Column("person", "Person", value=lambda r: r.person.username if r.person else ""),
+        Column(
+            "outcome",
+            "Outcome",
+            sort="outcome",
+            value=lambda r: r.get_outcome_display(),
+            html=badge(lambda r: OUTCOME_BADGES.get(r.outcome, ""), lambda r: r.get_outcome_display()),
+        ),
+        Column("reason", "What the application showed", value=lambda r: r.reason),
+        Column("latency_seconds", "Time to verify", sort="latency_seconds", value=_seconds),
+        Column("requested_at", "Requested", default=False),
+    ],
+    ordering="-verified_at",
+    export_columns=REVOCATION_EXPORT_COLUMNS,
 )

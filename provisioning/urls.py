@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.action_list, name="action_list"),
     path("request/", views.action_request_view, name="action_request"),
     path("export/", views.action_export_view, name="action_export"),
+    path("revocations/", views.revocation_list, name="revocation_list"),
     path("<int:pk>/", views.action_detail, name="action_detail"),
     path("<int:pk>/approve/", views.action_approve_view, name="action_approve"),
     path("<int:pk>/reject/", views.action_reject_view, name="action_reject"),

@@ -46,7 +46,7 @@ from provisioning.batches import (
 )
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
-from provisioning.filters import AccessRequestFilterSet, ActionFilterSet
+from provisioning.filters import AccessRequestFilterSet, ActionFilterSet, RevocationFilterSet
 from provisioning.forms import (
     AccessRequestForm,
     ActionRequestForm,
@@ -56,7 +56,7 @@ from provisioning.forms import (
     TransformerForm,
     TransformerMoveForm,
 )
-from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer, Batch
+from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer, Batch, Revocation
 from provisioning.planning import duration_estimate, plan_for, plan_for_action, requests_planned
 from provisioning.services import (
     action_approve,
@@ -66,7 +66,7 @@ from provisioning.services import (
     action_retry,
     approval_policy_set,
 )
-from provisioning.tables import ACTIONS_TABLE
+from provisioning.tables import ACTIONS_TABLE, REVOCATIONS_TABLE
 from provisioning.transformers import (
     TransformerError,
     payload_for,
@@ -91,6 +91,18 @@ def action_list(request: HttpRequest) -> HttpResponseBase:
         queryset=Action.objects.select_related("integration", "requested_by", "decided_by"),
         filterset_class=ActionFilterSet,
         context={"live_states": LIVE_STATES},
+    )
+
+
+@requires(Perm.VIEW)
+def revocation_list(request: HttpRequest) -> HttpResponseBase:
+    """Each deprovision's read-back: verified, mismatch or could not verify, and how long it took."""
+    return render_table(
+        request,
+        table=replace(REVOCATIONS_TABLE, suggest={"person": reverse("person_suggest")}),
+        template="provisioning/revocations.html",
+        queryset=Revocation.objects.select_related("integration", "person"),
+        filterset_class=RevocationFilterSet,
     )
 
 

@@ -39,6 +39,7 @@ class Bent:
     refuse_replace_of: set[str] = field(default_factory=set)  # 501 to PATCH replace of these attribute paths
     refuse_count: bool = False  # 500 to any request with count
     names_as_members: bool = False  # a group's members.value holds userNames, not ids
+    patch_does_nothing: bool = False  # 200 to every PATCH, with no body, and nothing changed
     user_names: dict[str, str] = field(default_factory=dict)  # id -> userName, for names_as_members
     writes: list[Write] = field(default_factory=list)  # what reached the server
     refused: list[Write] = field(default_factory=list)  # what the front refused
@@ -72,6 +73,10 @@ def bent_front(app: Wsgi, state: Bent) -> Wsgi:
 
         if state.refuse_count and "count" in query:
             return _error(start_response, 500, "internal error while paging")
+        if method == "PATCH" and state.patch_does_nothing:
+            state.refused.append(Write(method, path, body))
+            start_response("200 OK", [("Content-Length", "0")])
+            return [b""]
         if method == "PATCH" and isinstance(body, dict):
             operations = body.get("Operations") or []
             if state.refuse_filter_path_remove:

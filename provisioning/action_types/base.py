@@ -4,8 +4,9 @@ An action type is four things (``ActionKind``): how a request is validated, how 
 executed (its SCIM calls), its plan (the dry run: the same executor against the console's
 picture, ``provisioning/dry_run.py``) and its inverse (what undoes it). An executor
 changes the application through the client it is given and the console's picture of it
-only through its run (``Run.update_picture``, ``Run.remember_user``): a worker's run makes
-those changes, a dry run's keeps none.
+only through its run (``Run.update_picture``, ``Run.remember_user``), and keeps records of
+what it found through it (``Run.keep_record``): a worker's run makes those changes, a dry
+run's keeps none.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class Run(Protocol):
 
     def update_picture(self, change: Callable[[], None]) -> None:
         """Bring the console's picture in line with what the action did in the application."""
+
+    def keep_record(self, write: Callable[[], object]) -> None:
+        """Write a record of what the action found (a deprovision's read-back); a dry run keeps none."""
 
 
 Executor = Callable[[Action, ScimClient, Run], dict[str, Any]]

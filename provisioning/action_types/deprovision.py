@@ -5,6 +5,11 @@ each group that holds it: those of the console's picture, and those the applicat
 hold it now (a membership added since the last extraction is not left behind). Leavers
 go first (``KIND``: the first priority, their own queue, an integration's last free slot).
 Undone by reactivating the account and putting its memberships back.
+
+Then the account is read back (``verify``): an application may answer 200 and change
+nothing. The account must read inactive (or be gone), and out of each group it was removed
+from; a mismatch fails the action with what the application still shows. What was found is
+kept as the deprovision's revocation record (``provisioning/revocations.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +20,24 @@ from typing import Any
 from console.accounts.models import Person
 from integrations import dialect
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
-from integrations.scim_client import ScimBadRequest, ScimBadResponse, ScimClient, ScimNotFound, escape_filter_value
+from integrations.scim_client import (
+    ScimBadRequest,
+    ScimBadResponse,
+    ScimClient,
+    ScimClientError,
+    ScimNotFound,
+    escape_filter_value,
+)
 from provisioning.action_types.base import ActionKind, Run, account_to_remove, groups_endpoint, users_endpoint
 from provisioning.dialect_forms import member_values, remove_members, set_active
 from provisioning.dry_run import PlannedRequest, members_label, rehearse, user_names, with_user_names
 from provisioning.lookups import cannot_filter
-from provisioning.models import Action, ActionType
+from provisioning.models import Action, ActionType, Revocation
+from provisioning.revocations import revocation_record
+
+
+class RevocationNotVerified(ScimClientError):
+    """The application accepted the deprovision, and reading the account back shows it was not made."""
 
 
 def validate(
@@ -58,8 +75,61 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
             TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
 
     run.update_picture(deactivate)
+    outcome, reason = verify(scim, action, reference, removed_from)
+    run.keep_record(lambda: revocation_record(action=action, outcome=outcome, reason=reason))
+    if outcome == Revocation.Outcome.MISMATCH:
+        raise RevocationNotVerified(reason)
     # What undo needs: reactivate, and put the memberships back.
-    return {"deactivated": user_id, "removed_from_groups": removed_from}
+    return {"deactivated": user_id, "removed_from_groups": removed_from, "verification": str(outcome)}
+
+
+def verify(scim: ScimClient, action: Action, reference: str, removed_from: list[str]) -> tuple[str, str]:
+    """Read the account back, and each group it was removed from: (``Revocation.Outcome``, reason in words).
+
+    Inactive (or gone) and in none of the groups is verified; still active, or still a
+    member, is a mismatch; a read that fails, or an answer silent on ``active``, cannot
+    verify.
+    """
+    integration = action.integration
+    user_path = f"{users_endpoint(integration)}/{action.parameters['user_id']}"
+    name = action.subject or str(action.parameters["user_id"])
+    mismatches: list[str] = []
+    unknown: list[str] = []
+    try:
+        account: dict[str, Any] | None = scim.get_json(user_path)
+    except ScimNotFound:
+        account = None  # gone: nothing left active
+    except ScimClientError as error:
+        return Revocation.Outcome.UNVERIFIED, f"reading {name} back failed: {error}"
+    if account is not None:
+        active = account.get("active")
+        if active is True or str(active).lower() == "true":
+            mismatches.append(f"the application answered success but still shows {name} active")
+        elif active is None:
+            unknown.append(f"the application's answer for {name} does not say whether it is active")
+    for group_id in removed_from:
+        group_path = f"{groups_endpoint(integration)}/{group_id}"
+        try:
+            group = scim.get_json(group_path)
+        except ScimNotFound:
+            continue  # the group is gone: nobody is in it
+        except ScimClientError as error:
+            unknown.append(f"reading group {group_id} back failed: {error}")
+            continue
+        label = str(group.get("displayName") or group_id)
+        members = group.get("members") or []  # SCIM leaves out an attribute with no value: no members
+        if not isinstance(members, list):
+            unknown.append(f"the application's answer for {label} does not list its members")
+        elif any(isinstance(m, dict) and str(m.get("value")) == reference for m in members):
+            mismatches.append(f"{name} is still a member of {label}")
+    if mismatches:
+        return Revocation.Outcome.MISMATCH, "; ".join(mismatches)
+    if unknown:
+        return Revocation.Outcome.UNVERIFIED, "; ".join(unknown)
+    state = "is no longer in the application" if account is None else "reads inactive"
+    count = len(removed_from)
+    groups = f", and out of the {count} group{'s' if count > 1 else ''} it was in" if count else ""
+    return Revocation.Outcome.VERIFIED, f"{name} {state}{groups}"
 
 
 def _groups_holding(action: Action, scim: ScimClient, reference: str, known: list[str]) -> list[str] | None:

@@ -1,5 +1,5 @@
-"""The shapes of ``/api/v1/actions/``, ``batches/``, ``access-requests/``, ``transformers/`` and
-approval policies: what the API reads and answers."""
+"""The shapes of ``/api/v1/actions/``, ``batches/``, ``access-requests/``, ``transformers/``,
+approval policies and revocations: what the API reads and answers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ from rest_framework import serializers
 from console.accounts.models import Person
 from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.batches import batch_progress, batch_rejection
-from provisioning.models import AccessRequest, Action, ActionEvent, ActionType, AttributeTransformer, Batch, ScimCall
+from provisioning.models import (
+    AccessRequest,
+    Action,
+    ActionEvent,
+    ActionType,
+    AttributeTransformer,
+    Batch,
+    Revocation,
+    ScimCall,
+)
+from provisioning.revocations import revocation_calls
 from provisioning.selectors import parameters_resolved
 
 
@@ -228,3 +238,43 @@ class AttributeTransformerMoveSerializer(AttributeTransformerSerializer):
 class ApprovalPolicyItemSerializer(serializers.Serializer[Any]):
     action_type = serializers.ChoiceField(choices=ActionType.choices)
     requires_approval = serializers.BooleanField()
+
+
+class RevocationSerializer(serializers.ModelSerializer[Revocation]):
+    integration_name = serializers.CharField(source="integration.name", read_only=True)
+    person = serializers.PrimaryKeyRelatedField[Person](read_only=True)
+    calls = serializers.SerializerMethodField(help_text="The deprovision's requests and answers, from its call log.")
+
+    class Meta:
+        model = Revocation
+        fields = [
+            "id",
+            "action",
+            "attempt",
+            "integration",
+            "integration_name",
+            "target_user",
+            "account",
+            "person",
+            "requested_at",
+            "verified_at",
+            "outcome",
+            "reason",
+            "latency_seconds",
+            "calls",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ScimCallSerializer(many=True))
+    def get_calls(self, record: Revocation) -> Any:
+        return ScimCallSerializer(revocation_calls(record), many=True).data
+
+
+class RevocationLatencySerializer(serializers.Serializer[dict[str, Any]]):
+    integration = serializers.IntegerField()
+    days = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="Verified revocations in the period.")
+    not_verified = serializers.IntegerField(help_text="Mismatches and revocations that could not be verified.")
+    sampled = serializers.IntegerField(help_text="How many of the most recent the percentiles were computed over.")
+    p50_seconds = serializers.FloatField(allow_null=True)
+    p95_seconds = serializers.FloatField(allow_null=True)

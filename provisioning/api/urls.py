@@ -8,6 +8,8 @@ from provisioning.api.views import (
     AttributeTransformerViewSet,
     BatchViewSet,
     IntegrationResumeView,
+    PersonRevocationsView,
+    RevocationLatencyView,
 )
 
 router = ConsoleRouter()
@@ -20,4 +22,6 @@ urlpatterns = [
     *router.urls,
     path("integrations/<int:pk>/resume/", IntegrationResumeView.as_view(), name="integration_resume_api"),
     path("integrations/<int:pk>/approval-policies/", ApprovalPoliciesView.as_view(), name="approval_policies_api"),
+    path("integrations/<int:pk>/revocation-latency/", RevocationLatencyView.as_view(), name="revocation_latency_api"),
+    path("people/<int:pk>/revocations/", PersonRevocationsView.as_view(), name="person_revocations_api"),
 ]

@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,13 +36,16 @@ from provisioning.api.serializers import (
     AttributeTransformerSerializer,
     BatchSerializer,
     DecisionSerializer,
+    RevocationLatencySerializer,
+    RevocationSerializer,
 )
 from provisioning.batches import batch_approve, batch_reject, batch_request, batch_undo, mass_change_reason
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import ActionFilterSet
-from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
+from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch, Revocation
 from provisioning.planning import duration_estimate, plan_for, requests_planned
+from provisioning.revocations import revocation_latency, revocations_of_person
 from provisioning.services import (
     action_approve,
     action_cancel,
@@ -51,7 +55,7 @@ from provisioning.services import (
     approval_policies_of,
     approval_policy_set,
 )
-from provisioning.tables import ACTIONS_TABLE
+from provisioning.tables import ACTIONS_TABLE, REVOCATIONS_TABLE
 from provisioning.transformers import payload_for, transformer_add, transformer_delete, transformer_move
 
 
@@ -363,3 +367,27 @@ class ApprovalPoliciesView(APIView):
         for item in items.validated_data:
             approval_policy_set(actor=acting_person(request), integration=integration, request=request, **item)
         return Response(approval_policies_of(integration))
+
+
+class PersonRevocationsView(ListAPIView[Revocation]):
+    """``GET /api/v1/people/{id}/revocations/``: the person's revocation records, newest first."""
+
+    access_policy = api_policy()
+    serializer_class = RevocationSerializer
+    keyset_table = REVOCATIONS_TABLE
+
+    def get_queryset(self) -> Any:
+        person = get_object_or_404(Person, pk=self.kwargs["pk"])
+        return revocations_of_person(person)
+
+
+class RevocationLatencyView(APIView):
+    """``GET /api/v1/integrations/{id}/revocation-latency/``: p50 and p95 from request to verified
+    revocation over 30 days, and the count."""
+
+    access_policy = api_policy()
+
+    @extend_schema(responses={200: RevocationLatencySerializer})
+    def get(self, request: Request, pk: int) -> Response:
+        integration = get_object_or_404(Integration.all_objects, pk=pk)
+        return Response(RevocationLatencySerializer(revocation_latency(integration=integration)).data)

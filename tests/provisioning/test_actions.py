@@ -153,13 +153,16 @@ def test_deprovision_deactivates_then_removes_memberships(
     calls = [(c.method, c.url.split("?")[0].rsplit("/", 1)[-1]) for c in ScimCall.objects.filter(action=done)]
     assert calls[0] == ("PATCH", ada["id"])  # deactivated first
     assert calls[1] == ("GET", "Groups")  # then the application says which groups hold the account
-    assert sorted(calls[2:]) == sorted(
+    assert sorted(calls[2:5]) == sorted(
         [
             ("PATCH", group(app, "Engineers").remote_id),
             ("PATCH", group(app, "Admins").remote_id),
             ("PATCH", on_call["id"]),
         ]
     )
+    # then the account is read back, and each group it left
+    assert calls[5:] == [("GET", ada["id"]), *(("GET", g) for g in done.result["removed_from_groups"])]
+    assert done.result["verification"] == "verified"
     assert server_user(peer, "ada")["active"] is False  # type: ignore[index]
     for group_id in (group(app, "Engineers").remote_id, group(app, "Admins").remote_id, on_call["id"]):
         members = peer.http.get(f"/Groups/{group_id}").json().get("members") or []
