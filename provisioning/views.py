@@ -431,7 +431,12 @@ def access_request_list(request: HttpRequest) -> HttpResponse:
 
 
 @requires(Perm.VIEW)
-def access_request_detail(request: HttpRequest, pk: int, extend_form: AccessExtendForm | None = None) -> HttpResponse:
+def access_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _access_page(request, pk)
+
+
+def _access_page(request: HttpRequest, pk: int, extend_form: AccessExtendForm | None = None) -> HttpResponse:
+    """The request's page; with ``extend_form``, that form again with what is wrong beside its field."""
     access = get_object_or_404(
         AccessRequest.objects.select_related(
             "target_user", "target_group", "integration", "requested_by", "action", "ended_by", "end_action"
@@ -459,6 +464,7 @@ def access_request_create_view(request: HttpRequest) -> HttpResponse:
     if not form.is_valid() and "target_group" in form.errors:
         _invalid(request, form)
         return _back(request)
+    group = form.cleaned_data["target_group"]  # before a refusal on the group takes it out
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -476,7 +482,6 @@ def access_request_create_view(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, "Requested. An approver will decide.")
             return redirect("access_request_detail", pk=access.pk)
-    group = form.cleaned_data["target_group"]
     context = {"form": form, "group": group, "integration": group.integration, "back": _back(request)["Location"]}
     return render(request, "provisioning/access_request_form.html", context, status=400)
 
@@ -533,7 +538,7 @@ def access_request_extend_view(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Extended.")
             return redirect("access_request_detail", pk=pk)
-    return access_request_detail(request, pk, extend_form=form)
+    return _access_page(request, pk, extend_form=form)
 
 
 @require_POST

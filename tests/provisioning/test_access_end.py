@@ -402,3 +402,45 @@ def _paris() -> Any:
     from zoneinfo import ZoneInfo
 
     return ZoneInfo("Europe/Paris")
+
+
+def test_on_the_page_an_admin_extends_with_the_error_beside_the_field_and_ends_after_confirming(
+    peer: Peer,
+    finance: dict[str, Any],
+    app: Integration,
+    requester: Person,
+    approver: Person,
+    make_person: Callable[..., Person],
+) -> None:
+    access = _granted(app, requester, approver)
+    run_action(access.action)  # type: ignore[arg-type]
+    admin = Client()
+    admin.force_login(make_person("second-admin", roles=["admin"]))
+    page = f"/actions/access-requests/{access.pk}/"
+    assert "End access now" in admin.get(page).content.decode()
+
+    refused = admin.post(f"{page}extend/", {"ends_at": "2020-01-01T10:00"})
+    assert refused.status_code == 400
+    assert '<div id="id_ends_at_error"><p class="error" role="alert">The new end must be later' in (
+        refused.content.decode()
+    )
+    assert admin.post(f"{page}extend/", {"ends_at": "2099-01-01T10:00"}).status_code == 400  # past the maximum
+    assert admin.post(f"{page}extend/", {"ends_at": "next week"}).status_code == 400
+    assert access.ends_at is not None
+    later = timezone.localtime(access.ends_at) + timedelta(days=2)
+    assert admin.post(f"{page}extend/", {"ends_at": later.strftime("%Y-%m-%dT%H:%M")})["Location"] == page
+    access.refresh_from_db()
+    assert access.ends_at == later.replace(second=0, microsecond=0)
+
+    asked = admin.post(f"{page}end/", {"confirm": "ask", "confirm_text": "Ends the access now", "confirm_count": "1"})
+    assert asked.status_code == 200
+    assert "Ends the access now" in asked.content.decode()  # the confirmation page, nothing done yet
+    assert AccessRequest.objects.get(pk=access.pk).state == "approved"
+    assert admin.post(f"{page}end/", {"confirm": "done", "reason": "project over"})["Location"] == page
+    html = admin.get(page).content.decode()
+    assert "Access is ending (ended early by second-admin): the removal of the membership" in html
+    access.refresh_from_db()
+    assert access.end_action is not None
+    run_action(access.end_action)
+    assert "membership removed by action" in admin.get(page).content.decode()
+    assert _members(peer, app, "Finance") == []
