@@ -444,3 +444,39 @@ def test_on_the_page_an_admin_extends_with_the_error_beside_the_field_and_ends_a
     run_action(access.end_action)
     assert "membership removed by action" in admin.get(page).content.decode()
     assert _members(peer, app, "Finance") == []
+
+
+def test_a_full_batch_sends_the_beat_task_again_for_the_rest(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    approver: Person,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.ACCESS_REQUEST_END_BATCH = 1
+    peer.user("ada")
+    peer.user("bob")
+    peer.group("Finance", [])
+    extract()
+    for name in ("ada", "bob"):
+        access = access_request_create(
+            actor=requester,
+            target_user=account(app, name),
+            target_group=group(app, "Finance"),
+            operation="add",
+            justification="Audit",
+            ends_at=timezone.now() + timedelta(hours=1),
+        )
+        run_action(access_request_approve(actor=approver, access=access).action)  # type: ignore[arg-type]
+        _due(access)
+    sent: list[str] = []
+    monkeypatch.setattr(access_requests_end_due_task, "delay", lambda: sent.append("again"))
+    assert access_requests_end_due_task() == 1  # as a worker runs it
+    assert sent == ["again"]
+    assert access_requests_end_due_task() == 1
+    assert sent == ["again", "again"]
+    assert access_requests_end_due_task() == 0
+    assert sent == ["again", "again"]  # nothing left: no more
+    assert AccessRequest.objects.filter(state="ended").count() == 2
