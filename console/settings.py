@@ -202,6 +202,10 @@ ACTION_QUARANTINE_AFTER = env_int("ACTION_QUARANTINE_AFTER", 10)
 ACTION_BATCH_SIZE = env_int("ACTION_BATCH_SIZE", 100)
 # A worker running a batch writes the outcomes it has at least this often (seconds).
 ACTION_WRITE_SECONDS = env_float("ACTION_WRITE_SECONDS", 0.5)
+# Access requested for a time ends at most this many days ahead; beat ends up to this many
+# due requests a run (and sends itself again while more are due).
+ACCESS_REQUEST_MAX_DAYS = env_int("ACCESS_REQUEST_MAX_DAYS", 365)
+ACCESS_REQUEST_END_BATCH = env_int("ACCESS_REQUEST_END_BATCH", 200)
 
 # --- Extraction -----------------------------------------------------------------------------
 # A running extraction whose worker has not renewed its heartbeat this long is failed as lost
@@ -315,6 +319,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "extractions-recover": {"task": "integrations.tasks.extractions_recover_task", "schedule": 60},
     "actions-recover": {"task": "provisioning.tasks.actions_recover_task", "schedule": 60},
     "actions-expire": {"task": "provisioning.tasks.actions_expire_task", "schedule": 5 * 60},
+    "access-requests-end-due": {"task": "provisioning.tasks.access_requests_end_due_task", "schedule": 60},
 }
 CELERY_TASK_ALWAYS_EAGER = False  # never eager: a real worker runs the tasks
 # A worker writes a heartbeat this often; /readyz wants one newer than the max age.

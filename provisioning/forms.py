@@ -9,11 +9,12 @@ from typing import Any
 
 from django import forms
 from django.http import QueryDict
+from django.utils import timezone
 
 from console.accounts.models import Person
 from integrations.filters import TargetUserFilterSet
 from integrations.models import Integration, TargetGroup, TargetUser
-from provisioning.models import ActionType
+from provisioning.models import AccessRequest, ActionType
 from provisioning.selectors import parameters_resolved
 
 CHOOSE_AN_INTEGRATION = {"required": "Choose an integration.", "invalid_choice": "Choose an integration."}
@@ -115,16 +116,42 @@ class BatchRequestForm(forms.Form):
         return targets
 
 
-class AccessRequestForm(forms.Form):
-    """Ask for an account to be added to (or removed from) a group, by the account's user name."""
+def end_field(label: str, *, required: bool) -> forms.DateTimeField:
+    """An end date typed in the viewer's time zone (the one the console shows them)."""
+    return forms.DateTimeField(
+        required=required,
+        label=label,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"invalid": "Enter a date and time, such as 2026-12-31 14:00."},
+    )
+
+
+class ZonedEndForm(forms.Form):
+    """A form with an end date: its help names the viewer's time zone, in which it is read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["ends_at"].help_text = f"In your time zone, {zone}. The membership is removed then."
+
+
+class AccessRequestForm(ZonedEndForm):
+    """Ask for an account to be added to (or removed from) a group, by the account's user name;
+    access added may end at a date."""
 
     target_group = forms.ModelChoiceField(
         TargetGroup.objects.select_related("integration"),
+        widget=forms.HiddenInput,
         error_messages={"required": "Choose a group.", "invalid_choice": "Choose a group."},
     )
-    user_name = forms.CharField(required=False)
-    operation = forms.CharField(required=False)
-    justification = forms.CharField(required=False, strip=False)
+    user_name = forms.CharField(required=False, label="Account (user name)")
+    operation = forms.ChoiceField(
+        choices=AccessRequest.Operation.choices,
+        label="Change",
+        error_messages={"required": "Choose add or remove.", "invalid_choice": "Choose add or remove."},
+    )
+    justification = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 2}))
+    ends_at = end_field("Access ends (optional)", required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -136,6 +163,12 @@ class AccessRequestForm(forms.Form):
         if data["target_user"] is None:
             self.add_error("user_name", f"No account named {name!r} in {group.integration.name}.")
         return data
+
+
+class AccessExtendForm(ZonedEndForm):
+    """Move approved access's end later."""
+
+    ends_at = end_field("New end", required=True)
 
 
 class TransformerForm(forms.Form):

@@ -217,7 +217,9 @@ class IntegrationThrottle(models.Model):
 class AccessRequest(models.Model):
     """Someone asks that an account join or leave a group; an approver decides.
 
-    Approval makes the MANAGE_RELATIONSHIPS action that carries it out.
+    Approval makes the MANAGE_RELATIONSHIPS action that carries it out. Access added may
+    end (``ends_at``): then another such action removes the membership, and the request
+    is ``ended`` (``provisioning.access_requests``).
     """
 
     class Operation(models.TextChoices):
@@ -229,6 +231,7 @@ class AccessRequest(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         CANCELLED = "cancelled", "Cancelled"
+        ENDED = "ended", "Access ended"
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="access_requests")
     target_user = models.ForeignKey(TargetUser, on_delete=models.CASCADE, related_name="access_requests")
@@ -248,9 +251,29 @@ class AccessRequest(models.Model):
         Action, null=True, blank=True, on_delete=models.SET_NULL, related_name="access_request"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="The access ends then: the membership is removed.")
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="When the console ended the access.")
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who ended it early; nobody when it ended at its end date.",
+    )
+    end_action = models.OneToOneField(
+        Action, null=True, blank=True, on_delete=models.SET_NULL, related_name="ended_access_request"
+    )
+    end_note = models.TextField(
+        blank=True, help_text="Why no removal was sent, or why the end could not be carried out yet."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # Beat's look-up of access due to end: approved, oldest end first.
+            models.Index(fields=["state", "ends_at"], name="access_request_due_idx"),
+        ]
 
     def __str__(self) -> str:
         verb = "add" if self.operation == self.Operation.ADD else "remove"

@@ -7,7 +7,9 @@ dies, and the claim inside makes a second delivery harmless.
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
+from provisioning.access_requests import access_requests_end_due
 from provisioning.execution import BUSY_RETRY_SECONDS, actions_execute, actions_recover
 from provisioning.services import actions_expire
 
@@ -38,3 +40,12 @@ def actions_recover_task() -> int:
 def actions_expire_task() -> int:
     """Beat: pending actions past their time are cancelled."""
     return actions_expire()
+
+
+@shared_task(ignore_result=True)
+def access_requests_end_due_task() -> int:
+    """Beat: end the access whose end date has come; a full batch sends the task again for the rest."""
+    ended = access_requests_end_due()
+    if ended >= settings.ACCESS_REQUEST_END_BATCH:
+        access_requests_end_due_task.delay()
+    return ended

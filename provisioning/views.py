@@ -27,9 +27,12 @@ from console.core.lists import render_list
 from console.core.tables import render_table
 from integrations.models import Integration
 from provisioning.access_requests import (
+    access_end_in_words,
     access_request_approve,
     access_request_cancel,
     access_request_create,
+    access_request_end,
+    access_request_extend,
     access_request_reject,
 )
 from provisioning.action_types.sync_identity import user_resource
@@ -48,6 +51,7 @@ from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet, RevocationFilterSet
 from provisioning.forms import (
+    AccessExtendForm,
     AccessRequestForm,
     ActionRequestForm,
     ApprovalPoliciesForm,
@@ -443,39 +447,58 @@ def access_request_list(request: HttpRequest) -> HttpResponse:
 
 @requires(Perm.VIEW)
 def access_request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _access_page(request, pk)
+
+
+def _access_page(request: HttpRequest, pk: int, extend_form: AccessExtendForm | None = None) -> HttpResponse:
+    """The request's page; with ``extend_form``, that form again with what is wrong beside its field."""
     access = get_object_or_404(
-        AccessRequest.objects.select_related("target_user", "target_group", "integration", "requested_by", "action"),
+        AccessRequest.objects.select_related(
+            "target_user", "target_group", "integration", "requested_by", "action", "ended_by", "end_action"
+        ),
         pk=pk,
     )
     return render(
         request,
         "provisioning/access_request.html",
-        {"access": access, "is_requester": access.requested_by_id == request.user.pk},
+        {
+            "access": access,
+            "is_requester": access.requested_by_id == request.user.pk,
+            "end_words": access_end_in_words(access),
+            "extend_form": extend_form or AccessExtendForm(),
+        },
+        status=400 if extend_form is not None else 200,
     )
 
 
 @require_POST
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def access_request_create_view(request: HttpRequest) -> HttpResponse:
+    """Ask for access; what is wrong is shown beside its field, on the request's own form page."""
     form = AccessRequestForm(request.POST)
-    if not form.is_valid():
+    if not form.is_valid() and "target_group" in form.errors:
         _invalid(request, form)
         return _back(request)
-    data = form.cleaned_data
-    try:
-        access = access_request_create(
-            actor=acting_person(request),
-            target_user=data["target_user"],
-            target_group=data["target_group"],
-            operation=data["operation"],
-            justification=data["justification"],
-            request=request,
-        )
-    except ConsoleError as exc:
-        error_shown(request, exc)
-        return _back(request)
-    messages.success(request, "Requested. An approver will decide.")
-    return redirect("access_request_detail", pk=access.pk)
+    group = form.cleaned_data["target_group"]  # before a refusal on the group takes it out
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            access = access_request_create(
+                actor=acting_person(request),
+                target_user=data["target_user"],
+                target_group=data["target_group"],
+                operation=data["operation"],
+                justification=data["justification"],
+                ends_at=data["ends_at"],
+                request=request,
+            )
+        except ConsoleError as exc:
+            error_shown(request, exc, form)
+        else:
+            messages.success(request, "Requested. An approver will decide.")
+            return redirect("access_request_detail", pk=access.pk)
+    context = {"form": form, "group": group, "integration": group.integration, "back": _back(request)["Location"]}
+    return render(request, "provisioning/access_request_form.html", context, status=400)
 
 
 def _access_move(request: HttpRequest, pk: int, move: Any, success: str, **extra: Any) -> HttpResponse:
@@ -502,6 +525,35 @@ def access_request_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.REQUEST_ACTIONS, write=Perm.REQUEST_ACTIONS)
 def access_request_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _access_move(request, pk, access_request_cancel, "Cancelled.")
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def access_request_end_view(request: HttpRequest, pk: int) -> HttpResponse:
+    if page := confirmation_page(request):
+        return page
+    return _access_move(
+        request, pk, access_request_end, "Access ended: the removal is requested.", reason=reason_of(request)
+    )
+
+
+@require_POST
+@requires(Perm.APPROVE, write=Perm.APPROVE)
+def access_request_extend_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move the end later; a bad date is shown beside the field on the request's page."""
+    form = AccessExtendForm(request.POST)
+    if form.is_valid():
+        access = get_object_or_404(AccessRequest, pk=pk)
+        try:
+            access_request_extend(
+                actor=acting_person(request), access=access, ends_at=form.cleaned_data["ends_at"], request=request
+            )
+        except ConsoleError as exc:
+            error_shown(request, exc, form)
+        else:
+            messages.success(request, "Extended.")
+            return redirect("access_request_detail", pk=pk)
+    return _access_page(request, pk, extend_form=form)
 
 
 @require_POST

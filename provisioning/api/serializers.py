@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from console.accounts.models import Person
 from integrations.models import Integration, TargetGroup, TargetUser
+from provisioning.access_requests import access_end_in_words
 from provisioning.batches import batch_progress, batch_rejection
 from provisioning.models import (
     AccessRequest,
@@ -178,6 +179,15 @@ class AccessRequestSerializer(serializers.ModelSerializer[AccessRequest]):
     requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
     decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
     action_state = serializers.CharField(source="action.state", default=None, read_only=True)
+    ends_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Optional, for access added: it ends then (in the future, within ACCESS_REQUEST_MAX_DAYS).",
+    )
+    ended_by = serializers.CharField(source="ended_by.username", default=None, read_only=True)
+    end_action_state = serializers.CharField(source="end_action.state", default=None, read_only=True)
+    end = serializers.SerializerMethodField(help_text="What becomes or became of the access's end, in words.")
 
     class Meta:
         model = AccessRequest
@@ -196,6 +206,12 @@ class AccessRequestSerializer(serializers.ModelSerializer[AccessRequest]):
             "action",
             "action_state",
             "created_at",
+            "ends_at",
+            "ended_at",
+            "ended_by",
+            "end_action",
+            "end_action_state",
+            "end",
         ]
         read_only_fields = [
             "id",
@@ -208,7 +224,23 @@ class AccessRequestSerializer(serializers.ModelSerializer[AccessRequest]):
             "action",
             "action_state",
             "created_at",
+            "ended_at",
+            "ended_by",
+            "end_action",
+            "end_action_state",
+            "end",
         ]
+
+    def get_end(self, access: AccessRequest) -> str:
+        return access_end_in_words(access)
+
+
+class AccessEndSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+
+
+class AccessExtendSerializer(serializers.Serializer[Any]):
+    ends_at = serializers.DateTimeField(help_text="The new end, later than the current one.")
 
 
 class AttributeTransformerSerializer(serializers.ModelSerializer[AttributeTransformer]):

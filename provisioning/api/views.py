@@ -24,10 +24,14 @@ from provisioning.access_requests import (
     access_request_approve,
     access_request_cancel,
     access_request_create,
+    access_request_end,
+    access_request_extend,
     access_request_reject,
 )
 from provisioning.action_types.sync_identity import user_resource
 from provisioning.api.serializers import (
+    AccessEndSerializer,
+    AccessExtendSerializer,
     AccessRequestSerializer,
     ActionDetailSerializer,
     ActionSerializer,
@@ -232,12 +236,20 @@ class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
 
 
 class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[AccessRequest]):
-    """Access requests: ``?state=pending``, ``?mine=true`` for the caller's own."""
+    """Access requests: ``?state=pending``, ``?mine=true`` for the caller's own.
+
+    Access added may carry ``ends_at``; admins ``end`` it early or ``extend`` it.
+    """
 
     access_policy = api_policy(
-        create=Perm.REQUEST_ACTIONS, approve=Perm.APPROVE, reject=Perm.APPROVE, cancel=Perm.REQUEST_ACTIONS
+        create=Perm.REQUEST_ACTIONS,
+        approve=Perm.APPROVE,
+        reject=Perm.APPROVE,
+        cancel=Perm.REQUEST_ACTIONS,
+        end=Perm.APPROVE,
+        extend=Perm.APPROVE,
     )
-    queryset = AccessRequest.objects.select_related("requested_by", "decided_by", "action")
+    queryset = AccessRequest.objects.select_related("requested_by", "decided_by", "action", "ended_by", "end_action")
     serializer_class = AccessRequestSerializer
     filterset_fields = ["state", "integration", "operation"]
     keyset_ordering = ["-created_at", "-id"]
@@ -258,6 +270,7 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
             target_group=data["target_group"],
             operation=data["operation"],
             justification=data["justification"],
+            ends_at=data.get("ends_at"),
             request=request,
         )
         return Response(AccessRequestSerializer(access).data, status=status.HTTP_201_CREATED)
@@ -281,6 +294,32 @@ class AccessRequestViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSe
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         access = get_object_or_404(AccessRequest, pk=pk)
         return _moved(request, access_request_cancel, AccessRequestSerializer, access=access)
+
+    @extend_schema(request=AccessEndSerializer, responses={200: AccessRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def end(self, request: Request, pk: str | None = None) -> Response:
+        """End approved access now: the removal is requested at once."""
+        access = get_object_or_404(AccessRequest, pk=pk)
+        body = AccessEndSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return _moved(
+            request, access_request_end, AccessRequestSerializer, access=access, reason=body.validated_data["reason"]
+        )
+
+    @extend_schema(request=AccessExtendSerializer, responses={200: AccessRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def extend(self, request: Request, pk: str | None = None) -> Response:
+        """Move the end of approved access later."""
+        access = get_object_or_404(AccessRequest, pk=pk)
+        body = AccessExtendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return _moved(
+            request,
+            access_request_extend,
+            AccessRequestSerializer,
+            access=access,
+            ends_at=body.validated_data["ends_at"],
+        )
 
 
 class AttributeTransformerViewSet(

@@ -114,8 +114,13 @@ def test_requests_that_make_no_sense_are_refused(
         "/actions/access-requests/new/",
         {"target_group": group(app, "Finance").pk, "user_name": "nobody", "operation": "add", "justification": "x"},
     )
-    page.post(
+    unjustified = page.post(
         "/actions/access-requests/new/",
         {"target_group": group(app, "Finance").pk, "user_name": "ada", "operation": "remove", "justification": ""},
     )
     assert not AccessRequest.objects.exists()
+    # Shown again on the request's own form, the reason beside its field.
+    assert unjustified.status_code == 400
+    assert '<div id="id_justification_error"><p class="error" role="alert">Say why the access is needed.' in (
+        unjustified.content.decode()
+    )
