@@ -138,7 +138,8 @@ class Picture:
         if clause is None or clause[1] not in lookups:
             return None
         value = re.sub(r"\\(.)", r"\1", clause[2])
-        return rows.filter(**{lookups[clause[1]]: value}).distinct()
+        # Each row once (a join on members could repeat it), without DISTINCT over the json resource column.
+        return rows.filter(pk__in=rows.filter(**{lookups[clause[1]]: value}).values("pk"))
 
     def _as_resource(self, row: TargetUser | TargetGroup) -> dict[str, Any]:
         """The row's resource as extracted, with what its columns say where the resource is silent."""
