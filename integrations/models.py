@@ -342,7 +342,10 @@ class TargetUser(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="target_users"
     )
-    owner_source = models.CharField("linked by", max_length=16, choices=OwnerSource.choices, blank=True)
+    # A database default too: extraction inserts accounts with COPY, naming only what it read.
+    owner_source = models.CharField(
+        "linked by", max_length=16, choices=OwnerSource.choices, blank=True, default="", db_default=""
+    )
     owner_linked_at = models.DateTimeField("linked at", null=True, blank=True)
 
     class Meta:

@@ -18,6 +18,8 @@ from console.audit.models import AuditEvent
 from integrations.correlation import integration_correlate, target_user_owner_set
 from integrations.extraction import extraction_run_execute
 from integrations.models import CorrelationConflict, ExtractionRun, Integration, TargetUser
+from provisioning.action_types import action_type_of
+from provisioning.dry_run import rehearse
 from provisioning.services import action_request
 from tests.integrations.conftest import INTEGRATION_FORM, Peer
 from tests.provisioning.conftest import run_action
@@ -171,6 +173,24 @@ def test_a_sync_for_a_person_links_the_account_it_creates(
     assert owners(integration) == {"hana.k": ("hana.k", "action")}
     extract(integration)  # the rules (none here) never undo it
     assert owners(integration) == {"hana.k": ("hana.k", "action")}
+
+
+def test_a_dry_run_of_a_sync_links_nothing_and_the_run_links_the_account_it_finds(
+    peer: Peer, make_integration: Callable[..., Integration], make_person: Callable[..., Person]
+) -> None:
+    requester = make_person("requester", roles=["operator"])
+    peer.user("ken", externalId="K-1")
+    ken = make_person("ken", external_id="K-1")
+    integration = make_integration(peer.url, provisioning_enabled=True, correlation_rules=[])
+    extract(integration)
+    sync = action_request(actor=requester, integration=integration, action_type="SYNC_IDENTITIES", person=ken)
+
+    rehearsal = rehearse(integration, sync.action_type, sync.parameters, action_type_of(sync.action_type).execute)
+
+    assert not rehearsal.stopped
+    assert owners(integration) == {"ken": (None, "")}
+    assert run_action(sync).result["id"] == TargetUser.objects.get(user_name="ken").remote_id  # found, not made
+    assert owners(integration) == {"ken": ("ken", "action")}
 
 
 def test_the_person_page_and_the_api_show_the_accounts(
