@@ -118,12 +118,14 @@ def integration_correlate(*, integration: Integration) -> Correlation:
         for person_id in people
     }
 
+    in_conflict = len({account_id for account_id, _ in conflicts})
     now = timezone.now()
     with transaction.atomic():
         current = {
             pk: (owner_id, source)
+            # A removed account keeps the owner it had: the person's page shows it as removed.
             for pk, owner_id, source in accounts.exclude(owner_source__in=FIXED_OWNER_SOURCES)
-            .filter(owner__isnull=False)
+            .filter(owner__isnull=False, removed_at__isnull=True)
             .values_list("pk", "owner_id", "owner_source")
         }
         changed = [
@@ -142,9 +144,9 @@ def integration_correlate(*, integration: Integration) -> Correlation:
             audit_record(
                 verb="integration.correlated",
                 target=integration,
-                details={"linked": len(changed), "unlinked": len(gone), "conflicts": len({a for a, _ in conflicts})},
+                details={"linked": len(changed), "unlinked": len(gone), "conflicts": in_conflict},
             )
-    return Correlation(linked=len(changed), unlinked=len(gone), conflicts=len({a for a, _ in conflicts}))
+    return Correlation(linked=len(changed), unlinked=len(gone), conflicts=in_conflict)
 
 
 def _conflicts_replace(integration: Integration, conflicts: Mapping[tuple[int, int], str], now: Any) -> None:

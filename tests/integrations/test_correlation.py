@@ -158,6 +158,22 @@ def test_a_manual_link_survives_the_next_extraction(
     assert owners(integration)["frank"] == ("grace", "manual")
 
 
+def test_an_account_removed_from_the_application_keeps_its_owner(
+    peer: Peer, make_integration: Callable[..., Integration], make_person: Callable[..., Person]
+) -> None:
+    make_person("gus")
+    gone = peer.user("gus")
+    integration = make_integration(peer.url)
+    extract(integration)
+    peer.http.delete(f"/Users/{gone['id']}").raise_for_status()
+
+    extract(integration)
+
+    account = TargetUser.objects.get(user_name="gus")
+    assert account.removed_at is not None
+    assert owners(integration) == {"gus": ("gus", "userName")}  # the person's page shows it as removed
+
+
 def test_a_sync_for_a_person_links_the_account_it_creates(
     peer: Peer, make_integration: Callable[..., Integration], make_person: Callable[..., Person]
 ) -> None:
