@@ -16,6 +16,9 @@ class IntegrationsConfig(AppConfig):
 
         register_panel("dashboard.main", template="integrations/dashboard_panel.html", context=_dashboard, order=10)
         register_panel("settings.pipeline", template="integrations/settings_overrides.html", context=_overrides)
+        register_panel(
+            "person.detail", template="integrations/panel_person_accounts.html", context=_person_accounts, order=50
+        )
         register_search("accounts", label="Accounts", find=_accounts, order=20)
         register_search("groups", label="Groups", find=_groups, order=30)
         register_search("integrations", label="Integrations", find=_integrations, order=40)
@@ -34,6 +37,15 @@ def _overrides(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
     from integrations.models import Integration
 
     return {"overrides": Integration.objects.filter(extraction_interval_minutes__isnull=False).order_by("name")}
+
+
+def _person_accounts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from integrations.selectors import person_accounts
+
+    person = page.get("person")
+    if person is None:
+        return None
+    return {"accounts": person_accounts(person_id=person.pk)}
 
 
 # The global search (console.core.search). Names match from their beginning, case aside: one

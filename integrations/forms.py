@@ -8,10 +8,18 @@ from typing import Any
 
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.html import format_html
 
 from integrations import catalog
 from integrations.limits import LIMITS
-from integrations.models import INTERVAL_LONGEST, INTERVAL_TOO_LONG, INTERVAL_TOO_SHORT, Integration
+from integrations.models import (
+    CORRELATION_RULE_WORDS,
+    CORRELATION_RULES,
+    INTERVAL_LONGEST,
+    INTERVAL_TOO_LONG,
+    INTERVAL_TOO_SHORT,
+    Integration,
+)
 from integrations.services import INTEGRATION_FIELDS, integration_input_problems
 
 # Provisioning limits a request may leave out, keeping what is set.
@@ -37,6 +45,7 @@ FIELDSETS: list[tuple[str, str, list[str]]] = [
             "extraction_interval_minutes",
             "mass_change_max_accounts",
             "mass_change_max_percent",
+            "correlation_rules",
         ],
     ),
     (
@@ -54,6 +63,17 @@ FIELDSETS: list[tuple[str, str, list[str]]] = [
 ]
 # Which authentication method each credential field belongs to (only the chosen one's show).
 AUTH_METHOD_OF = {"bearer_token": "bearer", "basic_username": "basic", "basic_password": "basic"}
+# Sent beside the rules' checkboxes: with none ticked, the rules were switched off, not left out.
+RULES_SHOWN = "correlation_rules_shown"
+
+
+class RuleCheckboxes(forms.CheckboxSelectMultiple):
+    """The correlation rules' checkboxes, and the marker that says they were on the page."""
+
+    def render(self, name: str, value: Any, attrs: Any = None, renderer: Any = None) -> Any:
+        return format_html(
+            '{}<input type="hidden" name="{}" value="1">', super().render(name, value, attrs, renderer), RULES_SHOWN
+        )
 
 
 class IntegrationForm(forms.ModelForm):
@@ -70,6 +90,13 @@ class IntegrationForm(forms.ModelForm):
         label="Extraction interval (minutes)",
         error_messages={"min_value": INTERVAL_TOO_SHORT, "max_value": INTERVAL_TOO_LONG},
         help_text="Overrides the global interval when set; at least 1 minute.",
+    )
+    correlation_rules = forms.MultipleChoiceField(
+        required=False,
+        label="Tie accounts to people when",
+        choices=[(rule, CORRELATION_RULE_WORDS[rule]) for rule in CORRELATION_RULES],
+        widget=RuleCheckboxes,
+        help_text="Tried in this order after every extraction; an account two people match is left to an admin.",
     )
     basic_password = forms.CharField(
         required=False,
@@ -149,6 +176,10 @@ class IntegrationForm(forms.ModelForm):
         for name in KEPT_WHEN_LEFT_OUT:  # left out of the request: the current (or default) value
             if data.get(name) is None and name not in self.errors:
                 data[name] = getattr(stored, name)
+        if RULES_SHOWN not in self.data:  # left out of the request: the current (or default) rules
+            data["correlation_rules"] = stored.correlation_rules
+        elif "correlation_rules" in data:
+            data["correlation_rules"] = [rule for rule in CORRELATION_RULES if rule in data["correlation_rules"]]
         checked = {name: value for name, value in data.items() if name not in self.errors}
         for problem in integration_input_problems(fields=checked, integration=stored if stored.pk else None):
             if problem.field not in self.errors:

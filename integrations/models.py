@@ -5,14 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
-from django.db.models.functions import Upper
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 from console.core.crypto import EncryptedTextField
+
+# The rules that tie an account to a person, in the order they are tried (integrations.correlation).
+CORRELATION_RULES = ["externalId", "userName", "email"]
+CORRELATION_RULE_WORDS = {
+    "externalId": "externalId is the person's external id",
+    "userName": "userName is the person's user name",
+    "email": "email is the person's primary email (case aside)",
+}
+
+
+def all_correlation_rules() -> list[str]:
+    return list(CORRELATION_RULES)
+
 
 INTERVAL_TOO_SHORT = "The interval is at least 1 minute (leave it empty for the global one)."
 INTERVAL_LONGEST = 525_600  # minutes: a year
@@ -84,6 +98,12 @@ class Integration(models.Model):
         default=100,
         validators=[MinValueValidator(1), MaxValueValidator(10_000)],
         help_text="Members added or removed per PATCH request.",
+    )
+    correlation_rules = models.JSONField(
+        "rules that tie accounts to people",
+        default=all_correlation_rules,
+        blank=True,
+        help_text="Tried in this order after every extraction: externalId, userName, email.",
     )
     extraction_interval_minutes = models.PositiveIntegerField(
         null=True,
@@ -284,6 +304,20 @@ class ResourceField(models.JSONField):
 FINGERPRINT_HELP = "meta.version where the application gives one (prefixed v:), else a hash of the content."
 
 
+class OwnerSource(models.TextChoices):
+    """How an account was tied to its owner. The rules re-decide only their own links."""
+
+    ACTION = "action", "an action of the console made or found it for them"
+    EXTERNAL_ID = "externalId", "its externalId is their external id"
+    USER_NAME = "userName", "its userName is their user name"
+    EMAIL = "email", "its email is their primary email"
+    MANUAL = "manual", "an admin chose the owner"
+
+
+# Links the rules never undo: an admin's choice, and an account an action made for the person.
+FIXED_OWNER_SOURCES = [OwnerSource.ACTION.value, OwnerSource.MANUAL.value]
+
+
 class TargetUser(models.Model):
     """An account in an integration, as last extracted."""
 
@@ -304,6 +338,15 @@ class TargetUser(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField(default=timezone.now)
     removed_at = models.DateTimeField(null=True, blank=True, help_text="Gone from the application since then.")
+    # The person the account belongs to (integrations.correlation), how the link was made and when.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="target_users"
+    )
+    # A database default too: extraction inserts accounts with COPY, naming only what it read.
+    owner_source = models.CharField(
+        "linked by", max_length=16, choices=OwnerSource.choices, blank=True, default="", db_default=""
+    )
+    owner_linked_at = models.DateTimeField("linked at", null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["integration", "remote_id"], name="target_user_unique")]
@@ -314,6 +357,9 @@ class TargetUser(models.Model):
             models.Index(fields=["integration", "email", "id"], name="target_user_email_idx"),
             # Actions and filters find an account by userName, case-insensitively (``iexact``).
             models.Index(F("integration"), Upper("user_name"), name="target_user_name_ci_idx"),
+            # Correlation (integrations.correlation) joins people on these keys.
+            models.Index(F("integration"), Lower("email"), name="target_user_email_ci_idx"),
+            models.Index(fields=["integration", "external_id"], name="target_user_external_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -427,3 +473,26 @@ class ScimComparison(models.Model):
     @property
     def agrees(self) -> bool:
         return not any(self.counts.get(key) for key in self.counts)
+
+
+class CorrelationConflict(models.Model):
+    """An account the rules could not tie to one person: one row per candidate owner.
+
+    Two people match the account, or the person matches several accounts of the
+    integration. Nothing is linked until an admin chooses (a manual link); the rows are
+    written afresh by every correlation.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="correlation_conflicts")
+    target_user = models.ForeignKey(TargetUser, on_delete=models.CASCADE, related_name="correlation_conflicts")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    rule = models.CharField(max_length=16, choices=OwnerSource.choices)
+    found_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["target_user_id", "person_id"]
+        constraints = [models.UniqueConstraint(fields=["target_user", "person"], name="correlation_conflict_unique")]
+        indexes = [models.Index(fields=["integration", "target_user"], name="correlation_conflict_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.target_user_id} or {self.person_id}"

@@ -11,7 +11,14 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from console.core.models import ConsoleSettings
-from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
+from integrations.models import (
+    CorrelationConflict,
+    ExtractionRun,
+    Integration,
+    TargetGroup,
+    TargetMembership,
+    TargetUser,
+)
 
 
 def with_seen_at[R: (TargetUser, TargetGroup)](rows: QuerySet[R]) -> QuerySet[R]:
@@ -123,3 +130,48 @@ def integrations_due() -> list[Integration]:
         if last is None or now - last >= timedelta(minutes=interval_minutes_of(integration, default)):
             due.append(integration)
     return due
+
+
+def person_accounts(*, person_id: int) -> list[TargetUser]:
+    """The person's accounts in every live integration, each with ``groups``: the names of its
+    groups there (two queries, whatever the number of accounts)."""
+    accounts = list(
+        with_seen_at(
+            TargetUser.objects.filter(owner_id=person_id, integration__archived_at__isnull=True).select_related(
+                "integration"
+            )
+        ).order_by("integration__name", "user_name", "id")
+    )
+    memberships = TargetMembership.objects.filter(
+        integration_id__in={a.integration_id for a in accounts},
+        member_remote_id__in={a.remote_id for a in accounts},
+        group__removed_at__isnull=True,
+    ).values_list("integration_id", "member_remote_id", "group__display_name")
+    names: dict[tuple[int, str], list[str]] = {}
+    for integration_id, remote_id, name in memberships:
+        names.setdefault((integration_id, remote_id), []).append(name)
+    for account in accounts:
+        account.groups = sorted(names.get((account.integration_id, account.remote_id), []), key=str.lower)  # type: ignore[attr-defined]
+    return accounts
+
+
+def integration_conflicts(*, integration: Integration, limit: int = 100) -> list[tuple[TargetUser, list[Any]]]:
+    """The integration's first ``limit`` accounts in conflict, each with the people it could be."""
+    rows = CorrelationConflict.objects.filter(integration=integration).select_related("target_user", "person")
+    accounts = list(rows.order_by("target_user_id").values_list("target_user_id", flat=True).distinct()[:limit])
+    found: dict[int, tuple[TargetUser, list[Any]]] = {}
+    for row in rows.filter(target_user_id__in=accounts).order_by("target_user__user_name", "person__username"):
+        found.setdefault(row.target_user_id, (row.target_user, []))[1].append((row.person, row.get_rule_display()))
+    return list(found.values())
+
+
+def integration_conflict_count(*, integration: Integration) -> int:
+    """How many of the integration's accounts are in conflict."""
+    return CorrelationConflict.objects.filter(integration=integration).values("target_user_id").distinct().count()
+
+
+def account_status(user: TargetUser) -> str:
+    """The account's status in words: active, inactive, or removed (from the application)."""
+    if user.removed_at is not None:
+        return "removed"
+    return "active" if user.active else "inactive"

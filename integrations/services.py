@@ -16,6 +16,7 @@ from django.utils import timezone
 from console.audit.services import audit_record, changed_fields
 from console.core.errors import Conflict, InvalidInput, NotFound, Refused
 from integrations import catalog
+from integrations.correlation import correlation_rules_problems
 from integrations.models import NAME_TAKEN, ExtractionRun, Integration
 
 # Sent inside the transaction that archives an integration: apps above (provisioning) end
@@ -49,6 +50,7 @@ INTEGRATION_FIELDS = [
     "mass_change_max_accounts",
     "mass_change_max_percent",
     "extraction_interval_minutes",
+    "correlation_rules",
 ]
 BASE_URL_VALIDATOR = URLValidator(
     schemes=["http", "https"],
@@ -69,6 +71,8 @@ def integration_input_problems(
     A field left out (or a blank secret) keeps what ``integration`` holds.
     """
     problems = []
+    if "correlation_rules" in fields:
+        problems.extend(correlation_rules_problems(fields["correlation_rules"]))
     base_url = fields.get("base_url")
     if base_url:
         try:

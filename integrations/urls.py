@@ -17,6 +17,7 @@ urlpatterns = [
     path("<int:pk>/probe/", views.integration_probe, name="integration_probe"),
     path("<int:pk>/users/", views.integration_users, name="integration_users"),
     path("<int:pk>/users/<int:user_pk>/", views.target_user_detail, name="target_user_detail"),
+    path("<int:pk>/users/<int:user_pk>/owner/", views.target_user_owner, name="target_user_owner"),
     path("<int:pk>/groups/", views.integration_groups, name="integration_groups"),
     path("<int:pk>/groups/suggest/", views.target_group_suggest, name="target_group_suggest"),
     path("<int:pk>/runs/", views.integration_runs, name="integration_runs"),

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,10 +18,11 @@ from console.accounts.permissions import Perm
 from console.audit.models import AuditEvent
 from console.audit.services import audit_record, reason_recorded
 from console.core.confirm import confirmation_page
-from console.core.errors import ConsoleError
+from console.core.errors import ConsoleError, InvalidInput, NotFound
 from console.core.feedback import error_shown
 from console.core.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 from integrations import catalog, services
+from integrations.correlation import target_user_owner_set
 from integrations.discovery import connection_test, connection_test_unsaved, extension_value
 from integrations.extraction import ExtractionRefused, extraction_run_cancel, extraction_start
 from integrations.filters import ExtractionRunFilterSet, TargetGroupFilterSet, TargetUserFilterSet
@@ -34,7 +36,13 @@ from integrations.models import (
     TargetUser,
 )
 from integrations.probe import probe_panel, probe_start
-from integrations.selectors import integration_health, interval_minutes_of, with_seen_at
+from integrations.selectors import (
+    integration_conflict_count,
+    integration_conflicts,
+    integration_health,
+    interval_minutes_of,
+    with_seen_at,
+)
 from integrations.tables import GROUPS_TABLE, MEMBERS_TABLE, RUNS_TABLE, users_table
 
 
@@ -144,7 +152,13 @@ def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration.all_objects, pk=pk)
     if integration.archived_at is not None:  # deleted: what it did stays readable
         return render(request, "integrations/archived.html", {"integration": integration})
-    context = {**_detail_context(integration), "tab": "overview", "breadcrumbs": integration_crumbs(integration)}
+    context = {
+        **_detail_context(integration),
+        "tab": "overview",
+        "breadcrumbs": integration_crumbs(integration),
+        "conflicts": integration_conflicts(integration=integration, limit=CONFLICTS_SHOWN),
+        "conflict_count": integration_conflict_count(integration=integration),
+    }
     return render(request, "integrations/detail.html", context)
 
 
@@ -266,7 +280,11 @@ def integration_users(request: HttpRequest, pk: int) -> HttpResponseBase:
         template="integrations/users.html",
         queryset=with_seen_at(integration.target_users.all()),
         filterset_class=TargetUserFilterSet,
-        context={"integration": integration, "selectable": selectable},
+        context={
+            "integration": integration,
+            "selectable": selectable,
+            "conflict_count": integration_conflict_count(integration=integration),
+        },
         selection={"form": "bulk-form", "name": "target_user", "disabled": lambda u: u.removed_at}
         if selectable
         else None,
@@ -321,10 +339,14 @@ def integration_runs(request: HttpRequest, pk: int) -> HttpResponseBase:
     )
 
 
+# The conflicts the overview lists (the Users tab counts them all).
+CONFLICTS_SHOWN = 50
+
+
 @requires(Perm.VIEW)
 def target_user_detail(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
     user = get_object_or_404(
-        with_seen_at(TargetUser.objects.select_related("integration")), pk=user_pk, integration_id=pk
+        with_seen_at(TargetUser.objects.select_related("integration", "owner")), pk=user_pk, integration_id=pk
     )
     groups = TargetGroup.objects.filter(integration_id=pk, memberships__member_remote_id=user.remote_id).order_by(
         "display_name"
@@ -340,12 +362,38 @@ def target_user_detail(request: HttpRequest, pk: int, user_pk: int) -> HttpRespo
             "user": user,
             "integration": user.integration,
             "groups": groups,
+            "candidates": [c.person for c in user.correlation_conflicts.select_related("person")],
             "extensions": [(attribute, value) for attribute, value in extensions if value is not None],
             "breadcrumbs": integration_crumbs(
                 user.integration, ("Users", reverse("integration_users", args=[pk])), (user.user_name, None)
             ),
         },
     )
+
+
+@require_POST
+@requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
+def target_user_owner(request: HttpRequest, pk: int, user_pk: int) -> HttpResponse:
+    """Choose the account's owner: a person's id (``person``, from a conflict) or user name
+    (``username``). A manual link, audited, that the rules never undo."""
+    user = get_object_or_404(TargetUser, pk=user_pk, integration_id=pk)
+    person_id, username = request.POST.get("person", ""), request.POST.get("username", "").strip()
+    try:
+        if username:
+            found = get_user_model().objects.filter(username__iexact=username).values_list("pk", flat=True).first()
+            if found is None:
+                raise NotFound(f"There is no person with the user name {username!r}.", "username")
+            person_id = str(found)
+        if not person_id.isdecimal():
+            raise InvalidInput("Choose the person the account belongs to.", "username")
+        target_user_owner_set(user=user, person_id=int(person_id), actor=acting_person(request), request=request)
+    except ConsoleError as exc:
+        error_shown(request, exc)
+    else:
+        messages.success(request, f"{user.user_name} is tied to its owner by your choice.")
+    if request.POST.get("back") == "conflicts":
+        return redirect(f"{reverse('integration_detail', args=[pk])}#conflicts")
+    return redirect("target_user_detail", pk=pk, user_pk=user.pk)
 
 
 @requires(Perm.VIEW)

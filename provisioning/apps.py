@@ -27,6 +27,7 @@ class ProvisioningConfig(AppConfig):
             "integration.detail", template="provisioning/panel_integration_charts.html", context=_integration_charts
         )
         register_panel("person.detail", template="provisioning/panel_person.html", context=_person)
+        register_panel("person.account", template="provisioning/panel_account_in_flight.html", context=_in_flight)
         register_search("actions", label="Actions", find=_actions, order=60)
         register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
         register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
@@ -167,6 +168,33 @@ def _person(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None
         else [],
         "recent_actions": Action.objects.filter(person=person)[:10],
     }
+
+
+def _in_flight(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    """A row of the person's accounts: the actions waiting or running for the account, or for the
+    person in its integration. Read once for all the rows of the page."""
+    from django.db.models import Q
+
+    from provisioning.models import IN_FLIGHT_STATES, Action
+
+    person, account = page.get("person"), page.get("account")
+    if person is None or account is None:
+        return None
+    memo: dict[int, list[Action]] = request.__dict__.setdefault("_actions_in_flight", {})
+    if person.pk not in memo:
+        accounts = [a.pk for a in page.get("accounts") or [account]]
+        memo[person.pk] = list(
+            Action.objects.filter(Q(person=person) | Q(target_user_id__in=accounts), state__in=IN_FLIGHT_STATES)
+            .only("pk", "action_type", "state", "integration_id", "person_id", "target_user_id")
+            .order_by("pk")
+        )
+    mine = [
+        action
+        for action in memo[person.pk]
+        if action.integration_id == account.integration_id
+        and (action.target_user_id == account.pk or action.person_id == person.pk)
+    ]
+    return {"in_flight": mine}
 
 
 def _target_user(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from console.core.bulk import insert_rows, update_rows_returning, upsert_objects
 from console.core.redaction import integration_redactor, redact
+from integrations.correlation import target_users_link_by_action
 from integrations.extraction import fingerprint, target_user_fields
 from integrations.models import Integration, TargetUser
 from integrations.scim_client import CallRecord, ScimClient, ScimClientError, ScimTransient
@@ -430,7 +431,8 @@ class BatchRun:
 
 
 def _remember_users(actions: list[Action], resources: dict[int, dict[str, Any]]) -> None:
-    """Upsert the accounts actions found or made, in one statement, and point each action at its own."""
+    """Upsert the accounts actions found or made, in one statement, point each action at its own,
+    and tie the accounts of actions for a person to that person (integrations.correlation)."""
     by_action = {a.pk: a for a in actions}
     integration_id = actions[0].integration_id
     now = timezone.now()
@@ -443,8 +445,13 @@ def _remember_users(actions: list[Action], resources: dict[int, dict[str, Any]])
         unique_fields=["integration", "remote_id"],
         update_fields=[*target_user_fields({}, ""), "last_seen_at"],
     )
+    owners: dict[int, int] = {}  # account -> the person the action made or found it for
     for action_id, resource in resources.items():
-        by_action[action_id].target_user = rows[str(resource["id"])]  # recorded with the outcome
+        action = by_action[action_id]
+        action.target_user = rows[str(resource["id"])]  # recorded with the outcome
+        if action.person_id is not None:
+            owners[action.target_user.pk] = action.person_id
+    target_users_link_by_action(links=owners)
 
 
 def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:

@@ -31,6 +31,9 @@ class ActionState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# An action still to be carried out: waiting for approval, approved, queued or running.
+IN_FLIGHT_STATES = [ActionState.PENDING_APPROVAL, ActionState.APPROVED, ActionState.QUEUED, ActionState.RUNNING]
+
 # The only moves an action can make. Anything else is refused with a clear error.
 TRANSITIONS: dict[str, set[str]] = {
     ActionState.PENDING_APPROVAL: {ActionState.APPROVED, ActionState.REJECTED, ActionState.CANCELLED},

@@ -8,7 +8,8 @@ whatever is registered with ``{% slot "dashboard.main" %}``.
 Slots in use: ``dashboard.main``, ``settings.pipeline``, ``settings.sign_in``,
 ``person.detail``; and, filled by provisioning on integrations' pages,
 ``integration.detail``, ``integration.transformers``, ``integration.users``,
-``integration.groups``, ``target_user.detail``, ``target_group.detail``.
+``integration.groups``, ``target_user.detail``, ``target_group.detail``, and ``person.account``
+(a row of the person's accounts, which integrations shows on the person's page).
 """
 
 from __future__ import annotations

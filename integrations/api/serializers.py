@@ -11,6 +11,7 @@ from console.accounts.access import acting_person
 from integrations import catalog, dialect
 from integrations.limits import LIMITS
 from integrations.models import (
+    CORRELATION_RULES,
     INTERVAL_LONGEST,
     INTERVAL_TOO_LONG,
     INTERVAL_TOO_SHORT,
@@ -21,6 +22,7 @@ from integrations.models import (
     TargetUser,
 )
 from integrations.oaa import PayloadError, provider_configuration_parse
+from integrations.selectors import account_status
 from integrations.services import (
     INTEGRATION_FIELDS,
     integration_changeable,
@@ -61,6 +63,12 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
         max_value=INTERVAL_LONGEST,
         error_messages={"min_value": INTERVAL_TOO_SHORT, "max_value": INTERVAL_TOO_LONG},
         help_text="Overrides the global interval when set; at least 1 minute.",
+    )
+    correlation_rules = serializers.ListField(
+        child=serializers.ChoiceField(choices=CORRELATION_RULES),
+        required=False,
+        help_text="Which rules tie accounts to people after every extraction, tried in the order "
+        "externalId, userName, email. All three by default.",
     )
     bearer_token_set = serializers.SerializerMethodField()
     basic_password_set = serializers.SerializerMethodField()
@@ -231,8 +239,17 @@ SEEN_HELP = (
 )
 
 
+class OwnerSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
 class TargetUserSerializer(serializers.ModelSerializer[TargetUser]):
     last_seen_at = serializers.DateTimeField(source="seen_at", read_only=True, help_text=SEEN_HELP)
+    owner = OwnerSerializer(read_only=True, allow_null=True, help_text="The person the account belongs to, or null.")
+    owner_source = serializers.CharField(
+        read_only=True, help_text="How the link was made: action, externalId, userName, email or manual; empty without."
+    )
 
     class Meta:
         model = TargetUser
@@ -248,8 +265,35 @@ class TargetUserSerializer(serializers.ModelSerializer[TargetUser]):
             "first_seen_at",
             "last_seen_at",
             "removed_at",
+            "owner",
+            "owner_source",
+            "owner_linked_at",
         ]
         read_only_fields = fields
+
+
+class ApplicationSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class PersonAccountSerializer(TargetUserSerializer):
+    """One of a person's accounts, with its application and the names of its groups there."""
+
+    integration = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField(help_text="active, inactive or removed (from the application).")
+    groups = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta(TargetUserSerializer.Meta):
+        fields = ["integration", "status", "groups", *TargetUserSerializer.Meta.fields]
+        read_only_fields = fields
+
+    @extend_schema_field(ApplicationSerializer)
+    def get_integration(self, user: TargetUser) -> dict[str, Any]:
+        return {"id": user.integration_id, "name": user.integration.name}
+
+    def get_status(self, user: TargetUser) -> str:
+        return account_status(user)
 
 
 class TargetGroupSerializer(serializers.ModelSerializer[TargetGroup]):

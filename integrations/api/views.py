@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -21,6 +23,7 @@ from integrations.api.serializers import (
     ExtensionAttributeSerializer,
     ExtractionRunSerializer,
     IntegrationSerializer,
+    PersonAccountSerializer,
     ProbeRequestSerializer,
     ProbeSerializer,
     TargetGroupSerializer,
@@ -31,7 +34,7 @@ from integrations.extraction import extraction_start
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
 from integrations.probe import probe_start, probe_state
-from integrations.selectors import integration_health, with_seen_at
+from integrations.selectors import integration_health, person_accounts, with_seen_at
 from integrations.services import integration_delete
 from integrations.tables import GROUPS_TABLE, RUNS_TABLE, USERS_TABLE
 
@@ -90,7 +93,9 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     @action(detail=True, methods=["get"])
     def users(self, request: Request, pk: str | None = None) -> Response:
         """Accounts, filtered as on the Users tab: ``q``, ``active``, ``group`` (id or exact name)."""
-        users = TargetUserFilterSet(request.query_params, with_seen_at(self.get_object().target_users.all())).qs
+        users = TargetUserFilterSet(
+            request.query_params, with_seen_at(self.get_object().target_users.select_related("owner"))
+        ).qs
         return self._page(users, TargetUserSerializer, USERS_TABLE)
 
     @extend_schema(responses={200: TargetGroupSerializer(many=True)})
@@ -186,3 +191,14 @@ class IntegrationTemplateListView(APIView):
         """Every template (``null`` where the vendor does not document a value), by name."""
         found = catalog.templates(request.query_params.get("q", ""))
         return Response({"count": len(found), "results": [template.as_dict() for template in found]})
+
+
+class PersonAccountsView(APIView):
+    """``/api/v1/people/{id}/accounts/``: the person's accounts in every integration (read as people are)."""
+
+    access_policy = api_policy()
+
+    @extend_schema(responses={200: PersonAccountSerializer(many=True)})
+    def get(self, request: Request, pk: int) -> Response:
+        person = get_object_or_404(get_user_model(), pk=pk)
+        return Response(PersonAccountSerializer(person_accounts(person_id=person.pk), many=True).data)

@@ -30,6 +30,7 @@ from django.utils import timezone
 from console.core.errors import Refused
 from console.core.redaction import integration_redactor, redact
 from integrations import dialect
+from integrations.correlation import integration_correlate
 from integrations.discovery import SchemasUnavailable, extension_index_build
 from integrations.extraction.fingerprints import fingerprint
 from integrations.extraction.resources import stored_group_resource, target_user_values
@@ -162,6 +163,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
             accounts = _extract_users(run, client, counts)
             _extract_groups(run, client, counts, accounts)
             _link_members_by_user_name(integration, client)
+        integration_correlate(integration=integration)
     except LeaseLost:
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)

@@ -34,7 +34,13 @@ def seeded(make_person: Callable[..., Person]) -> dict[str, int]:
     ExtractionRun.objects.create(integration=app, trigger="manual", status=ExtractionRun.Status.SUCCEEDED)
     users = [
         TargetUser.objects.create(
-            integration=app, remote_id=f"{i:032x}", user_name=f"{i}.{LONG}", email=LONG, content_hash="h"
+            integration=app,
+            remote_id=f"{i:032x}",
+            user_name=f"{i}.{LONG}",
+            email=LONG,
+            content_hash="h",
+            owner=someone,  # the person's page lists them, with the action in flight
+            owner_source="email",
         )
         for i in range(5)
     ]
