@@ -15,6 +15,7 @@ class IntegrationsConfig(AppConfig):
         from console.core.slots import register_panel
 
         register_panel("dashboard.main", template="integrations/dashboard_panel.html", context=_dashboard, order=10)
+        register_panel("dashboard.main", template="integrations/dashboard_leavers.html", context=_leavers, order=24)
         register_panel("settings.pipeline", template="integrations/settings_overrides.html", context=_overrides)
         register_panel(
             "person.detail", template="integrations/panel_person_accounts.html", context=_person_accounts, order=50
@@ -31,6 +32,13 @@ def _dashboard(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
     rows = [(i, integration_health(integration=i)) for i in Integration.objects.all()]
     rows.sort(key=lambda row: (not row[1].needs_attention, row[0].name.lower()))
     return {"integration_rows": rows}
+
+
+def _leavers(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
+    from integrations.selectors import leavers_with_active_accounts
+
+    count, accounts = leavers_with_active_accounts()
+    return {"leaver_count": count, "leaver_accounts": accounts}
 
 
 def _overrides(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:

@@ -175,3 +175,18 @@ def account_status(user: TargetUser) -> str:
     if user.removed_at is not None:
         return "removed"
     return "active" if user.active else "inactive"
+
+
+LEAVERS_SHOWN = 20
+
+
+def leavers_with_active_accounts(*, limit: int = LEAVERS_SHOWN) -> tuple[int, list[TargetUser]]:
+    """Accounts still active in a live integration whose owner has left (is inactive): how many,
+    and the first ``limit`` of them with their owner and integration. The goal is none."""
+    accounts = TargetUser.objects.filter(
+        owner__is_active=False, active=True, removed_at__isnull=True, integration__archived_at__isnull=True
+    )
+    shown = list(
+        accounts.select_related("owner", "integration").order_by("owner__username", "integration__name", "id")[:limit]
+    )
+    return (accounts.count() if len(shown) == limit else len(shown)), shown

@@ -350,3 +350,37 @@ def test_correlation_of_20k_accounts_is_set_based(make_person: Callable[..., Per
         "correlation of 20,000 accounts: %.2f s first, %.2f s again", first_seconds, again_seconds
     )
     assert first_seconds < 10
+
+
+def test_the_dashboard_names_leavers_who_still_hold_an_active_account(
+    peer: Peer,
+    make_integration: Callable[..., Integration],
+    make_person: Callable[..., Person],
+    admin_client: Client,
+) -> None:
+    leaver = make_person("lea.ver")
+    stayer = make_person("sam.stays")
+    peer.user("lea.ver")
+    peer.user("sam.stays")
+    integration = make_integration(peer.url)
+    extract(integration)
+    assert owners(integration)["lea.ver"] == ("lea.ver", "userName")
+
+    def panel() -> str:
+        page = admin_client.get("/").content.decode()
+        start = page.index('id="leavers-heading"')
+        return page[start : page.index("</section>", start)]
+
+    assert "None: every person who left has no active account" in panel()
+
+    leaver.is_active = False
+    leaver.save(update_fields=["is_active"])
+    shown = panel()
+    assert "1 account of people who left is still active." in shown
+    assert reverse("person_detail", args=[leaver.pk]) in shown
+    assert reverse("person_detail", args=[stayer.pk]) not in shown
+    account = TargetUser.objects.get(integration=integration, user_name="lea.ver")
+    assert reverse("target_user_detail", args=[integration.pk, account.pk]) in shown
+
+    TargetUser.objects.filter(pk=account.pk).update(active=False)  # as the next extraction reads it
+    assert "None: every person who left" in panel()
