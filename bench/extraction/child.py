@@ -149,7 +149,7 @@ def store(url: str, page_size: int) -> dict[str, Any]:
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         for table, (like, unique) in SCRATCH.items():
             conn.execute(f"DROP TABLE IF EXISTS {table}")
-            conn.execute(f"CREATE TABLE {table} (LIKE {like}, PRIMARY KEY (id), UNIQUE {unique})")
+            conn.execute(f"CREATE TABLE {table} (LIKE {like} INCLUDING DEFAULTS, PRIMARY KEY (id), UNIQUE {unique})")
         conn.autocommit = False
         now = datetime.now(UTC)
         accounts: dict[str, int] = {}
