@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "console.scim",
     "integrations",
     "provisioning",
+    "lifecycle",
 ]
 
 MIDDLEWARE = [
@@ -206,6 +207,8 @@ ACTION_WRITE_SECONDS = env_float("ACTION_WRITE_SECONDS", 0.5)
 # due requests a run (and sends itself again while more are due).
 ACCESS_REQUEST_MAX_DAYS = env_int("ACCESS_REQUEST_MAX_DAYS", 365)
 ACCESS_REQUEST_END_BATCH = env_int("ACCESS_REQUEST_END_BATCH", 200)
+# Lifecycle automation takes at most this many identity events per policy in one transaction.
+LIFECYCLE_EVENT_BATCH = env_int("LIFECYCLE_EVENT_BATCH", 1000)
 
 # --- Extraction -----------------------------------------------------------------------------
 # A running extraction whose worker has not renewed its heartbeat this long is failed as lost
@@ -320,6 +323,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "actions-recover": {"task": "provisioning.tasks.actions_recover_task", "schedule": 60},
     "actions-expire": {"task": "provisioning.tasks.actions_expire_task", "schedule": 5 * 60},
     "access-requests-end-due": {"task": "provisioning.tasks.access_requests_end_due_task", "schedule": 60},
+    # Identity events are consumed as they commit; this sweep catches a lost message.
+    "lifecycle-consume": {"task": "lifecycle.tasks.lifecycle_consume_task", "schedule": 30},
+    "lifecycle-retention": {"task": "lifecycle.tasks.lifecycle_retention_task", "schedule": 60 * 60},
 }
 CELERY_TASK_ALWAYS_EAGER = False  # never eager: a real worker runs the tasks
 # A worker writes a heartbeat this often; /readyz wants one newer than the max age.

@@ -23,6 +23,7 @@ from provisioning.action_types import KINDS, action_type_of
 from provisioning.errors import ActionRefused
 from provisioning.models import Action, ActionState, Batch
 from provisioning.services import (
+    Cause,
     _validated,
     action_approve,
     action_reject,
@@ -57,15 +58,20 @@ def mass_change_reason(integration: Integration, action_type: str, count: int) -
 
 def batch_request(
     *,
-    actor: Person,
+    actor: Person | None,
     integration: Integration,
     action_type: str,
     target_users: list[TargetUser] | None = None,
     people: list[Person] | None = None,
     request: HttpRequest | Request | None = None,
     reason: str = "",
+    causes: dict[int, Cause] | None = None,
 ) -> Batch:
-    """One action for each account (or person), in one batch. All are checked before any is made."""
+    """One action for each account (or person), in one batch. All are checked before any is made.
+
+    ``causes``: why each automated action exists, by the account's (or person's) key.
+    """
+    causes = causes or {}
     targets: list[tuple[Person | None, TargetUser | None]] = [(None, u) for u in target_users or []] + [
         (p, None) for p in people or []
     ]
@@ -106,6 +112,7 @@ def batch_request(
                 hold=hold,
                 request=request,
                 reason=reason,
+                cause=causes.get(user.pk if user is not None else person.pk if person is not None else 0),
             )
         audit_record(
             verb="batch.requested",

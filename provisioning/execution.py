@@ -42,6 +42,7 @@ from provisioning.action_types.base import LeaseLost, NoLongerAllowed
 from provisioning.errors import ActionRefused
 from provisioning.lookups import Listing
 from provisioning.models import Action, ActionEvent, ActionState, ScimCall, lease_expired
+from provisioning.signals import actions_succeeded
 from provisioning.throttle import reserve_many, running_count, running_locked, slots_to_reserve
 
 logger = logging.getLogger(__name__)
@@ -424,6 +425,8 @@ class BatchRun:
             )
         insert_rows(ActionEvent, EVENT_FIELDS, events)
         audit_record_many(audits)
+        succeeded = [action for action, _ in done]
+        transaction.on_commit(lambda: actions_succeeded.send(sender=Action, actions=succeeded))
 
     def release(self, action: Action) -> None:
         """The action's outcome was written apart (a failure, a retry): it is no longer this run's."""
@@ -652,6 +655,8 @@ def _finish(action: Action, state: str, *, error: str = "", result: dict[str, An
         )
     for name, value in final.items():
         setattr(action, name, value)
+    if state == ActionState.SUCCEEDED:
+        actions_succeeded.send(sender=Action, actions=[action])
     return action
 
 

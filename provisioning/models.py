@@ -119,6 +119,14 @@ class Action(models.Model):
     subject = models.CharField(max_length=300, help_text="Who or what, as people read it.")
     parameters = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
+    # Why an automated action exists: its text as people read it, and the lifecycle policy and
+    # birthright mappings behind it (``{"text": ..., "policy": id, "mappings": [ids]}``); empty
+    # for an action someone asked for. The identity event it answers is kept as a key too: the
+    # revocation latency runs from it.
+    cause = models.JSONField(default=dict, blank=True)
+    cause_event = models.ForeignKey(
+        "accounts.IdentityEvent", null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
     priority = models.PositiveSmallIntegerField(default=5, help_text="Lower runs first.")
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts since it was requested or last retried.")
     attempts_total = models.PositiveIntegerField(

@@ -125,11 +125,13 @@ def action_request(
     batch: Batch | None = None,
     hold: str = "",
     reason: str = "",
+    cause: Cause | None = None,
 ) -> Action:
     """Create an action: waiting for approval, or queued for the workers at once.
 
     ``hold`` names why it must wait for approval whatever its policy (a mass change); ``reason``
-    is the requester's, given when they confirmed, kept in the audit event.
+    is the requester's, given when they confirmed, kept in the audit event; ``cause`` is why an
+    automated action exists (its identity event, policy and mappings).
     """
     subject, clean = _validated(
         integration=integration,
@@ -155,6 +157,8 @@ def action_request(
             subject=subject[:300],
             batch=batch,
             parameters=clean,
+            cause=cause.as_json() if cause else {},
+            cause_event_id=cause.event_id if cause else None,
             priority=action_type_of(action_type).priority,
             created_at=now,
             expires_at=now + timedelta(hours=settings.ACTION_APPROVAL_EXPIRY_HOURS) if needs_approval else None,
@@ -171,11 +175,30 @@ def action_request(
                 "subject": subject,
                 "state": action.state,
                 **({"reason": reason} if reason else {}),
+                **({"cause": cause.text} if cause else {}),
             },
         )
         if action.state == ActionState.QUEUED:
             _enqueue_on_commit(action)
     return action
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why an automated action exists, as people read it and as keys to what caused it."""
+
+    text: str
+    event_id: int | None = None
+    policy_id: int | None = None
+    mapping_ids: tuple[int, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text[:500],
+            **({"event": self.event_id} if self.event_id else {}),
+            **({"policy": self.policy_id} if self.policy_id else {}),
+            **({"mappings": list(self.mapping_ids)} if self.mapping_ids else {}),
+        }
 
 
 def require_an_approver(actor: Person | None, integration: Integration, action_type: str, hold: str = "") -> None:

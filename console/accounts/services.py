@@ -29,6 +29,7 @@ from console.accounts.models import (
 )
 from console.accounts.permissions import BUILTIN_ROLE_DESCRIPTIONS, BUILTIN_ROLE_PERMISSIONS, BuiltinRole, Perm
 from console.accounts.selectors import active_local_admins, person_permissions_forget
+from console.accounts.signals import identity_events_recorded
 from console.audit.services import audit_record, changed_fields
 from console.core.errors import ConsoleError, Refused
 
@@ -355,7 +356,7 @@ def identity_event_record(
     *, person: Person, kind: str, changes: dict[str, Any] | None = None, team: Team | None = None
 ) -> IdentityEvent:
     """Write an identity event; call inside the transaction that makes the change."""
-    return IdentityEvent.objects.create(
+    event = IdentityEvent.objects.create(
         person=person,
         kind=kind,
         changes=changes or {},
@@ -363,6 +364,8 @@ def identity_event_record(
         team_name=team.name if team else "",
         source=person.source,
     )
+    identity_events_recorded.send(sender=IdentityEvent, count=1)
+    return event
 
 
 def person_emails_set(*, person: Person, emails: list[dict[str, Any]], new: bool = False) -> None:
@@ -415,6 +418,7 @@ def team_members_add(*, team: Team, person_ids: Iterable[int], displays: dict[in
         )
         for pk in new
     )
+    identity_events_recorded.send(sender=IdentityEvent, count=len(new))
     _team_touch(team)
     return new
 
@@ -440,6 +444,7 @@ def team_members_remove(*, team: Team, person_ids: Iterable[int] | None) -> list
         )
         for pk in gone
     )
+    identity_events_recorded.send(sender=IdentityEvent, count=len(gone))
     _team_touch(team)
     return gone
 

@@ -1,14 +1,18 @@
-"""Sign-in events go to the audit log."""
+"""Sign-in events go to the audit log; identity events are announced to whoever automates on them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.dispatch import receiver
+from django.dispatch import Signal, receiver
 from django.http import HttpRequest
 
 from console.audit.services import audit_record
+
+# Sent inside the transaction that wrote identity events (``count`` of them): lifecycle
+# automation consumes them once it commits.
+identity_events_recorded = Signal()
 
 
 @receiver(user_logged_in)

@@ -15,6 +15,7 @@ PACKAGES = [
     "console.web",
     "integrations",
     "provisioning",
+    "lifecycle",
 ]
 
 
@@ -50,4 +51,5 @@ def test_the_core_imports_no_app_and_the_console_no_app_above_it() -> None:
     imports = _imports()
     assert imports["console.core"] == set()
     for package in ("console.core", "console.audit", "console.accounts", "console.scim", "console.web"):
-        assert not imports[package] & {"integrations", "provisioning"}, package
+        assert not imports[package] & {"integrations", "provisioning", "lifecycle"}, package
+    assert "lifecycle" not in imports["integrations"] | imports["provisioning"]

@@ -1,0 +1,35 @@
+"""Celery tasks of lifecycle automation: thin wrappers over the consumer and the engine."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import transaction
+
+from console.accounts.models import IdentityEvent
+from lifecycle.consumer import policies_consume
+from lifecycle.engine import wanted_apply, wanted_for
+from lifecycle.models import LifecyclePolicy, PolicyMode
+from lifecycle.retention import leavers_delete_due
+
+
+@shared_task(ignore_result=True)
+def lifecycle_consume_task() -> int:
+    """Sent when identity events commit, and by beat: every policy catches up."""
+    return policies_consume()
+
+
+@shared_task(ignore_result=True)
+def lifecycle_follow_up_task(policy_id: int, person_ids: list[int], event_ids: list[int | None]) -> None:
+    """After a joiner's account is made: what the policy still wants for them (their groups)."""
+    policy = LifecyclePolicy.objects.select_related("integration").filter(pk=policy_id, mode=PolicyMode.ON).first()
+    if policy is None:
+        return
+    events = {e.person_id: e for e in IdentityEvent.objects.filter(pk__in=[e for e in event_ids if e])}
+    with transaction.atomic():
+        wanted_apply(policy, wanted_for(policy, person_ids, events, accounts=False))
+
+
+@shared_task(ignore_result=True)
+def lifecycle_retention_task() -> int:
+    """Beat: leavers' accounts past their policy's retention are deleted (through approval)."""
+    return leavers_delete_due()

@@ -1,0 +1,195 @@
+"""Joiner, mover, leaver and re-hire, one step at a time, against the real SCIM server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from console.accounts.models import Person, Team
+from integrations.models import Integration, TargetGroup
+from lifecycle.consumer import policy_consume
+from lifecycle.engine import wanted_apply, wanted_for
+from lifecycle.models import Grant, LifecyclePolicy, PlannedChange, PolicyMode
+from provisioning.models import Action, ActionState, ActionType
+from tests.lifecycle.conftest import map_team, patch_op, push_group, push_user, set_active
+from tests.provisioning.conftest import run_action, server_user
+from tests.scim.conftest import ScimClient
+from tests.scim_peer import Peer
+
+
+def _run_queued(app: Integration) -> list[Action]:
+    ran = []
+    for action in Action.objects.filter(integration=app, state=ActionState.QUEUED).order_by("pk"):
+        done = run_action(action)
+        assert done.state == ActionState.SUCCEEDED, done.last_error
+        ran.append(done)
+    return ran
+
+
+def _follow_up(policy: LifecyclePolicy, syncs: list[Action]) -> None:
+    """What the worker's success sends: the joiners' groups."""
+    people = [a.person_id for a in syncs if a.action_type == ActionType.SYNC_IDENTITIES and a.person_id is not None]
+    wanted_apply(policy, wanted_for(policy, people, accounts=False))
+
+
+def _members(peer: Peer, group_name: str) -> set[str]:
+    found = peer.http.get("/Groups", params={"filter": f'displayName eq "{group_name}"'}).json()["Resources"][0]
+    ids = {m["value"] for m in found.get("members") or []}
+    return {peer.http.get(f"/Users/{pk}").json()["userName"] for pk in ids}
+
+
+def test_joiner_mover_leaver_and_rehire_follow_the_identity_provider(
+    peer: Peer,
+    app: Integration,
+    scim: ScimClient,
+    groups_in_app: dict[str, TargetGroup],
+    policy_on: LifecyclePolicy,
+) -> None:
+    ada = push_user(scim, "ada@example.com")
+    engineering = push_group(scim, "Eng team", [ada])
+    push_group(scim, "Sales team", [])
+    eng_mapping = map_team(app, "Eng team", groups_in_app["Engineering"])
+    map_team(app, "Sales team", groups_in_app["Sales"])
+
+    # Joiner: an account, then (once it exists) the birthright group.
+    assert policy_consume(policy_on.pk) >= 2
+    sync = Action.objects.get(integration=app, action_type=ActionType.SYNC_IDENTITIES)
+    assert sync.cause["policy"] == policy_on.pk
+    assert sync.cause_event_id is not None
+    assert sync.cause["text"].startswith("Joiner: ada@example.com")
+    _follow_up(policy_on, _run_queued(app))
+    add = Action.objects.get(integration=app, action_type=ActionType.MANAGE_RELATIONSHIPS)
+    assert add.cause["mappings"] == [eng_mapping.pk]
+    assert "team Eng team → Engineering" in add.cause["text"]
+    _run_queued(app)
+    assert server_user(peer, "ada@example.com")["active"] is True  # type: ignore[index]
+    assert _members(peer, "Engineering") == {"ada@example.com"}
+    assert Grant.objects.filter(person__username="ada@example.com").count() == 1
+
+    # Nothing left to do: consuming again asks for nothing.
+    before = Action.objects.count()
+    assert policy_consume(policy_on.pk) == 0
+    assert not wanted_for(policy_on, [Person.objects.get(username="ada@example.com").pk])
+    assert Action.objects.count() == before
+
+    # Mover: from the engineering team to the sales team.
+    sales = Team.objects.get(name="Sales team")
+    scim.patch(f"Groups/{engineering['id']}", patch_op({"op": "remove", "path": f'members[value eq "{ada["id"]}"]'}))
+    scim.patch(f"Groups/{sales.scim_id}", patch_op({"op": "add", "path": "members", "value": [{"value": ada["id"]}]}))
+    policy_consume(policy_on.pk)
+    _run_queued(app)
+    assert _members(peer, "Engineering") == set()
+    assert _members(peer, "Sales") == {"ada@example.com"}
+
+    # Leaver: deactivated over SCIM, deprovisioned ahead of other work.
+    set_active(scim, ada, False)
+    policy_consume(policy_on.pk)
+    deprovision = Action.objects.get(integration=app, action_type=ActionType.DEPROVISION_IDENTITY)
+    assert deprovision.cause["text"].startswith("Leaver: ada@example.com was deactivated over SCIM")
+    _run_queued(app)
+    assert server_user(peer, "ada@example.com")["active"] is False  # type: ignore[index]
+    assert _members(peer, "Sales") == set()
+
+    # Re-hire: the same account, made active again, and the groups back.
+    set_active(scim, ada, True)
+    policy_consume(policy_on.pk)
+    rehire = Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES).latest("pk")
+    assert rehire.cause["text"].startswith("Re-hire: ada@example.com was reactivated")
+    _follow_up(policy_on, _run_queued(app))
+    _run_queued(app)
+    assert server_user(peer, "ada@example.com")["active"] is True  # type: ignore[index]
+    assert _members(peer, "Sales") == {"ada@example.com"}
+    found = peer.http.get("/Users", params={"filter": 'userName eq "ada@example.com"'}).json()
+    assert found["totalResults"] == 1  # the same account, not a second one
+
+
+def test_memberships_no_mapping_granted_are_left_alone(
+    peer: Peer,
+    app: Integration,
+    scim: ScimClient,
+    groups_in_app: dict[str, TargetGroup],
+    policy_on: LifecyclePolicy,
+    extract: Callable[[], None],
+) -> None:
+    ada = push_user(scim, "ada@example.com")
+    eng = push_group(scim, "Eng team", [ada])
+    map_team(app, "Eng team", groups_in_app["Engineering"])
+    policy_consume(policy_on.pk)
+    _follow_up(policy_on, _run_queued(app))
+    _run_queued(app)
+    # Someone adds Ada to Sales in the application itself; the console reads it.
+    account = server_user(peer, "ada@example.com")
+    sales = peer.http.get("/Groups", params={"filter": 'displayName eq "Sales"'}).json()["Resources"][0]
+    peer.http.patch(
+        f"/Groups/{sales['id']}",
+        json=patch_op({"op": "add", "path": "members", "value": [{"value": account["id"]}]}),  # type: ignore[index]
+    )
+    extract()
+    # Leaving the team removes what the mapping granted, and only that.
+    scim.patch(f"Groups/{eng['id']}", patch_op({"op": "remove", "path": f'members[value eq "{ada["id"]}"]'}))
+    policy_consume(policy_on.pk)
+    _run_queued(app)
+    assert _members(peer, "Engineering") == set()
+    assert _members(peer, "Sales") == {"ada@example.com"}
+
+
+def test_a_simulating_policy_records_its_plan_and_sends_nothing(
+    peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup]
+) -> None:
+    policy = LifecyclePolicy.objects.create(integration=app, mode=PolicyMode.SIMULATE, all_active_people=True)
+    push_user(scim, "ada@example.com")
+    assert policy_consume(policy.pk) >= 1
+    assert not Action.objects.filter(integration=app).exists()
+    planned = PlannedChange.objects.get(policy=policy)
+    assert planned.action_type == ActionType.SYNC_IDENTITIES
+    assert planned.subject == "ada@example.com"
+    assert planned.cause.startswith("Joiner: ada@example.com joined over SCIM")
+    assert server_user(peer, "ada@example.com") is None
+
+
+def test_a_burst_of_leavers_past_the_threshold_is_held_whole(
+    peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
+) -> None:
+    app.mass_change_max_accounts = 3
+    app.save()
+    people = [push_user(scim, f"p{i}@example.com") for i in range(5)]
+    policy_consume(policy_on.pk)
+    _run_queued(app)
+    for person in people:
+        set_active(scim, person, False)
+    policy_consume(policy_on.pk)
+    deprovisions = Action.objects.filter(integration=app, action_type=ActionType.DEPROVISION_IDENTITY)
+    assert deprovisions.count() == 5
+    assert {a.state for a in deprovisions} == {ActionState.PENDING_APPROVAL}
+    batch = deprovisions.first().batch  # type: ignore[union-attr]
+    assert batch is not None
+    assert "mass change" in batch.held_reason
+    assert all(a.batch_id == batch.pk for a in deprovisions)
+    assert all(server_user(peer, f"p{i}@example.com")["active"] for i in range(5))  # type: ignore[index]
+
+
+def test_a_killed_pass_leaves_the_cursor_and_asks_for_nothing(
+    app: Integration,
+    scim: ScimClient,
+    groups_in_app: dict[str, TargetGroup],
+    policy_on: LifecyclePolicy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    push_user(scim, "ada@example.com")
+    import lifecycle.consumer
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(lifecycle.consumer, "wanted_apply", crash)
+    with pytest.raises(SystemExit):
+        policy_consume(policy_on.pk)
+    policy_on.refresh_from_db()
+    assert policy_on.event_cursor == 0
+    assert not Action.objects.filter(integration=app).exists()
+    monkeypatch.undo()
+    policy_consume(policy_on.pk)
+    policy_consume(policy_on.pk)
+    assert Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES).count() == 1
