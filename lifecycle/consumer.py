@@ -74,3 +74,34 @@ def policies_consume() -> int:
             if count < settings.LIFECYCLE_EVENT_BATCH:
                 break
     return taken
+
+
+def policy_review(policy: LifecyclePolicy) -> dict[str, int]:
+    """Apply the policy to everyone it concerns now: the people in scope, and leavers who still
+    hold an active account in the integration. Run when a policy is turned on or to simulate
+    (the cursor then starts at the newest event: what came before is covered by this review).
+
+    Simulating, the recorded plan is replaced by this one; on, the actions are asked for.
+    """
+    from django.db.models import Q
+
+    from integrations.models import TargetUser
+    from lifecycle.engine import wanted_apply, wanted_for
+    from lifecycle.models import PlannedChange
+    from lifecycle.scope import people_in_scope
+
+    if policy.mode == PolicyMode.OFF:
+        return {}
+    in_scope = set(people_in_scope(policy).values_list("pk", flat=True))
+    leavers = set(
+        TargetUser.objects.filter(integration=policy.integration, active=True, removed_at__isnull=True)
+        .filter(Q(owner__is_active=False) | Q(owner__removed_at__isnull=False))
+        .values_list("owner_id", flat=True)
+    )
+    with transaction.atomic():
+        newest = IdentityEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        LifecyclePolicy.objects.filter(pk=policy.pk).update(event_cursor=newest)
+        policy.event_cursor = newest
+        if policy.mode == PolicyMode.SIMULATE:
+            PlannedChange.objects.filter(policy=policy).delete()
+        return wanted_apply(policy, wanted_for(policy, in_scope | leavers))

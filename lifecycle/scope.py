@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from console.accounts.models import Person
+from console.accounts.permissions import BuiltinRole
 from console.core.errors import InvalidInput
 from lifecycle.models import CONDITION_ATTRIBUTES, CONDITION_OPERATORS, BirthrightMapping, LifecyclePolicy
 
@@ -64,7 +65,11 @@ def conditions_text(conditions: list[dict[str, Any]]) -> str:
 
 
 def active_people() -> QuerySet[Person]:
-    return Person.objects.filter(is_active=True, removed_at__isnull=True)
+    """Active people, without the identity provider's own service identity (the holder of the
+    SCIM provisioner role, whose key pushes the others): it is never anybody's colleague."""
+    return Person.objects.filter(is_active=True, removed_at__isnull=True).exclude(
+        roles__name=BuiltinRole.SCIM_PROVISIONER
+    )
 
 
 def people_in_scope(policy: LifecyclePolicy) -> QuerySet[Person]:

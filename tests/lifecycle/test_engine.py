@@ -193,3 +193,28 @@ def test_a_killed_pass_leaves_the_cursor_and_asks_for_nothing(
     policy_consume(policy_on.pk)
     policy_consume(policy_on.pk)
     assert Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES).count() == 1
+
+
+def test_a_review_plans_for_everyone_in_scope_and_starts_after_the_newest_event(
+    peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup]
+) -> None:
+    from lifecycle.consumer import policy_review
+
+    for name in ("ada", "bob"):
+        push_user(scim, f"{name}@example.com")
+    policy = LifecyclePolicy.objects.create(integration=app, mode=PolicyMode.SIMULATE, all_active_people=True)
+    counts = policy_review(policy)
+    # ada, bob and the local admin: everyone active but the provisioner's service identity
+    assert counts["syncs"] == 3
+    assert set(PlannedChange.objects.filter(policy=policy).values_list("subject", flat=True)) == {
+        "ada@example.com",
+        "bob@example.com",
+        "root-admin",
+    }
+    assert policy_consume(policy.pk) == 0  # the events before the review are covered by it
+    policy.mode = PolicyMode.ON
+    policy.save()
+    policy_review(policy)
+    assert Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES).count() == 3
+    policy_review(policy)  # again: nothing more
+    assert Action.objects.filter(integration=app).count() == 3
