@@ -51,3 +51,13 @@ def test_sign_in_through_the_identity_provider_lands_on_the_dashboard(
     page.locator(".account-menu summary").click()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("link", name="Sign out at the identity provider too")).to_be_visible()
+    page.goto(f"{base}/")
+    expect(page).to_have_url(f"{base}/sign-in/?next=/")  # the console's session ended
+
+    # Still signed in at the provider: "Sign in with …" from the sign-in page lands on the
+    # dashboard without the provider asking again.
+    page.goto(f"{base}/sign-in/")
+    page.get_by_role("link", name="Sign in with Canaille").click()
+    expect(page).to_have_url(f"{base}/")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert AuditEvent.objects.filter(verb="auth.signed_in", actor=grace).count() == 2
