@@ -4,11 +4,12 @@ header) never gets the integration's credentials stored, logged or shown: in any
 The application is the real SCIM server behind a front that echoes what each request
 carried: the header as sent, decoded, URL-encoded, base64-encoded and JSON-escaped in
 several ways, into the resources it returns, the schemas and resource types it describes,
-and the errors it answers. After a connection test, extraction, a dialect probe (with its write
-checks, some refused) and every action type (and their failures) the planted token and
-password are in no page, no API answer, no export, no log line, no row of the database
-(dumped whole, and on SQLite the database file itself read byte by byte) and not in the
-probe's state the pages read from the cache.
+and the errors it answers. After a connection test (of the saved integration, and of a
+form's values before saving), extraction, a dialect probe (with its write checks, some
+refused) and every action type (and their failures) the planted token and password are in
+no page, no API answer, no export, no log line, no row of the database (dumped whole, and
+on SQLite the database file itself read byte by byte) and not in the probe's state the
+pages read from the cache.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from integrations.probe import probe_execute, probe_state
 from provisioning.execution import action_execute
 from provisioning.models import Action, ScimCall
 from provisioning.services import action_approve, action_request
+from tests.integrations.conftest import INTEGRATION_FORM
 from tests.scim_peer import ERROR, PEER_TOKEN, SCIM, Peer, _serve
 
 pytestmark = pytest.mark.django_db(transaction=True)  # committed, so that pg_dump sees every row
@@ -303,6 +305,27 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
     assert refused.json()["ok"] is False
     shown = admin_client.post(f"/integrations/{app.pk}/test-connection/")
     echo.failures.clear()
+    # The same application tested with a form's values before saving: its htmx part, and the
+    # whole form again without the script; connected, then refused with the header echoed.
+    form = {
+        **INTEGRATION_FORM,
+        "name": "Echo, unsaved",
+        "base_url": echo.url,
+        **(
+            {"bearer_token": TOKEN}
+            if auth == "bearer"
+            else {"auth_type": "basic", "bearer_token": "", "basic_username": USER, "basic_password": PASSWORD}
+        ),
+    }
+    unsaved = {"unsaved test (htmx)": admin_client.post("/integrations/test-connection/", form, HTTP_HX_REQUEST="true")}
+    assert "Connected" in unsaved["unsaved test (htmx)"].content.decode()
+    echo.fail("GET", "ServiceProviderConfig", 401)
+    unsaved["unsaved test, refused (htmx)"] = admin_client.post(
+        "/integrations/test-connection/", form, HTTP_HX_REQUEST="true"
+    )
+    unsaved["unsaved test, refused (page)"] = admin_client.post("/integrations/test-connection/", form)
+    assert "Failed" in unsaved["unsaved test, refused (htmx)"].content.decode()
+    echo.failures.clear()
 
     # An extraction: every resource, schema and resource type read echoes.
     run = run_extraction(app)
@@ -472,7 +495,7 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
         )
     }
     answers |= {"/api/v1/audit-events/": api_client_for(approver).get("/api/v1/audit-events/")}
-    answers |= {"test-connection (API)": refused, "test-connection (page)": shown}
+    answers |= {"test-connection (API)": refused, "test-connection (page)": shown, **unsaved}
     assert {url: answer.status_code for url, answer in answers.items() if answer.status_code != 200} == {}
     bodies = {url: body_of(answer) for url, answer in answers.items()}  # an export streams, read once
     shown_leaks = {url: leaks_in(body) for url, body in bodies.items()}
