@@ -310,3 +310,41 @@ def test_a_token_signed_by_another_key_is_refused(oidc_provider: Provider) -> No
     config = oidc.OidcConfig.from_settings(current)
     with pytest.raises(oidc.OidcError, match="signature is not the provider's"):
         oidc.id_token_claims(forged, config=config, document=document, nonce="n")
+
+
+@pytest.mark.parametrize(
+    ("change", "refused_for"),
+    [
+        ({"iss": "http://localhost:1/another-issuer"}, "'iss'"),
+        ({"exp": -3600}, "expired"),
+        ({"nonce": "another-nonce"}, "'nonce'"),
+        ({"aud": "some-other-application"}, "another application"),
+    ],
+)
+def test_a_token_signed_by_the_provider_s_own_key_is_refused_for_a_wrong_claim(
+    change: dict[str, Any], refused_for: str, oidc_provider: Provider, iam_configuration: dict[str, Any]
+) -> None:
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from console.accounts import oidc
+
+    current = oidc_provider.configure_console()
+    document = oidc.discovery(oidc_provider.issuer)
+    config = oidc.OidcConfig.from_settings(current)
+    key = RSAKey.import_key(iam_configuration["CANAILLE_OIDC"]["ACTIVE_JWKS"][0])  # the provider's signing key
+    now = int(time.time())
+    claims = {"iss": document["issuer"], "aud": config.client_id, "sub": "x", "exp": now + 60, "iat": now, "nonce": "n"}
+
+    def signed(values: dict[str, Any]) -> str:
+        return jwt.encode({"alg": "RS256", "kid": key.kid}, values, key)
+
+    assert oidc.id_token_claims(signed(claims), config=config, document=document, nonce="n")["sub"] == "x"
+    wrong = {**claims, **change}
+    if "exp" in change:
+        wrong["exp"] = now + change["exp"]
+    with pytest.raises(oidc.OidcError, match=refused_for) as refused:
+        oidc.id_token_claims(signed(wrong), config=config, document=document, nonce="n")
+    assert refused.value.cause == oidc.BAD_TOKEN
