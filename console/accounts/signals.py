@@ -8,6 +8,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import Signal, receiver
 from django.http import HttpRequest
 
+from console.accounts.backends import FAILURE_CAUSE
 from console.audit.services import audit_record
 
 # Sent inside the transaction that wrote identity events (``count`` of them): lifecycle
@@ -39,7 +40,8 @@ def on_sign_in_failed(
         target_label=username,
         details={
             "username": username,
-            "reason": kwargs.get("reason", "bad credentials"),
+            # The cause the password check left on the request, unless the sender names one.
+            "reason": kwargs.get("reason") or getattr(request, FAILURE_CAUSE, "bad credentials"),
             "method": kwargs.get("method", "local"),
             **({"provider": kwargs["provider"]} if kwargs.get("provider") else {}),
         },

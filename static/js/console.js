@@ -157,3 +157,15 @@ document.addEventListener("change", (event) => {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-auth-toggle]").forEach(showChosenAuth);
 });
+
+// The account menu opens leftwards from the name at the right of the top bar; where the bar
+// wrapped the name to its left edge (an admin's longer menu at 1280 px), it opens rightwards,
+// so that Sign out is never off the page.
+document.addEventListener("toggle", (event) => {
+  const menu = event.target;
+  if (!(menu instanceof HTMLDetailsElement) || !menu.classList.contains("account-menu") || !menu.open) return;
+  const list = menu.querySelector("ul");
+  if (!list) return;
+  list.classList.remove("opens-right");
+  if (list.getBoundingClientRect().left < 0) list.classList.add("opens-right");
+}, true);

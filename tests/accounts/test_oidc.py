@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -10,11 +11,14 @@ import pytest
 from django.test import Client
 
 from console.accounts.models import Person, Role
-from console.accounts.services import person_set_active
+from console.accounts.services import api_key_create, person_set_active
 from console.audit.models import AuditEvent
 from tests.oidc_provider import MISDIRECTED_CLIENT_ID, Provider
 
 pytestmark = pytest.mark.django_db
+
+SCIM_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def refusal(response: object) -> str:
@@ -110,6 +114,47 @@ def test_a_person_deactivated_over_scim_loses_the_session_and_cannot_sign_in_aga
     # The provider would still sign them in; the console refuses, and says why.
     assert refusal(oidc_provider.sign_in(client, user)) == "inactive"
     assert "inactive" in shown(client)
+
+
+@pytest.mark.parametrize("deactivation", ["PATCH active false", "DELETE"])
+def test_a_person_deactivated_through_the_scim_endpoint_is_signed_out_and_told_why(
+    deactivation: str, oidc_provider: Provider, make_person: Callable[..., Person]
+) -> None:
+    """The identity provider deactivates someone over /scim/v2 while they are signed in here, and
+    still has a session for them at its end: the console's session is gone, and the next sign-in
+    through the provider is refused with the reason shown and audited."""
+    make_person("root-admin", roles=["admin"])
+    provisioner = make_person("idp-provisioner", roles=["scim_provisioner"], password=None)
+    scim = Client(HTTP_AUTHORIZATION=f"Bearer {api_key_create(actor=provisioner, owner=provisioner, name='idp').token}")
+    oidc_provider.configure_console(scim_provisioning_enabled=True)
+    created = scim.post(
+        "/scim/v2/Users",
+        data=json.dumps({"schemas": [SCIM_USER], "userName": "Pat.Pushed", "active": True}),
+        content_type="application/scim+json",
+    )
+    assert created.status_code == 201, created.content
+    pushed = Person.objects.get(scim_id=created.json()["id"])
+    pushed.roles.add(Role.objects.get(name="viewer"))  # an admin gave them a role
+    user = oidc_provider.person("pat.pushed")
+    client = Client()
+    assert oidc_provider.sign_in(client, user)["Location"] == "/"
+    assert client.get("/").status_code == 200
+
+    path = f"/scim/v2/Users/{pushed.scim_id}"
+    if deactivation == "DELETE":
+        assert scim.delete(path).status_code == 204
+    else:
+        body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+        answer = scim.patch(path, data=json.dumps(body), content_type="application/scim+json")
+        assert answer.status_code == 200, answer.content
+
+    assert client.get("/")["Location"].startswith("/sign-in/")  # the session ended at deactivation
+    assert refusal(oidc_provider.sign_in(client, user)) == "inactive"
+    assert "Your account in this console is inactive, so it cannot sign in." in shown(client)
+    assert client.get("/").status_code == 302
+    event = AuditEvent.objects.filter(verb="auth.sign_in_failed").latest("id")
+    assert (event.details["username"], event.details["method"]) == ("pat.pushed", "oidc")
+    assert event.source_address == "127.0.0.1"
 
 
 def test_sign_in_never_changes_a_person(oidc_provider: Provider, make_person: Callable[..., Person]) -> None:
@@ -265,3 +310,41 @@ def test_a_token_signed_by_another_key_is_refused(oidc_provider: Provider) -> No
     config = oidc.OidcConfig.from_settings(current)
     with pytest.raises(oidc.OidcError, match="signature is not the provider's"):
         oidc.id_token_claims(forged, config=config, document=document, nonce="n")
+
+
+@pytest.mark.parametrize(
+    ("change", "refused_for"),
+    [
+        ({"iss": "http://localhost:1/another-issuer"}, "'iss'"),
+        ({"exp": -3600}, "expired"),
+        ({"nonce": "another-nonce"}, "'nonce'"),
+        ({"aud": "some-other-application"}, "another application"),
+    ],
+)
+def test_a_token_signed_by_the_provider_s_own_key_is_refused_for_a_wrong_claim(
+    change: dict[str, Any], refused_for: str, oidc_provider: Provider, iam_configuration: dict[str, Any]
+) -> None:
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from console.accounts import oidc
+
+    current = oidc_provider.configure_console()
+    document = oidc.discovery(oidc_provider.issuer)
+    config = oidc.OidcConfig.from_settings(current)
+    key = RSAKey.import_key(iam_configuration["CANAILLE_OIDC"]["ACTIVE_JWKS"][0])  # the provider's signing key
+    now = int(time.time())
+    claims = {"iss": document["issuer"], "aud": config.client_id, "sub": "x", "exp": now + 60, "iat": now, "nonce": "n"}
+
+    def signed(values: dict[str, Any]) -> str:
+        return jwt.encode({"alg": "RS256", "kid": key.kid}, values, key)
+
+    assert oidc.id_token_claims(signed(claims), config=config, document=document, nonce="n")["sub"] == "x"
+    wrong = {**claims, **change}
+    if "exp" in change:
+        wrong["exp"] = now + change["exp"]
+    with pytest.raises(oidc.OidcError, match=refused_for) as refused:
+        oidc.id_token_claims(signed(wrong), config=config, document=document, nonce="n")
+    assert refused.value.cause == oidc.BAD_TOKEN

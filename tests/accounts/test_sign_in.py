@@ -40,7 +40,22 @@ def test_a_wrong_password_is_refused_and_recorded(make_person: Callable[..., Per
     assert "not right" in page
     event = AuditEvent.objects.get(verb="auth.sign_in_failed")
     assert event.details["username"] == "alice"
-    assert "password" not in str(event.details).replace("'reason'", "")
+    assert event.details["reason"] == "bad password"
+    assert "wrong-password" not in str(event.details)
+
+
+def test_a_refused_password_sign_in_is_audited_with_its_cause_but_the_page_does_not_tell(
+    make_person: Callable[..., Person],
+) -> None:
+    make_person("dora", active=False)
+    assert "not right" in sign_in(Client(), "nobody-here")
+    assert "not right" in sign_in(Client(), "dora")  # the right password, but inactive
+    causes = AuditEvent.objects.filter(verb="auth.sign_in_failed").order_by("id")
+    assert [(e.details["username"], e.details["reason"], e.details["method"]) for e in causes] == [
+        ("nobody-here", "unknown person", "local"),
+        ("dora", "inactive", "local"),
+    ]
+    assert {e.source_address for e in causes} == {"10.0.0.1"}
 
 
 def test_an_inactive_person_cannot_sign_in(make_person: Callable[..., Person]) -> None:

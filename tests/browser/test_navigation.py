@@ -46,3 +46,24 @@ def test_typing_in_the_search_suggests_and_a_suggestion_leads_to_its_page(
     expect(results).to_be_visible()
     results.get_by_role("link", name="Slack").click()
     expect(page).to_have_url(f"{live_server.url}/integrations/{app.pk}/")
+
+
+@pytest.mark.parametrize("width", [1280, 1600, 390])
+def test_the_account_menu_opens_on_the_page_and_signs_out_whatever_the_width(
+    width: int, page: Page, live_server: Any, make_person: Callable[..., Person]
+) -> None:
+    # An admin's top bar is the longest (Approvals): at 1280 px the account menu wraps to the
+    # bar's left edge, where a menu opening leftwards would put Sign out off the page.
+    make_person("root", roles=["admin"])
+    page.set_viewport_size({"width": width, "height": 720})
+    sign_in(page, live_server.url, "root")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.locator(".account-menu summary").click()
+    sign_out = page.get_by_role("button", name="Sign out")
+    expect(sign_out).to_be_in_viewport()
+    box = sign_out.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0, box
+    assert box["x"] + box["width"] <= width, box
+    sign_out.click()
+    expect(page).to_have_url(f"{live_server.url}/sign-in/")

@@ -4,9 +4,12 @@ header) never gets the integration's credentials stored, logged or shown: in any
 The application is the real SCIM server behind a front that echoes what each request
 carried: the header as sent, decoded, URL-encoded, base64-encoded and JSON-escaped in
 several ways, into the resources it returns, the schemas and resource types it describes,
-and the errors it answers. After a connection test, extraction and every action type (and
-their failures) the planted token and password are in no page, no API answer, no log line
-and no row of the database (dumped whole).
+and the errors it answers. After a connection test (of the saved integration, and of a
+form's values before saving), extraction, a dialect probe (with its write checks, some
+refused) and every action type (and their failures) the planted token and password are in
+no page, no API answer, no export, no log line, no row of the database (dumped whole, and
+on SQLite the database file itself read byte by byte) and not in the probe's state the
+pages read from the cache.
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ from console.core.redaction import REDACTED, SecretRedactor, integration_secrets
 from integrations.discovery import connection_test
 from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
+from integrations.probe import probe_execute, probe_state
 from provisioning.execution import action_execute
 from provisioning.models import Action, ScimCall
 from provisioning.services import action_approve, action_request
+from tests.integrations.conftest import INTEGRATION_FORM
 from tests.scim_peer import ERROR, PEER_TOKEN, SCIM, Peer, _serve
 
 pytestmark = pytest.mark.django_db(transaction=True)  # committed, so that pg_dump sees every row
@@ -217,6 +222,24 @@ def database_dump() -> str:
     return "\n".join(connection.connection.iterdump())
 
 
+def database_file_leaks() -> list[str]:
+    """On SQLite, the leaks found in the database file's bytes (its free pages too), the log written into it."""
+    if connection.vendor != "sqlite":
+        return []
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    path = str(connection.settings_dict["NAME"])
+    assert os.path.isfile(path), path  # a file, not a database in memory
+    found = []
+    for name in (path, f"{path}-wal"):
+        if os.path.exists(name):
+            with open(name, "rb") as file:
+                data = file.read()
+            found += [leak for leak in LEAKS if leak.encode() in data]
+    return found
+
+
 def body_of(response: Any) -> str:
     content = b"".join(response.streaming_content) if response.streaming else response.content
     return str(content.decode())
@@ -247,11 +270,13 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from integrations.tasks import probe_task
     from provisioning.tasks import actions_execute_task
 
     caplog.set_level(logging.INFO)
     settings.ACTION_QUARANTINE_AFTER = 2
     monkeypatch.setattr(actions_execute_task, "apply_async", lambda *args, **options: None)  # run here instead
+    monkeypatch.setattr(probe_task, "delay", lambda *args, **options: None)
     credentials = (
         {"bearer_token": TOKEN}
         if auth == "bearer"
@@ -280,6 +305,27 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
     assert refused.json()["ok"] is False
     shown = admin_client.post(f"/integrations/{app.pk}/test-connection/")
     echo.failures.clear()
+    # The same application tested with a form's values before saving: its htmx part, and the
+    # whole form again without the script; connected, then refused with the header echoed.
+    form = {
+        **INTEGRATION_FORM,
+        "name": "Echo, unsaved",
+        "base_url": echo.url,
+        **(
+            {"bearer_token": TOKEN}
+            if auth == "bearer"
+            else {"auth_type": "basic", "bearer_token": "", "basic_username": USER, "basic_password": PASSWORD}
+        ),
+    }
+    unsaved = {"unsaved test (htmx)": admin_client.post("/integrations/test-connection/", form, HTTP_HX_REQUEST="true")}
+    assert "Connected" in unsaved["unsaved test (htmx)"].content.decode()
+    echo.fail("GET", "ServiceProviderConfig", 401)
+    unsaved["unsaved test, refused (htmx)"] = admin_client.post(
+        "/integrations/test-connection/", form, HTTP_HX_REQUEST="true"
+    )
+    unsaved["unsaved test, refused (page)"] = admin_client.post("/integrations/test-connection/", form)
+    assert "Failed" in unsaved["unsaved test, refused (htmx)"].content.decode()
+    echo.failures.clear()
 
     # An extraction: every resource, schema and resource type read echoes.
     run = run_extraction(app)
@@ -290,6 +336,23 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
         return TargetUser.objects.get(integration=app, user_name=name)
 
     engineers = TargetGroup.objects.get(integration=app, display_name="Engineers")
+
+    # A probe with its write checks, queued as the API queues it and carried out as a worker
+    # does: every answer echoes, PUT is refused and the test user's delete is refused with the
+    # header in the error, so the findings, notes and remarks would carry it.
+    started = api_client_for(approver).post(f"/api/v1/integrations/{app.pk}/probe/", {"writes": True}, format="json")
+    assert started.status_code == 202, started.json()
+    echo.fail("PUT", "Users", 501)
+    echo.fail("DELETE", "Users", 403)
+    report = probe_execute(integration_id=app.pk, writes=True, actor_id=approver.pk)
+    echo.failures.clear()
+    assert report is not None
+    assert not report.error, report.error
+    probed = json.dumps(report.as_dict())
+    assert "403" in probed
+    assert "[redacted]" in probed
+    assert leaks_in(probed) == []
+    assert leaks_in(json.dumps(probe_state(integration=app), default=str)) == []  # what the cache keeps
 
     # Every action type, each answer echoing.
     done = [
@@ -391,6 +454,19 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
         *(f"/actions/{a.pk}/" for a in actions),
         "/actions/export/?as=csv",
         "/actions/export/?as=json",
+        f"/integrations/{app.pk}/probe/",
+        f"/integrations/{app.pk}/runs/",
+        *(f"/integrations/{app.pk}/runs/{r.pk}/" for r in ExtractionRun.objects.filter(integration=app)),
+        *(
+            f"{table}?as={kind}"
+            for kind in ("csv", "json")
+            for table in (
+                f"/integrations/{app.pk}/users/",
+                f"/integrations/{app.pk}/groups/",
+                f"/integrations/{app.pk}/runs/",
+                "/actions/",
+            )
+        ),
     ]
     answers = {url: page.get(url) for url in pages}
     apis = [
@@ -404,15 +480,32 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
         f"/api/v1/integrations/{app.pk}/health/",
         f"/api/v1/integrations/{app.pk}/users/",
         f"/api/v1/integrations/{app.pk}/groups/",
+        f"/api/v1/integrations/{app.pk}/probe/",
     ]
     answers |= {url: api.get(url) for url in apis}
-    answers |= {"/audit/": admin_client.get("/audit/")}
+    answers |= {
+        url: admin_client.get(url)
+        for url in (
+            "/audit/",
+            "/audit/?as=csv",
+            "/audit/?as=json",
+            "/actions/revocations/",
+            "/actions/revocations/?as=csv",
+            "/actions/revocations/?as=json",
+        )
+    }
     answers |= {"/api/v1/audit-events/": api_client_for(approver).get("/api/v1/audit-events/")}
-    answers |= {"test-connection (API)": refused, "test-connection (page)": shown}
+    answers |= {"test-connection (API)": refused, "test-connection (page)": shown, **unsaved}
     assert {url: answer.status_code for url, answer in answers.items() if answer.status_code != 200} == {}
-    shown_leaks = {url: leaks_in(body_of(answer)) for url, answer in answers.items()}
+    bodies = {url: body_of(answer) for url, answer in answers.items()}  # an export streams, read once
+    shown_leaks = {url: leaks_in(body) for url, body in bodies.items()}
     assert {url: found for url, found in shown_leaks.items() if found} == {}
-    assert "[redacted]" in answers[f"/api/v1/integrations/{app.pk}/health/"].content.decode()
+    for echoed in (
+        f"/api/v1/integrations/{app.pk}/health/",
+        f"/api/v1/integrations/{app.pk}/probe/",
+        "/audit/?as=json",
+    ):
+        assert "[redacted]" in bodies[echoed], echoed
 
     # No log line.
     formatter = logging.Formatter()  # the message, every field of the record, and its traceback
@@ -427,6 +520,7 @@ def test_echoed_credentials_are_stored_logged_and_shown_nowhere(
     assert "Engineers" in dump  # the dump holds what was stored
     assert "[redacted]" in dump
     assert leaks_in(dump) == []
+    assert database_file_leaks() == []
 
 
 def test_every_form_of_a_secret_is_struck_out_of_text_and_json_values() -> None:
