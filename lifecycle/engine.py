@@ -34,7 +34,7 @@ from lifecycle.models import (
 from lifecycle.scope import mapping_people, mapping_text, people_in_scope
 from provisioning.batches import batch_request
 from provisioning.errors import ActionRefused
-from provisioning.models import IN_FLIGHT_STATES, Action, ActionType
+from provisioning.models import IN_FLIGHT_STATES, Action, ActionState, ActionType
 from provisioning.services import Cause, action_request, actions_sent_together
 
 SYNC = ActionType.SYNC_IDENTITIES.value
@@ -90,6 +90,7 @@ class Picture:
     desired: dict[int, dict[int, list[int]]]  # person -> group pk -> mappings granting it
     busy: set[tuple[Any, ...]]  # ("sync", person) / ("deprovision", account pk) / ("add"|"remove", group, remote id)
     groups: dict[int, TargetGroup]
+    last_synced: dict[int, dict[str, Any]]  # person -> the user their last successful sync sent
 
 
 def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
@@ -141,7 +142,26 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
             for op in ("add", "remove"):
                 for remote_id in action.parameters.get(op) or []:
                     busy.add((op, action.target_group_id, str(remote_id)))
-    return Picture(people, in_scope, account, member_of, grants, desired, busy, groups)
+    last_synced: dict[int, dict[str, Any]] = {}
+    synced = Action.objects.filter(
+        integration=integration, action_type=SYNC, person_id__in=person_ids, state=ActionState.SUCCEEDED
+    ).order_by("person_id", "-pk")
+    for person_pk, parameters in synced.values_list("person_id", "parameters"):
+        last_synced.setdefault(person_pk, (parameters or {}).get("user") or {})
+    return Picture(people, in_scope, account, member_of, grants, desired, busy, groups, last_synced)
+
+
+def _attributes_changed(policy: LifecyclePolicy, person: Person, last_sent: dict[str, Any] | None) -> bool:
+    """Whether the account would get something new: the transformers' user for the person now
+    differs from what their last sync sent (or nothing was ever sent)."""
+    from provisioning.transformers import TransformerError, payload_for
+
+    if not last_sent:
+        return True
+    try:
+        return payload_for(person, policy.integration) != last_sent
+    except TransformerError:
+        return True  # the sync will refuse, and say why, on the action
 
 
 def wanted_for(
@@ -201,7 +221,11 @@ def wanted_for(
                 wanted.syncs[pk] = cause(f"Joiner: {why}; the lifecycle policy of {name} creates the account")
             elif not account.active:
                 wanted.syncs[pk] = cause(f"Re-hire: {why}; the lifecycle policy of {name} reactivates the account")
-            elif event is not None and event.kind == IdentityEvent.Kind.UPDATED:
+            elif (
+                event is not None
+                and event.kind == IdentityEvent.Kind.UPDATED
+                and _attributes_changed(policy, person, picture.last_synced.get(pk))
+            ):
                 wanted.syncs[pk] = cause(f"Mover: {why}; the account follows the person's attributes")
         if account is None:
             continue  # groups follow once the account exists (the sync's success brings the person back)

@@ -218,3 +218,25 @@ def test_a_review_plans_for_everyone_in_scope_and_starts_after_the_newest_event(
     assert Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES).count() == 3
     policy_review(policy)  # again: nothing more
     assert Action.objects.filter(integration=app).count() == 3
+
+
+def test_an_attribute_change_syncs_only_what_the_transformers_use(
+    peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
+) -> None:
+    ada = push_user(scim, "ada@example.com", title="Engineer")
+    policy_consume(policy_on.pk)
+    _run_queued(app)
+    syncs = Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES)
+    # The cost center is in no attribute the integration is sent: nothing to do.
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    scim.patch(f"Users/{ada['id']}", patch_op({"op": "replace", "path": f"{enterprise}:costCenter", "value": "42"}))
+    policy_consume(policy_on.pk)
+    assert syncs.count() == 1
+    # The title is: the account follows.
+    scim.patch(f"Users/{ada['id']}", patch_op({"op": "replace", "path": "title", "value": "Manager"}))
+    policy_consume(policy_on.pk)
+    assert syncs.count() == 2
+    mover = syncs.latest("pk")
+    assert mover.cause["text"].startswith("Mover: ada@example.com changed over SCIM")
+    assert run_action(mover).state == ActionState.SUCCEEDED
+    assert server_user(peer, "ada@example.com")["title"] == "Manager"  # type: ignore[index]
