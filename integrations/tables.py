@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.urls import reverse
@@ -70,7 +71,8 @@ def _extension_column(attribute: ExtensionAttribute) -> Column:
         found = extension_value(user.resource if isinstance(user.resource, dict) else {}, attribute)
         if found is None:
             return ""
-        return found if isinstance(found, str | int | float | bool) else str(found)
+        # A list or an object reads as JSON (["front", "lab"]), never as the text of a Python list.
+        return found if isinstance(found, str | int | float | bool) else json.dumps(found, ensure_ascii=False)
 
     return Column(f"ext.{attribute.normalized_name}", short, value=value, default=False, title=attribute.scim_path)
 
