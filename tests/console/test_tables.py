@@ -451,6 +451,34 @@ def test_name_filters_suggest_names(
     assert 'hx-get="/people/suggest/?field=person"' in admin_client.get("/actions/").content.decode()
 
 
+def test_people_filter_by_a_team_name_the_filter_suggests(
+    admin_client: Client, admin: Person, make_person: Callable[..., Person], api_client_for: Callable[[Person], Any]
+) -> None:
+    engineering = Team.objects.create(name="Engineering")
+    alice, bob = make_person("alice"), make_person("bob")
+    make_person("carol")
+    TeamMembership.objects.create(team=engineering, person=alice)
+    TeamMembership.objects.create(team=engineering, person=bob)
+    TeamMembership.objects.create(team=Team.objects.create(name="Sales"), person=bob)
+
+    html = admin_client.get("/people/").content.decode()
+    assert 'hx-get="/teams/suggest/?field=team"' in html
+    assert '<datalist id="suggest-team">' in html
+    assert options(admin_client.get("/teams/suggest/?field=team&team=eng")) == ["Engineering"]
+
+    html = admin_client.get("/people/?team=engineering").content.decode()  # the name as typed, any case
+    assert "<strong>2</strong> people" in html
+    assert ">alice<" in html
+    assert ">bob<" in html
+    assert ">carol<" not in html
+    assert "<strong>0</strong> people" in admin_client.get("/people/?team=Nobody").content.decode()
+    exported = json.loads(b"".join(admin_client.get("/people/?team=Sales&as=json").streaming_content))
+    assert [row["username"] for row in exported] == ["bob"]
+    # The API takes the same filter.
+    api = api_client_for(admin)
+    assert [p["username"] for p in api.get("/api/v1/people/?team=Engineering").json()["results"]] == ["alice", "bob"]
+
+
 def test_suggestions_need_the_view_permission(make_person: Callable[..., Person]) -> None:
     client = Client()
     assert client.get("/people/suggest/?q=a").status_code == 302  # to sign-in
