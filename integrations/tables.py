@@ -39,7 +39,7 @@ def _title(user: TargetUser) -> str:
 
 
 def _owner(user: TargetUser) -> str:
-    # Accounts are not tied to people yet: every account reads "no owner" until they are.
+    # The person the account is tied to (integrations.correlation), read with the page's rows.
     owner = getattr(user, "owner", None)
     return str(owner) if owner else "no owner"
 
