@@ -249,7 +249,12 @@ def _saved(integration: Integration) -> None:
 
 
 def _plain(value: Any) -> Any:
-    """An audited value: JSON's own types as they are, anything else as text."""
+    """An audited value: JSON's own types as they are (a list of matching rules stays a list,
+    in its order, never the text of a Python list), anything else as text."""
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
     return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.urls import reverse
@@ -38,7 +39,7 @@ def _title(user: TargetUser) -> str:
 
 
 def _owner(user: TargetUser) -> str:
-    # Accounts are not tied to people yet: every account reads "no owner" until they are.
+    # The person the account is tied to (integrations.correlation), read with the page's rows.
     owner = getattr(user, "owner", None)
     return str(owner) if owner else "no owner"
 
@@ -70,7 +71,8 @@ def _extension_column(attribute: ExtensionAttribute) -> Column:
         found = extension_value(user.resource if isinstance(user.resource, dict) else {}, attribute)
         if found is None:
             return ""
-        return found if isinstance(found, str | int | float | bool) else str(found)
+        # A list or an object reads as JSON (["front", "lab"]), never as the text of a Python list.
+        return found if isinstance(found, str | int | float | bool) else json.dumps(found, ensure_ascii=False)
 
     return Column(f"ext.{attribute.normalized_name}", short, value=value, default=False, title=attribute.scim_path)
 

@@ -278,7 +278,7 @@ def integration_users(request: HttpRequest, pk: int) -> HttpResponseBase:
         request,
         table=table,
         template="integrations/users.html",
-        queryset=with_seen_at(integration.target_users.all()),
+        queryset=with_seen_at(integration.target_users.select_related("owner")),  # the Owner column, in one query
         filterset_class=TargetUserFilterSet,
         context={
             "integration": integration,

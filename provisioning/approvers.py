@@ -56,6 +56,21 @@ def refusal(*, requester: Person | None, integration: Integration, action_type: 
     )
 
 
+def request_warnings(*, requester: Person | None, integration: Integration, action_types: list[str]) -> list[str]:
+    """What a page that requests these kinds of action says before the request: for each kind
+    whose policy requires approval that nobody but the requester could give, that it would be
+    refused, why and what to do (the refusal itself, said ahead)."""
+    from provisioning.services import approval_required
+
+    warnings = []
+    for action_type in action_types:
+        if approval_required(integration, action_type):
+            reason = refusal(requester=requester, integration=integration, action_type=action_type)
+            if reason:
+                warnings.append(f"{ActionType(action_type).label} would be refused. {reason}")
+    return warnings
+
+
 def policy_warning(*, viewer: Person | None = None) -> str:
     """What the approval policies panel says when approvals cannot work as they stand."""
     names = approver_names(limit=3)

@@ -32,7 +32,7 @@ class ProvisioningConfig(AppConfig):
         register_panel("target_user.detail", template="provisioning/panel_target_user.html", context=_target_user)
         register_panel("target_group.detail", template="provisioning/panel_target_group.html", context=_target_group)
         register_panel("integration.groups", template="provisioning/panel_create_group.html", context=_may_provision)
-        register_panel("integration.users", template="provisioning/panel_bulk.html", context=_may_provision)
+        register_panel("integration.users", template="provisioning/panel_bulk.html", context=_bulk)
         register_panel("integration.detail", template="provisioning/panel_quarantine.html", context=_quarantine)
         register_panel("integration.transformers", template="provisioning/panel_policies.html", context=_policies)
         register_panel(
@@ -197,22 +197,45 @@ def _in_flight(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | N
     return {"in_flight": mine}
 
 
+def _approval_warnings(request: HttpRequest, integration: Any, action_types: list[str]) -> list[str]:
+    """Said beside the buttons that request these kinds: which would be refused as nobody else could approve."""
+    from console.accounts.access import acting_person
+    from provisioning.approvers import request_warnings
+
+    return request_warnings(requester=acting_person(request), integration=integration, action_types=action_types)
+
+
+def _account_action_types(integration: Any) -> list[str]:
+    from provisioning.models import ActionType
+
+    kinds = [ActionType.DEPROVISION_IDENTITY.value]
+    if integration.supports_hard_delete:
+        kinds.append(ActionType.DELETE_IDENTITY.value)
+    return kinds
+
+
 def _target_user(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
     from provisioning.models import Action
 
     integration, user = page.get("integration"), page.get("user")
     if integration is None or user is None or not integration.provisioning_enabled or not _can_request(request):
         return None
-    return {"recent_actions": Action.objects.filter(target_user=user)[:10]}
+    return {
+        "recent_actions": Action.objects.filter(target_user=user)[:10],
+        "approval_warnings": _approval_warnings(request, integration, _account_action_types(integration)),
+    }
 
 
 def _target_group(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
-    from provisioning.models import Action
+    from provisioning.models import Action, ActionType
 
     integration, group = page.get("integration"), page.get("group")
     if integration is None or group is None or not integration.provisioning_enabled or not _can_request(request):
         return None
-    return {"recent_actions": Action.objects.filter(target_group=group)[:10]}
+    return {
+        "recent_actions": Action.objects.filter(target_group=group)[:10],
+        "approval_warnings": _approval_warnings(request, integration, [ActionType.MANAGE_RELATIONSHIPS.value]),
+    }
 
 
 def _may_provision(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
@@ -220,6 +243,14 @@ def _may_provision(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]
     if integration is None or not integration.provisioning_enabled or not _can_request(request):
         return None
     return {}
+
+
+def _bulk(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    context = _may_provision(request, page)
+    if context is None:
+        return None
+    integration = page["integration"]
+    return {"approval_warnings": _approval_warnings(request, integration, _account_action_types(integration))}
 
 
 def _quarantine(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:

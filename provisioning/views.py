@@ -372,6 +372,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "batch": batch,
         "progress": progress,
+        "progress_counted": [(state, count) for state, count in progress["by_state"].items() if count],
         "actions": actions,
         "plans": [(a, plan_for_action(a)) for a in pending[:200]],
         "pending": len(pending),

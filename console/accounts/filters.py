@@ -23,10 +23,13 @@ class PersonFilterSet(django_filters.FilterSet):
         queryset=Role.objects.all(), to_field_name="name", method="with_role", label="Role", empty_label="Any role"
     )
     source = django_filters.ChoiceFilter(choices=Source.choices, label="Source", empty_label="Any")
+    team = django_filters.CharFilter(
+        method="in_team", label="Team", widget=forms.TextInput(attrs={"placeholder": "Team name"})
+    )
 
     class Meta:
         model = Person
-        fields = ["q", "active", "role", "source"]
+        fields = ["q", "active", "role", "source", "team"]
 
     def search(self, queryset: QuerySet[Person], name: str, value: str) -> QuerySet[Person]:
         return people_search(queryset=queryset, text=value)
@@ -36,6 +39,10 @@ class PersonFilterSet(django_filters.FilterSet):
 
     def with_role(self, queryset: QuerySet[Person], name: str, value: Role) -> QuerySet[Person]:
         return queryset.filter(Q(roles=value) | Q(teams__roles=value)).distinct()
+
+    def in_team(self, queryset: QuerySet[Person], name: str, value: str) -> QuerySet[Person]:
+        """Members of the team of that name (any case); a person is in a team once, so no duplicates."""
+        return queryset.filter(team_memberships__team__name__iexact=value.strip())
 
 
 class ApiKeyFilterSet(django_filters.FilterSet):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -114,7 +115,7 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 def person_list(request: HttpRequest) -> HttpResponseBase:
     return render_table(
         request,
-        table=PEOPLE_TABLE,
+        table=replace(PEOPLE_TABLE, suggest={"team": reverse("team_suggest")}),
         template="accounts/person_list.html",
         queryset=Person.objects.all(),
         filterset_class=PersonFilterSet,

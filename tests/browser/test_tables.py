@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from console.accounts.models import Person
-from integrations.models import Integration, TargetUser
+from integrations.models import ExtensionAttribute, Integration, TargetUser
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -99,3 +99,48 @@ def test_an_admin_sorts_pages_and_chooses_the_columns_of_a_thousand_accounts(
     expect(page.locator('th[data-column="department"]')).to_be_visible()
     expect(page.locator('th[data-column="email"]')).to_have_count(0)
     expect(region.locator("tbody tr").first).to_contain_text("dept")
+
+
+def test_long_values_wrap_in_their_column_and_extension_attributes_read_as_json(
+    page: Page, live_server: Any, make_person: Callable[..., Person]
+) -> None:
+    acme = "urn:acme:params:scim:schemas:extension:acme:1.0:User"
+    app = Integration.objects.create(name="Wide app", base_url="https://wide.example.com/scim/v2", bearer_token="t")
+    ExtensionAttribute.objects.create(
+        integration=app, normalized_name="acme_badges", scim_path=f"{acme}:badges", schema_urn=acme, multi_valued=True
+    )
+    ExtensionAttribute.objects.create(
+        integration=app, normalized_name="acme_costcenter", scim_path=f"{acme}:costCenter", schema_urn=acme
+    )
+    TargetUser.objects.create(
+        integration=app,
+        remote_id="r1",
+        user_name="ada@example.com",
+        display_name="Ada " + "Lovelace" * 40,  # one word of 320 letters
+        content_hash="h",
+        resource={acme: {"badges": ["front", "lab"], "costCenter": "CC-" + "x" * 300}},
+    )
+    make_person("table-admin", roles=["admin"])
+    page.goto(f"{live_server.url}/sign-in/")
+    page.get_by_label("User name").fill("table-admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/integrations/{app.pk}/users/")
+    page.get_by_text("Columns", exact=True).click()
+    page.get_by_label("badges").check()
+    page.get_by_label("costCenter").check()
+    page.get_by_role("button", name="Show these columns").click()
+
+    # The short name heads the column, the full URN on hover.
+    expect(page.locator('th[data-column="ext.acme_badges"]')).to_have_text("badges")
+    expect(page.locator('th[data-column="ext.acme_badges"]')).to_have_attribute("title", f"{acme}:badges")
+    row = page.locator("#table-region tbody tr").first
+    # A list reads as JSON, never as the text of a Python list.
+    expect(row).to_contain_text('["front", "lab"]')
+    expect(row).not_to_contain_text("['front', 'lab']")
+    # The long values wrap inside a column of at most 30rem (480 px) and its padding; the user
+    # name beside them keeps its line.
+    widths = row.locator("td").evaluate_all("cells => cells.map(c => c.getBoundingClientRect().width)")
+    assert max(widths) <= 480 + 20, widths
+    user_name = row.get_by_role("link", name="ada@example.com")
+    assert user_name.evaluate("a => a.getClientRects().length") == 1  # one line box: not broken

@@ -18,7 +18,7 @@ from console.audit.services import audit_record
 from integrations.errors import connection_error_words
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimTransient
-from provisioning.models import Action, ActionState, ActionType, ScimCall
+from provisioning.models import Action, ActionState, ActionType, Batch, ScimCall
 from provisioning.planning import plan
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +108,27 @@ def test_states_and_verbs_read_as_words(admin_client: Client, admin: Person, sla
     assert "Action succeeded" in audit
     assert 'title="auth.signed_in"' in audit  # the stored verb stays at hand
     assert ">auth.signed_in<" not in audit
+
+
+def test_counts_read_as_sentences(admin_client: Client, admin: Person, slack: Integration) -> None:
+    batch = Batch.objects.create(integration=slack, action_type=ActionType.DEPROVISION_IDENTITY, requested_by=admin)
+    for number, state in enumerate([ActionState.SUCCEEDED, ActionState.SUCCEEDED, ActionState.FAILED]):
+        account = _account(slack, f"u-{number}", f"user{number}@example.com")
+        Action.objects.create(
+            integration=slack,
+            action_type=ActionType.DEPROVISION_IDENTITY,
+            state=state,
+            target_user=account,
+            subject=account.user_name,
+            batch=batch,
+        )
+
+    page = admin_client.get(f"/actions/batches/{batch.pk}/").content.decode()
+    assert "3 of 3 finished:\n    2 succeeded, 1 failed.</p>" in page  # not "2 succeeded; 1 failed; "
+    # One of a kind is singular: "1 action", "1 person", not "1 actions", "1 people".
+    assert "<strong>3</strong> actions" in admin_client.get("/actions/").content.decode()
+    assert "<strong>1</strong> action<" in admin_client.get(f"/actions/?state={ActionState.FAILED}").content.decode()
+    assert "<strong>1</strong> person<" in admin_client.get("/people/").content.decode()
 
 
 def test_an_audit_target_reads_in_words_with_a_link(admin_client: Client, admin: Person, slack: Integration) -> None:

@@ -366,6 +366,29 @@ def test_chosen_columns_are_remembered_and_offer_extension_attributes(
     assert 'data-column="action_type"' in admin_client.get("/actions/").content.decode()
 
 
+def test_the_owner_column_reads_owners_in_the_page_query_not_one_query_a_row(
+    admin_client: Client, integration: Integration, users: list[TargetUser], make_person: Callable[..., Person]
+) -> None:
+    owners = [make_person(f"owner{n}") for n in range(3)]
+    for n, user in enumerate(users):
+        user.owner = owners[n % 3]
+    TargetUser.objects.bulk_update(users, ["owner"])
+    path = f"/integrations/{integration.pk}/users/"
+    admin_client.get(f"{path}?columns_set=1&columns=user_name&columns=owner")
+    person_table = Person._meta.db_table
+
+    for size in (25, 50):
+        with CaptureQueriesContext(connection) as queries:
+            html = admin_client.get(f"{path}?page_size={size}").content.decode()
+        assert html.count("<td>owner1</td>") == len(range(1, size, 3)), size
+        reads = [q["sql"] for q in queries.captured_queries if f'FROM "{person_table}"' in q["sql"]]
+        assert len(reads) <= 3, f"{len(reads)} reads of people for {size} rows"  # the viewer, not each owner
+    with CaptureQueriesContext(connection) as queries:
+        rows = list(csv.DictReader(io.StringIO(content(admin_client.get(f"{path}?as=csv")).decode())))
+    assert [row["owner"] for row in rows[:3]] == ["owner0", "owner1", "owner2"]
+    assert len(queries.captured_queries) < 10, "the export reads the owners with the accounts"
+
+
 def content(response: Any) -> bytes:
     return b"".join(response.streaming_content)
 
@@ -449,6 +472,34 @@ def test_name_filters_suggest_names(
     assert 'hx-get="/audit/verbs/?field=verb"' in html
     assert 'hx-get="/people/suggest/?field=actor"' in html
     assert 'hx-get="/people/suggest/?field=person"' in admin_client.get("/actions/").content.decode()
+
+
+def test_people_filter_by_a_team_name_the_filter_suggests(
+    admin_client: Client, admin: Person, make_person: Callable[..., Person], api_client_for: Callable[[Person], Any]
+) -> None:
+    engineering = Team.objects.create(name="Engineering")
+    alice, bob = make_person("alice"), make_person("bob")
+    make_person("carol")
+    TeamMembership.objects.create(team=engineering, person=alice)
+    TeamMembership.objects.create(team=engineering, person=bob)
+    TeamMembership.objects.create(team=Team.objects.create(name="Sales"), person=bob)
+
+    html = admin_client.get("/people/").content.decode()
+    assert 'hx-get="/teams/suggest/?field=team"' in html
+    assert '<datalist id="suggest-team">' in html
+    assert options(admin_client.get("/teams/suggest/?field=team&team=eng")) == ["Engineering"]
+
+    html = admin_client.get("/people/?team=engineering").content.decode()  # the name as typed, any case
+    assert "<strong>2</strong> people" in html
+    assert ">alice<" in html
+    assert ">bob<" in html
+    assert ">carol<" not in html
+    assert "<strong>0</strong> people" in admin_client.get("/people/?team=Nobody").content.decode()
+    exported = json.loads(content(admin_client.get("/people/?team=Sales&as=json")))
+    assert [row["username"] for row in exported] == ["bob"]
+    # The API takes the same filter.
+    api = api_client_for(admin)
+    assert [p["username"] for p in api.get("/api/v1/people/?team=Engineering").json()["results"]] == ["alice", "bob"]
 
 
 def test_suggestions_need_the_view_permission(make_person: Callable[..., Person]) -> None:

@@ -48,8 +48,8 @@ def dangling_descriptions(html: str) -> list[tuple[str, str]]:
 
 def test_the_form_groups_its_fields_in_sections(admin_client: Client) -> None:
     page = admin_client.get("/integrations/new/?scratch=1").content.decode()
-    legends = re.findall(r"<legend>([^<]+)</legend>", page)
-    assert legends[:4] == ["Connection", "Authentication", "Provisioning", "Limits"]
+    sections = re.findall(r'<fieldset id="section-[^"]+"[^>]*>\s*<legend>([^<]+)</legend>', page)
+    assert sections == ["Connection", "Authentication", "Provisioning", "Limits"]
     auth = page.split('<fieldset id="section-authentication"')[1].split("</fieldset>")[0]
     assert 'data-auth="bearer"' in auth
     assert auth.count('data-auth="basic"') == 2
@@ -57,6 +57,15 @@ def test_the_form_groups_its_fields_in_sections(admin_client: Client) -> None:
     assert 'name="page_size"' in limits
     assert 'name="rate_limit_per_second"' in limits
     assert "Leave empty to keep" not in page  # nothing is stored yet
+
+
+def test_a_set_of_boxes_is_one_fieldset_named_by_its_legend(admin_client: Client) -> None:
+    page = admin_client.get("/integrations/new/?scratch=1").content.decode()
+    assert '<label for="">' not in page  # a label for nothing names no field
+    rules = page.split('<fieldset class="field choices"')[1].split("</fieldset>")[0]
+    assert "<legend>Tie accounts to people when</legend>" in rules
+    assert rules.count('type="checkbox" name="correlation_rules"') == 3
+    assert 'id="id_correlation_rules_helptext"' in rules
 
 
 def test_leave_empty_to_keep_shows_only_where_a_secret_is_stored(admin_client: Client) -> None:

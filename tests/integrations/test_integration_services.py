@@ -82,6 +82,21 @@ def test_each_change_is_audited_once_with_what_changed(admin: Person, jira: Inte
     assert Integration.objects.get(pk=jira.pk).bearer_token == "tok-1"  # a blank secret keeps the stored one
 
 
+def test_the_creation_is_audited_in_json_a_list_as_a_list(admin: Person) -> None:
+    slack = integration_create(
+        actor=admin,
+        fields={
+            "name": "Slack",
+            "base_url": "https://slack.example.com/scim/v2",
+            "bearer_token": "t",
+            "correlation_rules": ["userName", "externalId"],
+        },
+    )
+
+    after = AuditEvent.objects.get(verb="integration.created", target_id=str(slack.pk)).details["after"]
+    assert after["correlation_rules"] == ["userName", "externalId"]  # not the text "['userName', ...]"
+
+
 def test_replaced_credentials_are_never_shown_again_nor_audited(
     admin: Person, jira: Integration, admin_api: APIClient, admin_client: Client
 ) -> None:

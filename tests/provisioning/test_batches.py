@@ -178,7 +178,8 @@ def test_bulk_through_the_api_and_the_page(
         "/actions/bulk/",
         {"integration": app.pk, "action_type": "DEPROVISION_IDENTITY", "target_user": [bob.pk], "dry_run": "1"},
     ).content.decode()
-    assert "Dry run" in plan
+    assert "Dry run: 1 \N{MULTIPLICATION SIGN} Deprovision identity in" in plan
+    assert "DEPROVISION_IDENTITY in" not in plan  # the type in words, not its stored name
     assert f"PATCH Users/{bob.remote_id}" in plan
     response = page.post(
         "/actions/bulk/", {"integration": app.pk, "action_type": "DEPROVISION_IDENTITY", "target_user": [bob.pk]}

@@ -1,5 +1,5 @@
 """A request that nobody could approve is refused at once, saying what to do; the approval
-policies panel warns while only one person may approve."""
+policies panel, and the pages that request, warn while only one person may approve."""
 
 from __future__ import annotations
 
@@ -81,3 +81,23 @@ def test_the_policies_panel_warns_while_one_person_may_approve(
     make_person("second-admin", roles=["admin"])
     provisioning_tab = page.get(f"/integrations/{deletable.pk}/provisioning/").content.decode()
     assert 'data-testid="approval-warning"' not in provisioning_tab
+
+
+def test_the_pages_that_request_warn_before_the_request(
+    deletable: Integration, approver: Person, make_person: Callable[..., Person]
+) -> None:
+    page = Client()
+    page.force_login(approver)
+    ada = account(deletable, "ada")
+    warning = 'data-testid="request-approval-warning"'
+
+    account_page = page.get(f"/integrations/{deletable.pk}/users/{ada.pk}/").content.decode()
+    assert account_page.count(warning) == 1  # delete needs approval by default; deprovision does not
+    assert "Delete identity would be refused. No one could approve this delete identity" in account_page
+    assert "set Peer app&#x27;s approval policy for delete identity to Automatic" in account_page
+    users_tab = page.get(f"/integrations/{deletable.pk}/users/").content.decode()
+    assert "Delete identity would be refused." in users_tab
+
+    make_person("second-admin", roles=["admin"])
+    assert warning not in page.get(f"/integrations/{deletable.pk}/users/{ada.pk}/").content.decode()
+    assert warning not in page.get(f"/integrations/{deletable.pk}/users/").content.decode()
