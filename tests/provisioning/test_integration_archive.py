@@ -76,6 +76,13 @@ def test_a_deleted_integrations_history_stays_readable(
     api = api_client_for(approver)
     assert api.get(f"/api/v1/integrations/{app.pk}/").status_code == 404
     assert api.get(f"/api/v1/actions/{done.pk}/").status_code == 200
+    runs = api.get(f"/api/v1/integrations/{app.pk}/runs/")
+    assert runs.status_code == 200
+    assert [run["status"] for run in runs.json()["results"]] == ["succeeded"]
+    trail = api.get(f"/api/v1/audit-events/?target_type=integrations.integration&target_id={app.pk}").json()
+    assert {(event["verb"], event["target_label"]) for event in trail["results"]} >= {
+        ("integration.deleted", "Peer app")
+    }
     # Its name is free for a new integration.
     again = api.post(
         "/api/v1/integrations/", {"name": "Peer app", "base_url": peer.url, "bearer_token": PEER_TOKEN}, format="json"
