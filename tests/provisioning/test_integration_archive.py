@@ -75,7 +75,11 @@ def test_a_deleted_integrations_history_stays_readable(
     # The API: the integration is gone, its actions are not.
     api = api_client_for(approver)
     assert api.get(f"/api/v1/integrations/{app.pk}/").status_code == 404
-    assert api.get(f"/api/v1/actions/{done.pk}/").status_code == 200
+    action = api.get(f"/api/v1/actions/{done.pk}/")
+    assert action.status_code == 200
+    assert (action.json()["integration"], action.json()["integration_name"]) == (app.pk, "Peer app")
+    listed = api.get(f"/api/v1/actions/?integration={app.pk}").json()["results"]
+    assert {row["integration_name"] for row in listed} == {"Peer app"}
     runs = api.get(f"/api/v1/integrations/{app.pk}/runs/")
     assert runs.status_code == 200
     assert [run["status"] for run in runs.json()["results"]] == ["succeeded"]
