@@ -151,7 +151,8 @@ def _detail_context(integration: Integration, refusal: str = "") -> dict[str, An
 def integration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration.all_objects, pk=pk)
     if integration.archived_at is not None:  # deleted: what it did stays readable
-        return render(request, "integrations/archived.html", {"integration": integration})
+        context = {"integration": integration, "breadcrumbs": integration_crumbs(integration)}
+        return render(request, "integrations/archived.html", context)
     context = {
         **_detail_context(integration),
         "tab": "overview",
@@ -335,7 +336,7 @@ def integration_runs(request: HttpRequest, pk: int) -> HttpResponseBase:
         template="integrations/runs.html",
         queryset=integration.runs.all(),
         filterset_class=ExtractionRunFilterSet,
-        context={"integration": integration},
+        context={"integration": integration, "breadcrumbs": integration_crumbs(integration, ("Runs", None))},
     )
 
 

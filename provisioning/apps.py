@@ -147,12 +147,18 @@ def _revocations(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
 
 def _integration_charts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
     from integrations.charts import extraction_charts
-    from provisioning.charts import actions_per_day
+    from provisioning.charts import actions_per_day, revocation_latency_per_day
 
     integration = page.get("integration")
     if integration is None:
         return None
-    return {"charts": [*extraction_charts(integration), actions_per_day(integration=integration)]}
+    return {
+        "charts": [
+            *extraction_charts(integration),
+            actions_per_day(integration=integration),
+            revocation_latency_per_day(integration=integration),
+        ]
+    }
 
 
 def _person(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:

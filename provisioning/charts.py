@@ -1,8 +1,9 @@
-"""Charts of actions: what finished each day and how, and what waits for approval."""
+"""Charts of actions: what finished each day and how, what waits for approval, and how long
+a deprovision takes to be verified in the application."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncDate
@@ -10,7 +11,8 @@ from django.utils import timezone
 
 from console.core.charts import Chart, Series, as_date, day_label, days_back
 from integrations.models import Integration
-from provisioning.models import Action, ActionState
+from provisioning.models import Action, ActionState, Revocation
+from provisioning.revocations import LATENCY_DAYS, LATENCY_SAMPLE, percentile, revocation_latency
 
 OUTCOMES = [
     (ActionState.SUCCEEDED, "Succeeded", "good"),
@@ -64,4 +66,35 @@ def pending_approvals() -> Chart:
         unit="actions",
         label_heading="Integration",
         empty_text="Nothing waits for approval.",
+    )
+
+
+def revocation_latency_per_day(*, integration: Integration, days: int | None = None) -> Chart:
+    """p50 and p95 of the time from a deprovision's request to its verified read-back, per day
+    (UTC) of the read-back, over the days of the period that had one; the period's totals below."""
+    days = days or LATENCY_DAYS
+    since = timezone.now() - timedelta(days=days)
+    verified = Revocation.objects.filter(
+        integration=integration, verified_at__gte=since, outcome=Revocation.Outcome.VERIFIED
+    ).order_by("-verified_at")
+    by_day: dict[date, list[float]] = {}
+    for verified_at, seconds in verified.values_list("verified_at", "latency_seconds")[:LATENCY_SAMPLE]:
+        by_day.setdefault(verified_at.astimezone(UTC).date(), []).append(seconds)
+    span = sorted(by_day)
+    p50 = [round(percentile(sorted(by_day[day]), 0.5) or 0.0, 1) for day in span]
+    p95 = [round(percentile(sorted(by_day[day]), 0.95) or 0.0, 1) for day in span]
+    total = revocation_latency(integration=integration, days=days)
+    notes = []
+    if total["count"] or total["not_verified"]:
+        overall = f" (p50 {total['p50_seconds']:.1f} s, p95 {total['p95_seconds']:.1f} s)" if total["count"] else ""
+        notes.append(f"Last {days} days: {total['count']} verified{overall}, {total['not_verified']} not verified.")
+    return Chart(
+        key=f"revocation-latency-{integration.pk}",
+        title=f"Revocation latency per day, request to verified (last {days} days, UTC)",
+        labels=[day_label(day) for day in span],
+        series=[Series("p50 (seconds)", p50, "info"), Series("p95 (seconds)", p95, "warn")],
+        unit="seconds",
+        label_heading="Day (UTC)",
+        empty_text=f"No deprovision in {integration.name} was verified in the last {days} days.",
+        notes=notes,
     )

@@ -62,7 +62,7 @@ def revocations_of_person(person: Any) -> QuerySet[Revocation]:
     return Revocation.objects.filter(person=person).select_related("integration")
 
 
-def _percentile(ordered: list[float], share: float) -> float | None:
+def percentile(ordered: list[float], share: float) -> float | None:
     """The nearest-rank percentile of ``ordered`` (ascending); None for no values."""
     if not ordered:
         return None
@@ -79,7 +79,7 @@ def revocation_latency(*, integration: Integration, days: int = LATENCY_DAYS) ->
     recent = Revocation.objects.filter(integration=integration, verified_at__gte=since)
     verified = recent.filter(outcome=Revocation.Outcome.VERIFIED)
     latencies = sorted(verified.order_by("-verified_at").values_list("latency_seconds", flat=True)[:LATENCY_SAMPLE])
-    p50, p95 = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     return {
         "integration": integration.pk,
         "days": days,

@@ -60,8 +60,9 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     filterset_fields = ["kind", "enabled", "provisioning_enabled"]
 
     def get_queryset(self) -> QuerySet[Integration]:
-        """Live integrations; a change to a deleted one reaches integration_update, which refuses it (409)."""
-        if self.action in ("update", "partial_update"):
+        """Live integrations; a change to a deleted one reaches integration_update, which refuses it (409),
+        and a deleted one's runs stay readable, as its actions, audit trail and revocation latency do."""
+        if self.action in ("update", "partial_update", "runs"):
             return Integration.all_objects.all()
         return Integration.objects.all()
 

@@ -51,6 +51,9 @@ _REQUEST_INPUT = {
 
 class ActionSerializer(serializers.ModelSerializer[Action]):
     integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
+    integration_name = serializers.CharField(
+        source="integration.name", read_only=True, help_text="Kept when the integration is deleted."
+    )
     person = serializers.PrimaryKeyRelatedField(queryset=Person.objects.all(), required=False, allow_null=True)
     target_user = serializers.PrimaryKeyRelatedField(queryset=TargetUser.objects.all(), required=False, allow_null=True)
     target_group = serializers.PrimaryKeyRelatedField(
@@ -87,6 +90,7 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
             "dry_run",
             "reason",
             "integration",
+            "integration_name",
             "action_type",
             "state",
             "subject",
@@ -135,6 +139,9 @@ class BatchRejectionSerializer(serializers.Serializer[Any]):
 
 
 class BatchSerializer(serializers.ModelSerializer[Batch]):
+    integration_name = serializers.CharField(
+        source="integration.name", read_only=True, help_text="Kept when the integration is deleted."
+    )
     requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
     title = serializers.CharField(read_only=True, help_text='What it does; an undo reads "Undo of batch N".')
     progress = serializers.SerializerMethodField()
@@ -146,6 +153,7 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
         fields = [
             "id",
             "integration",
+            "integration_name",
             "action_type",
             "title",
             "requested_by",

@@ -85,7 +85,7 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
         cancel=Perm.REQUEST_ACTIONS,
         retry=Perm.REQUEST_ACTIONS,
     )
-    queryset = Action.objects.select_related("requested_by", "decided_by").all()
+    queryset = Action.objects.select_related("integration", "requested_by", "decided_by").all()
     serializer_class = ActionSerializer
     filterset_class = ActionFilterSet
     keyset_ordering = ["-created_at", "-id"]
@@ -206,7 +206,7 @@ class BatchViewSet(viewsets.ReadOnlyModelViewSet[Batch]):
     """Batches of bulk actions: progress, one decision for all, undo."""
 
     access_policy = api_policy(approve=Perm.APPROVE, reject=Perm.APPROVE, undo=Perm.REQUEST_ACTIONS)
-    queryset = Batch.objects.select_related("requested_by").prefetch_related("actions")
+    queryset = Batch.objects.select_related("integration", "requested_by").prefetch_related("actions")
     serializer_class = BatchSerializer
     keyset_ordering = ["-created_at", "-id"]
 

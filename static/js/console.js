@@ -63,7 +63,7 @@ document.addEventListener("change", (event) => {
         </div>
         <div class="buttons">
           <button type="submit" value="confirm" class="danger" data-confirm-ok></button>
-          <button type="submit" value="cancel" data-confirm-cancel>Cancel</button>
+          <button type="submit" value="cancel" data-confirm-cancel>Go back</button>
         </div>
       </form>`;
     document.body.append(dialog);

@@ -15,7 +15,7 @@ from django.utils import timezone
 from console.accounts.models import Person
 from integrations.models import ExtractionRun, Integration
 from provisioning.charts import actions_per_day, pending_approvals
-from provisioning.models import Action, ActionState
+from provisioning.models import Action, ActionState, Revocation
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +113,54 @@ def test_an_integration_page_charts_its_extractions(make_person: Callable[..., P
     assert counts["series"][0]["values"] == [0, 40]
     assert "Failed: 1 of 2 runs (50%)." in page
     assert "No action finished in App in the last 14 days." in page  # said, not drawn empty
+
+
+def _revocation(integration: Integration, verified_at: datetime, seconds: float, outcome: str = "verified") -> None:
+    action = _action(integration, ActionState.SUCCEEDED, verified_at)
+    Revocation.objects.create(
+        action=action,
+        integration=integration,
+        account="ada",
+        requested_at=verified_at - timedelta(seconds=seconds),
+        attempt=1,
+        outcome=outcome,
+        verified_at=verified_at,
+        latency_seconds=seconds,
+    )
+
+
+def test_an_integration_page_charts_its_revocation_latency_per_day_with_its_numbers(
+    make_person: Callable[..., Person], client: Client
+) -> None:
+    app = Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2")
+    other = Integration.objects.create(name="Other", base_url="https://other.example.com/scim/v2")
+    today = timezone.now().astimezone(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    if today > timezone.now():
+        today -= timedelta(days=1)  # before noon: the day's noon is still to come
+    yesterday = today - timedelta(days=1)
+    _revocation(app, yesterday, 2.0)
+    _revocation(app, yesterday, 10.0)
+    _revocation(app, today, 4.0)
+    _revocation(app, today, 60.0, outcome="mismatch")  # counted apart, never in the latency
+    _revocation(app, today - timedelta(days=40), 99.0)  # before the period
+    _revocation(other, today, 500.0)  # another integration's
+    client.force_login(make_person("viewer", roles=["viewer"]))
+
+    page = client.get(f"/integrations/{app.pk}/").content.decode()
+
+    data = _chart_data(page, f"revocation-latency-{app.pk}")
+    assert data["labels"] == [f"{yesterday:%d %b}", f"{today:%d %b}"]  # the days that had one, oldest first
+    assert [(s["label"], s["values"]) for s in data["series"]] == [
+        ("p50 (seconds)", [2.0, 4.0]),
+        ("p95 (seconds)", [10.0, 4.0]),
+    ]
+    assert data["unit"] == "seconds"
+    assert "Last 30 days: 3 verified (p50 4.0 s, p95 10.0 s), 1 not verified." in page
+    # the numbers, one click away: a row per day, a column per series
+    figure = page.split(f'data-testid="chart-revocation-latency-{app.pk}"', 1)[1].split("</figure>", 1)[0]
+    assert "<summary>Numbers</summary>" in figure
+    assert f'<tr><th scope="row">{yesterday:%d %b}</th><td class="num">2.0</td><td class="num">10.0</td></tr>' in figure
+
+    quiet = Integration.objects.create(name="Quiet", base_url="https://quiet.example.com/scim/v2")
+    page = client.get(f"/integrations/{quiet.pk}/").content.decode()
+    assert "No deprovision in Quiet was verified in the last 30 days." in page  # said, not drawn empty

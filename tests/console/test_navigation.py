@@ -243,6 +243,8 @@ def test_the_run_page_shows_its_numbers_and_who_asked(admin_client: Client, admi
     assert 'data-testid="run-cancel"' not in page  # it ended
     runs = admin_client.get(reverse("integration_runs", args=[app.pk])).content.decode()
     assert f'href="{reverse("extraction_run_detail", args=[app.pk, run.pk])}"' in runs
+    overview = admin_client.get(reverse("integration_detail", args=[app.pk])).content.decode()
+    assert f'href="{reverse("extraction_run_detail", args=[app.pk, run.pk])}"' in overview  # its recent runs too
 
 
 def test_the_run_page_of_another_integration_is_not_found(admin_client: Client, app: Integration) -> None:

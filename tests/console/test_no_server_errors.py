@@ -169,6 +169,36 @@ def problem(response: Any, method: str, url: str, what: str = "") -> str:
     return f"{method.upper()} {url} {what}-> {response.status_code} {response.content[:200]!r}"
 
 
+def api_routes() -> Iterator[str]:
+    """Every route under /api/v1/ that the URL configuration answers, as the schema writes paths."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns: list[Any], prefix: str) -> Iterator[str]:
+        for entry in patterns:
+            route = str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                yield from walk(entry.url_patterns, prefix + route)
+            elif isinstance(entry, URLPattern) and (prefix + route).lstrip("^").startswith("api/v1/"):
+                full = (prefix + route).replace("^", "").replace("$", "").replace("/?", "/")
+                full = re.sub(r"\(\?P<\w+>[^)]*\)", "{id}", full)  # a router's (?P<pk>[0-9]+)
+                yield "/" + re.sub(r"<(?:\w+:)?\w+>", "{id}", full)  # a path's <int:pk>
+
+    yield from walk(get_resolver().url_patterns, "")
+
+
+def test_the_schema_names_every_api_route_so_the_walks_below_miss_none(schema: dict[str, Any]) -> None:
+    routes = set(api_routes())
+    assert len(routes) > 40
+    assert routes == set(schema["paths"]), f"missing from the schema: {sorted(routes - set(schema['paths']))}"
+    # among them the routes added last, named here so that their absence would be seen
+    assert {
+        "/api/v1/people/{id}/accounts/",
+        "/api/v1/people/{id}/revocations/",
+        "/api/v1/integrations/{id}/revocation-latency/",
+        "/api/v1/integrations/{id}/probe/",
+    } <= routes
+
+
 def test_every_api_route_answers_json_404_for_an_id_that_is_not_a_number_or_names_nothing(
     admin_api: APIClient, schema: dict[str, Any]
 ) -> None:

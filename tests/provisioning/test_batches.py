@@ -296,5 +296,6 @@ def test_the_undo_of_a_batch_is_titled_as_the_undo(
     assert f"<h1>Batch {undo.pk}: Undo of batch {original.pk} in Quiet</h1>" in shown
     assert f"Undo of batch {original.pk} (batch)" in page.get("/approvals/").content.decode()
     api = api_client_for(requester)
-    assert api.get(f"/api/v1/batches/{undo.pk}/").json()["title"] == f"Undo of batch {original.pk}"
+    read = api.get(f"/api/v1/batches/{undo.pk}/").json()
+    assert (read["title"], read["integration_name"]) == (f"Undo of batch {original.pk}", "Quiet")
     assert str(undo) == f"batch {undo.pk}: Undo of batch {original.pk}"

@@ -3,6 +3,7 @@ audit trail stay readable under its name; what waited for it is cancelled; its n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -74,7 +75,18 @@ def test_a_deleted_integrations_history_stays_readable(
     # The API: the integration is gone, its actions are not.
     api = api_client_for(approver)
     assert api.get(f"/api/v1/integrations/{app.pk}/").status_code == 404
-    assert api.get(f"/api/v1/actions/{done.pk}/").status_code == 200
+    action = api.get(f"/api/v1/actions/{done.pk}/")
+    assert action.status_code == 200
+    assert (action.json()["integration"], action.json()["integration_name"]) == (app.pk, "Peer app")
+    listed = api.get(f"/api/v1/actions/?integration={app.pk}").json()["results"]
+    assert {row["integration_name"] for row in listed} == {"Peer app"}
+    runs = api.get(f"/api/v1/integrations/{app.pk}/runs/")
+    assert runs.status_code == 200
+    assert [run["status"] for run in runs.json()["results"]] == ["succeeded"]
+    trail = api.get(f"/api/v1/audit-events/?target_type=integrations.integration&target_id={app.pk}").json()
+    assert {(event["verb"], event["target_label"]) for event in trail["results"]} >= {
+        ("integration.deleted", "Peer app")
+    }
     # Its name is free for a new integration.
     again = api.post(
         "/api/v1/integrations/", {"name": "Peer app", "base_url": peer.url, "bearer_token": PEER_TOKEN}, format="json"
@@ -94,3 +106,45 @@ def test_deleting_through_the_api_archives_too(
     assert response.status_code == 204
     assert Integration.all_objects.get(pk=app.pk).archived_at is not None
     assert api_client_for(approver).delete(f"/api/v1/integrations/{app.pk}/").status_code == 404
+
+
+def test_a_deleted_integrations_pages_say_so_and_link_only_to_what_still_reads(
+    peer: Peer, app: Integration, extract: Callable[[], None], requester: Person, approver: Person
+) -> None:
+    peer.user("ada")
+    extract()
+    done = run_action(
+        action_request(
+            actor=requester, integration=app, action_type="DEPROVISION_IDENTITY", target_user=account(app, "ada")
+        )
+    )
+    assert done.state == "succeeded", done.last_error
+    run = ExtractionRun.objects.get(integration=app)
+    page = Client()
+    page.force_login(approver)
+    page.post(f"/integrations/{app.pk}/delete/")
+
+    pages = [
+        f"/integrations/{app.pk}/",
+        f"/integrations/{app.pk}/runs/",
+        f"/integrations/{app.pk}/runs/{run.pk}/",
+        f"/actions/{done.pk}/",
+    ]
+    followed = set()
+    for url in pages:
+        html = page.get(url).content.decode()
+        assert "Deleted" in html, url  # each says the integration is gone
+        assert 'data-testid="breadcrumbs"' in html or url.startswith("/actions/"), url
+        # Every link to the integration's own pages leads somewhere that still reads: its
+        # Users, Groups, Provisioning and Settings tabs are gone with it, and not offered.
+        followed.update(re.findall(rf'href="(/integrations/{app.pk}/[^"?#]*)', html))
+    assert followed == {
+        f"/integrations/{app.pk}/",
+        f"/integrations/{app.pk}/runs/",
+        f"/integrations/{app.pk}/runs/{run.pk}/",
+    }
+    for url in sorted(followed):
+        assert page.get(url).status_code == 200, url
+    action_page = page.get(f"/actions/{done.pk}/").content.decode()
+    assert 'data-testid="integration-deleted"' in action_page
+    assert page.get(f"/integrations/{app.pk}/users/").status_code == 404  # not offered, and not there
