@@ -147,7 +147,7 @@ def _revocations(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
 
 def _integration_charts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
     from integrations.charts import extraction_charts
-    from provisioning.charts import actions_per_day, revocation_latency_per_day
+    from provisioning.charts import actions_per_day, error_rate_per_day, revocation_latency_per_day
 
     integration = page.get("integration")
     if integration is None:
@@ -156,6 +156,7 @@ def _integration_charts(request: HttpRequest, page: dict[str, Any]) -> dict[str,
         "charts": [
             *extraction_charts(integration),
             actions_per_day(integration=integration),
+            error_rate_per_day(integration=integration),
             revocation_latency_per_day(integration=integration),
         ]
     }

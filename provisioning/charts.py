@@ -4,8 +4,9 @@ a deprovision takes to be verified in the application."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, F
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -47,6 +48,53 @@ def actions_per_day(*, integration: Integration | None = None, days: int = DAYS,
         unit="actions",
         label_heading="Day (UTC)",
         empty_text=f"No action finished{where} in the last {days} days.",
+    )
+
+
+def error_rate_per_day(*, integration: Integration, days: int = DAYS, today: date | None = None) -> Chart:
+    """The share of an integration's finished actions, and of its extractions, that failed each day."""
+    from integrations.models import ExtractionRun
+
+    today = today or timezone.now().astimezone(UTC).date()
+    span = days_back(days, today)
+    since = datetime.combine(span[0], time.min, tzinfo=UTC)
+
+    def rates(rows: Any, failed_state: str) -> list[float | int]:
+        totals: dict[date, int] = {}
+        failed: dict[date, int] = {}
+        for row in rows:
+            day = as_date(row["day"])
+            totals[day] = totals.get(day, 0) + row["n"]
+            if row["state"] == failed_state:
+                failed[day] = failed.get(day, 0) + row["n"]
+        return [round(100 * failed.get(day, 0) / totals[day], 1) if totals.get(day) else 0 for day in span]
+
+    actions = (
+        Action.objects.filter(
+            integration=integration, finished_at__gte=since, state__in=[state for state, _, _ in OUTCOMES]
+        )
+        .annotate(day=TruncDate("finished_at", tzinfo=UTC))
+        .values("day", "state")
+        .annotate(n=Count("pk"))
+    )
+    runs = (
+        ExtractionRun.objects.filter(integration=integration, finished_at__gte=since)
+        .annotate(day=TruncDate("finished_at", tzinfo=UTC), state=F("status"))
+        .values("day", "state")
+        .annotate(n=Count("pk"))
+    )
+    return Chart(
+        key=f"error-rate-{integration.pk}",
+        title=f"Error rate per day in {integration.name} (last {days} days, UTC)",
+        labels=[day_label(day) for day in span],
+        series=[
+            Series("Actions that failed (%)", rates(actions, ActionState.FAILED), "bad"),
+            Series("Extractions that failed (%)", rates(runs, ExtractionRun.Status.FAILED), "warn"),
+        ],
+        kind="line",
+        unit="%",
+        label_heading="Day (UTC)",
+        empty_text=f"Nothing failed in {integration.name} in the last {days} days.",
     )
 
 

@@ -164,3 +164,25 @@ def test_an_integration_page_charts_its_revocation_latency_per_day_with_its_numb
     quiet = Integration.objects.create(name="Quiet", base_url="https://quiet.example.com/scim/v2")
     page = client.get(f"/integrations/{quiet.pk}/").content.decode()
     assert "No deprovision in Quiet was verified in the last 30 days." in page  # said, not drawn empty
+
+
+def test_an_integration_page_charts_its_error_rate_per_day_with_its_numbers(
+    make_person: Callable[..., Person], client: Client
+) -> None:
+    app = Integration.objects.create(name="App", base_url="https://app.example.com/scim/v2")
+    today = timezone.now()
+    for state in (ActionState.SUCCEEDED, ActionState.SUCCEEDED, ActionState.SUCCEEDED, ActionState.FAILED):
+        _action(app, state, today)
+    ExtractionRun.objects.create(integration=app, trigger="manual", status="failed", finished_at=today)
+    ExtractionRun.objects.create(integration=app, trigger="manual", status="succeeded", finished_at=today)
+    client.force_login(make_person("viewer", roles=["viewer"]))
+
+    page = client.get(f"/integrations/{app.pk}/").content.decode()
+
+    rates = _chart_data(page, f"error-rate-{app.pk}")
+    assert rates["unit"] == "%"
+    actions, runs = (s["values"] for s in rates["series"])
+    assert actions[-1] == 25.0  # one of four actions today failed
+    assert runs[-1] == 50.0  # one of two extractions
+    assert sum(actions[:-1]) == 0
+    assert "Error rate per day in App" in page
