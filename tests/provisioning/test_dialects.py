@@ -91,6 +91,10 @@ def test_no_action_writes_to_an_account_that_is_not_its_subjects(
         assert connection_test(integration=bent_app).ok
         bent_app.refresh_from_db()
         assert bent_app.capabilities["filter"] is False
+        # ...and the profile the page and the API show says what the console does instead.
+        row = next(r for r in dialect.rows(bent_app) if r["key"] == "filter")
+        assert (row["state"], row["source"]) == ("Refused", "The application's ServiceProviderConfig")
+        assert row["console_does"].startswith("Finds accounts in its own picture")
 
     # A joiner with no account: created, never "found" as the first account of the list.
     dave = make_person("dave", given_name="Dave", display_name="Dave D", email="dave@example.com")
