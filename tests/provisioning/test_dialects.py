@@ -300,6 +300,40 @@ def test_a_success_whose_answer_still_lists_the_member_or_shows_inactive_is_a_fa
     assert on_server(server, seeded["carol"])["active"] is False
 
 
+def test_an_undone_deprovision_reactivates_that_account_not_one_that_took_its_name(
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+) -> None:
+    server = seeded["server"]
+    extract(bent_app)
+    bob_account = TargetUser.objects.get(integration=bent_app, remote_id=seeded["bob"]["id"])
+    done = perform(approver, requester, bent_app, "DEPROVISION_IDENTITY", target_user=bob_account)
+    assert done.state == "succeeded", done.last_error
+    # Meanwhile the application renamed bob's account, and someone else's account took the name.
+    server.http.patch(
+        f"/Users/{seeded['bob']['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "userName", "value": "bob.old"}],
+        },
+    )
+    other = server.user("bob", externalId="emp-77", active=False)
+    bent.writes.clear()
+
+    undo = perform(
+        approver, requester, bent_app, "SYNC_IDENTITIES", target_user=bob_account, parameters={"user": {"active": True}}
+    )
+
+    assert undo.state == "succeeded", undo.last_error
+    assert (undo.result["operation"], undo.result["id"]) == ("reactivated", seeded["bob"]["id"])
+    assert {w.path for w in bent.writes} == {f"/Users/{seeded['bob']['id']}"}
+    assert on_server(server, seeded["bob"])["active"] is True
+    assert on_server(server, other)["active"] is False  # the account that took the name is not bob's
+
+
 def test_two_accounts_that_match_are_refused_not_guessed(
     bent: Bent,
     bent_app: Integration,
