@@ -482,6 +482,49 @@ def test_groups_that_hold_user_names_are_learned_and_spoken(
     assert {m["value"] for m in members} == {"alice", "bob", "carol"}  # as the application shows them
 
 
+def test_groups_that_hold_names_get_each_account_by_its_name_now_not_as_last_extracted(
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+) -> None:
+    """bob's account was renamed since the extraction, and another account took the name "bob":
+    taking bob's account out of its groups must not take the other one out."""
+    bent.names_as_members = True
+    server = seeded["server"]
+    extract(bent_app)
+    bob_account = TargetUser.objects.get(integration=bent_app, remote_id=seeded["bob"]["id"])
+    server.http.patch(
+        f"/Users/{seeded['bob']['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "userName", "value": "bob.old"}],
+        },
+    )
+    other = server.user("bob", externalId="emp-77", active=True)
+    bent.names({**seeded["bob"], "userName": "bob.old"}, other)
+    server.http.patch(
+        f"/Groups/{seeded['Engineers']['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": "bob"}]}],
+        },
+    )
+    members = {m["value"] for m in server.http.get(f"/Groups/{seeded['Engineers']['id']}").json()["members"]}
+    assert members == {"bob.old", "bob"}
+
+    done = perform(approver, requester, bent_app, "DEPROVISION_IDENTITY", target_user=bob_account)
+
+    assert done.state == "succeeded", done.last_error
+    members = {m["value"] for m in server.http.get(f"/Groups/{seeded['Engineers']['id']}").json()["members"]}
+    assert members == {"bob"}  # the other account keeps its membership
+    admins = server.http.get(f"/Groups/{seeded['Admins']['id']}").json()
+    assert {m["value"] for m in admins["members"]} == {"alice"}
+    assert set(done.result["removed_from_groups"]) == {seeded["Admins"]["id"], seeded["Engineers"]["id"]}
+    assert all('value eq \\"bob.old\\"' in body for body in _patch_bodies(done, "/Groups/"))  # by its name now
+
+
 def test_a_success_whose_answer_shows_the_change_not_made_is_a_failure(
     bent_app: Integration, requester: Person, approver: Person
 ) -> None:
