@@ -21,6 +21,7 @@ from scim2_server.testserver.application import BearerTokenApplication
 from tests.scim_peer import ERROR, SCIM, _serve
 
 Wsgi = Callable[..., Iterable[bytes]]
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Write:
     method: str
     path: str
     body: Any
+    if_match: str | None = None
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Bent:
     patch_does_nothing: bool = False  # 200 to every PATCH, with no body, and nothing changed
     patch_answers_unchanged: bool = False  # 200 to every PATCH, with the resource as it was, and nothing changed
     race_on_post: bool = False  # the next POST finds its resource made meanwhile by another client: 409
+    change_before_put: dict[str, Any] | None = None  # another client's PATCH replace, made just before the next PUT
     raced: list[dict[str, Any]] = field(default_factory=list)  # what that other client made
     user_names: dict[str, str] = field(default_factory=dict)  # id -> userName, for names_as_members
     writes: list[Write] = field(default_factory=list)  # what reached the server
@@ -127,8 +130,13 @@ def bent_front(app: Wsgi, state: Bent) -> Wsgi:
                 )
             if isinstance(body, dict) and "/Groups" in path:
                 body = _names_to_ids(body, by_name)
+        if method == "PUT" and state.change_before_put is not None:
+            # Another client changes the resource between the console's read and its write.
+            change, state.change_before_put = state.change_before_put, None
+            operations = [{"op": "replace", "path": key, "value": value} for key, value in change.items()]
+            _pass(app, environ, "PATCH", path, {}, {"schemas": [PATCH_OP], "Operations": operations})
         if method in ("POST", "PUT", "PATCH", "DELETE"):
-            state.writes.append(Write(method, path, body))
+            state.writes.append(Write(method, path, body, environ.get("HTTP_IF_MATCH")))
 
         data = json.dumps(body).encode() if body is not None else b""
         environ = {
@@ -168,7 +176,7 @@ def _pass(
     """A request of the front's own passed to the server: (status, headers, body)."""
     data = json.dumps(body).encode() if body is not None else b""
     own = {
-        **environ,
+        **{key: value for key, value in environ.items() if key not in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH")},
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
         "QUERY_STRING": urlencode(query),

@@ -3,6 +3,7 @@ account that is not its subject's, and each dialect gets the form it accepts, le
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -435,6 +436,36 @@ def test_a_refused_replace_is_written_whole_by_put_and_a_rehire_reactivates_firs
     bent_app.refresh_from_db()
     assert dialect.refused(bent_app, "patch_replace")
     assert bent.written_to("PATCH")[0] == f"/Users/{seeded['carol']['id']}"
+    (put,) = [w for w in bent.writes if w.method == "PUT"]
+    read = ScimCall.objects.filter(action=done, method="GET", url__endswith=f"/Users/{seeded['carol']['id']}")
+    versions = [json.loads(body)["meta"]["version"] for body in read.values_list("response_body", flat=True)]
+    assert put.if_match in versions  # the version it read, so a change made meanwhile is not overwritten
+
+
+def test_a_put_whose_version_changed_meanwhile_is_read_again_and_keeps_the_other_change(
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+    make_person: Callable[..., Person],
+) -> None:
+    server = seeded["server"]
+    bent.refuse_replace_of = {"title"}
+    bent.change_before_put = {"nickName": "Cee"}  # another client, between the console's read and its PUT
+    carol = make_person("carol", given_name="Carol", display_name="Carol C", external_id="emp-3", title="Manager")
+
+    done = perform(approver, requester, bent_app, "SYNC_IDENTITIES", person=carol)
+
+    assert done.state == "succeeded", done.last_error
+    puts = [w for w in bent.writes if w.method == "PUT"]
+    assert len(puts) == 2  # the first answered 412: its version was stale
+    assert puts[0].if_match
+    assert puts[1].if_match
+    assert puts[0].if_match != puts[1].if_match
+    assert ScimCall.objects.filter(action=done, method="PUT", status=412).count() == 1
+    now = on_server(server, seeded["carol"])
+    assert (now["title"], now["nickName"]) == ("Manager", "Cee")  # both changes stand
 
 
 def test_paging_without_count_when_count_is_refused(bent: Bent, seeded: dict[str, Any], bent_app: Integration) -> None:
