@@ -4,7 +4,9 @@ The account is looked for by externalId, then by userName (``provisioning/lookup
 none is made with a POST (a 409 meanwhile: found and adopted); one that differs gets the
 attributes that differ (PATCH replace, else PUT: ``provisioning/dialect_forms.py``); one
 that was deactivated (a re-hire) is first made active on its own. A worker that claimed
-several syncs together looks their accounts up with one filter (``prepare_batch``).
+several syncs together looks their accounts up with one filter (``prepare_batch``). An
+account's own attributes (the reactivation that undoes a deprovision) go to that account,
+read by its id: it is never looked up by a name another account may hold by now.
 """
 
 from __future__ import annotations
