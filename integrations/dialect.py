@@ -4,9 +4,10 @@ SCIM leaves much optional (filtering, ``count``, PATCH paths with filters, ETags
 applications bend the rest. The console sends the standard form first; when the
 application refuses it, the client falls back to an equivalent form and the profile
 remembers which one worked, so the next request goes straight to it. The profile is
-filled in three ways, each entry saying which: a *probe* against the live application
-(``integrations/probe.py``), the *catalog* template the integration started from, and
-what actions and extractions *learned* on the way.
+filled in four ways, each entry saying which: a *probe* against the live application
+(``integrations/probe.py``), the *catalog* template the integration started from, what
+actions and extractions *learned* on the way, and what the application's
+ServiceProviderConfig says it does not support (read by *Test connection*).
 
 Stored on ``Integration.dialect`` as ``{capability: {"value": ..., "source": ..., "at": ...,
 "note": ...}}``. A capability that is absent is unknown: the standard form is tried.
@@ -83,7 +84,12 @@ CAPABILITIES: dict[str, Capability] = {
     ]
 }
 
-SOURCES = {"probe": "Probe", "catalog": "Catalog template", "learned": "Learned from a refusal"}
+SOURCES = {
+    "probe": "Probe",
+    "catalog": "Catalog template",
+    "learned": "Learned from a refusal",
+    "config": "The application's ServiceProviderConfig",
+}
 
 
 def value(integration: Integration, capability: str) -> Any:

@@ -13,6 +13,7 @@ from django.utils import timezone
 from scim2_models import Context, ResourceType, Schema, ServiceProviderConfig
 
 from console.core.redaction import integration_redactor, redact
+from integrations import dialect
 from integrations.models import ExtensionAttribute, Integration
 from integrations.scim_client import (
     ScimBadResponse,
@@ -102,6 +103,15 @@ def connection_test(*, integration: Integration, client: ScimClient | None = Non
         connection_error=result.error,
         **({"capabilities": result.capabilities} if result.ok else {}),
     )
+    if result.ok and result.capabilities.get("filter") is False and not dialect.refused(integration, "filter"):
+        # The console will not filter (lookups.cannot_filter): the profile says so, and what it does instead.
+        dialect.learn(
+            integration,
+            "filter",
+            False,
+            note="ServiceProviderConfig does not list filter as supported",
+            source="config",
+        )
     return result
 
 

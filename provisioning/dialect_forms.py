@@ -12,7 +12,6 @@ import copy
 from typing import Any
 
 from integrations import dialect
-from integrations.models import TargetUser
 from integrations.scim_client import (
     ScimBadRequest,
     ScimClient,
@@ -107,26 +106,25 @@ def add_members(scim: ScimClient, group_path: str, values: list[str]) -> None:
 
 def member_values(scim: ScimClient, user_ids: list[str], users_endpoint: str) -> list[str]:
     """What a group's ``members.value`` holds for these accounts: their ids, or their userNames
-    where the application's groups hold names (its profile's ``member_reference``)."""
+    where the application's groups hold names (its profile's ``member_reference``).
+
+    A name is read from the account itself (``GET /Users/{id}``), not taken from the last
+    extraction: an account renamed since may have left its old name to another account, and
+    a membership written by that name would be the other account's.
+    """
     if dialect.value(scim.integration, "member_reference") != "userName":
         return list(user_ids)
-    names = dict(
-        TargetUser.objects.filter(integration=scim.integration, remote_id__in=user_ids).values_list(
-            "remote_id", "user_name"
-        )
-    )
     values = []
     for user_id in user_ids:
-        name = names.get(user_id)
-        if not name:
-            try:
-                name = str(scim.get_json(f"{users_endpoint}/{user_id}").get("userName") or "")
-            except ScimNotFound:
-                name = ""
+        try:
+            account = scim.get_json(f"{users_endpoint}/{user_id}")
+        except ScimNotFound:
+            account = {}
+        name = str(account.get("userName") or "") if str(account.get("id", "")) == str(user_id) else ""
         if not name:
             raise ScimClientError(
                 f"the application's groups hold user names, and the account {user_id} has none the console "
-                "can find: extract the integration, then retry"
+                "can read: extract the integration, then retry"
             )
         values.append(name)
     return values

@@ -159,9 +159,26 @@ class AccessRequestForm(ZonedEndForm):
         if group is None:
             return data
         name = data.get("user_name", "")
-        data["target_user"] = TargetUser.objects.filter(integration=group.integration, user_name__iexact=name).first()
-        if data["target_user"] is None:
+        data["target_user"] = None
+        # The account of that name still in the application: the one spelled exactly so, else the
+        # one whatever its case (userName is not case-exact). Two that answer to it are never guessed between.
+        named = list(
+            TargetUser.objects.filter(
+                integration=group.integration, user_name__iexact=name, removed_at__isnull=True
+            ).order_by("pk")[:10]
+        )
+        found = [account for account in named if account.user_name == name] or named
+        if not found:
             self.add_error("user_name", f"No account named {name!r} in {group.integration.name}.")
+        elif len(found) > 1:
+            names = ", ".join(account.user_name for account in found)
+            self.add_error(
+                "user_name",
+                f"{len(found)} accounts in {group.integration.name} answer to {name!r} ({names}): "
+                "type the user name exactly as the application spells it.",
+            )
+        else:
+            data["target_user"] = found[0]
         return data
 
 

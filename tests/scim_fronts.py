@@ -21,6 +21,7 @@ from scim2_server.testserver.application import BearerTokenApplication
 from tests.scim_peer import ERROR, SCIM, _serve
 
 Wsgi = Callable[..., Iterable[bytes]]
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Write:
     method: str
     path: str
     body: Any
+    if_match: str | None = None
 
 
 @dataclass
@@ -40,6 +42,10 @@ class Bent:
     refuse_count: bool = False  # 500 to any request with count
     names_as_members: bool = False  # a group's members.value holds userNames, not ids
     patch_does_nothing: bool = False  # 200 to every PATCH, with no body, and nothing changed
+    patch_answers_unchanged: bool = False  # 200 to every PATCH, with the resource as it was, and nothing changed
+    race_on_post: bool = False  # the next POST finds its resource made meanwhile by another client: 409
+    change_before_put: dict[str, Any] | None = None  # another client's PATCH replace, made just before the next PUT
+    raced: list[dict[str, Any]] = field(default_factory=list)  # what that other client made
     user_names: dict[str, str] = field(default_factory=dict)  # id -> userName, for names_as_members
     writes: list[Write] = field(default_factory=list)  # what reached the server
     refused: list[Write] = field(default_factory=list)  # what the front refused
@@ -77,6 +83,25 @@ def bent_front(app: Wsgi, state: Bent) -> Wsgi:
             state.refused.append(Write(method, path, body))
             start_response("200 OK", [("Content-Length", "0")])
             return [b""]
+        if method == "PATCH" and state.patch_answers_unchanged:
+            state.refused.append(Write(method, path, body))
+            status, _, unchanged = _pass(app, environ, "GET", path, {}, None)
+            return _answer(start_response, status, json.loads(unchanged))
+        if method == "POST" and state.race_on_post and isinstance(body, dict):
+            # Another client made the resource a moment before: the same names, another display name.
+            state.race_on_post = False
+            other = {**body, "displayName": f"{body.get('displayName', '')} (made meanwhile)".strip()}
+            if "/Groups" in path:
+                other["displayName"] = body.get("displayName")
+            _, _, made = _pass(app, environ, "POST", path, {}, other)
+            state.raced.append(json.loads(made))
+            if "/Groups" in path:  # scim2-server keeps group names unique only where the application does
+                state.refused.append(Write(method, path, body))
+                return _answer(
+                    start_response,
+                    "409 Conflict",
+                    {"schemas": [ERROR], "status": "409", "scimType": "uniqueness", "detail": "displayName taken"},
+                )
         if method == "PATCH" and isinstance(body, dict):
             operations = body.get("Operations") or []
             if state.refuse_filter_path_remove:
@@ -105,8 +130,13 @@ def bent_front(app: Wsgi, state: Bent) -> Wsgi:
                 )
             if isinstance(body, dict) and "/Groups" in path:
                 body = _names_to_ids(body, by_name)
+        if method == "PUT" and state.change_before_put is not None:
+            # Another client changes the resource between the console's read and its write.
+            change, state.change_before_put = state.change_before_put, None
+            operations = [{"op": "replace", "path": key, "value": value} for key, value in change.items()]
+            _pass(app, environ, "PATCH", path, {}, {"schemas": [PATCH_OP], "Operations": operations})
         if method in ("POST", "PUT", "PATCH", "DELETE"):
-            state.writes.append(Write(method, path, body))
+            state.writes.append(Write(method, path, body, environ.get("HTTP_IF_MATCH")))
 
         data = json.dumps(body).encode() if body is not None else b""
         environ = {
@@ -138,6 +168,29 @@ def bent_front(app: Wsgi, state: Bent) -> Wsgi:
         return [answer]
 
     return front
+
+
+def _pass(
+    app: Wsgi, environ: dict[str, Any], method: str, path: str, query: dict[str, str], body: Any
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A request of the front's own passed to the server: (status, headers, body)."""
+    data = json.dumps(body).encode() if body is not None else b""
+    own = {
+        **{key: value for key, value in environ.items() if key not in ("HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH")},
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": urlencode(query),
+        "wsgi.input": io.BytesIO(data),
+        "CONTENT_LENGTH": str(len(data)),
+    }
+    captured: dict[str, Any] = {}
+
+    def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        captured["status"], captured["headers"] = status, headers
+        return lambda _: None
+
+    answer = b"".join(app(own, keep))
+    return captured["status"], captured["headers"], answer
 
 
 def _by_filter_path(operation: dict[str, Any]) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ class IntegrationSerializer(serializers.ModelSerializer[Integration]):
     dialect = serializers.SerializerMethodField(
         help_text="The dialect profile: each capability the console relies on, whether the application "
         "accepts its standard form, what the console does instead, and who found out (probe, catalog "
-        "template, learned from a refusal) when."
+        "template, learned from a refusal, the application's ServiceProviderConfig) when."
     )
     template = serializers.CharField(
         write_only=True,

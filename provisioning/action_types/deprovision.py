@@ -17,6 +17,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from django.db.models import Q
+
 from console.accounts.models import Person
 from integrations import dialect
 from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
@@ -57,6 +59,13 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
     user_id = action.parameters["user_id"]
     set_active(scim, f"{users_endpoint(integration)}/{user_id}", False)
     memberships = TargetMembership.objects.filter(integration=integration, member_remote_id=user_id)
+    if dialect.value(integration, "member_reference") == "userName":
+        # The picture holds each member by the name it had when extracted, tied to its account.
+        account = TargetUser.objects.filter(integration=integration, remote_id=user_id).first()  # one: unique
+        if account is not None:
+            memberships = TargetMembership.objects.filter(
+                Q(member_remote_id=user_id) | Q(user=account), integration=integration
+            )
     known = list(memberships.values_list("group__remote_id", flat=True))
     (reference,) = member_values(scim, [user_id], users_endpoint(integration))
     # The application may have added memberships since the last extraction: ask it too,

@@ -4,7 +4,9 @@ The account is looked for by externalId, then by userName (``provisioning/lookup
 none is made with a POST (a 409 meanwhile: found and adopted); one that differs gets the
 attributes that differ (PATCH replace, else PUT: ``provisioning/dialect_forms.py``); one
 that was deactivated (a re-hire) is first made active on its own. A worker that claimed
-several syncs together looks their accounts up with one filter (``prepare_batch``).
+several syncs together looks their accounts up with one filter (``prepare_batch``). An
+account's own attributes (the reactivation that undoes a deprovision) go to that account,
+read by its id: it is never looked up by a name another account may hold by now.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from console.accounts.models import Person
 from integrations import dialect
 from integrations.models import Integration, TargetGroup, TargetUser
-from integrations.scim_client import ScimBadRequest, ScimClient, ScimClientError, ScimConflict, escape_filter_value
+from integrations.scim_client import (
+    ScimBadRequest,
+    ScimClient,
+    ScimClientError,
+    ScimConflict,
+    ScimNotFound,
+    escape_filter_value,
+)
 from provisioning.action_types.base import USER_SCHEMA, ActionKind, LeaseLost, Run, users_endpoint
 from provisioning.dialect_forms import ChangeNotMade, replace_attributes, set_active
 from provisioning.dry_run import PlannedRequest, rehearse, with_user_names
@@ -39,8 +48,12 @@ def validate(
 ) -> tuple[str, dict[str, Any]]:
     """The person's attributes, by the integration's mapping; or an account's own, set directly."""
     if person is None and target_user is not None and isinstance(parameters.get("user"), dict):
-        # An account's own attributes set directly (undoing a deprovision reactivates it).
-        return target_user.user_name, {"user": {"userName": target_user.user_name, **parameters["user"]}}
+        # An account's own attributes set directly (undoing a deprovision reactivates it): that
+        # account, by its id.
+        return target_user.user_name, {
+            "user": {"userName": target_user.user_name, **parameters["user"]},
+            "user_id": target_user.remote_id,
+        }
     require(person is not None, "Choose the person to sync.", "person")
     assert person is not None
     from provisioning.transformers import TransformerError, payload_for
@@ -97,6 +110,11 @@ def _subject_matches(found: dict[str, Any], desired: dict[str, Any]) -> bool:
 def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
     users = users_endpoint(action.integration)
     desired = dict(action.parameters["user"])
+    account_id = action.parameters.get("user_id")
+    if not account_id and action.person_id is None and action.target_user is not None:
+        account_id = action.target_user.remote_id  # requested before the parameters named it
+    if account_id:
+        return _set_on_account(action, scim, run, f"{users}/{account_id}", desired)
     found = _find_user(action, scim, desired, run)
     if found is None:
         try:
@@ -112,7 +130,28 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
             return {"operation": "created", "id": created.get("id")}
     if not _subject_matches(found, desired):  # the look-ups return only matches: this is a guard
         raise AmbiguousMatch(f"the account {found.get('id')} found for {desired.get('userName')} is not theirs")
-    path = f"{users}/{found['id']}"
+    return _brought_up_to_date(action, scim, run, f"{users}/{found['id']}", found, desired)
+
+
+def _set_on_account(action: Action, scim: ScimClient, run: Run, path: str, desired: dict[str, Any]) -> dict[str, Any]:
+    """An account's own attributes (an undone deprovision): that account, read by its id, never
+    one found by its user name (the application may have renamed it, and given the name to another)."""
+    name = desired.get("userName") or path
+    try:
+        found = scim.get_json(path)
+    except ScimNotFound:
+        raise ScimClientError(f"{name} ({path}) is no longer in the application: nothing was written") from None
+    if str(found.get("id")) != path.rsplit("/", 1)[-1]:
+        raise AmbiguousMatch(f"GET {path} answered the account {found.get('id')}, not the one asked for")
+    # The user name was the look-up's; the account keeps the one the application gave it.
+    changes = {key: value for key, value in desired.items() if key != "userName"}
+    return _brought_up_to_date(action, scim, run, path, found, changes)
+
+
+def _brought_up_to_date(
+    action: Action, scim: ScimClient, run: Run, path: str, found: dict[str, Any], desired: dict[str, Any]
+) -> dict[str, Any]:
+    """The account at ``path`` (read as ``found``) given the attributes of ``desired`` that differ."""
     reactivated = found.get("active") is False and desired.get("active", True) is not False
     if reactivated:
         # A re-hire: active on its own first, so an attribute the application refuses never blocks it.
@@ -186,6 +225,7 @@ def prepare_batch(run: BatchRun, scim: ScimClient, syncs: list[Action]) -> None:
     integration = syncs[0].integration
     if cannot_filter(integration) or dialect.refused(integration, "filter_or"):
         return
+    syncs = [action for action in syncs if not action.parameters.get("user_id")]  # an account's own: read by its id
     users = users_endpoint(integration)
     for chunk, clauses in _lookup_chunks(syncs):
         if len(clauses) < 2:

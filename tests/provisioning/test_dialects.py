@@ -3,11 +3,13 @@ account that is not its subject's, and each dialect gets the form it accepts, le
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from django.db import transaction
 
 from console.accounts.models import Person
 from integrations import dialect
@@ -15,9 +17,9 @@ from integrations.discovery import connection_test
 from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from integrations.scim_client import ScimClient
-from provisioning.execution import action_execute
+from provisioning.execution import action_execute, actions_execute
 from provisioning.models import Action, ScimCall
-from provisioning.services import action_approve, action_request
+from provisioning.services import action_approve, action_request, actions_sent_together
 from tests.scim_fronts import Bent
 from tests.scim_peer import PEER_TOKEN, Peer
 
@@ -91,6 +93,10 @@ def test_no_action_writes_to_an_account_that_is_not_its_subjects(
         assert connection_test(integration=bent_app).ok
         bent_app.refresh_from_db()
         assert bent_app.capabilities["filter"] is False
+        # ...and the profile the page and the API show says what the console does instead.
+        row = next(r for r in dialect.rows(bent_app) if r["key"] == "filter")
+        assert (row["state"], row["source"]) == ("Refused", "The application's ServiceProviderConfig")
+        assert row["console_does"].startswith("Finds accounts in its own picture")
 
     # A joiner with no account: created, never "found" as the first account of the list.
     dave = make_person("dave", given_name="Dave", display_name="Dave D", email="dave@example.com")
@@ -156,6 +162,177 @@ def test_no_action_writes_to_an_account_that_is_not_its_subjects(
 
     # Alice, first in every unfiltered answer, was never touched.
     assert on_server(server, seeded["alice"]) == alice_before
+
+
+@pytest.mark.parametrize("bend", ["ignore_filter", "filter_unsupported"])
+def test_a_409_adopts_the_subjects_account_never_the_first_of_the_list(
+    bend: str,
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+    make_person: Callable[..., Person],
+) -> None:
+    """Another client makes the account (and the group) between the look-up and the POST."""
+    setattr(bent, bend, True)
+    server = seeded["server"]
+    alice_before = on_server(server, seeded["alice"])
+    if bend == "filter_unsupported":
+        assert connection_test(integration=bent_app).ok
+    bent.race_on_post = True
+    dave = make_person("dave", given_name="Dave", display_name="Dave D", email="dave@example.com")
+
+    done = perform(approver, requester, bent_app, "SYNC_IDENTITIES", person=dave)
+
+    assert done.state == "succeeded", done.last_error
+    made_meanwhile = bent.raced[0]
+    assert made_meanwhile["userName"] == "dave"
+    assert done.result["id"] == made_meanwhile["id"]  # adopted: the account that is dave's
+    assert ScimCall.objects.filter(action=done, method="POST", status=409).count() == 1
+    assert [(w.method, w.path) for w in bent.writes] == [
+        ("POST", "/Users"),
+        ("PATCH", f"/Users/{made_meanwhile['id']}"),
+    ]
+    assert on_server(server, made_meanwhile)["displayName"] == "Dave D"
+    assert server.http.get("/Users").json()["totalResults"] == 4  # alice, bob, carol and dave, once
+
+    bent.writes.clear()
+    bent.race_on_post = True
+    done = perform(approver, requester, bent_app, "CREATE_ENTITLEMENT", parameters={"display_name": "Sales"})
+
+    assert done.state == "succeeded", done.last_error
+    assert (done.result["operation"], done.result["id"]) == ("adopted", bent.raced[1]["id"])
+    assert bent.writes == []  # the POST was refused with 409, and nothing else was sent
+    assert TargetGroup.objects.get(integration=bent_app, remote_id=bent.raced[1]["id"]).display_name == "Sales"
+    assert on_server(server, seeded["alice"]) == alice_before
+
+
+@pytest.mark.parametrize("bend", ["ignore_filter", "filter_unsupported"])
+def test_syncs_claimed_together_write_only_their_own_accounts(
+    bend: str,
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    make_person: Callable[..., Person],
+) -> None:
+    setattr(bent, bend, True)
+    server = seeded["server"]
+    alice_before = on_server(server, seeded["alice"])
+    if bend == "filter_unsupported":
+        assert connection_test(integration=bent_app).ok
+    people = [
+        make_person("bob", given_name="Bob", display_name="Robert B", external_id="emp-2"),
+        make_person("CAROL", given_name="Carol", display_name="Caroline C"),  # found by userName, whatever its case
+        make_person("dave", given_name="Dave", display_name="Dave D"),
+        make_person("erin", given_name="Erin", display_name="Erin E", external_id="emp-9"),
+    ]
+    with transaction.atomic(), actions_sent_together():
+        actions = [
+            action_request(actor=requester, integration=bent_app, action_type="SYNC_IDENTITIES", person=person)
+            for person in people
+        ]
+
+    outcomes = actions_execute([a.pk for a in actions])
+
+    done = {o.action.person_id: o.action for o in outcomes if o.action is not None}
+    assert all(a.state == "succeeded" for a in done.values()), [a.last_error for a in done.values()]
+    bob, carol, dave, erin = (done[p.pk] for p in people)
+    assert (bob.result["operation"], bob.result["id"]) == ("updated", seeded["bob"]["id"])
+    assert (carol.result["operation"], carol.result["id"]) == ("updated", seeded["carol"]["id"])
+    assert dave.result["operation"] == erin.result["operation"] == "created"
+    assert sorted((w.method, w.path) for w in bent.writes) == sorted(
+        [
+            ("PATCH", f"/Users/{seeded['bob']['id']}"),
+            ("PATCH", f"/Users/{seeded['carol']['id']}"),
+            ("POST", "/Users"),
+            ("POST", "/Users"),
+        ]
+    )
+    assert on_server(server, seeded["bob"])["displayName"] == "Robert B"
+    assert on_server(server, seeded["carol"])["displayName"] == "Caroline C"
+    assert on_server(server, seeded["alice"]) == alice_before
+    bent_app.refresh_from_db()
+    if bend == "ignore_filter":  # the combined look-up's answer held accounts of nobody's: not trusted, and learned
+        assert dialect.refused(bent_app, "filter_or")
+    else:  # said so: not even asked
+        assert not ScimCall.objects.filter(action__in=actions, url__contains="filter=").exists()
+
+
+def test_a_success_whose_answer_still_lists_the_member_or_shows_inactive_is_a_failure(
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+    make_person: Callable[..., Person],
+) -> None:
+    """200 to each PATCH, with the resource as it was: the change was not made."""
+    server = seeded["server"]
+    server.http.patch(
+        f"/Users/{seeded['carol']['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": False}],
+        },
+    )
+    extract(bent_app)
+    bent.patch_answers_unchanged = True
+    engineers = TargetGroup.objects.get(integration=bent_app, remote_id=seeded["Engineers"]["id"])
+
+    removal = perform(
+        approver,
+        requester,
+        bent_app,
+        "MANAGE_RELATIONSHIPS",
+        target_group=engineers,
+        parameters={"remove": [seeded["bob"]["id"]]},
+    )
+
+    assert removal.state == "failed"
+    assert "still lists 1 of the members" in removal.last_error
+    assert engineers.memberships.filter(member_remote_id=seeded["bob"]["id"]).exists()  # the picture unchanged
+
+    rehire = perform(approver, requester, bent_app, "SYNC_IDENTITIES", person=make_person("carol", external_id="emp-3"))
+
+    assert rehire.state == "failed"
+    assert "active is still False" in rehire.last_error
+    assert on_server(server, seeded["carol"])["active"] is False
+
+
+def test_an_undone_deprovision_reactivates_that_account_not_one_that_took_its_name(
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+) -> None:
+    server = seeded["server"]
+    extract(bent_app)
+    bob_account = TargetUser.objects.get(integration=bent_app, remote_id=seeded["bob"]["id"])
+    done = perform(approver, requester, bent_app, "DEPROVISION_IDENTITY", target_user=bob_account)
+    assert done.state == "succeeded", done.last_error
+    # Meanwhile the application renamed bob's account, and someone else's account took the name.
+    server.http.patch(
+        f"/Users/{seeded['bob']['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "userName", "value": "bob.old"}],
+        },
+    )
+    other = server.user("bob", externalId="emp-77", active=False)
+    bent.writes.clear()
+
+    undo = perform(
+        approver, requester, bent_app, "SYNC_IDENTITIES", target_user=bob_account, parameters={"user": {"active": True}}
+    )
+
+    assert undo.state == "succeeded", undo.last_error
+    assert (undo.result["operation"], undo.result["id"]) == ("reactivated", seeded["bob"]["id"])
+    assert {w.path for w in bent.writes} == {f"/Users/{seeded['bob']['id']}"}
+    assert on_server(server, seeded["bob"])["active"] is True
+    assert on_server(server, other)["active"] is False  # the account that took the name is not bob's
 
 
 def test_two_accounts_that_match_are_refused_not_guessed(
@@ -259,6 +436,36 @@ def test_a_refused_replace_is_written_whole_by_put_and_a_rehire_reactivates_firs
     bent_app.refresh_from_db()
     assert dialect.refused(bent_app, "patch_replace")
     assert bent.written_to("PATCH")[0] == f"/Users/{seeded['carol']['id']}"
+    (put,) = [w for w in bent.writes if w.method == "PUT"]
+    read = ScimCall.objects.filter(action=done, method="GET", url__endswith=f"/Users/{seeded['carol']['id']}")
+    versions = [json.loads(body)["meta"]["version"] for body in read.values_list("response_body", flat=True)]
+    assert put.if_match in versions  # the version it read, so a change made meanwhile is not overwritten
+
+
+def test_a_put_whose_version_changed_meanwhile_is_read_again_and_keeps_the_other_change(
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+    make_person: Callable[..., Person],
+) -> None:
+    server = seeded["server"]
+    bent.refuse_replace_of = {"title"}
+    bent.change_before_put = {"nickName": "Cee"}  # another client, between the console's read and its PUT
+    carol = make_person("carol", given_name="Carol", display_name="Carol C", external_id="emp-3", title="Manager")
+
+    done = perform(approver, requester, bent_app, "SYNC_IDENTITIES", person=carol)
+
+    assert done.state == "succeeded", done.last_error
+    puts = [w for w in bent.writes if w.method == "PUT"]
+    assert len(puts) == 2  # the first answered 412: its version was stale
+    assert puts[0].if_match
+    assert puts[1].if_match
+    assert puts[0].if_match != puts[1].if_match
+    assert ScimCall.objects.filter(action=done, method="PUT", status=412).count() == 1
+    now = on_server(server, seeded["carol"])
+    assert (now["title"], now["nickName"]) == ("Manager", "Cee")  # both changes stand
 
 
 def test_paging_without_count_when_count_is_refused(bent: Bent, seeded: dict[str, Any], bent_app: Integration) -> None:
@@ -304,6 +511,49 @@ def test_groups_that_hold_user_names_are_learned_and_spoken(
     assert '"value": "carol"' in _patch_bodies(done, "/Groups/")[0]
     members = seeded["server"].http.get(f"/Groups/{admins.remote_id}").json()["members"]
     assert {m["value"] for m in members} == {"alice", "bob", "carol"}  # as the application shows them
+
+
+def test_groups_that_hold_names_get_each_account_by_its_name_now_not_as_last_extracted(
+    bent: Bent,
+    seeded: dict[str, Any],
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+) -> None:
+    """bob's account was renamed since the extraction, and another account took the name "bob":
+    taking bob's account out of its groups must not take the other one out."""
+    bent.names_as_members = True
+    server = seeded["server"]
+    extract(bent_app)
+    bob_account = TargetUser.objects.get(integration=bent_app, remote_id=seeded["bob"]["id"])
+    server.http.patch(
+        f"/Users/{seeded['bob']['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "userName", "value": "bob.old"}],
+        },
+    )
+    other = server.user("bob", externalId="emp-77", active=True)
+    bent.names({**seeded["bob"], "userName": "bob.old"}, other)
+    server.http.patch(
+        f"/Groups/{seeded['Engineers']['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": "bob"}]}],
+        },
+    )
+    members = {m["value"] for m in server.http.get(f"/Groups/{seeded['Engineers']['id']}").json()["members"]}
+    assert members == {"bob.old", "bob"}
+
+    done = perform(approver, requester, bent_app, "DEPROVISION_IDENTITY", target_user=bob_account)
+
+    assert done.state == "succeeded", done.last_error
+    members = {m["value"] for m in server.http.get(f"/Groups/{seeded['Engineers']['id']}").json()["members"]}
+    assert members == {"bob"}  # the other account keeps its membership
+    admins = server.http.get(f"/Groups/{seeded['Admins']['id']}").json()
+    assert {m["value"] for m in admins["members"]} == {"alice"}
+    assert set(done.result["removed_from_groups"]) == {seeded["Admins"]["id"], seeded["Engineers"]["id"]}
+    assert all('value eq \\"bob.old\\"' in body for body in _patch_bodies(done, "/Groups/"))  # by its name now
 
 
 def test_a_success_whose_answer_shows_the_change_not_made_is_a_failure(

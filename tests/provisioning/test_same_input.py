@@ -7,11 +7,12 @@ from collections.abc import Callable
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from console.accounts.models import Person
-from integrations.models import Integration
-from provisioning.models import Action
+from integrations.models import Integration, TargetUser
+from provisioning.models import AccessRequest, Action
 from tests.provisioning.conftest import account, group
 from tests.scim_peer import Peer
 
@@ -53,6 +54,47 @@ def test_the_api_takes_members_by_user_name_or_remote_id_as_the_page_does(
         },
     )
     assert Action.objects.order_by("id").last().parameters["add"] == [ada.remote_id, bob.remote_id]  # type: ignore[union-attr]
+
+
+def test_an_account_named_by_user_name_is_never_guessed(
+    ops: Integration, requester: Person, approver: Person, api_client_for: Callable[[Person], APIClient]
+) -> None:
+    """A name that a removed account held too means the account still there; one that two
+    accounts hold (an application that keeps userName unique in case only) is refused."""
+    ada, bob = account(ops, "ada"), account(ops, "bob")
+    TargetUser.objects.create(
+        integration=ops, remote_id="gone-bob", user_name="bob", content_hash="-", removed_at=timezone.now()
+    )
+    TargetUser.objects.create(integration=ops, remote_id="other-ada", user_name="ADA", content_hash="-")
+    api = api_client_for(requester)
+    page = Client()
+    page.force_login(requester)
+    ops_group = group(ops, "Ops")
+
+    body = {
+        "integration": ops.pk,
+        "action_type": "MANAGE_RELATIONSHIPS",
+        "target_group": ops_group.pk,
+        "parameters": {"add": ["bob"]},
+    }
+    created = api.post("/api/v1/actions/", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["parameters"]["add"] == [bob.remote_id]  # not the removed account's
+    TargetUser.objects.create(integration=ops, remote_id="bob-2", user_name="bob", content_hash="-")
+    twice = api.post("/api/v1/actions/", {**body, "parameters": {"add": ["bob"]}}, format="json")
+    assert twice.status_code == 400
+    assert f"2 accounts in {ops.name} are named 'bob'" in twice.json()["fields"]["parameters"][0]
+    assert Action.objects.count() == 1
+
+    # An access request: the account spelled exactly so; whatever its case, only where one answers to it.
+    form = {"target_group": ops_group.pk, "operation": "add", "justification": "on call"}
+    exact = page.post("/actions/access-requests/new/", {**form, "user_name": "ada"})
+    assert exact.status_code == 302
+    assert AccessRequest.objects.get().target_user == ada
+    either = page.post("/actions/access-requests/new/", {**form, "user_name": "Ada"})
+    assert either.status_code == 400
+    assert "2 accounts in Peer app answer to &#x27;Ada&#x27; (ada, ADA)" in either.content.decode()
+    assert AccessRequest.objects.count() == 1
 
 
 def test_a_refusal_by_state_is_409_and_bad_input_400_on_its_field(
