@@ -64,6 +64,34 @@ def policy_problem_record(policy: LifecyclePolicy, problem: str) -> None:
     audit_record(verb="lifecycle.refused", target=policy.integration, details={"problem": problem})
 
 
+def burst_settling() -> float:
+    """Seconds to wait before consuming, while events are still arriving; 0 to go ahead.
+
+    The consumer waits until no event has come for ``LIFECYCLE_SETTLE_SECONDS``, but never
+    longer than ``LIFECYCLE_SETTLE_MAX_SECONDS`` after the first event still to do, nor once a
+    whole pass (``LIFECYCLE_EVENT_BATCH``) waits.
+    """
+    from django.utils import timezone
+
+    cursors = LifecyclePolicy.objects.exclude(mode=PolicyMode.OFF).values_list("event_cursor", flat=True)
+    if not cursors:
+        return 0
+    pending = IdentityEvent.objects.filter(pk__gt=min(cursors)).order_by("pk")
+    first = pending.values_list("occurred_at", flat=True).first()
+    if first is None:
+        return 0
+    newest = IdentityEvent.objects.order_by("-pk").values_list("occurred_at", flat=True).first() or first
+    now = timezone.now()
+    quiet = (now - newest).total_seconds()
+    waited = (now - first).total_seconds()
+    settle = settings.LIFECYCLE_SETTLE_SECONDS
+    if quiet >= settle or waited >= settings.LIFECYCLE_SETTLE_MAX_SECONDS:
+        return 0
+    if pending[settings.LIFECYCLE_EVENT_BATCH - 1 : settings.LIFECYCLE_EVENT_BATCH].exists():
+        return 0
+    return max(0.1, min(settle - quiet, settings.LIFECYCLE_SETTLE_MAX_SECONDS - waited))
+
+
 def policies_consume() -> int:
     """Every policy that is not off, until each has caught up (or a pass's worth, per call)."""
     taken = 0

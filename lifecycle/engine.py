@@ -32,8 +32,7 @@ from lifecycle.models import (
     PolicyMode,
 )
 from lifecycle.scope import mapping_people, mapping_text, people_in_scope
-from provisioning.batches import batch_request
-from provisioning.errors import ActionRefused
+from provisioning.batches import batch_request, mass_change_reason
 from provisioning.models import IN_FLIGHT_STATES, Action, ActionState, ActionType
 from provisioning.services import Cause, action_request, actions_sent_together
 
@@ -335,34 +334,59 @@ def _request_each(
     people: dict[int, Cause] | None = None,
     accounts: dict[int, Cause] | None = None,
 ) -> None:
-    """One action, or one batch of them (checked whole against the mass-change threshold)."""
+    """One action, or one batch of them, checked against the mass-change threshold: a batch as a
+    whole, and deprovisions together with those automation asked for in the last
+    ``LIFECYCLE_BURST_WINDOW_SECONDS`` (an identity provider sends a burst of leavers as many
+    requests, which may arrive in several passes)."""
     people, accounts = people or {}, accounts or {}
     if not (people or accounts):
         return
     persons = list(Person.objects.filter(pk__in=people)) if people else []
     users = list(TargetUser.objects.filter(pk__in=accounts)) if accounts else []
+    hold = _burst_hold(integration, action_type, len(persons) + len(users))
     if len(persons) + len(users) == 1:
-        try:
-            action_request(
-                actor=None,
-                integration=integration,
-                action_type=action_type,
-                person=persons[0] if persons else None,
-                target_user=users[0] if users else None,
-                cause=people.get(persons[0].pk) if persons else accounts.get(users[0].pk),
-            )
-        except ActionRefused:
-            raise
+        action_request(
+            actor=None,
+            integration=integration,
+            action_type=action_type,
+            person=persons[0] if persons else None,
+            target_user=users[0] if users else None,
+            cause=people.get(persons[0].pk) if persons else accounts.get(users[0].pk),
+            hold=hold,
+        )
         return
-    causes = {**people, **accounts}
     batch_request(
         actor=None,
         integration=integration,
         action_type=action_type,
         people=persons,
         target_users=users,
-        causes=causes,
+        causes={**people, **accounts},
+        hold=hold,
     )
+
+
+def _burst_hold(integration: Integration, action_type: str, count: int) -> str:
+    """Why these automated actions must wait for approval, counting the recent ones too; or ``""``."""
+    from datetime import timedelta
+
+    from django.conf import settings
+
+    if action_type != DEPROVISION:
+        return ""
+    window = settings.LIFECYCLE_BURST_WINDOW_SECONDS
+    recent = Action.objects.filter(
+        integration=integration,
+        action_type=DEPROVISION,
+        cause_event__isnull=False,
+        created_at__gte=timezone.now() - timedelta(seconds=window),
+    ).count()
+    if not recent:
+        return ""  # the batch alone: batch_request checks it as it checks any batch
+    reason = mass_change_reason(integration, action_type, recent + count)
+    if not reason:
+        return ""
+    return f"{reason}, counting the {recent} leavers deprovisioned in the last {max(1, window // 60)} minutes"
 
 
 def _record_plan(policy: LifecyclePolicy, wanted: Wanted) -> None:

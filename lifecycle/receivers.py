@@ -20,12 +20,20 @@ def on_identity_events(sender: Any, **kwargs: Any) -> None:
     if not LifecyclePolicy.objects.exclude(mode=PolicyMode.OFF).exists():
         return
 
-    def send() -> None:
-        from lifecycle.tasks import lifecycle_consume_task
+    transaction.on_commit(consume_soon)
 
-        lifecycle_consume_task.delay()
 
-    transaction.on_commit(send)
+def consume_soon() -> None:
+    """Send the consumer once per settling period, however many commits bring events meanwhile
+    (it waits for a burst to settle anyway: ``lifecycle.tasks.lifecycle_consume_task``)."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from lifecycle.tasks import lifecycle_consume_task
+
+    settle = settings.LIFECYCLE_SETTLE_SECONDS
+    if cache.add("lifecycle:consume-sent", True, timeout=max(1, int(settle))):
+        lifecycle_consume_task.apply_async(countdown=settle)
 
 
 @receiver(actions_succeeded)

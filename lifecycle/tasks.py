@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import transaction
 
 from console.accounts.models import IdentityEvent
-from lifecycle.consumer import policies_consume
+from lifecycle.consumer import burst_settling, policies_consume
 from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import LifecyclePolicy, PolicyMode
 from lifecycle.retention import leavers_delete_due
@@ -14,7 +14,12 @@ from lifecycle.retention import leavers_delete_due
 
 @shared_task(ignore_result=True)
 def lifecycle_consume_task() -> int:
-    """Sent when identity events commit, and by beat: every policy catches up."""
+    """Sent when identity events commit, and by beat: every policy catches up, once a burst
+    has settled (so 300 leavers pushed one request each are taken, and held, as one batch)."""
+    wait = burst_settling()
+    if wait:
+        lifecycle_consume_task.apply_async(countdown=wait)
+        return 0
     return policies_consume()
 
 

@@ -66,10 +66,13 @@ def batch_request(
     request: HttpRequest | Request | None = None,
     reason: str = "",
     causes: dict[int, Cause] | None = None,
+    hold: str = "",
 ) -> Batch:
     """One action for each account (or person), in one batch. All are checked before any is made.
 
-    ``causes``: why each automated action exists, by the account's (or person's) key.
+    ``causes``: why each automated action exists, by the account's (or person's) key; ``hold``:
+    why the batch waits whole for approval whatever its size (the mass-change check of a burst
+    that arrived in several batches).
     """
     causes = causes or {}
     targets: list[tuple[Person | None, TargetUser | None]] = [(None, u) for u in target_users or []] + [
@@ -94,7 +97,7 @@ def batch_request(
             problems.append(f"{(user.user_name if user else person.username if person else '?')}: {exc}")
     if problems:
         raise ActionRefused("Nothing was requested. " + " ".join(problems[:10]), "targets")
-    hold = mass_change_reason(integration, action_type, len(targets))
+    hold = hold or mass_change_reason(integration, action_type, len(targets))
     if hold or approval_required(integration, action_type):
         require_an_approver(actor, integration, action_type, hold)
     with transaction.atomic(), actions_sent_together():

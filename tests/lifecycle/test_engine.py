@@ -240,3 +240,50 @@ def test_an_attribute_change_syncs_only_what_the_transformers_use(
     assert mover.cause["text"].startswith("Mover: ada@example.com changed over SCIM")
     assert run_action(mover).state == ActionState.SUCCEEDED
     assert server_user(peer, "ada@example.com")["title"] == "Manager"  # type: ignore[index]
+
+
+def test_leavers_that_arrive_in_several_passes_count_together_against_the_threshold(
+    peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
+) -> None:
+    app.mass_change_max_accounts = 3
+    app.mass_change_max_percent = 100
+    app.save()
+    people = [push_user(scim, f"p{i}@example.com") for i in range(5)]
+    policy_consume(policy_on.pk)
+    _run_queued(app)
+    for person in people[:2]:
+        set_active(scim, person, False)
+    policy_consume(policy_on.pk)
+    first = Action.objects.filter(integration=app, action_type=ActionType.DEPROVISION_IDENTITY)
+    assert {a.state for a in first} == {ActionState.QUEUED}  # two: under the limit
+    for person in people[2:]:
+        set_active(scim, person, False)
+    policy_consume(policy_on.pk)
+    later = Action.objects.filter(integration=app, action_type=ActionType.DEPROVISION_IDENTITY).exclude(
+        pk__in=[a.pk for a in first]
+    )
+    assert later.count() == 3
+    assert {a.state for a in later} == {ActionState.PENDING_APPROVAL}
+    batch = later.first().batch  # type: ignore[union-attr]
+    assert batch is not None
+    assert "counting the 2 leavers deprovisioned in the last 10 minutes" in batch.held_reason
+
+
+def test_the_consumer_waits_for_a_burst_to_settle(scim: ScimClient, policy_on: LifecyclePolicy, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.accounts.models import IdentityEvent
+    from lifecycle.consumer import burst_settling
+
+    settings.LIFECYCLE_SETTLE_SECONDS = 2.0
+    assert burst_settling() == 0  # nothing to do
+    push_user(scim, "ada@example.com")
+    assert 0 < burst_settling() <= 2.0  # an event just came: wait for more
+    IdentityEvent.objects.update(occurred_at=timezone.now() - timedelta(seconds=3))
+    assert burst_settling() == 0  # quiet for longer than the settling time
+    settings.LIFECYCLE_SETTLE_SECONDS = 60.0
+    assert burst_settling() > 0
+    settings.LIFECYCLE_SETTLE_MAX_SECONDS = 2.0
+    assert burst_settling() == 0  # never longer than the most after the first event
