@@ -100,11 +100,24 @@ def changed_operations(current: dict[str, Any], desired: dict[str, Any]) -> list
     return operations
 
 
-def _subject_matches(found: dict[str, Any], desired: dict[str, Any]) -> bool:
-    """Whether an account is the subject's: its externalId, or else its userName, is the desired one."""
-    if desired.get("externalId") and matches(found, "externalId", str(desired["externalId"])):
-        return True
-    return bool(desired.get("userName")) and matches(found, "userName", str(desired["userName"]))
+def _not_theirs(found: dict[str, Any], desired: dict[str, Any]) -> str:
+    """Why an account a look-up found is not the subject's, or ``""`` when it is: its externalId
+    is the desired one, or else its userName is and it carries no other externalId (an account
+    another identity provider tied to someone else is never taken over by its name)."""
+    wanted = str(desired.get("externalId") or "")
+    if wanted and matches(found, "externalId", wanted):
+        return ""
+    name = str(desired.get("userName") or "")
+    if not (name and matches(found, "userName", name)):
+        return f"the account {found.get('id')} found for {name} is not theirs"
+    theirs = str(found.get("externalId") or "")
+    if wanted and theirs and theirs != wanted:
+        return (
+            f"the account {name} in the application has externalId {theirs}, not this person's {wanted}, "
+            "so it may be someone else's: nothing was written. If it is theirs, correct or clear its "
+            "externalId in the application, then retry."
+        )
+    return ""
 
 
 def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
@@ -128,8 +141,8 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
             created = response.json()
             run.remember_user(action, created)
             return {"operation": "created", "id": created.get("id")}
-    if not _subject_matches(found, desired):  # the look-ups return only matches: this is a guard
-        raise AmbiguousMatch(f"the account {found.get('id')} found for {desired.get('userName')} is not theirs")
+    if problem := _not_theirs(found, desired):  # the look-ups return only matches: this guards the rest
+        raise AmbiguousMatch(problem)
     return _brought_up_to_date(action, scim, run, f"{users}/{found['id']}", found, desired)
 
 

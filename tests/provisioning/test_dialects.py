@@ -591,3 +591,38 @@ def test_a_connection_test_reads_an_application_that_refuses_count(
     assert result.ok, result.error
     bent_app.refresh_from_db()
     assert dialect.refused(bent_app, "count")
+
+
+@pytest.mark.parametrize("ignore_filter", [False, True])
+def test_an_account_of_the_same_name_tied_to_another_external_id_is_not_taken_over(
+    bent: Bent,
+    bent_app: Integration,
+    requester: Person,
+    approver: Person,
+    make_person: Callable[..., Person],
+    ignore_filter: bool,
+) -> None:
+    """The name matches, but another identity provider tied the account to someone else."""
+    server = Peer(bent.url)
+    theirs = server.user("frank", externalId="other-idp-7", title="Theirs")
+    bent.ignore_filter = ignore_filter
+    bent.writes.clear()
+    frank = make_person("frank", external_id="okta-1", title="Mine")
+
+    done = perform(approver, requester, bent_app, "SYNC_IDENTITIES", person=frank)
+
+    assert done.state == "failed"
+    assert "has externalId other-idp-7, not this person's okta-1" in done.last_error
+    assert bent.writes == []
+    assert on_server(server, theirs)["title"] == "Theirs"
+    # Without an externalId of its own, the account of that name is theirs, as before.
+    server.http.patch(
+        f"/Users/{theirs['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "remove", "path": "externalId"}],
+        },
+    )
+    again = perform(approver, requester, bent_app, "SYNC_IDENTITIES", person=frank)
+    assert again.state == "succeeded", again.last_error
+    assert on_server(server, theirs)["title"] == "Mine"
