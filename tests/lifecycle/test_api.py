@@ -371,3 +371,26 @@ def test_marking_a_group_sensitive_answers_404_for_another_integrations_group(
     assert admin_api.get(url).json()["sensitive"] is False
     assert admin_api.post(url, {"sensitive": True}, format="json").json()["sensitive"] is True
     assert admin_api.post(url, {"sensitive": False}, format="json").json()["sensitive"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("", "application/json"),
+        ("{", "application/json"),
+        ("[]", "application/json"),
+        ("null", "application/json"),
+        ('{"sensitive": null}', "application/json"),
+        ('{"sensitive": [1]}', "application/json"),
+        ("sensitive=true", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_the_sensitive_route_answers_400_to_bad_bodies(
+    admin_api: APIClient, integration: Integration, groups: dict[str, TargetGroup], body: str, content_type: str
+) -> None:
+    """The schema walk of tests/console/test_no_server_errors.py fills only ``{id}``: this route's
+    ``{group_pk}`` is filled here."""
+    url = f"/api/v1/integrations/{integration.pk}/groups/{groups['Sales'].pk}/sensitive/"
+    response = admin_api.generic("POST", url, body, content_type=content_type)
+    assert response.status_code == 400, response.content
+    assert not SensitiveGroup.objects.exists()
