@@ -13,7 +13,13 @@ from console.accounts.models import Person, Team, TeamMembership
 from console.accounts.services import api_key_create
 from console.audit.models import AuditEvent
 from integrations.models import Integration, TargetGroup, TargetUser
+from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import BirthrightMapping, Grant, LifecyclePolicy, PlannedChange, PolicyMode, SensitiveGroup
+from provisioning.models import Action, ActionState, ActionType
+from tests.lifecycle.conftest import push_group, push_user
+from tests.provisioning.conftest import run_action
+from tests.scim.conftest import ScimClient
+from tests.scim_peer import Peer
 
 pytestmark = pytest.mark.django_db
 
@@ -394,3 +400,65 @@ def test_the_sensitive_route_answers_400_to_bad_bodies(
     response = admin_api.generic("POST", url, body, content_type=content_type)
     assert response.status_code == 400, response.content
     assert not SensitiveGroup.objects.exists()
+
+
+def test_on_deleting_a_mapping_removes_only_what_it_alone_granted_in_the_application(
+    peer: Peer,
+    app: Integration,
+    scim: ScimClient,
+    groups_in_app: dict[str, TargetGroup],
+    admin_api: APIClient,
+) -> None:
+    """Against the real SCIM server: two mappings grant Engineering, one of them Sales too;
+    deleting that one takes Sales away and leaves Engineering, which the other still grants."""
+    ada = push_user(scim, "ada@example.com")
+    push_group(scim, "Eng team", [ada])
+    push_group(scim, "Ops team", [ada])
+    eng, ops = Team.objects.get(name="Eng team"), Team.objects.get(name="Ops team")
+    engineering, sales = groups_in_app["Engineering"], groups_in_app["Sales"]
+    for team, granted in ((eng, [engineering.pk]), (ops, [engineering.pk, sales.pk])):
+        response = admin_api.post(
+            "/api/v1/birthright-mappings/", {"integration": app.pk, "team": team.pk, "groups": granted}, format="json"
+        )
+        assert response.status_code == 201, response.content
+    ops_mapping = BirthrightMapping.objects.get(team=ops)
+
+    # Turned on: the review asks for Ada's account at once, and her groups once it exists.
+    policy = admin_api.post(
+        "/api/v1/lifecycle-policies/", {"integration": app.pk, "mode": "on", "teams": [eng.pk, ops.pk]}, format="json"
+    ).json()
+    assert policy["scope_sample"] == ["ada@example.com"]
+    synced = _run_queued(app)
+    assert [a.action_type for a in synced] == [ActionType.SYNC_IDENTITIES]
+    on = LifecyclePolicy.objects.get(pk=policy["id"])
+    # What the worker's success sends (lifecycle_follow_up_task, after commit): her groups.
+    wanted_apply(on, wanted_for(on, [Person.objects.get(username="ada@example.com").pk], accounts=False))
+    _run_queued(app)
+    assert _members(peer, "Engineering") == {"ada@example.com"}
+    assert _members(peer, "Sales") == {"ada@example.com"}
+
+    assert admin_api.delete(f"/api/v1/birthright-mappings/{ops_mapping.pk}/").status_code == 204
+    removal = Action.objects.filter(integration=app, action_type=ActionType.MANAGE_RELATIONSHIPS).latest("pk")
+    assert removal.target_group_id == sales.pk
+    assert "no birthright mapping grants Sales any more" in removal.cause["text"]
+    _run_queued(app)
+    assert _members(peer, "Sales") == set()
+    assert _members(peer, "Engineering") == {"ada@example.com"}
+    assert list(Grant.objects.filter(person__username="ada@example.com").values_list("group_id", flat=True)) == [
+        engineering.pk
+    ]
+
+
+def _run_queued(app: Integration) -> list[Action]:
+    ran = []
+    for action in Action.objects.filter(integration=app, state=ActionState.QUEUED).order_by("pk"):
+        done = run_action(action)
+        assert done.state == ActionState.SUCCEEDED, done.last_error
+        ran.append(done)
+    return ran
+
+
+def _members(peer: Peer, group_name: str) -> set[str]:
+    found = peer.http.get("/Groups", params={"filter": f'displayName eq "{group_name}"'}).json()["Resources"][0]
+    ids = {m["value"] for m in found.get("members") or []}
+    return {peer.http.get(f"/Users/{pk}").json()["userName"] for pk in ids}
