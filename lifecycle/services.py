@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from console.accounts.models import Person, Team
+from console.accounts.models import IdentityEvent, Person, Team
 from console.audit.services import audit_record
 from console.core.errors import InvalidInput, NotFound, Refused
 from integrations.models import Integration, TargetGroup
@@ -195,6 +195,11 @@ def _review(policy: LifecyclePolicy) -> None:
         policy_review(policy)
     except ActionRefused as exc:
         logger.warning("lifecycle review refused", extra={"policy": policy.pk})
+        # The review stands for what came before: the consumer starts after the newest event,
+        # as it would have had the review gone through, not at the beginning of history.
+        newest = IdentityEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        LifecyclePolicy.objects.filter(pk=policy.pk).update(event_cursor=newest)
+        policy.event_cursor = newest
         policy_problem_record(policy, str(exc))
 
 

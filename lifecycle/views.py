@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from console.accounts.access import acting_person, requires
 from console.accounts.models import Team
 from console.accounts.permissions import Perm
+from console.audit.models import AuditEvent
 from console.core.confirm import confirmation_page
 from console.core.errors import ConsoleError, InvalidInput
 from console.core.tables import Column, Table, render_table
@@ -190,7 +191,20 @@ def _page_context(
         plan_count = changes.count()
         plan = list(changes[:PLAN_SHOWN])
     in_scope = people_in_scope(policy) if policy is not None else None
+    refused = None
+    if policy is not None and policy.mode != PolicyMode.OFF:
+        refused = (
+            AuditEvent.objects.filter(
+                verb="lifecycle.refused",
+                target_type="integrations.integration",
+                target_id=str(integration.pk),
+                occurred_at__gte=policy.updated_at,
+            )
+            .order_by("-occurred_at", "-id")
+            .first()
+        )
     return {
+        "refused": refused,
         "integration": integration,
         "tab": "lifecycle",
         "breadcrumbs": integration_crumbs(integration, ("Lifecycle", None)),

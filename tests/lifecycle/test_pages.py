@@ -183,3 +183,22 @@ def test_a_mapping_of_another_integration_is_404(
     for verb in ("approve", "reject", "delete"):
         response = admin_client.post(f"/integrations/{other.pk}/lifecycle/mappings/{mapping.pk}/{verb}/")
         assert response.status_code == 404
+
+
+def test_turned_on_where_provisioning_is_disabled_the_page_says_why_nothing_happened(
+    admin_client: Client, integration: Integration, team: Team
+) -> None:
+    from console.accounts.models import IdentityEvent
+
+    ada = Person.objects.get(username="ada")
+    newest = IdentityEvent.objects.create(person=ada, kind=IdentityEvent.Kind.UPDATED, changes={"title": "x"}).pk
+    body = {"mode": "on", "scope": "teams", "teams": [str(team.pk)], "on_leaving_scope": "deprovision"}
+    response = admin_client.post(f"/integrations/{integration.pk}/lifecycle/", body)
+    assert response.status_code == 302
+    policy = LifecyclePolicy.objects.get(integration=integration)
+    assert policy.mode == PolicyMode.ON
+    # The refused review still stands for the past: the consumer starts after the newest event.
+    assert policy.event_cursor == newest
+    page = admin_client.get(response["Location"]).content.decode()
+    assert 'data-testid="policy-refused"' in page
+    assert "The policy could not act" in page
