@@ -16,6 +16,7 @@ from console.accounts.access import acting_person, requires
 from console.accounts.models import Team
 from console.accounts.permissions import Perm
 from console.audit.models import AuditEvent
+from console.audit.services import reason_recorded
 from console.core.confirm import confirmation_page
 from console.core.errors import ConsoleError, InvalidInput
 from console.core.tables import Column, Table, render_table
@@ -239,12 +240,23 @@ def lifecycle_tab(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
     if request.method == "POST":
         try:
-            policy = policy_set(
-                actor=acting_person(request),
-                integration=integration,
-                fields=policy_fields_from(request.POST),
-                request=request,
-            )
+            fields = policy_fields_from(request.POST)
+            stored = LifecyclePolicy.objects.filter(integration=integration).first()
+            if fields["mode"] == PolicyMode.ON and (stored is None or stored.mode != PolicyMode.ON):
+                # Turning on changes the application: the one confirmation asks first (the page
+                # without the script; the form posts confirm=ask).
+                preview = scope_preview(fields, stored)
+                text = (
+                    f"Turns the lifecycle policy of {integration.name} on: each person in scope "
+                    f"({preview['count']}) gets an account in {integration.name} and their birthright groups, "
+                    "and leavers are deprovisioned, from now on and without asking again."
+                )
+                if page := confirmation_page(request, count=preview["count"], text=text):
+                    return page
+            with reason_recorded(request):
+                policy = policy_set(
+                    actor=acting_person(request), integration=integration, fields=fields, request=request
+                )
         except ConsoleError as error:
             context = _page_context(request, integration, request.POST, {error.field or "form": error.message})
             return render(request, "lifecycle/tab.html", context, status=400)

@@ -66,6 +66,11 @@ def test_an_admin_simulates_a_policy_turns_it_on_and_opens_the_persons_accounts(
 
     page.get_by_label("On", exact=True).check()
     page.get_by_test_id("policy-save").click()
+    # Turning on changes the application: the console's one confirmation asks first.
+    expect(page.get_by_role("heading", name="Turn on?")).to_be_visible()
+    expect(page.get_by_test_id("confirm-text")).to_contain_text("each person in scope (1) gets an account in Peer app")
+    page.get_by_label("Reason (optional)").fill("pilot with engineering")
+    page.get_by_role("button", name="Turn on").click()
     expect(page.get_by_test_id("policy-mode")).to_have_text("On")
     assert LifecyclePolicy.objects.get(integration=app).mode == PolicyMode.ON
 

@@ -202,3 +202,27 @@ def test_turned_on_where_provisioning_is_disabled_the_page_says_why_nothing_happ
     page = admin_client.get(response["Location"]).content.decode()
     assert 'data-testid="policy-refused"' in page
     assert "The policy could not act" in page
+
+
+def test_turning_the_policy_on_is_confirmed_first_and_the_reason_recorded(
+    admin_client: Client, integration: Integration, team: Team
+) -> None:
+    from console.audit.models import AuditEvent
+
+    url = f"/integrations/{integration.pk}/lifecycle/"
+    body = {"mode": "on", "scope": "teams", "teams": [str(team.pk)], "on_leaving_scope": "deprovision"}
+    asked = admin_client.post(url, {**body, "confirm": "ask", "confirm_label": "Turn on"})
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "Turn on?" in page
+    assert "each person in scope (2) gets an account in Wiki" in page
+    assert f'<input type="hidden" name="teams" value="{team.pk}">' in page
+    assert not LifecyclePolicy.objects.exists()
+    done = admin_client.post(url, {**body, "confirm": "done", "reason": "pilot first"})
+    assert done.status_code == 302
+    assert LifecyclePolicy.objects.get().mode == PolicyMode.ON
+    event = AuditEvent.objects.get(verb="lifecycle.policy_created")
+    assert event.details["reason"] == "pilot first"
+    # Simulating asks nothing: nothing is sent.
+    simulate = admin_client.post(url, {**body, "mode": "simulate", "confirm": "ask"})
+    assert simulate.status_code == 302
