@@ -286,15 +286,18 @@ def _back(integration: Integration, anchor: str) -> HttpResponse:
 @requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
 def lifecycle_mapping_create(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
+    if page := confirmation_page(request):
+        return page
     try:
-        mapping = mapping_create(
-            actor=acting_person(request),
-            integration=integration,
-            team=request.POST.get("team") or None,
-            conditions=conditions_from(request.POST, "mapping_condition"),
-            groups=request.POST.getlist("groups"),
-            request=request,
-        )
+        with reason_recorded(request):
+            mapping = mapping_create(
+                actor=acting_person(request),
+                integration=integration,
+                team=request.POST.get("team") or None,
+                conditions=conditions_from(request.POST, "mapping_condition"),
+                groups=request.POST.getlist("groups"),
+                request=request,
+            )
     except ConsoleError as error:
         context = _page_context(request, integration, mapping_errors={error.field or "form": error.message})
         return render(request, "lifecycle/tab.html", context, status=400)
@@ -309,8 +312,11 @@ def lifecycle_mapping_create(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Perm.APPROVE, write=Perm.APPROVE)
 def lifecycle_mapping_approve(request: HttpRequest, pk: int, mapping_pk: int) -> HttpResponse:
     mapping = get_object_or_404(BirthrightMapping, pk=mapping_pk, integration_id=pk)
+    if page := confirmation_page(request):
+        return page
     try:
-        mapping_approve(actor=acting_person(request), mapping=mapping, request=request)
+        with reason_recorded(request):
+            mapping_approve(actor=acting_person(request), mapping=mapping, request=request)
     except ConsoleError as error:
         messages.error(request, error.message)
     else:
@@ -339,7 +345,8 @@ def lifecycle_mapping_delete(request: HttpRequest, pk: int, mapping_pk: int) -> 
     if page := confirmation_page(request):
         return page
     integration = mapping.integration
-    mapping_delete(actor=acting_person(request), mapping=mapping, request=request)
+    with reason_recorded(request):
+        mapping_delete(actor=acting_person(request), mapping=mapping, request=request)
     messages.success(request, "The mapping was deleted: what only it granted is taken away.")
     return _back(integration, "mappings")
 

@@ -226,3 +226,27 @@ def test_turning_the_policy_on_is_confirmed_first_and_the_reason_recorded(
     # Simulating asks nothing: nothing is sent.
     simulate = admin_client.post(url, {**body, "mode": "simulate", "confirm": "ask"})
     assert simulate.status_code == 302
+
+
+def test_while_the_policy_is_on_adding_or_approving_a_mapping_is_confirmed_first(
+    admin_client: Client, integration: Integration, team: Team, group: TargetGroup
+) -> None:
+    LifecyclePolicy.objects.create(integration=integration, mode=PolicyMode.ON, all_active_people=True)
+    pending = BirthrightMapping.objects.create(integration=integration, team=team, state=MappingState.PENDING)
+    pending.groups.set([group])
+    url = f"/integrations/{integration.pk}/lifecycle/"
+    page = admin_client.get(url).content.decode()
+    assert 'data-confirm-label="Add mapping"' in page
+    assert 'data-confirm-label="Approve mapping"' in page
+    asked = admin_client.post(
+        f"{url}mappings/", {"team": team.pk, "groups": [group.pk], "confirm": "ask", "confirm_label": "Add mapping"}
+    )
+    assert asked.status_code == 200
+    assert "Add mapping?" in asked.content.decode()
+    assert BirthrightMapping.objects.count() == 1
+    asked = admin_client.post(
+        f"{url}mappings/{pending.pk}/approve/", {"confirm": "ask", "confirm_label": "Approve mapping"}
+    )
+    assert "Approve mapping?" in asked.content.decode()
+    pending.refresh_from_db()
+    assert pending.state == MappingState.PENDING
