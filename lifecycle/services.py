@@ -12,14 +12,14 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from console.accounts.models import IdentityEvent, Person, Team
 from console.audit.services import audit_record
-from console.core.errors import InvalidInput, NotFound, Refused
+from console.core.errors import Conflict, InvalidInput, NotFound, Refused
 from integrations.models import Integration, TargetGroup
 from lifecycle.models import (
     BirthrightMapping,
@@ -153,7 +153,11 @@ def policy_set(
             policy.pilot_team_id = clean["pilot_team"]
         policy.updated_by = actor if actor is not None and actor.is_authenticated else None
         created = policy.pk is None
-        policy.save()
+        try:
+            with transaction.atomic():
+                policy.save()
+        except IntegrityError as exc:  # another request made the integration's policy meanwhile
+            raise Conflict(f"{integration.name} has a lifecycle policy already: change that one.") from exc
         if "teams" in clean:
             policy.teams.set(clean["teams"])
         after = _policy_state(policy)
