@@ -74,36 +74,48 @@ def active_people() -> QuerySet[Person]:
 
 def people_in_scope(policy: LifecyclePolicy) -> QuerySet[Person]:
     """The active people the policy covers (nobody, when it names neither everyone, teams nor conditions)."""
-    people = active_people()
     team_ids = list(policy.teams.values_list("pk", flat=True)) if policy.pk else []
-    if not policy.all_active_people:
+    return people_matching(policy.all_active_people, team_ids, policy.conditions, policy.pilot_team_id)
+
+
+def people_matching(
+    all_active_people: bool, team_ids: list[int], conditions: list[dict[str, Any]], pilot_team_id: int | None
+) -> QuerySet[Person]:
+    """The people a scope (saved or not) covers: everyone or the teams' members, narrowed by
+    every condition and by the pilot team."""
+    people = active_people()
+    if not all_active_people:
         if team_ids:
             people = people.filter(team_memberships__team_id__in=team_ids)
-        elif not policy.conditions:
+        elif not conditions:
             return people.none()
-    if policy.conditions:
-        people = people.filter(conditions_q(policy.conditions))
-    if policy.pilot_team_id:
-        people = people.filter(pk__in=Person.objects.filter(team_memberships__team_id=policy.pilot_team_id))
+    if conditions:
+        people = people.filter(conditions_q(conditions))
+    if pilot_team_id:
+        people = people.filter(pk__in=Person.objects.filter(team_memberships__team_id=pilot_team_id))
     return people.distinct()
 
 
 def scope_text(policy: LifecyclePolicy) -> str:
+    names = list(policy.teams.values_list("name", flat=True)) if policy.pk else []
+    pilot = policy.pilot_team.name if policy.pilot_team_id and policy.pilot_team else ""
+    return scope_words(policy.all_active_people, names, policy.conditions, pilot)
+
+
+def scope_words(all_active_people: bool, team_names: list[str], conditions: list[dict[str, Any]], pilot: str) -> str:
     parts = []
-    if policy.all_active_people:
+    if all_active_people:
         parts.append("every active person")
+    elif team_names:
+        parts.append("active members of " + ", ".join(team_names))
+    elif not conditions:
+        return "nobody (choose everyone, teams or conditions)"
     else:
-        names = list(policy.teams.values_list("name", flat=True)) if policy.pk else []
-        if names:
-            parts.append("active members of " + ", ".join(names))
-        elif not policy.conditions:
-            return "nobody (choose everyone, teams or conditions)"
-        else:
-            parts.append("active people")
-    if policy.conditions:
-        parts.append("whose " + conditions_text(policy.conditions))
-    if policy.pilot_team_id and policy.pilot_team:
-        parts.append(f"in the pilot team {policy.pilot_team.name}")
+        parts.append("active people")
+    if conditions:
+        parts.append("whose " + conditions_text(conditions))
+    if pilot:
+        parts.append(f"in the pilot team {pilot}")
     return " ".join(parts)
 
 

@@ -9,7 +9,9 @@ Slots in use: ``dashboard.main``, ``settings.pipeline``, ``settings.sign_in``,
 ``person.detail``; and, filled by provisioning on integrations' pages,
 ``integration.detail``, ``integration.transformers``, ``integration.users``,
 ``integration.groups``, ``target_user.detail``, ``target_group.detail``, and ``person.account``
-(a row of the person's accounts, which integrations shows on the person's page).
+(a row of the person's accounts, which integrations shows on the person's page); and
+``integration.tabs``, links an app adds to an integration's tabs (a panel that renders one
+``<a>``, marked ``aria-current`` when the page's ``tab`` is its own).
 """
 
 from __future__ import annotations

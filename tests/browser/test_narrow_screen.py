@@ -12,6 +12,7 @@ from playwright.sync_api import Page
 
 from console.accounts.models import Person, Team
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
+from lifecycle.models import BirthrightMapping, LifecyclePolicy, PlannedChange, PolicyMode, SensitiveGroup
 from provisioning.models import Action, ActionState, ActionType, Batch
 from tests.browser.test_api_key_journey import sign_in
 
@@ -25,7 +26,7 @@ def seeded(make_person: Callable[..., Person]) -> dict[str, int]:
     """Rows with long names and addresses, so each page has something wide to fit."""
     make_person("ada", roles=["admin"], email="ada@example.com")
     someone = make_person(LONG, roles=["operator"], email=LONG, department="Research and Development " * 3)
-    Team.objects.create(name="A team with a long name " * 4)
+    team = Team.objects.create(name="A team with a long name " * 4)
     app = Integration.objects.create(
         name="Atlassian Cloud (production tenant)",
         base_url="https://api.atlassian.com/scim/directory/0123456789abcdef0123456789abcdef/",
@@ -44,7 +45,18 @@ def seeded(make_person: Callable[..., Person]) -> dict[str, int]:
         )
         for i in range(5)
     ]
-    TargetGroup.objects.create(integration=app, remote_id="g" * 40, display_name="Group " * 20, content_hash="h")
+    group = TargetGroup.objects.create(
+        integration=app, remote_id="g" * 40, display_name="Group " * 20, content_hash="h"
+    )
+    # The Lifecycle tab: a simulating policy with its plan, a mapping waiting for a second admin.
+    policy = LifecyclePolicy.objects.create(integration=app, mode=PolicyMode.SIMULATE)
+    policy.teams.set([team])
+    PlannedChange.objects.create(
+        policy=policy, person=someone, action_type=ActionType.SYNC_IDENTITIES, subject=LONG, cause="Joiner: " + LONG
+    )
+    mapping = BirthrightMapping.objects.create(integration=app, team=team, state="pending")
+    mapping.groups.set([group])
+    SensitiveGroup.objects.create(group=group)
     batch = Batch.objects.create(integration=app, action_type=ActionType.DEPROVISION_IDENTITY, requested_by=someone)
     action = Action.objects.create(
         integration=app,
@@ -72,6 +84,8 @@ def test_the_main_pages_are_no_wider_than_a_phone(page: Page, live_server: Any, 
         f"/integrations/{app}/users/",
         f"/integrations/{app}/users/{seeded['user']}/",
         f"/integrations/{app}/groups/",
+        f"/integrations/{app}/lifecycle/",
+        f"/integrations/{app}/lifecycle/plan/",
         "/actions/",
         f"/actions/{seeded['action']}/",
         f"/actions/batches/{seeded['batch']}/",

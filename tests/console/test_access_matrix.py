@@ -25,6 +25,7 @@ from console.audit.models import AuditEvent
 from console.audit.services import audit_record
 from console.core.models import ConsoleSettings
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
+from lifecycle.models import BirthrightMapping, LifecyclePolicy
 from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
@@ -73,6 +74,9 @@ OBJECT_FOR_ARGUMENT = {
     ("Users", "pk"): "scim_person",  # SCIM writes only the people and teams it provisioned
     ("Groups", "pk"): "scim_team",
     ("teams", "pk"): "team",
+    ("lifecycle-policies", "pk"): "lifecycle_policy",
+    ("birthright-mappings", "pk"): "mapping",
+    ("mappings", "mapping_pk"): "mapping",  # /integrations/<pk>/lifecycle/mappings/<mapping_pk>/…
     ("Schemas", "schema_id"): "schema_id",
     ("ResourceTypes", "type_id"): "type_id",
     ("", "path"): "unknown_scim_path",  # /scim/v2/<anything else>
@@ -144,6 +148,9 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
         "transformer": AttributeTransformer.objects.create(
             integration=walked, attribute_name="user_name", source="identity_attribute", value="username"
         ),
+        "lifecycle_policy": LifecyclePolicy.objects.create(integration=walked),
+        # Waiting for a second admin, made by nobody in particular: any admin may decide on it.
+        "mapping": BirthrightMapping.objects.create(integration=walked, conditions=[], state="pending"),
         "schema_id": "urn:ietf:params:scim:schemas:core:2.0:User",
         "type_id": "User",
         "unknown_scim_path": "Nowhere",
@@ -306,6 +313,35 @@ EXPECTED = [
     ("anonymous", "GET", "/api/schema/", "unauthenticated"),
     ("anonymous", "GET", "/healthz", "allowed"),
     ("anonymous", "GET", "/sign-in/", "allowed"),
+    # Lifecycle automation: read with the view permission, changed by integration managers,
+    # a mapping to a sensitive group decided by an admin (the approve permission).
+    ("viewer", "GET", "/api/v1/lifecycle-policies/", "allowed"),
+    ("viewer", "GET", "/api/v1/lifecycle-policies/{lifecycle_policy}/", "allowed"),
+    ("viewer", "GET", "/api/v1/lifecycle-policies/{lifecycle_policy}/plan/", "allowed"),
+    ("viewer", "POST", "/api/v1/lifecycle-policies/preview/", "allowed"),
+    ("viewer", "PATCH", "/api/v1/lifecycle-policies/{lifecycle_policy}/", "forbidden"),
+    ("operator", "POST", "/api/v1/lifecycle-policies/", "forbidden"),
+    ("admin", "PATCH", "/api/v1/lifecycle-policies/{lifecycle_policy}/", "allowed"),
+    ("viewer", "GET", "/api/v1/birthright-mappings/", "allowed"),
+    ("operator", "POST", "/api/v1/birthright-mappings/", "forbidden"),
+    ("operator", "DELETE", "/api/v1/birthright-mappings/{mapping}/", "forbidden"),
+    ("operator", "POST", "/api/v1/birthright-mappings/{mapping}/approve/", "forbidden"),
+    ("operator", "POST", "/api/v1/birthright-mappings/{mapping}/reject/", "forbidden"),
+    ("admin", "POST", "/api/v1/birthright-mappings/{mapping}/approve/", "allowed"),
+    ("viewer", "GET", "/api/v1/integrations/{integration}/groups/{target_group}/sensitive/", "allowed"),
+    ("viewer", "POST", "/api/v1/integrations/{integration}/groups/{target_group}/sensitive/", "forbidden"),
+    ("no-role", "GET", "/api/v1/lifecycle-policies/", "forbidden"),
+    ("anonymous", "GET", "/api/v1/birthright-mappings/", "unauthenticated"),
+    ("viewer", "GET", "/integrations/{integration}/lifecycle/", "allowed"),
+    ("viewer", "GET", "/integrations/{integration}/lifecycle/preview/", "allowed"),
+    ("viewer", "GET", "/integrations/{integration}/lifecycle/plan/", "allowed"),
+    ("viewer", "POST", "/integrations/{integration}/lifecycle/", "forbidden"),
+    ("viewer", "POST", "/integrations/{integration}/lifecycle/sensitive/", "forbidden"),
+    ("operator", "POST", "/integrations/{integration}/lifecycle/mappings/", "forbidden"),
+    ("operator", "POST", "/integrations/{integration}/lifecycle/mappings/{mapping}/approve/", "forbidden"),
+    ("operator", "POST", "/integrations/{integration}/lifecycle/mappings/{mapping}/delete/", "forbidden"),
+    ("admin", "GET", "/integrations/{integration}/lifecycle/", "allowed"),
+    ("anonymous", "GET", "/integrations/{integration}/lifecycle/", "unauthenticated"),
 ]
 
 

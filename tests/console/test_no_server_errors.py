@@ -113,8 +113,15 @@ def real_ids(admin: Person, make_person: Callable[..., Person]) -> dict[str, int
     role = Role.objects.create(name="walker", label="Walker")
     key = api_key_create(actor=admin, owner=someone, name="someone's")
     from console.audit.models import AuditEvent
+    from lifecycle.models import BirthrightMapping, LifecyclePolicy
+
+    policy = LifecyclePolicy.objects.create(integration=integration, mode="simulate", all_active_people=True)
+    mapping = BirthrightMapping.objects.create(integration=integration, team=team, state="pending")
+    mapping.groups.set([group])
 
     return {
+        "birthright-mappings": mapping.pk,
+        "lifecycle-policies": policy.pk,
         "access-requests": access.pk,
         "actions": action.pk,
         "api-keys": key.key.pk,
