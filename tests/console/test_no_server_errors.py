@@ -136,11 +136,16 @@ def real_ids(admin: Person, make_person: Callable[..., Person]) -> dict[str, int
     }
 
 
+def as_walked(path: str) -> str:
+    """A schema path with each of its parameters written ``{id}`` (``{group_pk}`` too), as the walks fill them."""
+    return re.sub(r"\{\w+\}", "{id}", path)
+
+
 def operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             if method in ("get", "post", "put", "patch", "delete"):
-                yield path, method, operation
+                yield as_walked(path), method, operation
 
 
 def body_properties(schema: dict[str, Any], operation: dict[str, Any]) -> list[str]:
@@ -196,7 +201,8 @@ def api_routes() -> Iterator[str]:
 def test_the_schema_names_every_api_route_so_the_walks_below_miss_none(schema: dict[str, Any]) -> None:
     routes = set(api_routes())
     assert len(routes) > 40
-    assert routes == set(schema["paths"]), f"missing from the schema: {sorted(routes - set(schema['paths']))}"
+    paths = {as_walked(path) for path in schema["paths"]}
+    assert routes == paths, f"missing from the schema: {sorted(routes - paths)}"
     # among them the routes added last, named here so that their absence would be seen
     assert {
         "/api/v1/people/{id}/accounts/",
