@@ -41,6 +41,7 @@ REVOCATION_EXPORT_COLUMNS = [
     ExportColumn("account", lambda r: r.account),
     ExportColumn("person", lambda r: r.person.username if r.person else ""),
     ExportColumn("requested_at", lambda r: r.requested_at.isoformat()),
+    ExportColumn("measured_from", lambda r: r.measured_from),
     ExportColumn("verified_at", lambda r: r.verified_at.isoformat()),
     ExportColumn("outcome", lambda r: r.outcome),
     ExportColumn("reason", lambda r: r.reason),

@@ -85,6 +85,7 @@ REVOCATIONS_TABLE = Table(
         ),
         Column("reason", "What the application showed", value=lambda r: r.reason),
         Column("latency_seconds", "Time to verify", sort="latency_seconds", value=_seconds),
+        Column("measured_from", "Measured from", value=lambda r: r.get_measured_from_display()),
         Column("requested_at", "Requested", default=False),
     ],
     ordering="-verified_at",

@@ -289,6 +289,7 @@ class RevocationSerializer(serializers.ModelSerializer[Revocation]):
             "account",
             "person",
             "requested_at",
+            "measured_from",
             "verified_at",
             "outcome",
             "reason",
