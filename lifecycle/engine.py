@@ -175,6 +175,10 @@ def wanted_for(
 
         account = picture.account.get(pk)
         leaver = not person.is_active or person.removed_at is not None
+        if not accounts and (leaver or pk not in picture.in_scope):
+            # Only the groups of people in scope: a leaver (or someone who left scope) since the
+            # sync this follows is the consumer's to handle, with the event that made them one.
+            continue
         if leaver:
             if account is not None and account.active and ("deprovision", account.pk) not in picture.busy:
                 wanted.deprovisions[account.pk] = cause(f"Leaver: {why}; the lifecycle policy of {name} deprovisions")
