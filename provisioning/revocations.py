@@ -48,7 +48,9 @@ def revocation_record(*, action: Action, outcome: str, reason: str) -> Revocatio
                 "integration_id": action.integration_id,
                 "target_user_id": action.target_user_id,
                 "account": action.subject,
-                "person_id": action.person_id,
+                # The person the action names, else the account's owner: a person's revocations
+                # include their accounts' deprovisions, whoever asked for them and how.
+                "person_id": action.person_id or (action.target_user.owner_id if action.target_user else None),
                 "requested_at": start,
                 "measured_from": measured_from,
                 "attempt": action.attempts_total,

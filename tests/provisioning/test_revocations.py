@@ -95,12 +95,14 @@ def test_a_leavers_deprovision_is_measured_from_the_identity_event(
     event = IdentityEvent.objects.create(person=leaver, kind=IdentityEvent.Kind.DEACTIVATED)
     IdentityEvent.objects.filter(pk=event.pk).update(occurred_at=timezone.now() - timedelta(seconds=30))
     event.refresh_from_db()
+    jane = account(app, "jane@example.com")
+    jane.owner = leaver
+    jane.save()
     action = action_request(
         actor=None,
         integration=app,
         action_type="DEPROVISION_IDENTITY",
-        target_user=account(app, "jane@example.com"),
-        person=leaver,
+        target_user=jane,
         cause=Cause("Leaver: jane@example.com was deactivated", event_id=event.pk),
     )
     assert action.cause_event_id == event.pk
@@ -110,6 +112,7 @@ def test_a_leavers_deprovision_is_measured_from_the_identity_event(
     assert done.state == "succeeded", done.last_error
     record = Revocation.objects.get(action=done)
     assert record.measured_from == Revocation.MeasuredFrom.IDENTITY_EVENT
+    assert record.person == leaver  # the action names no person: the account's owner is theirs
     assert record.requested_at == event.occurred_at
     assert record.latency_seconds == pytest.approx((record.verified_at - event.occurred_at).total_seconds())
     assert record.latency_seconds >= 30
