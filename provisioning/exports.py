@@ -27,6 +27,8 @@ EXPORT_COLUMNS = [
     ExportColumn("started_at", lambda a: _stamp(a.started_at)),
     ExportColumn("finished_at", lambda a: _stamp(a.finished_at)),
     ExportColumn("last_error", lambda a: a.last_error),
+    # Why an automated action exists (lifecycle automation: the event, policy and mappings, in words).
+    ExportColumn("cause", lambda a: (a.cause or {}).get("text") or ""),
 ]
 COLUMNS = [column.name for column in EXPORT_COLUMNS]
 

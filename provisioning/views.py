@@ -47,6 +47,7 @@ from provisioning.batches import (
     held_batches_awaiting_decision,
     mass_change_reason,
 )
+from provisioning.causes import cause_view, requested_by_text
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet, RevocationFilterSet
@@ -168,10 +169,15 @@ def _decided_in_inbox(
 @requires(Perm.VIEW)
 def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     action = get_object_or_404(
-        Action.objects.select_related("integration", "requested_by", "decided_by", "person", "target_user"), pk=pk
+        Action.objects.select_related(
+            "integration", "requested_by", "decided_by", "person", "target_user", "cause_event__person"
+        ),
+        pk=pk,
     )
     context: dict[str, Any] = {
         "action": action,
+        "requested_by": requested_by_text(action),
+        "cause": cause_view(action),
         "events": action.events.select_related("actor"),
         "calls": action.calls.all(),
         "live": action.state in LIVE_STATES,
