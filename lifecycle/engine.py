@@ -54,7 +54,7 @@ EVENT_WORDS = {
 
 def event_text(event: IdentityEvent | None) -> str:
     if event is None:
-        return "the policy was applied to everyone in scope"
+        return "(the policy was applied to everyone it concerns)"
     words = EVENT_WORDS.get(event.kind, event.kind)  # type: ignore[call-overload]
     if event.team_name and event.kind in (IdentityEvent.Kind.JOINED_TEAM, IdentityEvent.Kind.LEFT_TEAM):
         words = f"{words.removesuffix('a team')}team {event.team_name}"

@@ -206,6 +206,11 @@ def test_a_review_plans_for_everyone_in_scope_and_starts_after_the_newest_event(
     counts = policy_review(policy)
     # ada, bob and the local admin: everyone active but the provisioner's service identity
     assert counts["syncs"] == 3
+    planned = PlannedChange.objects.get(policy=policy, subject="ada@example.com")
+    assert planned.cause == (
+        "Joiner: ada@example.com (the policy was applied to everyone it concerns); "
+        "the lifecycle policy of Peer app creates the account"
+    )
     assert set(PlannedChange.objects.filter(policy=policy).values_list("subject", flat=True)) == {
         "ada@example.com",
         "bob@example.com",
