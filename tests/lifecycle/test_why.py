@@ -45,7 +45,10 @@ def _joined(
     mapping = map_team(app, "Eng team", groups["Engineering"])
     policy_consume(policy.pk)
     (sync,) = _run_queued(app)
-    wanted_apply(policy, wanted_for(policy, [sync.person_id], accounts=False))  # type: ignore[list-item]
+    person, joined = sync.person_id, sync.cause_event
+    assert person is not None
+    assert joined is not None
+    wanted_apply(policy, wanted_for(policy, [person], {person: joined}, accounts=False))  # as the follow-up does
     (add,) = _run_queued(app)
     return Person.objects.get(username="ada@example.com"), mapping, sync, add
 
@@ -71,7 +74,8 @@ def test_an_automated_action_says_why_on_its_page_in_the_list_the_export_and_the
     assert "the lifecycle policy of Peer app</a>" in page
 
     page = admin_client.get(reverse("action_detail", args=[add.pk])).content.decode()
-    assert "Birthright: team Eng team → Engineering" in page
+    assert "Birthright: team Eng team → Engineering (ada@example.com joined team Eng team over SCIM" in page
+    assert f"ada@example.com, identity event {add.cause_event_id}</a>" in page
     assert f'#mapping-{mapping.pk}">mapping {mapping.pk}</a>' in page
 
     # Somebody's own request: their name, and no cause.
