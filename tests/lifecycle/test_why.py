@@ -119,6 +119,7 @@ def test_the_persons_page_says_why_they_have_each_account_and_group(
     admin_client: Client,
     admin: Person,
     extract: Callable[[], None],
+    api_client_for: Callable[[Person], Any],
 ) -> None:
     ada, mapping, sync, _ = _joined(app, scim, groups_in_app, policy_on)
     # Someone adds Ada to Sales in the application itself; the console reads it.
@@ -137,6 +138,13 @@ def test_the_persons_page_says_why_they_have_each_account_and_group(
     )
     assert f"birthright: team Eng team → Engineering via mapping {mapping.pk}</a>" in page
     assert 'Sales <span class="muted">(membership in the application, granted by no mapping or request)' in page
+
+    (listed,) = api_client_for(admin).get(f"/api/v1/people/{ada.pk}/accounts/").json()
+    assert listed["why"].startswith("created by the lifecycle policy of Peer app for identity event")
+    assert listed["memberships"] == [
+        {"group": "Engineering", "why": f"birthright: team Eng team → Engineering via mapping {mapping.pk}"},
+        {"group": "Sales", "why": "membership in the application, granted by no mapping or request"},
+    ]
 
     # Sales granted by an access request instead: the request says why.
     target = TargetUser.objects.get(integration=app, user_name="ada@example.com")
