@@ -47,7 +47,7 @@ from provisioning.batches import (
     held_batches_awaiting_decision,
     mass_change_reason,
 )
-from provisioning.causes import cause_view, requested_by_text
+from provisioning.causes import AUTOMATION, cause_text, cause_view, requested_by_text
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet, RevocationFilterSet
@@ -375,8 +375,12 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     progress = batch_progress(batch)
     actions = list(batch.actions.select_related("target_user", "target_group").order_by("id"))
     pending = [a for a in actions if a.state == ActionState.PENDING_APPROVAL]
+    causes = [text for text in (cause_text(a) for a in actions) if text]
+    automated = batch.requested_by_id is None and any((a.cause or {}).get("policy") for a in actions)
     context = {
         "batch": batch,
+        "requested_by": batch.requested_by.username if batch.requested_by else (AUTOMATION if automated else "system"),
+        "causes": causes,
         "progress": progress,
         "actions": actions,
         "plans": [(a, plan_for_action(a)) for a in pending[:200]],

@@ -21,7 +21,7 @@ from lifecycle.consumer import policy_consume
 from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import BirthrightMapping, LifecyclePolicy
 from provisioning.models import AccessRequest, Action, ActionState
-from tests.lifecycle.conftest import map_team, patch_op, push_group, push_user
+from tests.lifecycle.conftest import map_team, patch_op, push_group, push_user, set_active
 from tests.provisioning.conftest import run_action, server_user
 from tests.scim.conftest import ScimClient
 from tests.scim_peer import Peer
@@ -212,3 +212,30 @@ def test_the_persons_accounts_are_explained_in_the_same_number_of_queries_howeve
     assert {a.why.text for a in found} == {"linked by an action of the console, which made or found it for them"}
     page = admin_client.get(f"/people/{carol.pk}/").content.decode()
     assert page.count("granted by no mapping or request") == 41
+
+
+def test_a_held_batch_of_leavers_says_who_asked_and_why(
+    peer: Peer,
+    app: Integration,
+    scim: ScimClient,
+    groups_in_app: dict[str, TargetGroup],
+    policy_on: LifecyclePolicy,
+    admin_client: Client,
+) -> None:
+    app.mass_change_max_accounts = 1
+    app.save()
+    people = [push_user(scim, f"p{i}@example.com") for i in range(3)]
+    policy_consume(policy_on.pk)
+    _run_queued(app)
+    for person in people:
+        set_active(scim, person, False)
+    policy_consume(policy_on.pk)
+    held = Action.objects.filter(integration=app, action_type="DEPROVISION_IDENTITY").order_by("pk")
+    assert held.count() == 3
+    batch = held[0].batch
+    assert batch is not None
+    assert batch.requested_by is None
+
+    page = admin_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    assert '<span data-testid="batch-requester">lifecycle automation</span>' in page
+    assert f"Why: {held[0].cause['text']} (and 2 more, each on its action's page)." in page
