@@ -48,12 +48,15 @@ def _overrides(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
 
 
 def _person_accounts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from integrations.explain import person_accounts_explained
     from integrations.selectors import person_accounts
 
     person = page.get("person")
     if person is None:
         return None
-    return {"accounts": person_accounts(person_id=person.pk)}
+    accounts = person_accounts(person_id=person.pk)
+    person_accounts_explained(person.pk, accounts)
+    return {"accounts": accounts}
 
 
 # The global search (console.core.search). Names match from their beginning, case aside: one

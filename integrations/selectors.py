@@ -134,7 +134,7 @@ def integrations_due() -> list[Integration]:
 
 def person_accounts(*, person_id: int) -> list[TargetUser]:
     """The person's accounts in every live integration, each with ``groups``: the names of its
-    groups there (two queries, whatever the number of accounts)."""
+    groups there, and ``group_pairs``: (group id, name) (two queries, whatever the number of accounts)."""
     accounts = list(
         with_seen_at(
             TargetUser.objects.filter(owner_id=person_id, integration__archived_at__isnull=True).select_related(
@@ -146,12 +146,14 @@ def person_accounts(*, person_id: int) -> list[TargetUser]:
         integration_id__in={a.integration_id for a in accounts},
         member_remote_id__in={a.remote_id for a in accounts},
         group__removed_at__isnull=True,
-    ).values_list("integration_id", "member_remote_id", "group__display_name")
-    names: dict[tuple[int, str], list[str]] = {}
-    for integration_id, remote_id, name in memberships:
-        names.setdefault((integration_id, remote_id), []).append(name)
+    ).values_list("integration_id", "member_remote_id", "group_id", "group__display_name")
+    pairs: dict[tuple[int, str], list[tuple[int, str]]] = {}
+    for integration_id, remote_id, group_id, name in memberships:
+        pairs.setdefault((integration_id, remote_id), []).append((group_id, name))
     for account in accounts:
-        account.groups = sorted(names.get((account.integration_id, account.remote_id), []), key=str.lower)  # type: ignore[attr-defined]
+        found = sorted(pairs.get((account.integration_id, account.remote_id), []), key=lambda p: (p[1].lower(), p[0]))
+        account.group_pairs = found  # type: ignore[attr-defined]
+        account.groups = [name for _, name in found]  # type: ignore[attr-defined]
     return accounts
 
 

@@ -11,8 +11,11 @@ class LifecycleConfig(AppConfig):
 
     def ready(self) -> None:
         from console.core.slots import register_panel
+        from integrations.explain import register_membership_explainer
         from lifecycle import receivers  # noqa: F401 - connects the identity-event and action signals
+        from lifecycle.explain import memberships_granted
 
+        register_membership_explainer(memberships_granted, order=40)
         # The Lifecycle tab of an integration's pages (integrations knows nothing of lifecycle).
         register_panel("integration.tabs", template="lifecycle/tab_link.html", context=_tab, order=50)
 

@@ -53,7 +53,7 @@ EVENT_WORDS = {
 
 def event_text(event: IdentityEvent | None) -> str:
     if event is None:
-        return "the policy was applied to everyone in scope"
+        return "(the policy was applied to everyone it concerns)"
     words = EVENT_WORDS.get(event.kind, event.kind)  # type: ignore[call-overload]
     if event.team_name and event.kind in (IdentityEvent.Kind.JOINED_TEAM, IdentityEvent.Kind.LEFT_TEAM):
         words = f"{words.removesuffix('a team')}team {event.team_name}"
@@ -194,6 +194,10 @@ def wanted_for(
 
         account = picture.account.get(pk)
         leaver = not person.is_active or person.removed_at is not None
+        if not accounts and (leaver or pk not in picture.in_scope):
+            # Only the groups of people in scope: a leaver (or someone who left scope) since the
+            # sync this follows is the consumer's to handle, with the event that made them one.
+            continue
         if leaver:
             if account is not None and account.active and ("deprovision", account.pk) not in picture.busy:
                 wanted.deprovisions[account.pk] = cause(f"Leaver: {why}; the lifecycle policy of {name} deprovisions")

@@ -18,6 +18,12 @@ class ProvisioningConfig(AppConfig):
 
         integration_archived.connect(_integration_archived, dispatch_uid="provisioning.integration_archived")
 
+        from integrations.explain import register_account_explainer, register_membership_explainer
+        from provisioning.causes import accounts_made_by_actions, memberships_requested
+
+        register_account_explainer(accounts_made_by_actions, order=50)
+        register_membership_explainer(memberships_requested, order=50)
+
         register_panel("dashboard.main", template="provisioning/dashboard_tiles.html", context=_tiles, order=5)
         register_panel("dashboard.main", template="provisioning/dashboard_charts.html", context=_charts, order=20)
         register_panel(

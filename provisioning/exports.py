@@ -27,6 +27,8 @@ EXPORT_COLUMNS = [
     ExportColumn("started_at", lambda a: _stamp(a.started_at)),
     ExportColumn("finished_at", lambda a: _stamp(a.finished_at)),
     ExportColumn("last_error", lambda a: a.last_error),
+    # Why an automated action exists (lifecycle automation: the event, policy and mappings, in words).
+    ExportColumn("cause", lambda a: (a.cause or {}).get("text") or ""),
 ]
 COLUMNS = [column.name for column in EXPORT_COLUMNS]
 
@@ -41,6 +43,7 @@ REVOCATION_EXPORT_COLUMNS = [
     ExportColumn("account", lambda r: r.account),
     ExportColumn("person", lambda r: r.person.username if r.person else ""),
     ExportColumn("requested_at", lambda r: r.requested_at.isoformat()),
+    ExportColumn("measured_from", lambda r: r.measured_from),
     ExportColumn("verified_at", lambda r: r.verified_at.isoformat()),
     ExportColumn("outcome", lambda r: r.outcome),
     ExportColumn("reason", lambda r: r.reason),

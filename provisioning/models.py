@@ -325,13 +325,19 @@ class Revocation(models.Model):
     """What a deprovision left in the application, read back after it: one per deprovision.
 
     The request and the answer are the action's call log for ``attempt`` (already redacted:
-    referenced, never copied); ``latency_seconds`` runs from the request to the read-back.
+    referenced, never copied); ``latency_seconds`` runs from ``requested_at`` to the read-back:
+    the identity event's time for a deprovision lifecycle automation asked for because of one
+    (a leaver deactivated at the identity provider), otherwise the action's request.
     """
 
     class Outcome(models.TextChoices):
         VERIFIED = "verified", "Verified"
         MISMATCH = "mismatch", "Mismatch"
         UNVERIFIED = "unverified", "Could not verify"
+
+    class MeasuredFrom(models.TextChoices):
+        IDENTITY_EVENT = "identity event", "The identity event"
+        REQUEST = "request", "The request"
 
     action = models.OneToOneField(Action, on_delete=models.CASCADE, related_name="revocation")
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="revocations")
@@ -342,12 +348,18 @@ class Revocation(models.Model):
     person = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="revocations"
     )
-    requested_at = models.DateTimeField()
+    requested_at = models.DateTimeField(help_text="Where the latency starts: see measured_from.")
+    measured_from = models.CharField(
+        max_length=14,
+        choices=MeasuredFrom.choices,
+        default=MeasuredFrom.REQUEST,
+        help_text="What requested_at is: the identity event that caused the deprovision, or its request.",
+    )
     attempt = models.PositiveIntegerField(help_text="The attempt whose calls carried the request and its answer.")
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     reason = models.TextField(blank=True, help_text="What the read-back showed, in words.")
     verified_at = models.DateTimeField(default=timezone.now)
-    latency_seconds = models.FloatField(help_text="From the request to the read-back.")
+    latency_seconds = models.FloatField(help_text="From requested_at (see measured_from) to the read-back.")
 
     class Meta:
         ordering = ["-verified_at", "-id"]

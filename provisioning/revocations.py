@@ -2,8 +2,12 @@
 
 A deprovision reads the account back after its writes (``action_types/deprovision.py``)
 and keeps the outcome here, one record per deprovision (a retry's read-back replaces the
-last). The request and the application's answers are the action's call log for that
-attempt, already redacted: a record points at them and copies nothing.
+last). The latency runs from the identity event when lifecycle automation asked for the
+deprovision because of one (``Action.cause_event``: a leaver deactivated at the identity
+provider), so it covers the whole way from the identity provider to the application;
+otherwise from the action's request. ``measured_from`` says which. The request and the
+application's answers are the action's call log for that attempt, already redacted: a record
+points at them and copies nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from console.accounts.models import IdentityEvent
 from integrations.models import Integration
 from provisioning.models import Action, Revocation, ScimCall
 
@@ -25,10 +30,17 @@ LATENCY_SAMPLE = 10_000
 
 
 def revocation_record(*, action: Action, outcome: str, reason: str) -> Revocation:
-    """Keep what the deprovision's read-back found, with the time from the request to it (audited)."""
+    """Keep what the deprovision's read-back found, with the time from its cause to it (audited)."""
     from console.audit.services import audit_record
 
     now = timezone.now()
+    start, measured_from = action.created_at, Revocation.MeasuredFrom.REQUEST
+    if action.cause_event_id is not None:
+        occurred_at = (
+            IdentityEvent.objects.filter(pk=action.cause_event_id).values_list("occurred_at", flat=True).first()
+        )
+        if occurred_at is not None:
+            start, measured_from = occurred_at, Revocation.MeasuredFrom.IDENTITY_EVENT
     with transaction.atomic():
         record, _ = Revocation.objects.update_or_create(
             action=action,
@@ -36,13 +48,16 @@ def revocation_record(*, action: Action, outcome: str, reason: str) -> Revocatio
                 "integration_id": action.integration_id,
                 "target_user_id": action.target_user_id,
                 "account": action.subject,
-                "person_id": action.person_id,
-                "requested_at": action.created_at,
+                # The person the action names, else the account's owner: a person's revocations
+                # include their accounts' deprovisions, whoever asked for them and how.
+                "person_id": action.person_id or (action.target_user.owner_id if action.target_user else None),
+                "requested_at": start,
+                "measured_from": measured_from,
                 "attempt": action.attempts_total,
                 "outcome": outcome,
                 "reason": reason,
                 "verified_at": now,
-                "latency_seconds": max(0.0, (now - action.created_at).total_seconds()),
+                "latency_seconds": max(0.0, (now - start).total_seconds()),
             },
         )
         audit_record(
@@ -70,7 +85,8 @@ def percentile(ordered: list[float], share: float) -> float | None:
 
 
 def revocation_latency(*, integration: Integration, days: int = LATENCY_DAYS) -> dict[str, Any]:
-    """p50 and p95 of the time from request to verified revocation over ``days``, and the counts.
+    """p50 and p95 of the time to a verified revocation over ``days`` (from the identity event or
+    the request: each record's ``measured_from``), and the counts.
 
     Counted in SQL; the percentiles over the period's most recent ``LATENCY_SAMPLE`` verified
     revocations (``sampled`` says how many that is).

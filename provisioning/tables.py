@@ -10,6 +10,7 @@ from django.utils.html import format_html
 
 from console.core.display import when
 from console.core.tables import Column, Table, badge, link
+from provisioning.causes import cause_text, requested_by_text
 from provisioning.exports import EXPORT_COLUMNS, REVOCATION_EXPORT_COLUMNS
 from provisioning.models import Action, Revocation
 from provisioning.templatetags.actions import state_badge
@@ -39,7 +40,8 @@ ACTIONS_TABLE = Table(
         Column("subject", "Subject", sort="subject"),
         Column("integration", "Integration", value=lambda a: a.integration.name, html=_integration),
         Column("state", "State", sort="state", value=lambda a: a.get_state_display(), html=_state),
-        Column("requested_by", "Requested by", value=lambda a: a.requested_by.username if a.requested_by else "system"),
+        Column("requested_by", "Requested by", value=requested_by_text),
+        Column("cause", "Why", value=cause_text),
         Column(
             "decided_by", "Decided by", value=lambda a: a.decided_by.username if a.decided_by else "", default=False
         ),
@@ -85,6 +87,7 @@ REVOCATIONS_TABLE = Table(
         ),
         Column("reason", "What the application showed", value=lambda r: r.reason),
         Column("latency_seconds", "Time to verify", sort="latency_seconds", value=_seconds),
+        Column("measured_from", "Measured from", value=lambda r: r.get_measured_from_display()),
         Column("requested_at", "Requested", default=False),
     ],
     ordering="-verified_at",

@@ -47,6 +47,7 @@ from provisioning.batches import (
     held_batches_awaiting_decision,
     mass_change_reason,
 )
+from provisioning.causes import AUTOMATION, cause_text, cause_view, requested_by_text
 from provisioning.execution import integration_resume
 from provisioning.exports import actions_export
 from provisioning.filters import AccessRequestFilterSet, ActionFilterSet, RevocationFilterSet
@@ -168,10 +169,15 @@ def _decided_in_inbox(
 @requires(Perm.VIEW)
 def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     action = get_object_or_404(
-        Action.objects.select_related("integration", "requested_by", "decided_by", "person", "target_user"), pk=pk
+        Action.objects.select_related(
+            "integration", "requested_by", "decided_by", "person", "target_user", "cause_event__person"
+        ),
+        pk=pk,
     )
     context: dict[str, Any] = {
         "action": action,
+        "requested_by": requested_by_text(action),
+        "cause": cause_view(action),
         "events": action.events.select_related("actor"),
         "calls": action.calls.all(),
         "live": action.state in LIVE_STATES,
@@ -369,8 +375,12 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     progress = batch_progress(batch)
     actions = list(batch.actions.select_related("target_user", "target_group").order_by("id"))
     pending = [a for a in actions if a.state == ActionState.PENDING_APPROVAL]
+    causes = [text for text in (cause_text(a) for a in actions) if text]
+    automated = batch.requested_by_id is None and any((a.cause or {}).get("policy") for a in actions)
     context = {
         "batch": batch,
+        "requested_by": batch.requested_by.username if batch.requested_by else (AUTOMATION if automated else "system"),
+        "causes": causes,
         "progress": progress,
         "progress_counted": [(state, count) for state, count in progress["by_state"].items() if count],
         "actions": actions,

@@ -277,16 +277,27 @@ class ApplicationSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
 
 
+class MembershipWhySerializer(serializers.Serializer[Any]):
+    group = serializers.CharField(help_text="The group's name in the application.")
+    why = serializers.CharField(help_text="Why the person is in it, in one line.")
+
+
 class PersonAccountSerializer(TargetUserSerializer):
     """One of a person's accounts, with its application and the names of its groups there."""
 
     integration = serializers.SerializerMethodField()
     status = serializers.SerializerMethodField(help_text="active, inactive or removed (from the application).")
     groups = serializers.ListField(child=serializers.CharField(), read_only=True)
+    why = serializers.CharField(source="why.text", read_only=True, help_text="Why the person has it, in one line.")
+    memberships = serializers.SerializerMethodField(help_text="Each of its groups, and why the person is in it.")
 
     class Meta(TargetUserSerializer.Meta):
-        fields = ["integration", "status", "groups", *TargetUserSerializer.Meta.fields]
+        fields = ["integration", "status", "groups", "why", "memberships", *TargetUserSerializer.Meta.fields]
         read_only_fields = fields
+
+    @extend_schema_field(MembershipWhySerializer(many=True))
+    def get_memberships(self, user: TargetUser) -> list[dict[str, str]]:
+        return [{"group": name, "why": why.text} for name, why in getattr(user, "group_rows", [])]
 
     @extend_schema_field(ApplicationSerializer)
     def get_integration(self, user: TargetUser) -> dict[str, Any]:

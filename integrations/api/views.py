@@ -30,6 +30,7 @@ from integrations.api.serializers import (
     TargetUserSerializer,
 )
 from integrations.discovery import connection_test
+from integrations.explain import person_accounts_explained
 from integrations.extraction import extraction_start
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
 from integrations.models import Integration
@@ -202,4 +203,6 @@ class PersonAccountsView(APIView):
     @extend_schema(responses={200: PersonAccountSerializer(many=True)})
     def get(self, request: Request, pk: int) -> Response:
         person = get_object_or_404(get_user_model(), pk=pk)
-        return Response(PersonAccountSerializer(person_accounts(person_id=person.pk), many=True).data)
+        accounts = person_accounts(person_id=person.pk)
+        person_accounts_explained(person.pk, accounts)
+        return Response(PersonAccountSerializer(accounts, many=True).data)

@@ -49,6 +49,15 @@ _REQUEST_INPUT = {
 }
 
 
+class CauseSerializer(serializers.Serializer[Any]):
+    text = serializers.CharField(help_text="Why, in words: the identity event, the policy and the mappings.")
+    event = serializers.IntegerField(allow_null=True, help_text="The identity event that caused it.")
+    policy = serializers.IntegerField(allow_null=True, help_text="The lifecycle policy that asked for it.")
+    mappings = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The birthright mappings that grant (or granted) the membership."
+    )
+
+
 class ActionSerializer(serializers.ModelSerializer[Action]):
     integration = serializers.PrimaryKeyRelatedField(queryset=Integration.objects.all())
     integration_name = serializers.CharField(
@@ -62,6 +71,9 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
     requested_by = serializers.CharField(source="requested_by.username", default=None, read_only=True)
     decided_by = serializers.CharField(source="decided_by.username", default=None, read_only=True)
     action_type = serializers.ChoiceField(choices=ActionType.choices)
+    cause = serializers.SerializerMethodField(
+        help_text="Why lifecycle automation asked for it (null for an action somebody asked for)."
+    )
     target_users = serializers.PrimaryKeyRelatedField(
         queryset=TargetUser.objects.all(), many=True, required=False, write_only=True, help_text="Bulk: a batch."
     )
@@ -101,6 +113,7 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
             "requested_by",
             "decided_by",
             "decision_comment",
+            "cause",
             "result",
             "attempts",
             "attempts_total",
@@ -113,6 +126,18 @@ class ActionSerializer(serializers.ModelSerializer[Action]):
         ]
         # Everything but what a request gives.
         read_only_fields = [name for name in fields if name not in _REQUEST_INPUT]
+
+    @extend_schema_field(CauseSerializer(allow_null=True))
+    def get_cause(self, action: Action) -> dict[str, Any] | None:
+        cause = action.cause or {}
+        if not cause.get("text"):
+            return None
+        return {
+            "text": cause["text"],
+            "event": action.cause_event_id if action.cause_event_id is not None else cause.get("event"),
+            "policy": cause.get("policy"),
+            "mappings": list(cause.get("mappings") or []),
+        }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Members to add or remove may be named by user name, as in the console, or by remote id."""
@@ -297,6 +322,7 @@ class RevocationSerializer(serializers.ModelSerializer[Revocation]):
             "account",
             "person",
             "requested_at",
+            "measured_from",
             "verified_at",
             "outcome",
             "reason",

@@ -32,6 +32,14 @@ def state_badge(action: Action) -> dict[str, str]:
 
 
 @register.filter
+def requester(action: Action) -> str:
+    """Who asked for the action: a user name, lifecycle automation, or the console itself."""
+    from provisioning.causes import requested_by_text
+
+    return requested_by_text(action)
+
+
+@register.filter
 def state_words(state: str) -> str:
     """A stored state as people read it: ``pending_approval`` → "Waiting for approval"."""
     try:

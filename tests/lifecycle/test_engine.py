@@ -206,6 +206,11 @@ def test_a_review_plans_for_everyone_in_scope_and_starts_after_the_newest_event(
     counts = policy_review(policy)
     # ada, bob and the local admin: everyone active but the provisioner's service identity
     assert counts["syncs"] == 3
+    planned = PlannedChange.objects.get(policy=policy, subject="ada@example.com")
+    assert planned.cause == (
+        "Joiner: ada@example.com (the policy was applied to everyone it concerns); "
+        "the lifecycle policy of Peer app creates the account"
+    )
     assert set(PlannedChange.objects.filter(policy=policy).values_list("subject", flat=True)) == {
         "ada@example.com",
         "bob@example.com",
@@ -287,3 +292,24 @@ def test_the_consumer_waits_for_a_burst_to_settle(scim: ScimClient, policy_on: L
     assert burst_settling() > 0
     settings.LIFECYCLE_SETTLE_MAX_SECONDS = 2.0
     assert burst_settling() == 0  # never longer than the most after the first event
+
+
+def test_a_follow_up_leaves_a_leaver_to_the_consumer_and_their_deactivation(
+    peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
+) -> None:
+    """A sync's follow-up that runs after the person was deactivated asks for nothing: the
+    deprovision is the consumer's, caused by the deactivation (not by the event the sync followed)."""
+    ada = push_user(scim, "ada@example.com")
+    policy_consume(policy_on.pk)
+    (sync,) = _run_queued(app)
+    set_active(scim, ada, False)
+
+    person, joined = sync.person_id, sync.cause_event
+    assert person is not None
+    assert joined is not None
+    assert not wanted_for(policy_on, [person], {person: joined}, accounts=False)
+    policy_consume(policy_on.pk)
+    deprovision = Action.objects.get(integration=app, action_type=ActionType.DEPROVISION_IDENTITY)
+    assert deprovision.cause_event is not None
+    assert deprovision.cause_event.kind == "deactivated"
+    assert deprovision.cause["text"].startswith("Leaver: ada@example.com was deactivated over SCIM")

@@ -19,7 +19,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from console.accounts.models import Person
+from console.accounts.models import IdentityEvent, Person
 from console.audit.models import AuditEvent
 from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration
@@ -27,7 +27,7 @@ from integrations.scim_client import ScimClient
 from provisioning.action_types.deprovision import verify
 from provisioning.models import Action, Revocation
 from provisioning.revocations import revocation_calls
-from provisioning.services import action_request
+from provisioning.services import Cause, action_request
 from tests.provisioning.conftest import account, run_action, server_user
 from tests.scim_fronts import Bent
 from tests.scim_peer import PEER_TOKEN, Peer
@@ -69,6 +69,7 @@ def test_a_deprovision_is_read_back_and_its_record_says_verified_with_the_time(
     assert (record.integration, record.account, record.person) == (app, "jane@example.com", leaver)
     assert record.target_user == account(app, "jane@example.com")
     assert record.requested_at == done.created_at
+    assert record.measured_from == Revocation.MeasuredFrom.REQUEST  # asked for by someone, not by an event
     assert done.created_at <= record.verified_at <= done.finished_at  # type: ignore[operator]
     assert record.latency_seconds == pytest.approx((record.verified_at - done.created_at).total_seconds())
     # The request and the answers are the call log of the attempt, read back last.
@@ -77,6 +78,51 @@ def test_a_deprovision_is_read_back_and_its_record_says_verified_with_the_time(
     assert calls[-2:] == [("GET", jane["id"], 200), ("GET", engineers["id"], 200)]
     event = AuditEvent.objects.get(verb="revocation.verified")
     assert (event.target_id, event.details["reason"]) == (str(done.pk), record.reason)
+
+
+def test_a_leavers_deprovision_is_measured_from_the_identity_event(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    leaver: Person,
+    make_person: Callable[..., Person],
+    api_client_for: Callable[[Person], Any],
+) -> None:
+    """Caused by an identity event (a deactivation at the identity provider), the latency runs from it."""
+    peer.user("jane@example.com", active=True)
+    extract()
+    event = IdentityEvent.objects.create(person=leaver, kind=IdentityEvent.Kind.DEACTIVATED)
+    IdentityEvent.objects.filter(pk=event.pk).update(occurred_at=timezone.now() - timedelta(seconds=30))
+    event.refresh_from_db()
+    jane = account(app, "jane@example.com")
+    jane.owner = leaver
+    jane.save()
+    action = action_request(
+        actor=None,
+        integration=app,
+        action_type="DEPROVISION_IDENTITY",
+        target_user=jane,
+        cause=Cause("Leaver: jane@example.com was deactivated", event_id=event.pk),
+    )
+    assert action.cause_event_id == event.pk
+
+    done = run_action(action)
+
+    assert done.state == "succeeded", done.last_error
+    record = Revocation.objects.get(action=done)
+    assert record.measured_from == Revocation.MeasuredFrom.IDENTITY_EVENT
+    assert record.person == leaver  # the action names no person: the account's owner is theirs
+    assert record.requested_at == event.occurred_at
+    assert record.latency_seconds == pytest.approx((record.verified_at - event.occurred_at).total_seconds())
+    assert record.latency_seconds >= 30
+    body = api_client_for(make_person("watcher", roles=["viewer"])).get(f"/api/v1/people/{leaver.pk}/revocations/")
+    assert body.json()["results"][0]["measured_from"] == "identity event"
+    # Asked for by someone, without an identity event: from the request, as before.
+    peer.user("bob", active=True)
+    extract()
+    other = _deprovision(app, requester, "bob")
+    assert Revocation.objects.get(action=other).measured_from == Revocation.MeasuredFrom.REQUEST
 
 
 def test_an_account_already_gone_is_verified(
@@ -230,7 +276,7 @@ def test_a_persons_revocations_api_answers_what_is_recorded(
 def test_the_revocations_page_sorts_filters_and_exports(
     app: Integration, make_person: Callable[..., Person], client: Client
 ) -> None:
-    _record(app, "slow", 40.0)
+    _record(app, "slow", 40.0, measured_from=Revocation.MeasuredFrom.IDENTITY_EVENT)
     _record(app, "quick", 2.0)
     _record(app, "liar", 5.0, outcome="mismatch")
     client.force_login(make_person("watcher", roles=["viewer"]))
@@ -240,6 +286,8 @@ def test_the_revocations_page_sorts_filters_and_exports(
     text = page.content.decode()
     assert text.index("quick") < text.index("liar") < text.index("slow")
     assert "Mismatch" in text
+    assert "The identity event" in text  # what each time is measured from
+    assert "The request" in text
     assert "liar: mismatch" in text
 
     mismatches = client.get("/actions/revocations/?outcome=mismatch").content.decode()
@@ -248,9 +296,9 @@ def test_the_revocations_page_sorts_filters_and_exports(
 
     exported = client.get("/actions/revocations/?outcome=verified&ordering=-latency_seconds&as=csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))  # type: ignore[attr-defined]
-    assert [(r["account"], r["outcome"], r["latency_seconds"]) for r in rows] == [
-        ("slow", "verified", "40.0"),
-        ("quick", "verified", "2.0"),
+    assert [(r["account"], r["outcome"], r["latency_seconds"], r["measured_from"]) for r in rows] == [
+        ("slow", "verified", "40.0", "identity event"),
+        ("quick", "verified", "2.0", "request"),
     ]
     as_json = client.get("/actions/revocations/?person=LIAR&as=json")
     (liar,) = json.loads(b"".join(as_json.streaming_content))  # type: ignore[attr-defined]
