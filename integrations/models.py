@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F
-from django.db.models.functions import Lower, Upper
+from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, Lower, Upper
 from django.utils import timezone
 
 from console.core.crypto import EncryptedTextField
@@ -318,6 +319,27 @@ class OwnerSource(models.TextChoices):
 FIXED_OWNER_SOURCES = [OwnerSource.ACTION.value, OwnerSource.MANUAL.value]
 
 
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+# The Users tab's sorts that are not a column (integrations.tables), each served by an index
+# on (integration, the expression, id) below: the expression is the same object in both, so
+# the database sees the index's expression in the query. Each is total (never NULL), which
+# keyset paging needs. Status as the tab shows it: Active, Inactive, then Removed.
+TARGET_USER_STATUS_SORT = Case(
+    When(removed_at__isnull=False, then=Value(2)),
+    When(active=True, then=Value(0)),
+    default=Value(1),
+    output_field=IntegerField(),
+)
+# Department and title as the tab reads them from the resource (missing: empty, first).
+TARGET_USER_DEPARTMENT_SORT = Coalesce(
+    KT(f"resource__{ENTERPRISE_USER}__department"), Value(""), output_field=models.TextField()
+)
+TARGET_USER_TITLE_SORT = Coalesce(KT("resource__title"), Value(""), output_field=models.TextField())
+# The owner's id (0: no owner): accounts grouped by owner, not ordered by the owner's name.
+TARGET_USER_OWNER_SORT = Coalesce(F("owner"), Value(0))
+
+
 class TargetUser(models.Model):
     """An account in an integration, as last extracted."""
 
@@ -355,6 +377,10 @@ class TargetUser(models.Model):
             # The Users tab's other sorts (console.core.tables: the sort field, then the id).
             models.Index(fields=["integration", "display_name", "id"], name="target_user_display_idx"),
             models.Index(fields=["integration", "email", "id"], name="target_user_email_idx"),
+            models.Index(F("integration"), TARGET_USER_STATUS_SORT, F("id"), name="target_user_status_sort_idx"),
+            models.Index(F("integration"), TARGET_USER_DEPARTMENT_SORT, F("id"), name="target_user_dept_sort_idx"),
+            models.Index(F("integration"), TARGET_USER_TITLE_SORT, F("id"), name="target_user_title_sort_idx"),
+            models.Index(F("integration"), TARGET_USER_OWNER_SORT, F("id"), name="target_user_owner_sort_idx"),
             # Actions and filters find an account by userName, case-insensitively (``iexact``).
             models.Index(F("integration"), Upper("user_name"), name="target_user_name_ci_idx"),
             # Correlation (integrations.correlation) joins people on these keys.

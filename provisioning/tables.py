@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from console.core.display import when
 from console.core.tables import Column, Table, badge, link
 from provisioning.exports import EXPORT_COLUMNS, REVOCATION_EXPORT_COLUMNS
-from provisioning.models import Action, Revocation
+from provisioning.models import ACTION_FINISHED_SORT, ACTION_REQUESTER_SORT, Action, Revocation
 from provisioning.templatetags.actions import state_badge
 
 
@@ -25,7 +25,9 @@ def _integration(row: Action | Revocation) -> Any:
     )
 
 
-# Sorts: created (its own index), type, subject and state (indexes on the field and the id).
+# Sorts: created (its own index), type, subject and state (indexes on the field and the id);
+# integration and requester group by the related row's id (indexed, unlike its name), finished
+# by an index on the expression (provisioning.models).
 ACTIONS_TABLE = Table(
     name="actions",
     columns=[
@@ -37,14 +39,37 @@ ACTIONS_TABLE = Table(
         ),
         Column("action_type", "Type", sort="action_type", value=lambda a: a.get_action_type_display()),
         Column("subject", "Subject", sort="subject"),
-        Column("integration", "Integration", value=lambda a: a.integration.name, html=_integration),
+        Column(
+            "integration",
+            "Integration",
+            sort="integration_id",
+            sort_note="By integration: actions grouped by integration, in the order the integrations were added "
+            "(not by name).",
+            value=lambda a: a.integration.name,
+            html=_integration,
+        ),
         Column("state", "State", sort="state", value=lambda a: a.get_state_display(), html=_state),
-        Column("requested_by", "Requested by", value=lambda a: a.requested_by.username if a.requested_by else "system"),
+        Column(
+            "requested_by",
+            "Requested by",
+            sort="requested_by_sort",
+            sort_expression=ACTION_REQUESTER_SORT,
+            sort_note="By requester: actions grouped by who requested them, in the order those people were added "
+            "(not by name); the system's come first.",
+            value=lambda a: a.requested_by.username if a.requested_by else "system",
+        ),
         Column(
             "decided_by", "Decided by", value=lambda a: a.decided_by.username if a.decided_by else "", default=False
         ),
         Column("attempts", "Attempts", default=False),
-        Column("finished_at", "Finished", default=False),
+        Column(
+            "finished_at",
+            "Finished",
+            sort="finished_sort",
+            sort_expression=ACTION_FINISHED_SORT,
+            sort_note="By finished: actions not finished yet come after every finished one.",
+            default=False,
+        ),
         Column("last_error", "Last error", default=False),
     ],
     ordering="-created_at",
