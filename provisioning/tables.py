@@ -67,7 +67,7 @@ ACTIONS_TABLE = Table(
             "Finished",
             sort="finished_sort",
             sort_expression=ACTION_FINISHED_SORT,
-            sort_note="By finished: actions not finished yet come after every finished one.",
+            sort_note="By finished: an action not finished yet counts as later than every finished one.",
             default=False,
         ),
         Column("last_error", "Last error", default=False),
