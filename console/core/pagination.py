@@ -78,13 +78,20 @@ def _decode(cursor: str, fields: list[str], queryset: QuerySet[Any]) -> tuple[li
             if field is None:
                 continue
         if isinstance(field, models.DateTimeField) and isinstance(values[index], str):
-            values[index] = parse_datetime(values[index])
+            try:
+                values[index] = parse_datetime(values[index])
+            except ValueError as exc:
+                raise CursorError("The cursor is not valid; start again from the first page.") from exc
         elif values[index] is not None and isinstance(field, models.Field):
             # A cursor made for another sort must not reach the database as the wrong type.
             try:
                 values[index] = field.to_python(values[index])
             except (DjangoValidationError, TypeError, ValueError) as exc:
                 raise CursorError("The cursor is not valid; start again from the first page.") from exc
+    if any(value is None for value in values):
+        # Sort keys are never NULL (a nullable one is sorted as an expression that is not): a
+        # NULL here is a cursor of another sort, a date that was not one, say.
+        raise CursorError("The cursor is not valid; start again from the first page.")
     return values, direction
 
 

@@ -523,6 +523,27 @@ def test_a_cursor_from_another_sort_is_refused_not_an_error(
     assert "start again from the first page" in response.content.decode()
 
 
+@pytest.mark.parametrize("ordering", ["created_at", "-finished_at", "requested_by", "integration"])
+def test_a_cursor_of_another_sort_is_refused_by_a_sort_on_a_date_or_an_expression(
+    admin: Person,
+    admin_client: Client,
+    api_client_for: Callable[[Person], Any],
+    integration: Integration,
+    users: list[TargetUser],
+    ordering: str,
+) -> None:
+    make_actions(integration, 3)
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?page_size=25").content.decode()
+    cursor = re.search(r"cursor=([^\"&]+)", html)
+    assert cursor  # a user name and an id: neither a date nor a person's id
+    response = admin_client.get(f"/actions/?ordering={ordering}&cursor={cursor.group(1)}")
+    assert response.status_code == 200
+    assert "start again from the first page" in response.content.decode()
+    refused = api_client_for(admin).get(f"/api/v1/actions/?ordering={ordering}&cursor={cursor.group(1)}")
+    assert refused.status_code == 400
+    assert "cursor" in refused.json()["fields"]
+
+
 def api_walk(client: Any, url: str | None) -> list[int]:
     seen: list[int] = []
     while url:
