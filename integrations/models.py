@@ -10,7 +10,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Case, F, IntegerField, Value, When
-from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, Lower, Upper
 from django.utils import timezone
 
@@ -319,8 +318,6 @@ class OwnerSource(models.TextChoices):
 FIXED_OWNER_SOURCES = [OwnerSource.ACTION.value, OwnerSource.MANUAL.value]
 
 
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
 # The Users tab's sorts that are not a column (integrations.tables), each served by an index
 # on (integration, the expression, id) below: the expression is the same object in both, so
 # the database sees the index's expression in the query. Each is total (never NULL), which
@@ -331,11 +328,6 @@ TARGET_USER_STATUS_SORT = Case(
     default=Value(1),
     output_field=IntegerField(),
 )
-# Department and title as the tab reads them from the resource (missing: empty, first).
-TARGET_USER_DEPARTMENT_SORT = Coalesce(
-    KT(f"resource__{ENTERPRISE_USER}__department"), Value(""), output_field=models.TextField()
-)
-TARGET_USER_TITLE_SORT = Coalesce(KT("resource__title"), Value(""), output_field=models.TextField())
 # The owner's id (0: no owner): accounts grouped by owner, not ordered by the owner's name.
 TARGET_USER_OWNER_SORT = Coalesce(F("owner"), Value(0))
 
@@ -355,6 +347,11 @@ class TargetUser(models.Model):
     email = models.CharField(max_length=320, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     active = models.BooleanField(default=True)
+    # Read from the resource where it is written (integrations.extraction.department_and_title),
+    # for the Users tab to show and sort by a plain index. A database default too: a COPY that
+    # does not name them still stores a row.
+    department = models.CharField(max_length=255, blank=True, default="", db_default="")
+    title = models.CharField(max_length=255, blank=True, default="", db_default="")
     resource = ResourceField(default=dict)
     content_hash = models.CharField(max_length=64, help_text=FINGERPRINT_HELP)
     first_seen_at = models.DateTimeField(auto_now_add=True)
@@ -378,8 +375,8 @@ class TargetUser(models.Model):
             models.Index(fields=["integration", "display_name", "id"], name="target_user_display_idx"),
             models.Index(fields=["integration", "email", "id"], name="target_user_email_idx"),
             models.Index(F("integration"), TARGET_USER_STATUS_SORT, F("id"), name="target_user_status_sort_idx"),
-            models.Index(F("integration"), TARGET_USER_DEPARTMENT_SORT, F("id"), name="target_user_dept_sort_idx"),
-            models.Index(F("integration"), TARGET_USER_TITLE_SORT, F("id"), name="target_user_title_sort_idx"),
+            models.Index(fields=["integration", "department", "id"], name="target_user_dept_sort_idx"),
+            models.Index(fields=["integration", "title", "id"], name="target_user_title_sort_idx"),
             models.Index(F("integration"), TARGET_USER_OWNER_SORT, F("id"), name="target_user_owner_sort_idx"),
             # Actions and filters find an account by userName, case-insensitively (``iexact``).
             models.Index(F("integration"), Upper("user_name"), name="target_user_name_ci_idx"),

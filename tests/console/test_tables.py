@@ -20,6 +20,7 @@ from django.utils import timezone
 from console.accounts.models import Person, Team, TeamMembership
 from console.audit.models import AuditEvent
 from console.core import tables
+from integrations.extraction import department_and_title
 from integrations.models import (
     ExtensionAttribute,
     ExtractionRun,
@@ -100,6 +101,8 @@ def users(integration: Integration) -> list[TargetUser]:
             email=f"{word(n * 3)}@example.com",
             content_hash="h",
             resource={ENTERPRISE: {"department": f"dep{n % 3}"}, "title": "engineer"},
+            department=f"dep{n % 3}",  # as extraction keeps them beside the resource
+            title="engineer",
         )
         for n in range(60)
     )
@@ -642,6 +645,7 @@ def test_users_sort_by_status_department_title_and_owner_both_ways_over_keyset_p
             active=n % 3 != 1,
             removed_at=now if n % 7 == 0 else None,
             resource=resource(n),
+            **dict(zip(("department", "title"), department_and_title(resource(n)), strict=True)),
             owner=owners[n % 3] if n % 4 != 3 else None,
         )
         for n in range(60)
