@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F
-from django.db.models.functions import Lower, Upper
+from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models.functions import Coalesce, Lower, Upper
 from django.utils import timezone
 
 from console.core.crypto import EncryptedTextField
@@ -318,6 +318,20 @@ class OwnerSource(models.TextChoices):
 FIXED_OWNER_SOURCES = [OwnerSource.ACTION.value, OwnerSource.MANUAL.value]
 
 
+# The Users tab's sorts that are not a column (integrations.tables), each served by an index
+# on (integration, the expression, id) below: the expression is the same object in both, so
+# the database sees the index's expression in the query. Each is total (never NULL), which
+# keyset paging needs. Status as the tab shows it: Active, Inactive, then Removed.
+TARGET_USER_STATUS_SORT = Case(
+    When(removed_at__isnull=False, then=Value(2)),
+    When(active=True, then=Value(0)),
+    default=Value(1),
+    output_field=IntegerField(),
+)
+# The owner's id (0: no owner): accounts grouped by owner, not ordered by the owner's name.
+TARGET_USER_OWNER_SORT = Coalesce(F("owner"), Value(0))
+
+
 class TargetUser(models.Model):
     """An account in an integration, as last extracted."""
 
@@ -333,6 +347,11 @@ class TargetUser(models.Model):
     email = models.CharField(max_length=320, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
     active = models.BooleanField(default=True)
+    # Read from the resource where it is written (integrations.extraction.department_and_title),
+    # for the Users tab to show and sort by a plain index. A database default too: a COPY that
+    # does not name them still stores a row.
+    department = models.CharField(max_length=255, blank=True, default="", db_default="")
+    title = models.CharField(max_length=255, blank=True, default="", db_default="")
     resource = ResourceField(default=dict)
     content_hash = models.CharField(max_length=64, help_text=FINGERPRINT_HELP)
     first_seen_at = models.DateTimeField(auto_now_add=True)
@@ -355,6 +374,10 @@ class TargetUser(models.Model):
             # The Users tab's other sorts (console.core.tables: the sort field, then the id).
             models.Index(fields=["integration", "display_name", "id"], name="target_user_display_idx"),
             models.Index(fields=["integration", "email", "id"], name="target_user_email_idx"),
+            models.Index(F("integration"), TARGET_USER_STATUS_SORT, F("id"), name="target_user_status_sort_idx"),
+            models.Index(fields=["integration", "department", "id"], name="target_user_dept_sort_idx"),
+            models.Index(fields=["integration", "title", "id"], name="target_user_title_sort_idx"),
+            models.Index(F("integration"), TARGET_USER_OWNER_SORT, F("id"), name="target_user_owner_sort_idx"),
             # Actions and filters find an account by userName, case-insensitively (``iexact``).
             models.Index(F("integration"), Upper("user_name"), name="target_user_name_ci_idx"),
             # Correlation (integrations.correlation) joins people on these keys.

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.extraction import content_hash, extraction_progress
+from integrations.extraction import content_hash, department_and_title, extraction_progress
 from integrations.models import (
     ExtractionRun,
     Integration,
@@ -44,7 +44,17 @@ CONFIGURATION_KEYS = {
 # The integration's settings that a configuration's keys of another name give.
 CONFIGURATION_KEY_OF = {"base_url": "scim_url"}
 
-USER_FIELDS = ["user_name", "display_name", "email", "external_id", "active", "resource", "content_hash"]
+USER_FIELDS = [
+    "user_name",
+    "display_name",
+    "email",
+    "external_id",
+    "active",
+    "department",
+    "title",
+    "resource",
+    "content_hash",
+]
 
 
 class PayloadError(ValueError):
@@ -215,6 +225,7 @@ def _user_fields(name: str, user: dict[str, Any]) -> dict[str, Any]:
         "email": str(email)[:320],
         "external_id": str(user.get("unique_id") or "")[:255],
         "active": user.get("is_active", True) is not False,
+        **dict(zip(("department", "title"), department_and_title(user), strict=True)),
         "resource": user,
         "content_hash": content_hash(user),
     }

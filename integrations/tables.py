@@ -11,9 +11,15 @@ from django.utils.html import format_html
 from console.core.display import when
 from console.core.tables import Column, Table, link
 from integrations.discovery import extension_value
-from integrations.models import ExtensionAttribute, ExtractionRun, Integration, TargetGroup, TargetUser
-
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from integrations.models import (
+    TARGET_USER_OWNER_SORT,
+    TARGET_USER_STATUS_SORT,
+    ExtensionAttribute,
+    ExtractionRun,
+    Integration,
+    TargetGroup,
+    TargetUser,
+)
 
 
 def _status(user: TargetUser) -> str:
@@ -27,17 +33,6 @@ def _status_badge(user: TargetUser) -> Any:
     return format_html('<span class="badge {}">{}</span>', "ok" if label == "Active" else "muted", label)
 
 
-def _enterprise(user: TargetUser, name: str) -> str:
-    section = user.resource.get(ENTERPRISE) if isinstance(user.resource, dict) else None
-    value = section.get(name) if isinstance(section, dict) else None
-    return value if isinstance(value, str) else ""
-
-
-def _title(user: TargetUser) -> str:
-    value = user.resource.get("title") if isinstance(user.resource, dict) else None
-    return value if isinstance(value, str) else ""
-
-
 def _owner(user: TargetUser) -> str:
     # The person the account is tied to (integrations.correlation), read with the page's rows.
     owner = getattr(user, "owner", None)
@@ -48,17 +43,35 @@ def _user_link(user: TargetUser) -> str:
     return reverse("target_user_detail", args=[user.integration_id, user.pk])
 
 
-# Sorts: user name, display name and email, each by an index (integration, field, id).
+# Sorts: user name, display name, email, department and title (columns: department and title
+# are kept from the resource as it is written), each by an index (integration, field, id);
+# status and owner by an index on (integration, the expression, id) (integrations.models).
 # Last seen does not sort: extraction writes it only for accounts that changed.
 USER_COLUMNS = [
     Column("user_name", "User name", sort="user_name", html=link(_user_link, lambda u: u.user_name)),
     Column("display_name", "Display name", sort="display_name"),
     Column("email", "Email", sort="email"),
-    Column("status", "Status", value=_status, html=_status_badge),
+    Column(
+        "status",
+        "Status",
+        sort="status_sort",
+        sort_expression=TARGET_USER_STATUS_SORT,
+        value=_status,
+        html=_status_badge,
+    ),
     Column("last_seen", "Last seen", value=lambda u: getattr(u, "seen_at", u.last_seen_at)),
-    Column("department", "Department", value=lambda u: _enterprise(u, "department"), default=False),
-    Column("title", "Title", value=_title, default=False),
-    Column("owner", "Owner", value=_owner, default=False),
+    Column("department", "Department", sort="department", default=False),
+    Column("title", "Title", sort="title", default=False),
+    Column(
+        "owner",
+        "Owner",
+        sort="owner_sort",
+        sort_expression=TARGET_USER_OWNER_SORT,
+        sort_note="By owner: accounts grouped by their owner, in the order the people were added (not by name); "
+        "accounts with no owner come first.",
+        value=_owner,
+        default=False,
+    ),
 ]
 USERS_TABLE = Table(name="users", columns=USER_COLUMNS, ordering="user_name")
 MEMBERS_TABLE = Table(name="members", columns=[*USER_COLUMNS[:4]], ordering="user_name")

@@ -12,7 +12,7 @@ from console.core.display import when
 from console.core.tables import Column, Table, badge, link
 from provisioning.causes import cause_text, requested_by_text
 from provisioning.exports import EXPORT_COLUMNS, REVOCATION_EXPORT_COLUMNS
-from provisioning.models import Action, Revocation
+from provisioning.models import ACTION_FINISHED_SORT, ACTION_REQUESTER_SORT, Action, Revocation
 from provisioning.templatetags.actions import state_badge
 
 
@@ -26,7 +26,9 @@ def _integration(row: Action | Revocation) -> Any:
     )
 
 
-# Sorts: created (its own index), type, subject and state (indexes on the field and the id).
+# Sorts: created (its own index), type, subject and state (indexes on the field and the id);
+# integration and requester group by the related row's id (indexed, unlike its name), finished
+# by an index on the expression (provisioning.models).
 ACTIONS_TABLE = Table(
     name="actions",
     columns=[
@@ -38,15 +40,38 @@ ACTIONS_TABLE = Table(
         ),
         Column("action_type", "Type", sort="action_type", value=lambda a: a.get_action_type_display()),
         Column("subject", "Subject", sort="subject"),
-        Column("integration", "Integration", value=lambda a: a.integration.name, html=_integration),
+        Column(
+            "integration",
+            "Integration",
+            sort="integration_id",
+            sort_note="By integration: actions grouped by integration, in the order the integrations were added "
+            "(not by name).",
+            value=lambda a: a.integration.name,
+            html=_integration,
+        ),
         Column("state", "State", sort="state", value=lambda a: a.get_state_display(), html=_state),
-        Column("requested_by", "Requested by", value=requested_by_text),
+        Column(
+            "requested_by",
+            "Requested by",
+            sort="requested_by_sort",
+            sort_expression=ACTION_REQUESTER_SORT,
+            sort_note="By requester: actions grouped by who requested them, in the order those people were added "
+            "(not by name); automation's come first.",
+            value=requested_by_text,
+        ),
         Column("cause", "Why", value=cause_text),
         Column(
             "decided_by", "Decided by", value=lambda a: a.decided_by.username if a.decided_by else "", default=False
         ),
         Column("attempts", "Attempts", default=False),
-        Column("finished_at", "Finished", default=False),
+        Column(
+            "finished_at",
+            "Finished",
+            sort="finished_sort",
+            sort_expression=ACTION_FINISHED_SORT,
+            sort_note="By finished: an action not finished yet counts as later than every finished one.",
+            default=False,
+        ),
         Column("last_error", "Last error", default=False),
     ],
     ordering="-created_at",

@@ -654,5 +654,5 @@ def action_export_view(request: HttpRequest) -> HttpResponseBase:
     """The Actions list, filtered as on the page, as CSV (``?as=csv``) or JSON (``?as=json``)."""
     filterset = ActionFilterSet(request.GET or None, queryset=Action.objects.all(), request=request)
     actions = filterset.qs if not filterset.is_bound or filterset.is_valid() else Action.objects.none()
-    _, ordering = ACTIONS_TABLE.keyset_ordering(request.GET.get("ordering"))
-    return actions_export(actions, request.GET.get("as", "csv"), ordering)
+    sort_name, ordering = ACTIONS_TABLE.keyset_ordering(request.GET.get("ordering"))
+    return actions_export(ACTIONS_TABLE.sortable(actions, sort_name), request.GET.get("as", "csv"), ordering)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
-from django.db.models.functions import Lower, Upper
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Concat, Lower, Upper
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -34,6 +35,18 @@ class PersonManager(BaseUserManager["Person"]):
 class Source(models.TextChoices):
     LOCAL = "local", "Local"
     SCIM = "scim", "SCIM"
+
+
+# The name the People list shows (Person.full_name) as an expression its sort and index share:
+# the display name, else given and family names, else the user name.
+PERSON_NAME_SORT = Case(
+    When(~Q(display_name=""), then=F("display_name")),
+    When(~Q(given_name="") & ~Q(family_name=""), then=Concat("given_name", Value(" "), "family_name")),
+    When(~Q(given_name=""), then=F("given_name")),
+    When(~Q(family_name=""), then=F("family_name")),
+    default=F("username"),
+    output_field=models.CharField(),
+)
 
 
 class Person(AbstractBaseUser):
@@ -104,6 +117,8 @@ class Person(AbstractBaseUser):
             models.Index(Upper("username"), name="person_username_upper_idx"),
             # The People list sorts by department (console.core.tables: the field, then the id).
             models.Index(fields=["department", "id"], name="person_department_sort_idx"),
+            models.Index(PERSON_NAME_SORT, F("id"), name="person_name_sort_idx"),
+            models.Index(fields=["created_at", "id"], name="person_created_sort_idx"),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.html import format_html
 
-from console.accounts.models import Person, Team
+from console.accounts.models import PERSON_NAME_SORT, Person, Team
 from console.core.tables import Column, Table, link
 
 
@@ -19,7 +19,8 @@ def _person_status(person: Person) -> Any:
     return format_html('<span class="badge muted">{}</span>', "Inactive")
 
 
-# Sorts: the user name (unique), the email and the department (indexed).
+# Sorts: the user name (unique), the email, the department and created (indexed), and the name
+# shown (an index on its expression: console.accounts.models).
 PEOPLE_TABLE = Table(
     name="people",
     columns=[
@@ -29,13 +30,13 @@ PEOPLE_TABLE = Table(
             sort="username",
             html=link(lambda p: reverse("person_detail", args=[p.pk]), lambda p: p.username),
         ),
-        Column("name", "Name", value=lambda p: p.full_name),
+        Column("name", "Name", sort="name_sort", sort_expression=PERSON_NAME_SORT, value=lambda p: p.full_name),
         Column("email", "Email", sort="email"),
         Column("department", "Department", sort="department"),
         Column("title", "Title", default=False),
         Column("source", "Source", value=lambda p: p.get_source_display()),
         Column("status", "Status", value=lambda p: "Active" if p.is_active else "Inactive", html=_person_status),
-        Column("created_at", "Created", default=False),
+        Column("created_at", "Created", sort="created_at", default=False),
     ],
     ordering="username",
     total="exact",

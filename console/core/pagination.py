@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, FieldError
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q, QuerySet
@@ -53,7 +53,7 @@ def _encode(values: list[Any], direction: str) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, fields: list[str], model: type[models.Model]) -> tuple[list[Any], str]:
+def _decode(cursor: str, fields: list[str], queryset: QuerySet[Any]) -> tuple[list[Any], str]:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         values, direction = list(data["v"]), data["d"]
@@ -62,21 +62,36 @@ def _decode(cursor: str, fields: list[str], model: type[models.Model]) -> tuple[
     if direction not in ("next", "prev") or len(values) != len(fields):
         raise CursorError("The cursor is not valid; start again from the first page.")
     for index, name in enumerate(fields):
+        field: Any
         try:
-            field = model._meta.get_field(name.lstrip("-"))
+            field = queryset.model._meta.get_field(name.lstrip("-"))
         except FieldDoesNotExist:
-            # An annotation (a count, say): its values are plain JSON numbers or strings.
+            # An annotation (a count, a sort key): its values are plain JSON numbers or strings,
+            # read as the annotation's type where it has one (a date and time, say).
             if not isinstance(values[index], int | str | None):
                 raise CursorError("The cursor is not valid; start again from the first page.") from None
-            continue
+            annotation = queryset.query.annotations.get(name.lstrip("-"))
+            try:
+                field = annotation.output_field if annotation is not None else None
+            except FieldError:
+                field = None
+            if field is None:
+                continue
         if isinstance(field, models.DateTimeField) and isinstance(values[index], str):
-            values[index] = parse_datetime(values[index])
+            try:
+                values[index] = parse_datetime(values[index])
+            except ValueError as exc:
+                raise CursorError("The cursor is not valid; start again from the first page.") from exc
         elif values[index] is not None and isinstance(field, models.Field):
             # A cursor made for another sort must not reach the database as the wrong type.
             try:
                 values[index] = field.to_python(values[index])
             except (DjangoValidationError, TypeError, ValueError) as exc:
                 raise CursorError("The cursor is not valid; start again from the first page.") from exc
+    if any(value is None for value in values):
+        # Sort keys are never NULL (a nullable one is sorted as an expression that is not): a
+        # NULL here is a cursor of another sort, a date that was not one, say.
+        raise CursorError("The cursor is not valid; start again from the first page.")
     return values, direction
 
 
@@ -109,7 +124,7 @@ def keyset_paginate[M: models.Model](
     values: list[Any] | None = None
     direction = "next"
     if cursor:
-        values, direction = _decode(cursor, fields, queryset.model)
+        values, direction = _decode(cursor, fields, queryset)
     forward = direction == "next"
     qs = queryset
     if values is not None:
@@ -162,6 +177,7 @@ class KeysetApiPagination(BasePagination):
                 ordering = table.api_ordering(request.query_params.get("ordering"))
             except ValueError as exc:
                 raise ValidationError({"ordering": [str(exc)]}) from exc
+            queryset = table.sortable(queryset, request.query_params.get("ordering"))
         size = requested_page_size(request.query_params.get("page_size"), self.default_page_size)
         try:
             self.page = keyset_paginate(

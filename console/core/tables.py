@@ -39,11 +39,20 @@ SESSION_KEY = "tables.columns.{}"
 
 @dataclass(frozen=True)
 class Column:
-    """One column: ``sort`` is the (indexed) field it orders by, None where it does not sort."""
+    """One column: ``sort`` is the (indexed) field it orders by, None where it does not sort.
+
+    Where the sort key is not a field (a value inside the stored resource, a status worked
+    out from two fields, a nullable key made total), ``sort_expression`` is the expression,
+    annotated as ``sort`` on the rows when the column sorts; a functional index on the
+    same expression keeps the pages one index range. ``sort_note`` says what the order is
+    where it is not what the label suggests (a related row's id, not its name).
+    """
 
     key: str
     label: str
     sort: str | None = None
+    sort_expression: Any = None
+    sort_note: str = ""
     value: Callable[[Any], Any] | None = None
     html: Callable[[Any], Any] | None = None
     default: bool = True
@@ -94,6 +103,14 @@ class Table:
         sort_field = self.orderings[key]
         sign = "-" if descending else ""
         return name, [f"{sign}{sort_field}", f"{sign}id"]
+
+    def sortable(self, queryset: QuerySet[Any], requested: str | None) -> QuerySet[Any]:
+        """``queryset`` with the requested sort's key, where that key is an expression."""
+        key = self.keyset_ordering(requested)[0].lstrip("-")
+        column = next(c for c in self.columns if c.key == key)
+        if column.sort and column.sort_expression is not None:
+            return queryset.annotate(**{column.sort: column.sort_expression})
+        return queryset
 
     def api_ordering(self, requested: str | None) -> list[str]:
         """The keyset ordering for an API ``?ordering=``; ValueError names what is allowed."""
@@ -223,6 +240,8 @@ def render_table(
     """
     filterset, matching = filtered(request, queryset, filterset_class)
     sort_name, ordering = table.keyset_ordering(request.GET.get("ordering"))
+    if matching is not None:
+        matching = table.sortable(matching, sort_name)
     export = request.GET.get("as")
     if export in ("csv", "json"):
         chosen = matching.order_by(*ordering) if matching is not None else queryset.none()
@@ -243,12 +262,13 @@ def render_table(
     visible = chosen_columns(request, table)
     descending = sort_name.startswith("-")
     current = sort_name.lstrip("-")
+    sort_note = next((c.sort_note for c in table.columns if c.key == current), "")
     headers = []
     for column in visible:
         header: dict[str, Any] = {
             "key": column.key,
             "label": column.label,
-            "title": column.title,
+            "title": column.sort_note or column.title,
             "sortable": bool(column.sort),
         }
         if column.sort:
@@ -280,6 +300,7 @@ def render_table(
             "width": len(visible) + (1 if selectable else 0),
             "choices": [(c.key, c.label, c in visible, c.title) for c in table.columns],
             "ordering": sort_name,
+            "sort_note": sort_note,
             "page_size": size,
             "page_sizes": [s for s in PAGE_SIZES if s <= MAX_PAGE_SIZE],
             "total": total[1] if total else "",
@@ -331,8 +352,8 @@ def export_response(
 ) -> HttpResponseBase:
     """Only the export of a list (for a dedicated export URL), filtered and sorted as the page."""
     _, matching = filtered(request, queryset, filterset_class)
-    _, ordering = table.keyset_ordering(request.GET.get("ordering"))
-    rows = matching.order_by(*ordering) if matching is not None else queryset.none()
+    sort_name, ordering = table.keyset_ordering(request.GET.get("ordering"))
+    rows = table.sortable(matching, sort_name).order_by(*ordering) if matching is not None else queryset.none()
     return stream_export(rows, table.export_spec(), name=table.name, kind=request.GET.get("as", "csv"))
 
 

@@ -19,6 +19,7 @@ from integrations.extraction.flow import (
 from integrations.extraction.resources import (
     GROUP_FIELDS,
     USER_FIELDS,
+    department_and_title,
     stored_group_resource,
     target_user_fields,
     target_user_values,
@@ -30,6 +31,7 @@ __all__ = [
     "ExtractionRefused",
     "LeaseLost",
     "content_hash",
+    "department_and_title",
     "extraction_progress",
     "extraction_run_cancel",
     "extraction_run_execute",

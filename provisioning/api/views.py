@@ -136,7 +136,9 @@ class ActionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet[Actio
             ordering = ACTIONS_TABLE.api_ordering(request.query_params.get("ordering"))
         except ValueError as exc:
             raise ValidationError({"ordering": [str(exc)]}) from exc
-        actions = self.filter_queryset(self.get_queryset())
+        actions = ACTIONS_TABLE.sortable(
+            self.filter_queryset(self.get_queryset()), request.query_params.get("ordering")
+        )
         return actions_export(actions, request.query_params.get("as", "csv"), ordering)
 
     def _plan(self, data: dict[str, Any]) -> Response:

@@ -34,6 +34,7 @@ def test_an_admin_sorts_pages_and_chooses_the_columns_of_a_thousand_accounts(
             email=f"mail{(n * 7) % 1000:04}@example.com",
             content_hash="h",
             resource={ENTERPRISE: {"department": f"dept{n % 5}"}},
+            department=f"dept{n % 5}",  # as extraction keeps it beside the resource
         )
         for n in range(1000)
     )

@@ -20,6 +20,7 @@ from django.utils import timezone
 from console.accounts.models import Person, Team, TeamMembership
 from console.audit.models import AuditEvent
 from console.core import tables
+from integrations.extraction import department_and_title
 from integrations.models import (
     ExtensionAttribute,
     ExtractionRun,
@@ -100,6 +101,8 @@ def users(integration: Integration) -> list[TargetUser]:
             email=f"{word(n * 3)}@example.com",
             content_hash="h",
             resource={ENTERPRISE: {"department": f"dep{n % 3}"}, "title": "engineer"},
+            department=f"dep{n % 3}",  # as extraction keeps them beside the resource
+            title="engineer",
         )
         for n in range(60)
     )
@@ -523,6 +526,27 @@ def test_a_cursor_from_another_sort_is_refused_not_an_error(
     assert "start again from the first page" in response.content.decode()
 
 
+@pytest.mark.parametrize("ordering", ["created_at", "-finished_at", "requested_by", "integration"])
+def test_a_cursor_of_another_sort_is_refused_by_a_sort_on_a_date_or_an_expression(
+    admin: Person,
+    admin_client: Client,
+    api_client_for: Callable[[Person], Any],
+    integration: Integration,
+    users: list[TargetUser],
+    ordering: str,
+) -> None:
+    make_actions(integration, 3)
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?page_size=25").content.decode()
+    cursor = re.search(r"cursor=([^\"&]+)", html)
+    assert cursor  # a user name and an id: neither a date nor a person's id
+    response = admin_client.get(f"/actions/?ordering={ordering}&cursor={cursor.group(1)}")
+    assert response.status_code == 200
+    assert "start again from the first page" in response.content.decode()
+    refused = api_client_for(admin).get(f"/api/v1/actions/?ordering={ordering}&cursor={cursor.group(1)}")
+    assert refused.status_code == 400
+    assert "cursor" in refused.json()["fields"]
+
+
 def api_walk(client: Any, url: str | None) -> list[int]:
     seen: list[int] = []
     while url:
@@ -591,3 +615,177 @@ def test_bulk_actions_take_all_accounts_the_filters_match(
     )
     assert "More than 5 accounts match" in refused.content.decode()
     assert not Action.objects.exists()
+
+
+# Sorts that are not a column of their own (an index on the expression, then the id).
+
+FAR_FUTURE = timezone.now() + timedelta(days=365 * 1000)
+
+
+def test_users_sort_by_status_department_title_and_owner_both_ways_over_keyset_pages(
+    admin_client: Client, integration: Integration, make_person: Callable[..., Person]
+) -> None:
+    owners = [make_person(f"owner{n}") for n in range(3)]
+    now = timezone.now()
+
+    def resource(n: int) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        if n % 4:  # a quarter of them without a department
+            found[ENTERPRISE] = {"department": word(n * 7)}
+        if n % 5:  # a fifth without a title
+            found["title"] = word(n * 3)
+        return found
+
+    users = TargetUser.objects.bulk_create(
+        TargetUser(
+            integration=integration,
+            remote_id=f"r{n}",
+            user_name=f"user{n:03}",
+            content_hash="h",
+            active=n % 3 != 1,
+            removed_at=now if n % 7 == 0 else None,
+            resource=resource(n),
+            **dict(zip(("department", "title"), department_and_title(resource(n)), strict=True)),
+            owner=owners[n % 3] if n % 4 != 3 else None,
+        )
+        for n in range(60)
+    )
+    # Another integration's accounts never show, whatever the sort.
+    other = Integration.objects.create(name="Other", base_url="https://other.example.com/scim/v2", bearer_token="t")
+    TargetUser.objects.create(integration=other, remote_id="x", user_name="x", content_hash="h", active=False)
+
+    def status(u: TargetUser) -> int:
+        return 2 if u.removed_at else (0 if u.active else 1)
+
+    assert_sorts(
+        admin_client,
+        f"/integrations/{integration.pk}/users/",
+        users,
+        {
+            "status": status,
+            "department": lambda u: u.resource.get(ENTERPRISE, {}).get("department", ""),
+            "title": lambda u: u.resource.get("title", ""),
+            "owner": lambda u: u.owner_id or 0,
+        },
+    )
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?ordering=status").content.decode()
+    assert 'aria-sort="ascending" data-column="status"' in html
+    # Sorting by owner says what the order is: grouped by the person, not by name.
+    html = admin_client.get(
+        f"/integrations/{integration.pk}/users/?ordering=-owner&columns_set=1&columns=user_name&columns=owner"
+    ).content.decode()
+    assert 'class="table-sort-note muted">By owner: accounts grouped by their owner' in html
+    assert 'aria-sort="descending" data-column="owner" title="By owner: accounts grouped' in html
+    html = admin_client.get(f"/integrations/{integration.pk}/users/?ordering=title").content.decode()
+    assert "table-sort-note" not in html
+
+    # The group's members sort by status too (the same index, the integration's).
+    group = TargetGroup.objects.create(integration=integration, remote_id="g", display_name="g", content_hash="h")
+    TargetMembership.objects.bulk_create(
+        TargetMembership(integration=integration, group=group, member_remote_id=u.remote_id, user=u) for u in users[:40]
+    )
+    assert_sorts(admin_client, f"/integrations/{integration.pk}/groups/{group.pk}/", users[:40], {"status": status})
+
+
+def test_a_groups_last_seen_does_not_sort_and_its_header_does_not_offer_to(
+    admin_client: Client, admin: Person, api_client_for: Callable[[Person], Any], integration: Integration
+) -> None:
+    TargetGroup.objects.create(integration=integration, remote_id="g", display_name="g", content_hash="h")
+    path = f"/integrations/{integration.pk}/groups/"
+    html = admin_client.get(f"{path}?ordering=last_seen").content.decode()
+    header = re.search(r'<th scope="col"[^>]*data-column="last_seen"[^>]*>(.*?)</th>', html)
+    assert header
+    assert header.group(1) == "Last seen"  # a label, no link to sort by it
+    assert 'aria-sort="ascending" data-column="display_name"' in html  # the default sort instead
+    refused = api_client_for(admin).get(f"/api/v1/integrations/{integration.pk}/groups/?ordering=last_seen")
+    assert refused.status_code == 400
+    assert "ordering" in refused.json()["fields"]
+
+
+def test_people_sort_by_name_and_created_both_ways_over_keyset_pages(admin_client: Client, admin: Person) -> None:
+    start = timezone.now() - timedelta(days=1)
+
+    def named(n: int) -> dict[str, str]:
+        # The name shown: the display name, else given and family names, else the user name.
+        return [
+            {"display_name": f"d{n:03}"},
+            {"given_name": f"g{n:03}", "family_name": f"f{n:03}"},
+            {"given_name": f"g{n:03}"},
+            {"family_name": f"f{n:03}"},
+            {},
+        ][n % 5]
+
+    created = Person.objects.bulk_create(Person(username=f"p{n:03}", **named(n)) for n in range(50))
+    for n, person in enumerate(created):  # two at each time: the id breaks ties
+        Person.objects.filter(pk=person.pk).update(created_at=start + timedelta(minutes=n // 2))
+    people = list(Person.objects.all())
+    assert sorted(p.full_name for p in people)[:3] == ["d000", "d005", "d010"]
+    assert_sorts(
+        admin_client,
+        "/people/",
+        people,
+        {"name": lambda p: p.full_name, "created_at": lambda p: p.created_at},
+    )
+
+
+def test_actions_sort_by_integration_requester_and_finished_both_ways_over_keyset_pages(
+    admin_client: Client, integration: Integration, make_person: Callable[..., Person]
+) -> None:
+    others = [
+        Integration.objects.create(name=f"B{n}", base_url=f"https://b{n}.example.com/scim/v2", bearer_token="t")
+        for n in range(2)
+    ]
+    requesters = [make_person(f"requester{n}") for n in range(2)]
+    actions = make_actions(integration, 55)
+    finished = timezone.now() - timedelta(hours=1)
+    for n, action in enumerate(actions):
+        action.integration = [integration, *others][n % 3]
+        action.requested_by = [None, *requesters][n % 3] if n % 4 else None
+        action.finished_at = finished + timedelta(minutes=n % 6) if n % 5 else None  # some not finished yet
+    Action.objects.bulk_update(actions, ["integration", "requested_by", "finished_at"])
+    assert_sorts(
+        admin_client,
+        "/actions/",
+        actions,
+        {
+            "integration": lambda a: a.integration_id,
+            "requested_by": lambda a: a.requested_by_id or 0,
+            "finished_at": lambda a: a.finished_at or FAR_FUTURE,
+        },
+    )
+    html = admin_client.get("/actions/?ordering=integration").content.decode()
+    assert "By integration: actions grouped by integration" in html
+
+
+def test_the_api_takes_the_new_sorts(
+    admin: Person, api_client_for: Callable[[Person], Any], integration: Integration, users: list[TargetUser]
+) -> None:
+    client = api_client_for(admin)
+    base = f"/api/v1/integrations/{integration.pk}/users/"
+    department = expected(users, lambda u: u.resource[ENTERPRISE]["department"], True)
+    assert api_walk(client, f"{base}?ordering=-department&page_size=25") == department
+    assert api_walk(client, f"{base}?ordering=status&page_size=25") == expected(users, lambda u: 0, False)
+    for key in ("title", "-owner"):
+        assert client.get(f"{base}?ordering={key}").status_code == 200
+
+    actions = make_actions(integration, 30)
+    for n, action in enumerate(actions):
+        action.finished_at = timezone.now() - timedelta(minutes=n % 4) if n % 3 else None
+    Action.objects.bulk_update(actions, ["finished_at"])
+    by_finished = expected(actions, lambda a: a.finished_at or FAR_FUTURE, True)
+    assert api_walk(client, "/api/v1/actions/?ordering=-finished_at&page_size=25") == by_finished
+    assert api_walk(client, "/api/v1/actions/?ordering=requested_by&page_size=25") == expected(
+        actions, lambda a: 0, False
+    )
+    rows = json.loads(content(client.get("/api/v1/actions/export/?as=json&ordering=-finished_at")))
+    assert [r["id"] for r in rows] == by_finished
+    assert client.get("/api/v1/actions/?ordering=integration").status_code == 200
+
+    people = list(Person.objects.all())
+    assert api_walk(client, "/api/v1/people/?ordering=-name&page_size=1") == expected(
+        people, lambda p: p.full_name, True
+    )
+    assert api_walk(client, "/api/v1/people/?ordering=created_at") == expected(people, lambda p: p.created_at, False)
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert "-finished_at" in schema.content.decode()  # the documented choices of ?ordering=

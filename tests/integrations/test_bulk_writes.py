@@ -39,6 +39,8 @@ def user_rows(integration: Integration) -> list[list[Any]]:
             "a@example.com" if number == 0 else "",
             "",
             number != 1,
+            AWKWARD if number == 2 else "",  # department
+            "Title" if number == 1 else "",
             resource,
             content_hash(resource),
             None if number else WHEN,

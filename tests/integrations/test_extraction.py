@@ -41,6 +41,7 @@ def test_extraction_matches_what_the_server_holds(peer: Peer, make_integration: 
     ada = peer.user(
         "ada",
         emails=[{"value": "ada@example.com", "primary": True}],
+        title="Analyst",
         **{ENTERPRISE: {"department": "Research", "employeeNumber": "7"}},
     )
     bob = peer.user("bob", active=False)
@@ -58,6 +59,9 @@ def test_extraction_matches_what_the_server_holds(peer: Peer, make_integration: 
     assert set(users) == {"ada", "bob", "carl"}
     assert users["ada"].email == "ada@example.com"
     assert users["ada"].resource[ENTERPRISE]["department"] == "Research"
+    # Kept beside the resource, for the Users tab to show and sort by (written by COPY here).
+    assert (users["ada"].department, users["ada"].title) == ("Research", "Analyst")
+    assert (users["bob"].department, users["bob"].title) == ("", "")
     assert users["bob"].active is False
     engineers = TargetGroup.objects.get(integration=integration, display_name="Engineers")
     members = set(TargetMembership.objects.filter(group=engineers).values_list("user__user_name", flat=True))
@@ -72,13 +76,22 @@ def test_a_second_extraction_updates_changes_and_marks_what_disappeared(
     bob = peer.user("bob")
     integration = make_integration(peer.url)
     assert run_now(integration).created == 2
-    peer.http.put(f"/Users/{ada['id']}", json={**ada, "displayName": "Ada Lovelace"}).raise_for_status()
+    changed = {
+        **ada,
+        "schemas": [*ada["schemas"], ENTERPRISE],
+        "displayName": "Ada Lovelace",
+        "title": "Countess",
+        ENTERPRISE: {"department": "Engines"},
+    }
+    peer.http.put(f"/Users/{ada['id']}", json=changed).raise_for_status()
     peer.http.delete(f"/Users/{bob['id']}").raise_for_status()
 
     second = run_now(integration)
 
     assert (second.created, second.updated, second.removed) == (0, 1, 1)
     assert TargetUser.objects.get(user_name="ada").display_name == "Ada Lovelace"
+    # The update of a changed account rewrites its department and title too.
+    assert TargetUser.objects.filter(user_name="ada", department="Engines", title="Countess").exists()
     assert TargetUser.objects.get(user_name="bob").removed_at is not None
     third = run_now(integration)
     assert (third.created, third.updated, third.removed) == (0, 0, 0)

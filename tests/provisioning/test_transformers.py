@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
-from integrations.models import Integration
+from integrations.models import Integration, TargetUser
 from provisioning.models import AttributeTransformer, ScimCall
 from provisioning.services import action_request
 from provisioning.transformers import TransformerError, transformer_add
@@ -57,6 +57,8 @@ def test_a_sync_sends_what_the_transformers_say(
     assert created[ENTERPRISE]["department"] == "Research"
     post = ScimCall.objects.get(action=done, method="POST")
     assert ENTERPRISE in post.request_body  # the extension's schema is declared
+    # The console's account of it keeps the department beside the resource (the Users tab's column).
+    assert TargetUser.objects.get(integration=mapped, user_name="jane.doe").department == "Research"
 
     jane.department = "Sales"
     jane.save()
@@ -65,6 +67,7 @@ def test_a_sync_sends_what_the_transformers_say(
     assert f'"path": "{ENTERPRISE}:department"' in patch.request_body
     assert "displayName" not in patch.request_body  # unchanged, not sent
     assert server_user(peer, "jane.doe")[ENTERPRISE]["department"] == "Sales"  # type: ignore[index]
+    assert TargetUser.objects.get(integration=mapped, user_name="jane.doe").department == "Sales"
 
 
 def test_bad_rows_are_refused_with_the_reason(mapped: Integration, approver: Person) -> None:
