@@ -117,7 +117,7 @@ def test_long_values_wrap_in_their_column_and_extension_attributes_read_as_json(
         integration=app,
         remote_id="r1",
         user_name="ada@example.com",
-        display_name="Ada " + "Lovelace" * 40,  # one word of 320 letters
+        display_name="Ada " + "Lovelace" * 31,  # one word of 248 letters, within the column's 255
         content_hash="h",
         resource={acme: {"badges": ["front", "lab"], "costCenter": "CC-" + "x" * 300}},
     )
