@@ -36,7 +36,9 @@ def revocation_record(*, action: Action, outcome: str, reason: str) -> Revocatio
                 "integration_id": action.integration_id,
                 "target_user_id": action.target_user_id,
                 "account": action.subject,
-                "person_id": action.person_id,
+                # The person whose access this was: the action's, or else the account's owner (a
+                # deprovision asked for by account, as lifecycle automation and the accounts tab do).
+                "person_id": action.person_id or (action.target_user.owner_id if action.target_user else None),
                 "requested_at": action.created_at,
                 "attempt": action.attempts_total,
                 "outcome": outcome,
