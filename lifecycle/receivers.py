@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -10,6 +11,16 @@ from django.dispatch import receiver
 from console.accounts.signals import identity_events_recorded
 from provisioning.models import ActionType
 from provisioning.signals import actions_succeeded
+
+logger = logging.getLogger(__name__)
+
+
+# Set while a consume message waits for a worker: it will see every event committed before it
+# starts, so a burst of commits (an identity provider's loop of POSTs) sends one message, not
+# one each for the workers to drain before the actions they lead to. The task clears it when
+# it starts; it expires on its own in case the message is lost (beat sweeps too).
+CONSUME_PENDING_KEY = "lifecycle:consume-pending"
+CONSUME_PENDING_SECONDS = 10
 
 
 @receiver(identity_events_recorded)
@@ -21,8 +32,15 @@ def on_identity_events(sender: Any, **kwargs: Any) -> None:
         return
 
     def send() -> None:
+        from django.core.cache import cache
+
         from lifecycle.tasks import lifecycle_consume_task
 
+        try:
+            if not cache.add(CONSUME_PENDING_KEY, 1, CONSUME_PENDING_SECONDS):
+                return  # a message is waiting: it will see these events
+        except Exception:
+            logger.warning("lifecycle: the shared cache failed; sending the consume message anyway", exc_info=True)
         lifecycle_consume_task.delay()
 
     transaction.on_commit(send)

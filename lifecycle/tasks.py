@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import transaction
 
 from console.accounts.models import IdentityEvent
 from lifecycle.consumer import policies_consume
 from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import LifecyclePolicy, PolicyMode
+from lifecycle.receivers import CONSUME_PENDING_KEY
 from lifecycle.retention import leavers_delete_due
 
 
 @shared_task(ignore_result=True)
 def lifecycle_consume_task() -> int:
     """Sent when identity events commit, and by beat: every policy catches up."""
+    # First: an event committed from now on may be after this pass's read, and sends a message.
+    cache.delete(CONSUME_PENDING_KEY)
     return policies_consume()
 
 
