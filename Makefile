@@ -1,4 +1,4 @@
-.PHONY: run test lint bench-extraction bench-provisioning bench-scim-server
+.PHONY: run test lint bench-extraction bench-provisioning bench-scim-server bench-lifecycle
 
 run:  ## set up and run the console (web, worker, beat) on 127.0.0.1:8000
 	scripts/run.sh
@@ -21,3 +21,7 @@ bench-provisioning:  ## SYNC creates through real workers against a bare POST lo
 bench-scim-server:  ## the console's /scim/v2 against django-scim2 and django-scim2-server (PostgreSQL, Redis)
 	scripts/setup.sh bench
 	.venv/bin/python -m bench.scim_server
+
+bench-lifecycle:  ## leavers: SCIM deactivation to verified revocation in 10 apps; a 1,000-joiner burst against the workers' rate
+	scripts/setup.sh dev
+	.venv/bin/python -m bench.lifecycle

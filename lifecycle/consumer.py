@@ -28,8 +28,19 @@ logger = logging.getLogger(__name__)
 
 
 def policy_consume(policy_id: int, limit: int | None = None) -> int:
-    """One pass of one policy over the events after its cursor; returns how many it took."""
-    limit = limit or settings.LIFECYCLE_EVENT_BATCH
+    """One pass of one policy over the events after its cursor; returns how many it took.
+
+    A pass that loses the race for the cursor reads it again and takes what is left: the
+    pass that won may have read before the newest events committed, and stopped short of
+    them (no other message may come for them)."""
+    while True:
+        taken = _policy_consume_once(policy_id, limit or settings.LIFECYCLE_EVENT_BATCH)
+        if taken is not None:
+            return taken
+
+
+def _policy_consume_once(policy_id: int, limit: int) -> int | None:
+    """How many events the pass took, or None if another pass moved the cursor first."""
     policy = LifecyclePolicy.objects.select_related("integration").get(pk=policy_id)
     if policy.mode == PolicyMode.OFF:
         return 0
@@ -46,7 +57,7 @@ def policy_consume(policy_id: int, limit: int | None = None) -> int:
             if not LifecyclePolicy.objects.filter(pk=policy.pk, event_cursor=start, mode=policy.mode).update(
                 event_cursor=end
             ):
-                return 0  # another pass took these events (or the policy changed): nothing to do here
+                return None  # another pass moved the cursor (or the policy changed): read it again
             policy.event_cursor = end
             wanted_apply(policy, wanted_for(policy, latest, latest))
     except ActionRefused as exc:

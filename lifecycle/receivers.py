@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -10,6 +11,14 @@ from django.dispatch import receiver
 from console.accounts.signals import identity_events_recorded
 from provisioning.models import ActionType
 from provisioning.signals import actions_succeeded
+
+logger = logging.getLogger(__name__)
+
+
+# Set while a consume message waits for a worker: it will see every event committed before it
+# starts, so a burst of commits sends one message. The task clears it when it starts
+# consuming; it expires on its own in case the message is lost (beat sweeps too).
+CONSUME_PENDING_KEY = "lifecycle:consume-pending"
 
 
 @receiver(identity_events_recorded)
@@ -24,16 +33,30 @@ def on_identity_events(sender: Any, **kwargs: Any) -> None:
 
 
 def consume_soon() -> None:
-    """Send the consumer once per settling period, however many commits bring events meanwhile
-    (it waits for a burst to settle anyway: ``lifecycle.tasks.lifecycle_consume_task``)."""
+    """Send the consumer, unless a consume message already waits (it will see these events too):
+    a burst of commits (an identity provider's loop of POSTs) sends one message, not one each
+    for the workers to drain before the actions they lead to. The message waits
+    ``LIFECYCLE_SETTLE_SECONDS`` and the task waits longer while events keep coming
+    (``lifecycle.tasks.lifecycle_consume_task``), so a burst is taken whole."""
     from django.conf import settings
     from django.core.cache import cache
 
     from lifecycle.tasks import lifecycle_consume_task
 
-    settle = settings.LIFECYCLE_SETTLE_SECONDS
-    if cache.add("lifecycle:consume-sent", True, timeout=max(1, int(settle))):
-        lifecycle_consume_task.apply_async(countdown=settle)
+    try:
+        if not cache.add(CONSUME_PENDING_KEY, 1, consume_pending_seconds()):
+            return  # a message is waiting: it will see these events
+    except Exception:
+        logger.warning("lifecycle: the shared cache failed; sending the consume message anyway", exc_info=True)
+    lifecycle_consume_task.apply_async(countdown=settings.LIFECYCLE_SETTLE_SECONDS)
+
+
+def consume_pending_seconds() -> int:
+    """How long the pending mark holds: past the longest a message waits for a burst to settle,
+    in case the message is lost (beat sweeps too)."""
+    from django.conf import settings
+
+    return int(settings.LIFECYCLE_SETTLE_MAX_SECONDS) + 10
 
 
 @receiver(actions_succeeded)

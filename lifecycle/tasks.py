@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from django.core.cache import cache
 from django.db import transaction
 
 from console.accounts.models import IdentityEvent
 from lifecycle.consumer import burst_settling, policies_consume
 from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import LifecyclePolicy, PolicyMode
+from lifecycle.receivers import CONSUME_PENDING_KEY
 from lifecycle.retention import leavers_delete_due
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(ignore_result=True)
@@ -17,9 +23,14 @@ def lifecycle_consume_task() -> int:
     """Sent when identity events commit, and by beat: every policy catches up, once a burst
     has settled (so 300 leavers pushed one request each are taken, and held, as one batch)."""
     wait = burst_settling()
-    if wait:
+    if wait:  # still coming: this message goes on waiting (the pending mark stays set)
         lifecycle_consume_task.apply_async(countdown=wait)
         return 0
+    # First: an event committed from now on may be after this pass's read, and sends a message.
+    try:
+        cache.delete(CONSUME_PENDING_KEY)
+    except Exception:
+        logger.warning("lifecycle: the shared cache failed; consuming anyway", exc_info=True)
     return policies_consume()
 
 

@@ -216,7 +216,9 @@ def bare_post_loop(url: str, count: int) -> float:
     return elapsed
 
 
-def throughput(report: Report, args: argparse.Namespace, env: dict[str, str], logs: Path, actor: Any) -> None:
+def throughput(report: Report, args: argparse.Namespace, env: dict[str, str], logs: Path, actor: Any) -> float:
+    """The workers' create rate (accounts a second), printed against the bare loop's; also the
+    baseline of ``bench.lifecycle``'s joiners."""
     from provisioning.models import Action
 
     report.section(f"{fmt_int(args.creates)} SYNC_IDENTITIES creates through the workers")
@@ -253,6 +255,7 @@ def throughput(report: Report, args: argparse.Namespace, env: dict[str, str], lo
             "≥ 60%",
             share >= 0.6 and succeeded == args.creates,
         )
+        return args.creates / elapsed if elapsed else 0.0
 
 
 def under_limit(report: Report, args: argparse.Namespace, env: dict[str, str], logs: Path, actor: Any) -> None:

@@ -22,7 +22,7 @@ from django.utils import timezone
 from console.accounts.models import IdentityEvent, Person
 from console.audit.models import AuditEvent
 from integrations.extraction import extraction_run_execute
-from integrations.models import ExtractionRun, Integration
+from integrations.models import ExtractionRun, Integration, TargetUser
 from integrations.scim_client import ScimClient
 from provisioning.action_types.deprovision import verify
 from provisioning.models import Action, Revocation
@@ -123,6 +123,31 @@ def test_a_leavers_deprovision_is_measured_from_the_identity_event(
     extract()
     other = _deprovision(app, requester, "bob")
     assert Revocation.objects.get(action=other).measured_from == Revocation.MeasuredFrom.REQUEST
+
+
+def test_a_deprovision_asked_for_by_account_is_recorded_as_its_owners_revocation(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    leaver: Person,
+    api_client_for: Callable[[Person], Any],
+    make_person: Callable[..., Person],
+) -> None:
+    """Lifecycle automation and the accounts tab name the account, not the person: the record
+    still belongs to the person who owns it, and their revocations answer it."""
+    peer.user("jane@example.com", active=True)
+    extract()
+    TargetUser.objects.filter(pk=account(app, "jane@example.com").pk).update(owner=leaver)
+
+    done = _deprovision(app, requester, "jane@example.com")
+
+    assert done.person_id is None
+    record = Revocation.objects.get(action=done)
+    assert (record.outcome, record.person) == (Revocation.Outcome.VERIFIED, leaver)
+    response = api_client_for(make_person("auditor", roles=["admin"])).get(f"/api/v1/people/{leaver.pk}/revocations/")
+    assert response.status_code == 200
+    assert [row["account"] for row in response.json()["results"]] == ["jane@example.com"]
 
 
 def test_an_account_already_gone_is_verified(

@@ -1,0 +1,3 @@
+from bench.lifecycle.run import main
+
+raise SystemExit(main())
