@@ -10,8 +10,11 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+# The embedded broker (sqla+sqlite://, the default) polls its table ten times a second, not once.
+TRANSPORT_ALIASES["sqla"] = TRANSPORT_ALIASES["sqlalchemy"] = "console.core.broker:Transport"
 
 app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
