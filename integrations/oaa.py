@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.extraction import content_hash, department_and_title, extraction_progress
+from integrations.extraction import content_hash, department_and_title, extraction_progress, resources
 from integrations.models import (
     ExtractionRun,
     Integration,
@@ -44,17 +44,8 @@ CONFIGURATION_KEYS = {
 # The integration's settings that a configuration's keys of another name give.
 CONFIGURATION_KEY_OF = {"base_url": "scim_url"}
 
-USER_FIELDS = [
-    "user_name",
-    "display_name",
-    "email",
-    "external_id",
-    "active",
-    "department",
-    "title",
-    "resource",
-    "content_hash",
-]
+# What a push writes of an account: what an extraction writes, but for removed_at (set apart).
+USER_FIELDS = [name for name in resources.USER_FIELDS if name != "removed_at"]
 
 
 class PayloadError(ValueError):

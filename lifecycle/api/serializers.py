@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from lifecycle.models import BirthrightMapping, LifecyclePolicy, PlannedChange, SensitiveGroup
 from lifecycle.scope import mapping_text, people_in_scope, scope_text
-from lifecycle.services import SCOPE_SAMPLE
+from lifecycle.services import POLICY_FIELDS, SCOPE_SAMPLE
 from provisioning.models import ActionType
 
 
@@ -33,13 +33,7 @@ class LifecyclePolicySerializer(serializers.ModelSerializer[LifecyclePolicy]):
         fields = [
             "id",
             "integration",
-            "mode",
-            "all_active_people",
-            "teams",
-            "conditions",
-            "pilot_team",
-            "on_leaving_scope",
-            "retention_days",
+            *POLICY_FIELDS,
             "updated_at",
             "updated_by",
             "scope_count",
