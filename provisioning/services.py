@@ -142,7 +142,10 @@ def action_request(
         parameters=parameters or {},
     )
     needs_approval = bool(hold) or approval_required(integration, action_type)
-    if needs_approval and batch is None:  # a batch was checked once, as a whole
+    # A person is told at once when nobody could approve what they ask (a batch was checked
+    # once, as a whole). Automation (no actor) is not refused: a leaver's deprovision waits for
+    # an approver rather than being lost, and the approvals panel says none exists.
+    if needs_approval and batch is None and actor is not None:
         require_an_approver(actor, integration, action_type, hold)
     now = timezone.now()
     with transaction.atomic():

@@ -313,3 +313,22 @@ def test_a_follow_up_leaves_a_leaver_to_the_consumer_and_their_deactivation(
     assert deprovision.cause_event is not None
     assert deprovision.cause_event.kind == "deactivated"
     assert deprovision.cause["text"].startswith("Leaver: ada@example.com was deactivated over SCIM")
+
+
+def test_leavers_held_for_approval_wait_even_when_nobody_could_approve_yet(
+    peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
+) -> None:
+    """A person asking is told at once; automation is not refused: the leavers' deprovisions
+    wait for an approver rather than being lost."""
+    app.mass_change_max_accounts = 1
+    app.save()
+    people = [push_user(scim, f"p{i}@example.com") for i in range(3)]
+    policy_consume(policy_on.pk)
+    _run_queued(app)
+    Person.objects.filter(username="root-admin").update(is_active=False)  # no approver left
+    for person in people:
+        set_active(scim, person, False)
+    policy_consume(policy_on.pk)
+    held = Action.objects.filter(integration=app, action_type=ActionType.DEPROVISION_IDENTITY)
+    assert held.count() == 3
+    assert {a.state for a in held} == {ActionState.PENDING_APPROVAL}
