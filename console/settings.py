@@ -211,8 +211,8 @@ ACCESS_REQUEST_END_BATCH = env_int("ACCESS_REQUEST_END_BATCH", 200)
 LIFECYCLE_EVENT_BATCH = env_int("LIFECYCLE_EVENT_BATCH", 1000)
 # A burst of identity events is taken whole: the consumer waits until no event came for this
 # long (seconds), but never longer than the second figure after a burst's first event.
-LIFECYCLE_SETTLE_SECONDS = env_float("LIFECYCLE_SETTLE_SECONDS", 2.0)
-LIFECYCLE_SETTLE_MAX_SECONDS = env_float("LIFECYCLE_SETTLE_MAX_SECONDS", 30.0)
+LIFECYCLE_SETTLE_SECONDS = env_float("LIFECYCLE_SETTLE_SECONDS", 1.0)
+LIFECYCLE_SETTLE_MAX_SECONDS = env_float("LIFECYCLE_SETTLE_MAX_SECONDS", 5.0)
 # Automated deprovisions of this many seconds back count with new ones against the mass-change limit.
 LIFECYCLE_BURST_WINDOW_SECONDS = env_int("LIFECYCLE_BURST_WINDOW_SECONDS", 600)
 
