@@ -17,6 +17,14 @@ pytestmark = pytest.mark.browser
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
+def settled(page: Page) -> None:
+    """Wait until htmx has settled what it swapped in: a control it just inserted reacts only
+    once htmx has processed it (a person is never that quick; a test is)."""
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
+
+
 def row_ids(page: Page) -> list[str]:
     return page.locator("#table-region tbody tr[data-id]").evaluate_all("rows => rows.map(r => r.dataset.id)")
 
@@ -52,9 +60,11 @@ def test_an_admin_sorts_pages_and_chooses_the_columns_of_a_thousand_accounts(
     expect(region.locator("tbody tr").first).to_contain_text("user0000")
 
     # Sort by email: ascending, then descending, each with its arrow.
+    settled(page)
     region.get_by_role("link", name="Email").click()
     expect(page.locator('th[data-column="email"]')).to_have_attribute("aria-sort", "ascending")
     expect(region.locator("tbody tr").first).to_contain_text("mail0000@example.com")
+    settled(page)
     region.get_by_role("link", name="Email").click()
     expect(page.locator('th[data-column="email"]')).to_have_attribute("aria-sort", "descending")
     expect(page.locator('th[data-column="email"]')).to_contain_text("↓")
@@ -62,6 +72,7 @@ def test_an_admin_sorts_pages_and_chooses_the_columns_of_a_thousand_accounts(
     assert "ordering=-email" in page.url
 
     # 200 a page: five pages, every account once, in order; the sort stays on every page.
+    settled(page)
     region.get_by_label("Rows per page").select_option("200")
     expect(region.locator("tbody tr")).to_have_count(200)
     seen: list[str] = []
@@ -69,6 +80,7 @@ def test_an_admin_sorts_pages_and_chooses_the_columns_of_a_thousand_accounts(
         expect(region.locator("tbody tr")).to_have_count(200)
         seen += row_ids(page)
         if number < 4:
+            settled(page)
             region.get_by_role("link", name="Next →").click()
             expect(region.locator("tbody tr").first).not_to_have_attribute("data-id", seen[-200])
     expect(region.get_by_role("link", name="Next →")).to_have_count(0)
@@ -77,10 +89,12 @@ def test_an_admin_sorts_pages_and_chooses_the_columns_of_a_thousand_accounts(
     assert "page_size=200" in page.url
     assert "ordering=-email" in page.url
     expect(region.locator("tbody tr").last).to_contain_text("mail0000@example.com")
+    settled(page)
     region.get_by_role("link", name="← Previous").click()
     expect(region.locator("tbody tr").first).to_have_attribute("data-id", seen[600])
 
     # A filter keeps the sort and the page size.
+    settled(page)
     page.locator("#table-filters").get_by_label("Search").fill("user09")
     with page.expect_response(lambda response: "/users/" in response.url):
         page.locator("#table-filters").get_by_label("Search").press("Tab")  # leaving the field applies the filters too
@@ -90,6 +104,7 @@ def test_an_admin_sorts_pages_and_chooses_the_columns_of_a_thousand_accounts(
     assert emails == sorted(emails, reverse=True)
 
     # Choose the columns: department in, email out; kept when the page is opened again.
+    settled(page)
     page.get_by_text("Columns", exact=True).click()
     page.get_by_label("Department").check()
     page.get_by_label("Email", exact=True).uncheck()
