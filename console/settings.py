@@ -213,6 +213,9 @@ LIFECYCLE_EVENT_BATCH = env_int("LIFECYCLE_EVENT_BATCH", 1000)
 # long (seconds), but never longer than the second figure after a burst's first event.
 LIFECYCLE_SETTLE_SECONDS = env_float("LIFECYCLE_SETTLE_SECONDS", 1.0)
 LIFECYCLE_SETTLE_MAX_SECONDS = env_float("LIFECYCLE_SETTLE_MAX_SECONDS", 5.0)
+# An identity event's id is handed out before its transaction commits: a gap in the ids
+# younger than this may still be filled, and the consumer waits for it.
+LIFECYCLE_LATE_COMMIT_SECONDS = env_float("LIFECYCLE_LATE_COMMIT_SECONDS", 5.0)
 # Automated deprovisions of this many seconds back count with new ones against the mass-change limit.
 LIFECYCLE_BURST_WINDOW_SECONDS = env_int("LIFECYCLE_BURST_WINDOW_SECONDS", 600)
 

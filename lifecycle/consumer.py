@@ -18,6 +18,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from console.accounts.models import IdentityEvent
 from lifecycle.engine import wanted_apply, wanted_for
@@ -45,7 +46,7 @@ def _policy_consume_once(policy_id: int, limit: int) -> int | None:
     if policy.mode == PolicyMode.OFF:
         return 0
     start = policy.event_cursor
-    events = list(IdentityEvent.objects.filter(pk__gt=start).order_by("pk")[:limit])
+    events = committed_run(start, list(IdentityEvent.objects.filter(pk__gt=start).order_by("pk")[:limit]))
     if not events:
         return 0
     end = events[-1].pk
@@ -69,6 +70,33 @@ def _policy_consume_once(policy_id: int, limit: int) -> int | None:
     return len(events)
 
 
+def committed_run(start: int, events: list[IdentityEvent]) -> list[IdentityEvent]:
+    """The events up to the first gap in their ids that a transaction still open may fill.
+
+    Ids are handed out when an event is written, not when its transaction commits: event 8
+    can be readable while event 7 is not yet. Moving the cursor past 7 would lose it. A gap
+    whose next event is older than ``LIFECYCLE_LATE_COMMIT_SECONDS`` is taken as an id that
+    was never committed (a rolled-back transaction), and passed.
+    """
+    margin = settings.LIFECYCLE_LATE_COMMIT_SECONDS
+    now = timezone.now()
+    # A cursor never set (a policy made without a review) waits for nothing before the first event.
+    expected = start + 1 if start else (events[0].pk if events else 0)
+    for index, event in enumerate(events):
+        if event.pk != expected and (now - event.occurred_at).total_seconds() < margin:
+            return events[:index]
+        expected = event.pk + 1
+    return events
+
+
+def reviewed_up_to(policy: LifecyclePolicy) -> int:
+    """Where a review leaves the cursor: at the newest event (the review covered what came
+    before). An event still uncommitted below it is the one case a review can pass over; its
+    person is evaluated again at their next event or review."""
+    newest = IdentityEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    return max(newest or 0, policy.event_cursor)
+
+
 def policy_problem_record(policy: LifecyclePolicy, problem: str) -> None:
     from console.audit.services import audit_record
 
@@ -82,8 +110,6 @@ def burst_settling() -> float:
     longer than ``LIFECYCLE_SETTLE_MAX_SECONDS`` after the first event still to do, nor once a
     whole pass (``LIFECYCLE_EVENT_BATCH``) waits.
     """
-    from django.utils import timezone
-
     cursors = LifecyclePolicy.objects.exclude(mode=PolicyMode.OFF).values_list("event_cursor", flat=True)
     if not cursors:
         return 0
@@ -138,7 +164,7 @@ def policy_review(policy: LifecyclePolicy) -> dict[str, int]:
         .values_list("owner_id", flat=True)
     )
     with transaction.atomic():
-        newest = IdentityEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        newest = reviewed_up_to(policy)
         LifecyclePolicy.objects.filter(pk=policy.pk).update(event_cursor=newest)
         policy.event_cursor = newest
         if policy.mode == PolicyMode.SIMULATE:

@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from console.accounts.models import IdentityEvent, Person, Team
+from console.accounts.models import Person, Team
 from console.audit.services import audit_record
 from console.core.errors import Conflict, InvalidInput, NotFound, Refused
 from integrations.models import Integration, TargetGroup
@@ -193,7 +193,7 @@ def _policy_state(policy: LifecyclePolicy) -> dict[str, Any]:
 def _review(policy: LifecyclePolicy) -> None:
     """The whole policy applied now; a refusal (provisioning disabled) is recorded, not raised:
     the policy stays as saved and the page says what stopped it."""
-    from lifecycle.consumer import policy_problem_record, policy_review
+    from lifecycle.consumer import policy_problem_record, policy_review, reviewed_up_to
 
     try:
         policy_review(policy)
@@ -201,7 +201,7 @@ def _review(policy: LifecyclePolicy) -> None:
         logger.warning("lifecycle review refused", extra={"policy": policy.pk})
         # The review stands for what came before: the consumer starts after the newest event,
         # as it would have had the review gone through, not at the beginning of history.
-        newest = IdentityEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        newest = reviewed_up_to(policy)
         LifecyclePolicy.objects.filter(pk=policy.pk).update(event_cursor=newest)
         policy.event_cursor = newest
         policy_problem_record(policy, str(exc))

@@ -332,3 +332,50 @@ def test_leavers_held_for_approval_wait_even_when_nobody_could_approve_yet(
     held = Action.objects.filter(integration=app, action_type=ActionType.DEPROVISION_IDENTITY)
     assert held.count() == 3
     assert {a.state for a in held} == {ActionState.PENDING_APPROVAL}
+
+
+def test_the_consumer_waits_for_an_event_whose_id_came_before_it_committed(
+    app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
+) -> None:
+    """Ids are handed out before commit: event 2 can be readable while event 1 is not yet."""
+
+    from console.accounts.models import IdentityEvent
+
+    push_user(scim, "zed@example.com")
+    LifecyclePolicy.objects.filter(pk=policy_on.pk).update(event_cursor=IdentityEvent.objects.get().pk)  # a review's
+    push_user(scim, "ada@example.com")
+    push_user(scim, "bob@example.com")
+    first, _ = IdentityEvent.objects.filter(person__username__in=["ada@example.com", "bob@example.com"]).order_by("pk")
+    held_back = IdentityEvent.objects.get(pk=first.pk)
+    held_back.delete()  # as if its transaction had not committed yet
+
+    assert policy_consume(policy_on.pk) == 0  # a gap younger than the margin: wait
+    policy_on.refresh_from_db()
+    assert policy_on.event_cursor == first.pk - 1
+
+    held_back.pk = first.pk  # (delete() forgot it)
+    held_back.save(force_insert=True)  # it commits
+    assert policy_consume(policy_on.pk) == 2
+    assert set(Action.objects.values_list("subject", flat=True)) == {"ada@example.com", "bob@example.com"}
+
+
+def test_a_gap_older_than_the_margin_is_an_id_never_committed(
+    app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.accounts.models import IdentityEvent
+
+    push_user(scim, "zed@example.com")
+    LifecyclePolicy.objects.filter(pk=policy_on.pk).update(event_cursor=IdentityEvent.objects.get().pk)  # a review's
+    push_user(scim, "ada@example.com")
+    push_user(scim, "bob@example.com")
+    first, second = IdentityEvent.objects.filter(person__username__in=["ada@example.com", "bob@example.com"]).order_by(
+        "pk"
+    )
+    first.delete()  # rolled back
+    IdentityEvent.objects.filter(pk=second.pk).update(occurred_at=timezone.now() - timedelta(seconds=30))
+    assert policy_consume(policy_on.pk) == 1
+    assert list(Action.objects.values_list("subject", flat=True)) == ["bob@example.com"]
