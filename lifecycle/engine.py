@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q, Subquery
 from django.utils import timezone
 
 from console.accounts.models import IdentityEvent, Person
@@ -89,6 +89,7 @@ class Picture:
     desired: dict[int, dict[int, list[int]]]  # person -> group pk -> mappings granting it
     busy: set[tuple[Any, ...]]  # ("sync", person) / ("deprovision", account pk) / ("add"|"remove", group, remote id)
     groups: dict[int, TargetGroup]
+    mappings: dict[int, BirthrightMapping]  # the mappings in effect, by id
     last_synced: dict[int, dict[str, Any]]  # person -> the user their last successful sync sent
 
 
@@ -112,10 +113,13 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     }
     desired: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     groups: dict[int, TargetGroup] = {}
-    mappings = BirthrightMapping.objects.filter(integration=integration, state=MappingState.ACTIVE).prefetch_related(
-        "groups"
-    )
-    for mapping in mappings:
+    mappings = {
+        mapping.pk: mapping
+        for mapping in BirthrightMapping.objects.filter(integration=integration, state=MappingState.ACTIVE)
+        .select_related("team")
+        .prefetch_related("groups")
+    }
+    for mapping in mappings.values():
         mapped = [g for g in mapping.groups.all() if g.removed_at is None]
         if not mapped:
             continue
@@ -124,9 +128,7 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
         for pk in mapping_people(mapping).filter(pk__in=in_scope).values_list("pk", flat=True):
             for group in mapped:
                 desired[pk][group.pk].append(mapping.pk)
-    for grant in grants.values():
-        if grant.group_id not in groups:
-            groups[grant.group_id] = TargetGroup.objects.get(pk=grant.group_id)
+    groups.update(TargetGroup.objects.in_bulk({g.group_id for g in grants.values()} - set(groups)))
     busy: set[tuple[Any, ...]] = set()
     account_pks = [user.pk for user in account.values()]
     in_flight = Action.objects.filter(integration=integration, state__in=IN_FLIGHT_STATES).filter(
@@ -141,13 +143,17 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
             for op in ("add", "remove"):
                 for remote_id in action.parameters.get(op) or []:
                     busy.add((op, action.target_group_id, str(remote_id)))
-    last_synced: dict[int, dict[str, Any]] = {}
     synced = Action.objects.filter(
         integration=integration, action_type=SYNC, person_id__in=person_ids, state=ActionState.SUCCEEDED
-    ).order_by("person_id", "-pk")
-    for person_pk, parameters in synced.values_list("person_id", "parameters"):
-        last_synced.setdefault(person_pk, (parameters or {}).get("user") or {})
-    return Picture(people, in_scope, account, member_of, grants, desired, busy, groups, last_synced)
+    )
+    latest = synced.values("person_id").annotate(last=Max("pk")).values("last")  # each person's last sync only
+    last_synced = {
+        person_pk: (parameters or {}).get("user") or {}
+        for person_pk, parameters in Action.objects.filter(pk__in=Subquery(latest)).values_list(
+            "person_id", "parameters"
+        )
+    }
+    return Picture(people, in_scope, account, member_of, grants, desired, busy, groups, mappings, last_synced)
 
 
 def _attributes_changed(policy: LifecyclePolicy, person: Person, last_sent: dict[str, Any] | None) -> bool:
@@ -242,8 +248,7 @@ def wanted_for(
                 continue
             if ("add", group_pk, account.remote_id) in picture.busy:
                 continue
-            mappings = BirthrightMapping.objects.filter(pk__in=mapping_ids).select_related("team")
-            granted_by = "; ".join(mapping_text(m) for m in mappings)
+            granted_by = "; ".join(mapping_text(picture.mappings[m]) for m in mapping_ids)
             wanted.adds[group_pk][account.remote_id] = (
                 pk,
                 cause(f"Birthright: {granted_by} → {picture.groups[group_pk].display_name} ({why})", mapping_ids),
@@ -305,6 +310,7 @@ def wanted_apply(policy: LifecyclePolicy, wanted: Wanted) -> dict[str, int]:
     if policy.mode != PolicyMode.ON:
         return counts
     integration = policy.integration
+    groups = TargetGroup.objects.in_bulk([*wanted.adds, *wanted.removes])
     with actions_sent_together():
         _request_each(integration, SYNC, people=wanted.syncs)
         _request_each(integration, DEPROVISION, accounts=wanted.deprovisions)
@@ -312,22 +318,29 @@ def wanted_apply(policy: LifecyclePolicy, wanted: Wanted) -> dict[str, int]:
             for group_pk, members in changes.items():
                 if not members:
                     continue
-                group = TargetGroup.objects.get(pk=group_pk)
                 action_request(
                     actor=None,
                     integration=integration,
                     action_type=MEMBERS,
-                    target_group=group,
+                    target_group=groups[group_pk],
                     parameters={op: sorted(members)},
                     cause=_first_cause(members),
                 )
-    now = timezone.now()
-    for (person_pk, group_pk), mapping_ids in wanted.grants.items():
-        Grant.objects.update_or_create(
-            person_id=person_pk, group_id=group_pk, defaults={"mapping_ids": list(mapping_ids), "granted_at": now}
-        )
+    # One statement each: a burst's grants are written together, and ended together.
+    Grant.objects.bulk_create(
+        [
+            Grant(person_id=person_pk, group_id=group_pk, mapping_ids=list(mapping_ids))
+            for (person_pk, group_pk), mapping_ids in wanted.grants.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["person", "group"],
+        update_fields=["mapping_ids"],
+    )
+    ended = Q()
     for person_pk, group_pk in wanted.ungrants - set(wanted.grants):
-        Grant.objects.filter(person_id=person_pk, group_id=group_pk).delete()
+        ended |= Q(person_id=person_pk, group_id=group_pk)
+    if ended:
+        Grant.objects.filter(ended).delete()
     return counts
 
 
