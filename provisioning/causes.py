@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from console.core.display import when_text
 from integrations.explain import Membership, Why
@@ -35,11 +35,8 @@ class CauseView:
 
 
 def lifecycle_url(integration_id: int) -> str:
-    """The integration's lifecycle tab (the policy and its mappings), or its page without one."""
-    try:
-        return reverse("lifecycle_tab", args=[integration_id])
-    except NoReverseMatch:
-        return reverse("integration_detail", args=[integration_id]) + "?tab=lifecycle"
+    """The integration's lifecycle tab: the policy and its mappings."""
+    return reverse("lifecycle_tab", args=[integration_id])
 
 
 def cause_text(action: Action) -> str:
