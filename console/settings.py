@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "integrations",
     "provisioning",
     "lifecycle",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [

@@ -48,6 +48,7 @@ from integrations.extraction.storage import (
 )
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimClientError, resource_problem, sampled
+from integrations.signals import extraction_succeeded
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -185,6 +186,8 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
     ):
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)
+    if run.status == ExtractionRun.Status.SUCCEEDED:
+        extraction_succeeded.send(sender=Integration, run=run)
     return run
 
 

@@ -16,6 +16,7 @@ PACKAGES = [
     "integrations",
     "provisioning",
     "lifecycle",
+    "reconciliation",
 ]
 
 
@@ -51,5 +52,6 @@ def test_the_core_imports_no_app_and_the_console_no_app_above_it() -> None:
     imports = _imports()
     assert imports["console.core"] == set()
     for package in ("console.core", "console.audit", "console.accounts", "console.scim", "console.web"):
-        assert not imports[package] & {"integrations", "provisioning", "lifecycle"}, package
+        assert not imports[package] & {"integrations", "provisioning", "lifecycle", "reconciliation"}, package
     assert "lifecycle" not in imports["integrations"] | imports["provisioning"]
+    assert "reconciliation" not in imports["integrations"] | imports["provisioning"] | imports["lifecycle"]
