@@ -57,7 +57,11 @@ class DriftItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["integration", "category", "key"], name="drift_item_unique"),
         ]
-        indexes = [models.Index(fields=["integration", "category", "id"], name="drift_item_keyset_idx")]
+        indexes = [
+            models.Index(fields=["integration", "category", "id"], name="drift_item_keyset_idx"),
+            # The Drift tab's "since" sort, one index range per page.
+            models.Index(fields=["integration", "first_seen_at", "id"], name="drift_item_since_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.category} {self.key}"

@@ -342,6 +342,20 @@ EXPECTED = [
     ("operator", "POST", "/integrations/{integration}/lifecycle/mappings/{mapping}/delete/", "forbidden"),
     ("admin", "GET", "/integrations/{integration}/lifecycle/", "allowed"),
     ("anonymous", "GET", "/integrations/{integration}/lifecycle/", "unauthenticated"),
+    # The drift report: read with the view permission, a computation asked for by integration managers.
+    ("viewer", "GET", "/integrations/{integration}/drift/", "allowed"),
+    ("viewer", "POST", "/integrations/{integration}/drift/check/", "forbidden"),
+    ("operator", "POST", "/integrations/{integration}/drift/check/", "forbidden"),
+    ("admin", "POST", "/integrations/{integration}/drift/check/", "allowed"),
+    ("no-role", "GET", "/integrations/{integration}/drift/", "forbidden"),
+    ("anonymous", "GET", "/integrations/{integration}/drift/", "unauthenticated"),
+    ("viewer", "GET", "/api/v1/integrations/{integration}/drift/", "allowed"),
+    ("viewer", "GET", "/api/v1/integrations/{integration}/drift/runs/", "allowed"),
+    ("viewer", "POST", "/api/v1/integrations/{integration}/drift/compute/", "forbidden"),
+    ("operator", "POST", "/api/v1/integrations/{integration}/drift/compute/", "forbidden"),
+    ("admin", "POST", "/api/v1/integrations/{integration}/drift/compute/", "allowed"),
+    ("no-role", "GET", "/api/v1/integrations/{integration}/drift/", "forbidden"),
+    ("anonymous", "GET", "/api/v1/integrations/{integration}/drift/runs/", "unauthenticated"),
 ]
 
 
