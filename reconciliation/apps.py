@@ -16,7 +16,9 @@ class ReconciliationConfig(AppConfig):
         # The Drift tab of an integration's pages, its counts on the integration's overview and
         # on the dashboard (integrations and the console know nothing of reconciliation).
         register_panel("integration.tabs", template="reconciliation/tab_link.html", context=_tab, order=60)
-        register_panel("integration.detail", template="reconciliation/panel_integration.html", context=_panel, order=60)
+        register_panel(
+            "integration.detail", template="reconciliation/panel_integration.html", context=_panel, order=110
+        )
         register_panel("dashboard.main", template="reconciliation/dashboard_panel.html", context=_dashboard, order=26)
 
 

@@ -72,8 +72,13 @@ def differs_html(item: DriftItem) -> SafeString:
 
 def since_html(item: DriftItem) -> SafeString:
     """How long ago, then the exact time."""
-    ago = timesince(item.first_seen_at, timezone.now(), depth=1)
-    return format_html("{} ago<br><small>{}</small>", ago, when(item.first_seen_at))
+    now = timezone.now()
+    ago = (
+        "just now"
+        if (now - item.first_seen_at).total_seconds() < 60
+        else f"{timesince(item.first_seen_at, now, depth=1)} ago"
+    )
+    return format_html("{}<br><small>{}</small>", ago, when(item.first_seen_at))
 
 
 def _account_name(item: DriftItem) -> str:
