@@ -47,7 +47,9 @@ def drift_tab(request: HttpRequest, pk: int) -> HttpResponseBase:
         "breadcrumbs": integration_crumbs(integration, ("Drift", None)),
         "category": category if category in DriftCategory.values else "",
     }
-    if request.GET.get("as") not in ("csv", "json"):
+    htmx = getattr(request, "htmx", None)
+    only_table = request.GET.get("as") in ("csv", "json") or (htmx and htmx.target == "table-region")
+    if not only_table:  # the counts and the chart stand outside the table's region
         context.update(drift_summary(integration), chart=drift_chart(integration))
     return render_table(
         request,

@@ -387,3 +387,17 @@ def test_the_schema_documents_the_drift_endpoints(admin: Person, api_client_for:
     } <= set(paths)
     parameters = {p["name"] for p in paths["/api/v1/integrations/{id}/drift/"]["get"]["parameters"]}
     assert {"category", "cursor", "page_size", "ordering"} <= parameters
+
+
+def test_an_htmx_page_of_the_table_reads_only_the_table(
+    integration: Integration, world: dict[str, Any], admin_client: Client
+) -> None:
+    response = admin_client.get(
+        f"/integrations/{integration.pk}/drift/?category=orphan",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="table-region",
+    )
+    html = response.content.decode()
+    assert "stray" in html
+    assert "<html" not in html
+    assert "drift-summary" not in html
