@@ -19,7 +19,16 @@ from console.accounts.models import Person
 from console.audit.services import audit_record
 from console.core.errors import InvalidInput
 from lifecycle.models import LifecyclePolicy, PolicyMode
-from reconciliation.models import AUTO_ELIGIBLE, AutoRemediation, DriftCategory, DriftItem, DriftRun, Plan
+from provisioning.models import IN_FLIGHT_STATES
+from reconciliation.models import (
+    AUTO_ELIGIBLE,
+    AutoRemediation,
+    DriftCategory,
+    DriftItem,
+    DriftRun,
+    Plan,
+    PlanItem,
+)
 from reconciliation.plans import categories_from, plan_apply, plan_create
 
 logger = logging.getLogger(__name__)
@@ -77,7 +86,14 @@ def auto_remediate(drift_run: DriftRun) -> Plan | None:
     if not categories or not DriftItem.objects.filter(integration=integration, category__in=categories).exists():
         return None
     plan = plan_create(actor=None, integration=integration, categories=categories, automatic=True)
-    open_items = [row.pk for row in plan.items.filter(problem="")]
+    # An earlier plan's action for the same drift, still in flight (held for approval, queued):
+    # asked for once, not again after every computation.
+    busy = set(
+        PlanItem.objects.filter(
+            plan__integration=integration, category__in=categories, action__state__in=IN_FLIGHT_STATES
+        ).values_list("category", "key")
+    )
+    open_items = [row.pk for row in plan.items.filter(problem="") if (row.category, row.key) not in busy]
     if open_items:
         plan_apply(actor=None, plan=plan, item_ids=open_items)
     return plan

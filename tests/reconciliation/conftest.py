@@ -51,7 +51,7 @@ class World:
     people: dict[str, Person]
     accounts: dict[str, TargetUser]
     engineering: TargetGroup
-    drift: dict[str, DriftItem]
+    drift: dict[DriftCategory, DriftItem]
 
     def server_user(self, user_name: str) -> dict[str, Any] | None:
         found = self.peer.http.get("/Users", params={"filter": f'userName eq "{user_name}"'}).json()
@@ -73,8 +73,8 @@ def world(
     make_person: Callable[..., Person],
 ) -> World:
     """Accounts ada, bob, carol, dan (nobody's) and eve (deactivated) in the application, ada in
-    Engineering (no limit by share of the accounts); people ada, bob (a leaver), carol, eve and erin (no account yet); one drift item
-    of each category."""
+    Engineering (no mass-change limit by share of the accounts); people ada, bob (a leaver),
+    carol, eve and erin (no account yet); one drift item of each category."""
     app.mass_change_max_percent = 100  # five accounts: one deprovision is 20 % of them
     app.save()
     made = {name: peer.user(name) for name in ("ada", "bob", "carol", "dan")}
@@ -101,7 +101,9 @@ def world(
         DriftCategory.SHOULD_BE_ACTIVE: make_drift(
             app, DriftCategory.SHOULD_BE_ACTIVE, account=accounts["eve"], person=people["eve"]
         ),
-        DriftCategory.ATTRIBUTE: make_drift(app, DriftCategory.ATTRIBUTE, account=accounts["ada"], person=people["ada"]),
+        DriftCategory.ATTRIBUTE: make_drift(
+            app, DriftCategory.ATTRIBUTE, account=accounts["ada"], person=people["ada"]
+        ),
         DriftCategory.MISSING_MEMBERSHIP: make_drift(
             app,
             DriftCategory.MISSING_MEMBERSHIP,

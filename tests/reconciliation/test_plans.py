@@ -12,7 +12,7 @@ from console.audit.models import AuditEvent
 from provisioning.batches import batch_undo
 from provisioning.execution import action_execute
 from provisioning.models import Action, ActionState, Batch
-from reconciliation.models import DriftCategory, PlanItem
+from reconciliation.models import DriftCategory, Plan, PlanItem
 from reconciliation.plans import plan_apply, plan_create
 from tests.reconciliation.conftest import World, make_drift
 
@@ -23,7 +23,7 @@ def approver(make_person: Callable[..., Person]) -> Person:
     return make_person("approver", roles=["admin"])
 
 
-def _item(plan: object, category: str) -> PlanItem:
+def _item(plan: Plan, category: str) -> PlanItem:
     return PlanItem.objects.get(plan=plan, category=category)
 
 
@@ -56,7 +56,8 @@ def test_a_plan_has_one_item_per_drift_item_with_the_requests_the_executor_would
     assert writes("should_be_inactive")[0]["path"] == f"Users/{bob}"
     assert {"op": "replace", "path": "active", "value": False} in writes("should_be_inactive")[0]["body"]["Operations"]
     eve = writes("should_be_active")
-    assert eve and eve[0]["path"] == f"Users/{world.accounts['eve'].remote_id}"  # the re-hire reactivates eve's
+    assert eve
+    assert eve[0]["path"] == f"Users/{world.accounts['eve'].remote_id}"
     add = writes("missing_membership")
     assert [(r["method"], r["path"]) for r in add] == [("PATCH", f"Groups/{world.engineering.remote_id}")]
     assert add[0]["body"]["Operations"][0]["op"] == "add"
@@ -72,8 +73,10 @@ def test_two_ticked_items_request_exactly_their_actions_and_nothing_else(world: 
     assert Action.objects.count() == 2
     bob.refresh_from_db()
     carol.refresh_from_db()
-    assert bob.action is not None and carol.action is not None
-    assert bob.action.batch in batches and carol.action.batch in batches
+    assert bob.action is not None
+    assert carol.action is not None
+    assert bob.action.batch in batches
+    assert carol.action.batch in batches
     assert bob.action.cause["text"] == f"Plan {plan.pk}, should be inactive: bob left"
     assert "mapping 4: team Sales → Engineering" in carol.action.cause["text"]
     for action in Action.objects.all():
@@ -207,10 +210,12 @@ def test_the_plan_page_lists_items_by_category_with_their_requests_as_json(world
     made = admin_client.post(f"/integrations/{world.app.pk}/plans/new/", {"category": ["missing", "orphan"]})
     assert made.status_code == 302
     page = admin_client.get(made["Location"]).content.decode()
-    assert "Missing account" in page and "Orphan account" in page
+    assert "Missing account" in page
+    assert "Orphan account" in page
     assert "POST Users" in page
     assert '  "userName": "erin",\n' in page  # the body as indented JSON
     assert "never an orphan's delete" in page
     assert "requests/s" in page
     listing = admin_client.get(f"/integrations/{world.app.pk}/plans/").content.decode()
-    assert "Plan " in listing and "Make a plan" in listing
+    assert "Plan " in listing
+    assert "Make a plan" in listing
