@@ -77,8 +77,8 @@ OBJECT_FOR_ARGUMENT = {
     ("teams", "pk"): "team",
     ("lifecycle-policies", "pk"): "lifecycle_policy",
     ("birthright-mappings", "pk"): "mapping",
-    ("mappings", "mapping_pk"): "mapping",
-    ("plans", "plan"): "plan",  # /integrations/<pk>/plans/<plan>/…  # /integrations/<pk>/lifecycle/mappings/<mapping_pk>/…
+    ("mappings", "mapping_pk"): "mapping",  # /integrations/<pk>/lifecycle/mappings/<mapping_pk>/…
+    ("plans", "plan"): "plan",  # /integrations/<pk>/plans/<plan>/…
     ("Schemas", "schema_id"): "schema_id",
     ("ResourceTypes", "type_id"): "type_id",
     ("", "path"): "unknown_scim_path",  # /scim/v2/<anything else>
