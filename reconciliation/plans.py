@@ -261,8 +261,12 @@ def plan_hold(integration: Integration, counts: dict[str, int]) -> str:
     return ""
 
 
-def plan_categories(plan: Plan) -> list[dict[str, Any]]:
-    """The items by category, each with its state, for the page and the API."""
+# The items a plan's page shows of each category; "all of a category" applies the rest too.
+ROWS_SHOWN = 200
+
+
+def plan_categories(plan: Plan, shown: int | None = None) -> list[dict[str, Any]]:
+    """The items by category, each with its state (the first ``shown`` of each, when given)."""
     items = list(plan.items.select_related("plan", "action", "action__batch").order_by("category", "id"))
     stale = stale_ids(items)
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -273,7 +277,8 @@ def plan_categories(plan: Plan) -> list[dict[str, Any]]:
             "category": category,
             "label": DriftCategory(category).label,
             "remedy": REMEDY_WORDS[DriftCategory(category)],
-            "rows": grouped[category],
+            "rows": grouped[category][:shown] if shown is not None else grouped[category],
+            "total": len(grouped[category]),
             "open": sum(1 for row in grouped[category] if row["state"] == "open"),
         }
         for category in DriftCategory.values

@@ -21,10 +21,11 @@ from console.core.tables import Column, Table, render_table
 from integrations.models import Integration
 from integrations.views import integration_crumbs
 from lifecycle.models import LifecyclePolicy
-from provisioning.models import ActionType
+from provisioning.models import ActionType, Batch
 from reconciliation.auto import auto_remediation_set
 from reconciliation.models import DriftCategory, Plan
 from reconciliation.plans import (
+    ROWS_SHOWN,
     plan_apply,
     plan_categories,
     plan_create,
@@ -115,7 +116,7 @@ def _plan(pk: int, plan: int) -> Plan:
 def plan_detail(request: HttpRequest, pk: int, plan: int) -> HttpResponse:
     found = _plan(pk, plan)
     integration = found.integration
-    categories = plan_categories(found)
+    categories = plan_categories(found, shown=ROWS_SHOWN)
     context: dict[str, Any] = {
         "integration": integration,
         "plan": found,
@@ -124,10 +125,7 @@ def plan_detail(request: HttpRequest, pk: int, plan: int) -> HttpResponse:
         "duration": plan_duration(found),
         "hold": plan_hold_if_all_applied(found),
         "open": sum(c["open"] for c in categories),
-        "batches": sorted(
-            {row["item"].action.batch for c in categories for row in c["rows"] if row["item"].action_id} - {None},
-            key=lambda b: b.pk,
-        ),
+        "batches": Batch.objects.filter(actions__plan_item__plan=found).distinct().order_by("id"),
         "tab": "drift",
         "delete_type": ActionType.DELETE_IDENTITY.value,
         "breadcrumbs": integration_crumbs(

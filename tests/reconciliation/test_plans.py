@@ -219,3 +219,35 @@ def test_the_plan_page_lists_items_by_category_with_their_requests_as_json(world
     listing = admin_client.get(f"/integrations/{world.app.pk}/plans/").content.decode()
     assert "Plan " in listing
     assert "Make a plan" in listing
+
+
+def test_the_plan_page_reads_a_few_queries_however_many_items(
+    world: World,
+    approver: Person,
+    admin_client: Client,
+    django_assert_max_num_queries: Callable,
+) -> None:
+    for name in ("bob", "dan", "eve"):
+        make_drift(world.app, DriftCategory.MISSING_MEMBERSHIP, account=world.accounts[name], group=world.engineering)
+    plan = plan_create(actor=approver, integration=world.app)
+    assert plan.items.count() == 10
+    plan_apply(actor=approver, plan=plan, categories=["missing_membership"])
+    with django_assert_max_num_queries(17):  # the plan, its items, open drift, limits, the page: none per item
+        page = admin_client.get(f"/integrations/{world.app.pk}/plans/{plan.pk}/")
+    assert page.status_code == 200
+
+
+def test_a_big_category_shows_its_first_items_and_its_tick_applies_them_all(
+    world: World, approver: Person, admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("reconciliation.views.ROWS_SHOWN", 1)
+    for name in ("bob", "dan"):
+        make_drift(world.app, DriftCategory.MISSING_MEMBERSHIP, account=world.accounts[name], group=world.engineering)
+    plan = plan_create(actor=approver, integration=world.app, categories=["missing_membership"])
+    page = admin_client.get(f"/integrations/{world.app.pk}/plans/{plan.pk}/").content.decode()
+    assert "3 in all: the first 1 are shown" in page
+    applied = admin_client.post(
+        f"/integrations/{world.app.pk}/plans/{plan.pk}/apply/", {"category": "missing_membership", "confirm": "done"}
+    )
+    assert applied.status_code == 302
+    assert Action.objects.count() == 3
