@@ -29,7 +29,7 @@ from reconciliation.models import (
     Plan,
     PlanItem,
 )
-from reconciliation.plans import categories_from, plan_apply, plan_create
+from reconciliation.plans import categories_from, in_flight, plan_apply, plan_create, remedy, remedy_key
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +83,27 @@ def auto_remediate(drift_run: DriftRun) -> Plan | None:
     if policy is None or policy.mode != PolicyMode.ON or integration.archived_at is not None:
         return None
     categories = [c for c in auto_categories(policy) if c in AUTO_ELIGIBLE]
-    if not categories or not DriftItem.objects.filter(integration=integration, category__in=categories).exists():
+    if not categories:
         return None
-    plan = plan_create(actor=None, integration=integration, categories=categories, automatic=True)
     # An earlier plan's action for the same drift, still in flight (held for approval, queued):
-    # asked for once, not again after every computation.
+    # asked for once, not again (nor planned again) after every computation.
     busy = set(
         PlanItem.objects.filter(
             plan__integration=integration, category__in=categories, action__state__in=IN_FLIGHT_STATES
         ).values_list("category", "key")
     )
-    open_items = [row.pk for row in plan.items.filter(problem="") if (row.category, row.key) not in busy]
+    drift = list(
+        DriftItem.objects.filter(integration=integration, category__in=categories).select_related(
+            "person", "target_user", "target_user__owner", "group"
+        )
+    )
+    # Or an action in flight already does what the remedy would, whoever asked for it.
+    doing = in_flight(integration)
+    busy |= {(item.category, item.key) for item in drift if remedy_key(**remedy(integration, item)) in doing}
+    if not {(item.category, item.key) for item in drift} - busy:
+        return None
+    plan = plan_create(actor=None, integration=integration, categories=categories, automatic=True, skip=busy)
+    open_items = [row.pk for row in plan.items.filter(problem="")]
     if open_items:
         plan_apply(actor=None, plan=plan, item_ids=open_items)
     return plan

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import transaction
@@ -30,7 +30,7 @@ from console.core.errors import ConsoleError, InvalidInput, Refused
 from integrations.catalog import per_second
 from integrations.models import Integration
 from provisioning.batches import mass_change_reason
-from provisioning.models import ActionType, Batch
+from provisioning.models import IN_FLIGHT_STATES, Action, ActionType, Batch
 from provisioning.planning import duration_text, plan_for
 from provisioning.services import (
     Cause,
@@ -142,14 +142,20 @@ def plan_create(
     categories: list[str] | None = None,
     request: HttpRequest | Request | None = None,
     automatic: bool = False,
+    skip: set[tuple[str, str]] | None = None,
 ) -> Plan:
-    """A plan of the integration's open drift in these categories (all by default); sends nothing."""
+    """A plan of the integration's open drift in these categories (all by default); sends nothing.
+
+    ``skip``: the (category, key) of drift items left out (auto-remediation's, already asked for).
+    """
     chosen = categories_from(categories)
-    items = list(
-        DriftItem.objects.filter(integration=integration, category__in=chosen)
+    items = [
+        item
+        for item in DriftItem.objects.filter(integration=integration, category__in=chosen)
         .select_related("person", "target_user", "target_user__owner", "group")
         .order_by("category", "id")
-    )
+        if not skip or (item.category, item.key) not in skip
+    ]
     latest = integration.drift_runs.order_by("-started_at", "-id").first()
     with transaction.atomic():
         plan = Plan.objects.create(
@@ -180,6 +186,47 @@ def plan_create(
             },
         )
     return plan
+
+
+# --- what is already being done ------------------------------------------------------------------
+
+
+def in_flight(integration: Integration) -> set[tuple[Any, ...]]:
+    """What the integration's actions in flight (waiting, queued, running) already do, whoever
+    asked for them (lifecycle automation's leaver deprovision, an admin's sync, a plan): keys
+    as ``remedy_key`` makes them. One query."""
+    busy: set[tuple[Any, ...]] = set()
+    for action in Action.objects.filter(integration=integration, state__in=IN_FLIGHT_STATES).only(
+        "action_type", "person_id", "target_user_id", "target_group_id", "parameters"
+    ):
+        if action.action_type == SYNC and action.person_id:
+            busy.add((SYNC, action.person_id))
+        elif action.action_type in (DEPROVISION, DELETE) and action.target_user_id:
+            busy.add((DEPROVISION, action.target_user_id))
+        elif action.action_type == MEMBERS and action.target_group_id:
+            for op in ("add", "remove"):
+                for remote_id in (action.parameters or {}).get(op) or []:
+                    busy.add((op, action.target_group_id, str(remote_id)))
+    return busy
+
+
+def remedy_key(
+    *,
+    action_type: str,
+    person: Any = None,
+    target_user: Any = None,
+    target_group: Any = None,
+    parameters: dict[str, Any] | None = None,
+) -> tuple[Any, ...]:
+    """What an action does, as ``in_flight`` keys it (a deprovision and a delete alike)."""
+    if action_type == SYNC:
+        return (SYNC, getattr(person, "pk", None))
+    if action_type in (DEPROVISION, DELETE):
+        return (DEPROVISION, getattr(target_user, "pk", None))
+    for op, members in (parameters or {}).items():
+        if members:
+            return (op, getattr(target_group, "pk", None), str(members[0]))
+    return (action_type,)
 
 
 # --- what a plan says --------------------------------------------------------------------------
@@ -216,31 +263,53 @@ def plan_duration(plan: Plan) -> dict[str, Any]:
     }
 
 
-def stale_ids(items: Iterable[PlanItem]) -> set[int]:
-    """The items whose drift was resolved since the plan was made (no open drift item with the
-    same category and key): their action is no longer wanted. One query."""
-    rows = list(items)
+STALE = "stale: the drift was resolved since the plan was made"
+IN_FLIGHT = "already being done: an action in flight does it"
+
+
+def blocked_items(items: Iterable[PlanItem]) -> dict[int, str]:
+    """The items not applied yet that must not be, and why: stale (their drift was resolved since
+    the plan was made: no open drift item with the same category and key), or already being done
+    by an action in flight (lifecycle automation's, someone's, an earlier plan's). Two queries."""
+    rows = [row for row in items if row.action_id is None]
     if not rows:
-        return set()
-    integration_id = rows[0].plan.integration_id
+        return {}
+    integration = rows[0].plan.integration
     wanted = Q()
     for row in rows:
         wanted |= Q(category=row.category, key=row.key)
     open_keys = set(
-        DriftItem.objects.filter(integration_id=integration_id).filter(wanted).values_list("category", "key")
+        DriftItem.objects.filter(integration_id=integration.pk).filter(wanted).values_list("category", "key")
     )
-    return {row.pk for row in rows if (row.category, row.key) not in open_keys}
+    doing = in_flight(integration)
+    blocked = {}
+    for row in rows:
+        if (row.category, row.key) not in open_keys:
+            blocked[row.pk] = STALE
+        elif _item_key(row) in doing:
+            blocked[row.pk] = IN_FLIGHT
+    return blocked
 
 
-def item_state(item: PlanItem, stale: set[int]) -> str:
-    """The item in words: applied (its action), stale, cannot be applied, or open."""
+def _item_key(item: PlanItem) -> tuple[Any, ...]:
+    """The item's action as ``in_flight`` keys it (by ids: no query)."""
+    if item.action_type == SYNC:
+        return (SYNC, item.person_id)
+    if item.action_type in (DEPROVISION, DELETE):
+        return (DEPROVISION, item.target_user_id)
+    for op, members in (item.parameters or {}).items():
+        if members:
+            return (op, item.target_group_id, str(members[0]))
+    return (item.action_type,)
+
+
+def item_state(item: PlanItem, blocked: Mapping[int, str]) -> str:
+    """The item in words: applied (its action), cannot be applied, stale, already being done, or open."""
     if item.action_id is not None:
         return "applied"
     if item.problem:
         return "cannot be applied"
-    if item.pk in stale:
-        return "stale: the drift was resolved since the plan was made"
-    return "open"
+    return blocked.get(item.pk, "open")
 
 
 def plan_hold(integration: Integration, counts: dict[str, int]) -> str:
@@ -268,7 +337,7 @@ ROWS_SHOWN = 200
 def plan_categories(plan: Plan, shown: int | None = None) -> list[dict[str, Any]]:
     """The items by category, each with its state (the first ``shown`` of each, when given)."""
     items = list(plan.items.select_related("plan", "action", "action__batch").order_by("category", "id"))
-    stale = stale_ids(items)
+    stale = blocked_items(items)
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in items:
         grouped[item.category].append({"item": item, "state": item_state(item, stale)})
@@ -289,7 +358,7 @@ def plan_categories(plan: Plan, shown: int | None = None) -> list[dict[str, Any]
 def plan_hold_if_all_applied(plan: Plan) -> str:
     """What the page says before the apply: whether applying every open item would be held."""
     items = list(plan.items.select_related("plan").filter(action__isnull=True, problem=""))
-    stale = stale_ids(items)
+    stale = blocked_items(items)
     counts: dict[str, int] = defaultdict(int)
     for item in items:
         if item.pk not in stale:
@@ -314,7 +383,7 @@ def _selected(plan: Plan, item_ids: Any, categories: Any) -> list[PlanItem]:
         if unknown:
             raise InvalidInput(f"Not items of plan {plan.pk}: {', '.join(map(str, unknown[:10]))}.", field="items")
         chosen = [found[i] for i in sorted(set(item_ids))]
-        stale = stale_ids(chosen)
+        stale = blocked_items(chosen)
         problems = []
         for row in chosen:
             state = item_state(row, stale)
@@ -332,7 +401,7 @@ def _selected(plan: Plan, item_ids: Any, categories: Any) -> list[PlanItem]:
             "Orphans are deleted only when an approver ticks each one: name those items in items, not by category.",
             field="categories",
         )
-    stale = stale_ids(rows)
+    stale = blocked_items(rows)
     rows = [row for row in rows if row.pk not in stale]
     if not rows:
         raise InvalidInput("Nothing to apply: no open item in those categories.", field="categories")

@@ -26,13 +26,13 @@ from reconciliation.auto import auto_remediation_set
 from reconciliation.models import DriftCategory, Plan
 from reconciliation.plans import (
     ROWS_SHOWN,
+    blocked_items,
     plan_apply,
     plan_categories,
     plan_create,
     plan_duration,
     plan_hold_if_all_applied,
     plans_of,
-    stale_ids,
 )
 
 
@@ -145,7 +145,7 @@ def _ticked(found: Plan, request: HttpRequest) -> list[int]:
     whole = [c for c in request.POST.getlist("category") if c in DriftCategory.values]
     if whole:
         rows = list(found.items.select_related("plan").filter(category__in=whole, action__isnull=True, problem=""))
-        stale = stale_ids(rows)
+        stale = blocked_items(rows)
         ids |= {row.pk for row in rows if not row.deletes and row.pk not in stale}
     return sorted(ids)
 

@@ -37,7 +37,7 @@ class PlanItemSerializer(serializers.ModelSerializer[PlanItem]):
         ]
 
     def get_state(self, item: PlanItem) -> str:
-        return item_state(item, self.context.get("stale", set()))
+        return item_state(item, self.context.get("stale", {}))
 
     def get_batch(self, item: PlanItem) -> int | None:
         return item.action.batch_id if item.action is not None else None

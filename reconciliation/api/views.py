@@ -30,7 +30,7 @@ from reconciliation.api.serializers import (
 )
 from reconciliation.auto import ORPHANS_NOT_ELIGIBLE, auto_categories, auto_remediation_set
 from reconciliation.models import AUTO_ELIGIBLE, Plan
-from reconciliation.plans import plan_apply, plan_create, stale_ids
+from reconciliation.plans import blocked_items, plan_apply, plan_create
 
 
 def _body(request: Request) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def _detail(plan: Plan) -> dict[str, Any]:
     items = list(plan.items.select_related("plan", "action").order_by("category", "id"))
     return {
         **PlanSerializer(plan).data,
-        "items": PlanItemSerializer(items, many=True, context={"stale": stale_ids(items)}).data,
+        "items": PlanItemSerializer(items, many=True, context={"stale": blocked_items(items)}).data,
     }
 
 

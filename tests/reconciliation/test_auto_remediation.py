@@ -11,6 +11,7 @@ from console.accounts.models import Person
 from console.audit.models import AuditEvent
 from lifecycle.models import LifecyclePolicy, PolicyMode
 from provisioning.models import Action
+from provisioning.services import action_request
 from reconciliation.auto import auto_remediation_set
 from reconciliation.models import AutoRemediation, DriftRun, Plan
 from reconciliation.signals import drift_computed
@@ -64,8 +65,9 @@ def test_auto_remediation_goes_through_the_mass_change_limit(world: World, admin
     assert action.state == "pending_approval"
     assert action.batch is not None
     assert "mass change" in action.batch.held_reason
-    _computed(world)  # the drift is still there, its action still waits: not asked for again
+    _computed(world)  # the drift is still there, its action still waits: not asked for (nor planned) again
     assert Action.objects.count() == 1
+    assert Plan.objects.count() == 1
 
 
 def test_the_api_shows_and_sets_it_and_refuses_orphans(
@@ -106,3 +108,19 @@ def test_the_lifecycle_tab_shows_and_edits_it(world: World, admin_client: Client
     refused = admin_client.post(f"/integrations/{world.app.pk}/auto-remediation/", {"category": ["orphan"]})
     assert refused.status_code == 302
     assert AutoRemediation.objects.get().categories == ["should_be_active"]
+
+
+def test_drift_an_action_in_flight_already_resolves_is_not_asked_for_again(world: World, admin: Person) -> None:
+    policy = LifecyclePolicy.objects.create(integration=world.app, mode=PolicyMode.ON, all_active_people=True)
+    auto_remediation_set(actor=admin, policy=policy, categories=["should_be_inactive", "missing"])
+    leaver = action_request(  # lifecycle automation's deprovision of bob, waiting for approval
+        actor=None,
+        integration=world.app,
+        action_type="DEPROVISION_IDENTITY",
+        target_user=world.accounts["bob"],
+        hold="held for the test",
+    )
+    _computed(world)
+    assert list(Action.objects.exclude(pk=leaver.pk).values_list("action_type", "subject")) == [
+        ("SYNC_IDENTITIES", "erin")
+    ]

@@ -12,6 +12,7 @@ from console.audit.models import AuditEvent
 from provisioning.batches import batch_undo
 from provisioning.execution import action_execute
 from provisioning.models import Action, ActionState, Batch
+from provisioning.services import action_request
 from reconciliation.models import DriftCategory, Plan, PlanItem
 from reconciliation.plans import plan_apply, plan_create
 from tests.reconciliation.conftest import World, make_drift
@@ -232,7 +233,7 @@ def test_the_plan_page_reads_a_few_queries_however_many_items(
     plan = plan_create(actor=approver, integration=world.app)
     assert plan.items.count() == 10
     plan_apply(actor=approver, plan=plan, categories=["missing_membership"])
-    with django_assert_max_num_queries(17):  # the plan, its items, open drift, limits, the page: none per item
+    with django_assert_max_num_queries(21):  # the plan, its items, open drift, limits, the page: none per item
         page = admin_client.get(f"/integrations/{world.app.pk}/plans/{plan.pk}/")
     assert page.status_code == 200
 
@@ -251,3 +252,25 @@ def test_a_big_category_shows_its_first_items_and_its_tick_applies_them_all(
     )
     assert applied.status_code == 302
     assert Action.objects.count() == 3
+
+
+def test_an_item_an_action_in_flight_already_does_says_so_and_is_not_sent_twice(
+    world: World, approver: Person, admin_client: Client
+) -> None:
+    plan = plan_create(actor=approver, integration=world.app, categories=["should_be_inactive", "missing"])
+    leaver = action_request(  # lifecycle automation's deprovision of bob, waiting for approval
+        actor=None,
+        integration=world.app,
+        action_type="DEPROVISION_IDENTITY",
+        target_user=world.accounts["bob"],
+        hold="held for the test",
+    )
+    detail = admin_client.get(f"/api/v1/integrations/{world.app.pk}/plans/{plan.pk}/").json()
+    states = {i["category"]: i["state"] for i in detail["items"]}
+    assert states == {"should_be_inactive": "already being done: an action in flight does it", "missing": "open"}
+    url = f"/api/v1/integrations/{world.app.pk}/plans/{plan.pk}/apply/"
+    bob = _item(plan, "should_be_inactive").pk
+    assert admin_client.post(url, {"items": [bob]}, content_type="application/json").status_code == 400
+    applied = admin_client.post(url, {"categories": ["should_be_inactive", "missing"]}, content_type="application/json")
+    assert applied.status_code == 201
+    assert list(Action.objects.exclude(pk=leaver.pk).values_list("subject", flat=True)) == ["erin"]
