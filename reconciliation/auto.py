@@ -102,8 +102,18 @@ def auto_remediate(drift_run: DriftRun) -> Plan | None:
     busy |= {(item.category, item.key) for item in drift if remedy_key(**remedy(integration, item)) in doing}
     if not {(item.category, item.key) for item in drift} - busy:
         return None
-    plan = plan_create(actor=None, integration=integration, categories=categories, automatic=True, skip=busy)
-    open_items = [row.pk for row in plan.items.filter(problem="")]
-    if open_items:
+    with transaction.atomic():
+        plan = plan_create(actor=None, integration=integration, categories=categories, automatic=True, skip=busy)
+        problems = list(plan.items.exclude(problem="").values_list("subject", "problem")[:10])
+        open_items = [row.pk for row in plan.items.filter(problem="")]
+        if not open_items:
+            # Nothing it could ask for (each item says why): no plan kept, or one would pile up
+            # after every computation; the reason is logged.
+            transaction.set_rollback(True)
+            logger.warning(
+                "auto-remediation found nothing it could request",
+                extra={"integration": integration.pk, "problems": problems},
+            )
+            return None
         plan_apply(actor=None, plan=plan, item_ids=open_items)
     return plan

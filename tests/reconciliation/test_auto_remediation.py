@@ -124,3 +124,14 @@ def test_drift_an_action_in_flight_already_resolves_is_not_asked_for_again(world
     assert list(Action.objects.exclude(pk=leaver.pk).values_list("action_type", "subject")) == [
         ("SYNC_IDENTITIES", "erin")
     ]
+
+
+def test_drift_nothing_could_be_requested_for_leaves_no_plan_behind(world: World, admin: Person) -> None:
+    policy = LifecyclePolicy.objects.create(integration=world.app, mode=PolicyMode.ON, all_active_people=True)
+    auto_remediation_set(actor=admin, policy=policy, categories=["missing"])
+    world.app.provisioning_enabled = False  # every action would be refused
+    world.app.save()
+    _computed(world)
+    _computed(world)
+    assert not Plan.objects.exists()
+    assert not Action.objects.exists()
