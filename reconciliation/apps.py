@@ -11,7 +11,7 @@ class ReconciliationConfig(AppConfig):
 
     def ready(self) -> None:
         from console.core.slots import register_panel
-        from reconciliation import receivers  # noqa: F401 - connects the extraction signal
+        from reconciliation import receivers  # noqa: F401 - connects the extraction and drift signals
 
         # The Drift tab of an integration's pages, its counts on the integration's overview and
         # on the dashboard (integrations and the console know nothing of reconciliation).
@@ -20,6 +20,10 @@ class ReconciliationConfig(AppConfig):
             "integration.detail", template="reconciliation/panel_integration.html", context=_panel, order=110
         )
         register_panel("dashboard.main", template="reconciliation/dashboard_panel.html", context=_dashboard, order=26)
+        # "Make a plan" on the drift tab, and auto-remediation on the Lifecycle tab (lifecycle
+        # knows nothing of reconciliation).
+        register_panel("reconciliation.drift_actions", template="reconciliation/make_plan.html", context=_make_plan)
+        register_panel("lifecycle.policy", template="reconciliation/auto_remediation.html", context=_auto, order=10)
 
 
 def _tab(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
@@ -51,3 +55,27 @@ def _dashboard(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
 
     rows = open_drift_per_integration()
     return {"drift_rows": rows, "drift_total": sum(row.total for row in rows)}
+
+
+def _make_plan(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from reconciliation.models import DriftCategory
+
+    if page.get("integration") is None:
+        return None
+    return {"categories": DriftCategory.choices}
+
+
+def _auto(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from reconciliation.auto import ORPHANS_NOT_ELIGIBLE, auto_categories
+    from reconciliation.models import AUTO_ELIGIBLE, DriftCategory
+
+    if page.get("integration") is None:
+        return None
+    policy = page.get("policy")
+    chosen = auto_categories(policy)
+    return {
+        "auto_choices": [(c, DriftCategory(c).label, c in chosen) for c in AUTO_ELIGIBLE],
+        "auto_labels": [DriftCategory(c).label for c in chosen],
+        "auto_active": policy is not None and policy.mode == "on" and bool(chosen),
+        "orphans": ORPHANS_NOT_ELIGIBLE,
+    }

@@ -95,3 +95,108 @@ class DriftRun(models.Model):
 
     def __str__(self) -> str:
         return f"drift of {self.integration_id} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Plan(models.Model):
+    """The open drift of an integration turned into the actions that would resolve it.
+
+    Each ``PlanItem`` is one proposed action with the SCIM requests it would send (the real
+    executor's dry run). An approver applies the items they tick; applied items become
+    batches of ordinary actions (``reconciliation.plans``). A plan made by auto-remediation
+    has no ``created_by``.
+    """
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="plans")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    drift_run = models.ForeignKey(DriftRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="plans")
+    categories = models.JSONField(default=list, help_text="The drift categories the plan covers.")
+    automatic = models.BooleanField(default=False, help_text="Made and applied by auto-remediation.")
+    # The SCIM requests its items would send, and how long at the integration's rate limit then.
+    requests = models.PositiveIntegerField(default=0)
+    rate_per_second = models.FloatField(default=0)
+    burst = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["integration", "-id"], name="plan_integration_idx")]
+
+    def __str__(self) -> str:
+        return f"plan {self.pk} of {self.integration_id}"
+
+
+class PlanItem(models.Model):
+    """One proposed action of a plan: what it resolves, the action, and its requests."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="items")
+    # The drift item it resolves; kept by category and key too, so a plan says which one it was
+    # after the drift item is gone (resolved: the item is stale).
+    drift_item = models.ForeignKey(DriftItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    category = models.CharField(max_length=24, choices=DriftCategory.choices)
+    key = models.CharField(max_length=400)
+    rule = models.CharField(max_length=500, blank=True)
+    action_type = models.CharField(max_length=24)
+    subject = models.CharField(max_length=300)
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_user = models.ForeignKey(
+        TargetUser, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    target_group = models.ForeignKey(
+        TargetGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    parameters = models.JSONField(default=dict, blank=True, help_text="What the action is requested with.")
+    # [{"method", "path", "body"?, "note"?, "label"?}]: the requests of the executor's dry run.
+    requests = models.JSONField(default=list, blank=True)
+    problem = models.TextField(blank=True, help_text="Why the action cannot be requested (nothing to apply).")
+    action = models.OneToOneField(
+        "provisioning.Action", null=True, blank=True, on_delete=models.SET_NULL, related_name="plan_item"
+    )
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["plan", "category", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.action_type} {self.subject}"
+
+    @property
+    def action_label(self) -> str:
+        from provisioning.models import ActionType
+
+        return ActionType(self.action_type).label if self.action_type in ActionType.values else self.action_type
+
+    @property
+    def deletes(self) -> bool:
+        """A hard delete: applied only when an approver ticks this item itself."""
+        return self.action_type == "DELETE_IDENTITY"
+
+
+class AutoRemediation(models.Model):
+    """Which drift categories an integration's lifecycle policy resolves by itself.
+
+    Orphans are never eligible: an account nobody owns may be a service account or a
+    correlation the console got wrong, and its remedy removes access (or the account) for good.
+    """
+
+    policy = models.OneToOneField(
+        "lifecycle.LifecyclePolicy", on_delete=models.CASCADE, related_name="auto_remediation"
+    )
+    categories = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"auto-remediation of {self.policy_id}: {', '.join(self.categories) or 'none'}"
+
+
+# The categories auto-remediation may resolve (every one but orphans: see AutoRemediation).
+AUTO_ELIGIBLE = [c for c in DriftCategory.values if c != DriftCategory.ORPHAN]

@@ -31,7 +31,15 @@ document.addEventListener("change", (event) => {
       const page = region.querySelector("[data-select-page]");
       if (page) page.checked = box.checked;
     }
+  } else if (box.matches("[data-select-category]")) {
+    // A plan's "all of a category": its open items, never one an approver must tick alone (a delete).
+    const form = box.form || document;
+    form.querySelectorAll(`[data-row-select][data-category="${box.dataset.selectCategory}"]:not(:disabled):not([data-ticked-alone])`)
+      .forEach((row) => { row.checked = box.checked; });
   } else if (box.matches("[data-row-select]") && !box.checked) {
+    if (box.dataset.category && box.form) {  // one item unticked: no longer all of its category
+      box.form.querySelectorAll(`[data-select-category="${box.dataset.category}"]`).forEach((all) => { all.checked = false; });
+    }
     const region = box.closest("#table-region") || document;
     region.querySelectorAll("[data-select-page], [data-select-matching]").forEach((all) => { all.checked = false; });
   }

@@ -27,6 +27,7 @@ from console.core.models import ConsoleSettings
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from lifecycle.models import BirthrightMapping, LifecyclePolicy
 from provisioning.models import AccessRequest, Action, AttributeTransformer, Batch
+from reconciliation.models import Plan
 
 ROLES = ["anonymous", "no-role", "viewer", "operator", "admin", "scim_provisioner"]
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -77,6 +78,7 @@ OBJECT_FOR_ARGUMENT = {
     ("lifecycle-policies", "pk"): "lifecycle_policy",
     ("birthright-mappings", "pk"): "mapping",
     ("mappings", "mapping_pk"): "mapping",  # /integrations/<pk>/lifecycle/mappings/<mapping_pk>/…
+    ("plans", "plan"): "plan",  # /integrations/<pk>/plans/<plan>/…
     ("Schemas", "schema_id"): "schema_id",
     ("ResourceTypes", "type_id"): "type_id",
     ("", "path"): "unknown_scim_path",  # /scim/v2/<anything else>
@@ -149,6 +151,7 @@ def world(make_person: Callable[..., Person]) -> dict[str, Any]:
             integration=walked, attribute_name="user_name", source="identity_attribute", value="username"
         ),
         "lifecycle_policy": LifecyclePolicy.objects.create(integration=walked),
+        "plan": Plan.objects.create(integration=walked, categories=["orphan"]),
         # Waiting for a second admin, made by nobody in particular: any admin may decide on it.
         "mapping": BirthrightMapping.objects.create(integration=walked, conditions=[], state="pending"),
         "schema_id": "urn:ietf:params:scim:schemas:core:2.0:User",
@@ -341,6 +344,21 @@ EXPECTED = [
     ("operator", "POST", "/integrations/{integration}/lifecycle/mappings/{mapping}/approve/", "forbidden"),
     ("operator", "POST", "/integrations/{integration}/lifecycle/mappings/{mapping}/delete/", "forbidden"),
     ("admin", "GET", "/integrations/{integration}/lifecycle/", "allowed"),
+    ("viewer", "GET", "/api/v1/integrations/{integration}/plans/", "allowed"),
+    ("viewer", "GET", "/api/v1/integrations/{integration}/plans/{plan}/", "allowed"),
+    ("viewer", "POST", "/api/v1/integrations/{integration}/plans/", "forbidden"),
+    ("operator", "POST", "/api/v1/integrations/{integration}/plans/", "forbidden"),
+    ("operator", "POST", "/api/v1/integrations/{integration}/plans/{plan}/apply/", "forbidden"),
+    ("admin", "POST", "/api/v1/integrations/{integration}/plans/", "allowed"),
+    ("no-role", "GET", "/api/v1/integrations/{integration}/plans/", "forbidden"),
+    ("viewer", "GET", "/api/v1/lifecycle-policies/{lifecycle_policy}/auto-remediation/", "allowed"),
+    ("operator", "PUT", "/api/v1/lifecycle-policies/{lifecycle_policy}/auto-remediation/", "forbidden"),
+    ("viewer", "GET", "/integrations/{integration}/plans/", "allowed"),
+    ("viewer", "GET", "/integrations/{integration}/plans/{plan}/", "allowed"),
+    ("viewer", "POST", "/integrations/{integration}/plans/new/", "forbidden"),
+    ("operator", "POST", "/integrations/{integration}/plans/{plan}/apply/", "forbidden"),
+    ("operator", "POST", "/integrations/{integration}/auto-remediation/", "forbidden"),
+    ("anonymous", "GET", "/integrations/{integration}/plans/", "unauthenticated"),
     ("anonymous", "GET", "/integrations/{integration}/lifecycle/", "unauthenticated"),
     # The drift report: read with the view permission, a computation asked for by integration managers.
     ("viewer", "GET", "/integrations/{integration}/drift/", "allowed"),

@@ -1,0 +1,86 @@
+"""Plans and auto-remediation as the API shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from reconciliation.models import DriftCategory, Plan, PlanItem
+from reconciliation.plans import item_state, plan_duration
+
+
+class PlanItemSerializer(serializers.ModelSerializer[PlanItem]):
+    state = serializers.SerializerMethodField(help_text="open, applied, stale (the drift was resolved since) …")
+    batch = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PlanItem
+        fields = [
+            "id",
+            "category",
+            "key",
+            "rule",
+            "action_type",
+            "subject",
+            "person",
+            "target_user",
+            "target_group",
+            "parameters",
+            "requests",
+            "problem",
+            "state",
+            "action",
+            "batch",
+            "applied_at",
+            "applied_by",
+        ]
+
+    def get_state(self, item: PlanItem) -> str:
+        return item_state(item, self.context.get("stale", {}))
+
+    def get_batch(self, item: PlanItem) -> int | None:
+        return item.action.batch_id if item.action is not None else None
+
+
+class PlanSerializer(serializers.ModelSerializer[Plan]):
+    created_by = serializers.SerializerMethodField(help_text="Who made it; null: the system (auto-remediation).")
+    duration = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Plan
+        fields = ["id", "integration", "created_at", "created_by", "automatic", "categories", "drift_run", "duration"]
+
+    def get_created_by(self, plan: Plan) -> str | None:
+        return plan.created_by.username if plan.created_by else None
+
+    def get_duration(self, plan: Plan) -> dict[str, Any]:
+        return plan_duration(plan)
+
+
+class PlanCreateSerializer(serializers.Serializer[Any]):
+    categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DriftCategory.choices), required=False, help_text="Default: all."
+    )
+
+
+class PlanApplySerializer(serializers.Serializer[Any]):
+    items = serializers.ListField(child=serializers.IntegerField(), required=False)
+    categories = serializers.ListField(child=serializers.ChoiceField(choices=DriftCategory.choices), required=False)
+    reason = serializers.CharField(required=False)
+
+
+class BatchBriefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    action_type = serializers.CharField()
+    held_reason = serializers.CharField()
+    actions = serializers.IntegerField()
+
+
+class AutoRemediationSerializer(serializers.Serializer[Any]):
+    policy = serializers.IntegerField()
+    integration = serializers.IntegerField()
+    categories = serializers.ListField(child=serializers.ChoiceField(choices=DriftCategory.choices))
+    eligible = serializers.ListField(child=serializers.CharField())
+    active = serializers.BooleanField(help_text="Whether it acts now: the policy is on and a category is opted in.")
+    orphans = serializers.CharField(help_text="Why orphans are never eligible.")

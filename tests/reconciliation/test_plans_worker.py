@@ -1,0 +1,60 @@
+"""A plan applied through the API, carried out by a real Celery worker against the real SCIM
+server: exactly the ticked items' requests reach the application."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+from django.test import Client
+
+from console.accounts.models import Person
+from provisioning.models import Action, ActionState, ScimCall
+from reconciliation.models import PlanItem
+from tests.conftest import WorkerProcess
+from tests.reconciliation.conftest import World
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_two_ticked_items_send_exactly_their_requests(
+    world: World, make_person: Callable[..., Person], start_worker: Callable[..., WorkerProcess]
+) -> None:
+    make_person("second-approver", roles=["admin"])
+    client = Client()
+    client.force_login(make_person("approver", roles=["admin"]))
+    base = f"/api/v1/integrations/{world.app.pk}/plans/"
+    plan = client.post(base, {}, content_type="application/json").json()
+    ids = {(i["category"], i["subject"]): i["id"] for i in plan["items"]}
+    ticked = [ids[("should_be_inactive", "bob")], ids[("missing_membership", "carol: add to Engineering")]]
+    worker = start_worker("plans-worker", concurrency=1)
+    applied = client.post(f"{base}{plan['id']}/apply/", {"items": ticked}, content_type="application/json")
+    assert applied.status_code == 201, applied.content
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if set(Action.objects.values_list("state", flat=True)) == {ActionState.SUCCEEDED}:
+            break
+        time.sleep(0.25)
+    else:
+        states = list(Action.objects.values_list("subject", "state", "last_error"))
+        raise AssertionError(f"the actions did not succeed: {states}\n{worker.output()}")
+    assert Action.objects.count() == 2
+    assert world.server_user("bob")["active"] is False  # type: ignore[index]
+    assert world.server_members() == {"ada", "carol"}
+    assert world.server_user("erin") is None
+    assert world.server_user("eve").get("active") is False  # type: ignore[union-attr]
+    assert world.server_user("dan").get("active") is not False  # type: ignore[union-attr]
+    # Every write the workers sent is one the ticked items' plans showed, and nothing else.
+    prefix = world.app.base_url.rstrip("/") + "/"
+    sent = sorted((c.method, c.url.removeprefix(prefix)) for c in ScimCall.objects.exclude(method="GET").order_by("id"))
+    planned = sorted(
+        (r["method"], r["path"])
+        for item in PlanItem.objects.filter(pk__in=ticked)
+        for r in item.requests
+        if r["method"] not in ("GET", "—")
+    )
+    assert sent == planned
+    assert {c.action_id for c in ScimCall.objects.all()} == set(
+        PlanItem.objects.filter(pk__in=ticked).values_list("action_id", flat=True)
+    )
