@@ -209,6 +209,7 @@ def test_the_schema_names_every_api_route_so_the_walks_below_miss_none(schema: d
         "/api/v1/people/{id}/revocations/",
         "/api/v1/integrations/{id}/revocation-latency/",
         "/api/v1/integrations/{id}/probe/",
+        "/api/v1/integrations/{id}/groups/{id}/members/",
     } <= routes
 
 
