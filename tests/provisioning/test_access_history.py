@@ -25,6 +25,7 @@ from integrations.models import (
     Integration,
     MembershipChange,
     TargetGroup,
+    TargetUser,
 )
 from provisioning.services import action_request
 from tests.provisioning.conftest import account, group, run_action
@@ -317,3 +318,31 @@ def test_the_person_page_has_a_date_picker_that_shows_the_accounts_then(
     assert "Status then" in then
     assert "Old" in then
     assert "before that nothing is known" in early
+
+
+def test_a_pushed_custom_application_keeps_its_history_too(
+    peer: Peer, admin: Person, api_client_for: Callable[[Person], APIClient]
+) -> None:
+    from tests.integrations.test_custom_provider import application, provider
+
+    api = api_client_for(admin)
+    pk = api.post("/api/v1/providers/custom", provider(peer.url), format="json").json()["id"]
+    users = [{"name": "ada", "groups": ["Engineers"]}, {"name": "bob", "groups": ["Engineers"]}]
+    assert (
+        api.post(f"/api/v1/providers/custom/{pk}/push", application(users, ["Engineers"]), format="json").status_code
+        == 200
+    )
+    assert not MembershipChange.objects.exists()  # a first push writes no history row
+    between = timezone.now()
+    users = [{"name": "ada", "groups": ["Engineers"]}, {"name": "cy", "groups": ["Engineers"]}]
+    assert (
+        api.post(f"/api/v1/providers/custom/{pk}/push", application(users, ["Engineers"]), format="json").status_code
+        == 200
+    )
+    engineers = TargetGroup.objects.get(integration_id=pk, display_name="Engineers")
+    app = Integration.objects.get(pk=pk)
+
+    assert member_names(members_api(api, app, engineers.pk, between.isoformat()).json()) == {"ada", "bob"}
+    assert member_names(members_api(api, app, engineers.pk).json()) == {"ada", "cy"}
+    bob = TargetUser.objects.get(integration_id=pk, user_name="bob")
+    assert AccountChange.objects.filter(target_user=bob, removed_before=False, removed_after=True).exists()
