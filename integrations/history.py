@@ -87,17 +87,20 @@ class Known:
 
     at: dt.datetime
     since: dt.datetime | None
+    current: bool = False  # the state now: known whatever the history holds
 
     @property
     def known(self) -> bool:
-        return self.since is not None and self.at >= self.since
+        return self.current or (self.since is not None and self.at >= self.since)
 
     @property
     def words(self) -> str:
+        if self.since is None and self.current:
+            return "No extraction has succeeded yet: the history starts with the first."
         if self.since is None:
             return "History starts with the first successful extraction; none has finished yet, so nothing is known."
         when = timezone.localtime(self.since).strftime("%Y-%m-%d %H:%M")
-        if self.known:
+        if self.known or self.current:
             return f"History starts on {when} (the first successful extraction)."
         return f"History starts on {when} (the first successful extraction); before that nothing is known."
 
@@ -221,15 +224,18 @@ def accounts_changed(
 def group_members_changed(
     *,
     group: TargetGroup,
+    members: Iterable[str],
     change: Any,
     source: str,
     action_id: int | None = None,
     at: dt.datetime | None = None,
 ) -> Any:
-    """Call ``change()`` (which writes ``group``'s memberships) and record who came and went."""
-    before = dict(TargetMembership.objects.filter(group=group).values_list("member_remote_id", "user_id"))
+    """Call ``change()`` (which writes ``group``'s memberships of ``members``) and record who came
+    and went among ``members`` (only they are read, before and after: a large group costs no more)."""
+    rows = TargetMembership.objects.filter(group=group, member_remote_id__in=list(members))
+    before = dict(rows.values_list("member_remote_id", "user_id"))
     result = change()
-    after = dict(TargetMembership.objects.filter(group=group).values_list("member_remote_id", "user_id"))
+    after = dict(rows.values_list("member_remote_id", "user_id"))
     changes = [(group.pk, m, u, False) for m, u in before.items() if m not in after]
     changes += [(group.pk, m, u, True) for m, u in after.items() if m not in before]
     membership_changes_record(
@@ -340,7 +346,7 @@ def members_as_of(*, group: TargetGroup, at: dt.datetime | None = None, with_mem
 
     Without ``with_members``, only whether it was known, existed and was removed then."""
     moment = at or timezone.now()
-    known = Known(moment, _history_since(group.integration_id) if at is not None else moment)
+    known = Known(moment, _history_since(group.integration_id), current=at is None)
     if at is not None and not known.known:
         return GroupAsOf(group, known, existed=False, removed=False)
     removed = group.removed_at is not None

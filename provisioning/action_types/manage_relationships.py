@@ -90,7 +90,9 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
             TargetMembership.objects.filter(group=group, member_remote_id__in=remove).delete()
 
         # Who came and went is kept in the access history, with this action.
-        group_members_changed(group=group, change=write, source=ChangeSource.ACTION, action_id=action.pk)
+        group_members_changed(
+            group=group, members=[*add, *remove], change=write, source=ChangeSource.ACTION, action_id=action.pk
+        )
         TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
 
     run.update_picture(change_memberships)
