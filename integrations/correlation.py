@@ -19,7 +19,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -180,20 +180,21 @@ def _owner_changes_recorded(
     states: dict[int, tuple[bool, bool, Any]] = {}
     first_seen: dict[int, Any] = {}
     wanted = set(pks)
-    # One read of the integration's accounts, whatever the number changed.
-    for pk, active, removed_at, owner_id, seen in TargetUser.objects.filter(integration=integration).values_list(
+    since = run.started_at if run is not None else None
+    accounts = TargetUser.objects.filter(integration=integration)
+    if since is not None:  # an account first read by the run and unowned is not recorded: not read either
+        accounts = accounts.filter(Q(owner__isnull=False) | Q(first_seen_at__lt=since))
+    # One read of the integration's accounts, whatever the number changed (none on a first read).
+    for pk, active, removed_at, owner_id, seen in accounts.values_list(
         "pk", "active", "removed_at", "owner_id", "first_seen_at"
     ):
         if pk in wanted:
             states[pk] = (active, removed_at is not None, owner_id)
             first_seen[pk] = seen
-    since = run.started_at if run is not None else None
     before: dict[int, tuple[bool, bool, Any]] = {}
     after: dict[int, tuple[bool, bool, Any]] = {}
     for pk, (active, removed, owner) in states.items():
         new_owner = linked.get(pk)
-        if new_owner is None and pk not in unlinked:
-            continue
         if pk in linked and owner is None and since is not None and first_seen[pk] >= since:
             continue  # read for the first time by this run: its history starts linked
         before[pk], after[pk] = (active, removed, owner), (active, removed, new_owner)

@@ -58,6 +58,7 @@ def as_of_parse(value: str | None, *, field_name: str = "as_of", now: dt.datetim
         return None
     now = now or timezone.now()
     moment: dt.datetime | None = None
+    day: dt.date | None = None
     try:
         day = parse_date(text)
         if day is not None:

@@ -72,7 +72,10 @@ def story(peer: Peer, app: Integration, extract: Callable[[], None], make_person
     return {"person": ada_person, "before": before, "first_read": first_read}
 
 
-def test_a_first_read_writes_no_history_row(peer: Peer, app: Integration, extract: Callable[[], None]) -> None:
+def test_a_first_read_writes_no_history_row(
+    peer: Peer, app: Integration, extract: Callable[[], None], make_person: Callable[..., Person]
+) -> None:
+    make_person("u1")  # linked to its account by the first read: its history starts linked
     people = [peer.user(f"u{i}") for i in range(30)]
     peer.group("Everyone", people)
     extract()
@@ -80,6 +83,7 @@ def test_a_first_read_writes_no_history_row(peer: Peer, app: Integration, extrac
     assert not AccountChange.objects.exists()
     assert not GroupChange.objects.exists()
     assert Integration.objects.get(pk=app.pk).history_since is not None
+    assert account(app, "u1").owner is not None
     extract()  # nothing changed: nothing written either
     assert not MembershipChange.objects.exists()
     assert not AccountChange.objects.exists()
@@ -346,3 +350,24 @@ def test_a_pushed_custom_application_keeps_its_history_too(
     assert member_names(members_api(api, app, engineers.pk).json()) == {"ada", "cy"}
     bob = TargetUser.objects.get(integration_id=pk, user_name="bob")
     assert AccountChange.objects.filter(target_user=bob, removed_before=False, removed_after=True).exists()
+
+
+def test_an_account_tied_to_a_person_later_was_not_theirs_before(
+    story: Any,
+    app: Integration,
+    extract: Callable[[], None],
+    make_person: Callable[..., Person],
+    admin: Person,
+    api_client_for: Callable[[Person], APIClient],
+) -> None:
+    cy = make_person("cy")
+    tied = timezone.now()
+    extract()  # the rules tie the account cy to the person cy
+    url = f"/api/v1/people/{cy.pk}/accounts/"
+    api = api_client_for(admin)
+
+    assert api.get(url, {"as_of": tied.isoformat()}).json()["results"] == []
+    now = api.get(url, {"as_of": timezone.now().isoformat()}).json()["results"]
+    assert [(a["user_name"], a["groups"]) for a in now] == [("cy", ["Engineers"])]
+    change = AccountChange.objects.get(target_user=account(app, "cy"), source=ChangeSource.CORRELATION)
+    assert (change.owner_before_id, change.owner_after_id) == (None, cy.pk)
