@@ -48,15 +48,36 @@ def _overrides(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any]:
 
 
 def _person_accounts(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
+    from django.utils import timezone
+
+    from console.core.errors import InvalidInput
     from integrations.explain import person_accounts_explained
+    from integrations.history import as_of_parse, person_accounts_as_of
+    from integrations.models import Integration
     from integrations.selectors import person_accounts
 
     person = page.get("person")
     if person is None:
         return None
+    as_of_value, error = request.GET.get("as_of", "").strip(), ""
+    try:
+        at = as_of_parse(as_of_value)
+    except InvalidInput as exc:
+        error, at = exc.message, None
+    context: dict[str, Any] = {
+        "as_of_error": error,
+        "today": timezone.localdate().isoformat(),
+        # The earliest history of the live integrations: the picker says where it starts.
+        "history_since": Integration.objects.exclude(history_since=None)
+        .order_by("history_since")
+        .values_list("history_since", flat=True)
+        .first(),
+    }
+    if at is not None:  # the accounts then, from the access history (integrations.history)
+        return {**context, "as_of_value": as_of_value, "then": person_accounts_as_of(person_id=person.pk, at=at)}
     accounts = person_accounts(person_id=person.pk)
     person_accounts_explained(person.pk, accounts)
-    return {"accounts": accounts}
+    return {**context, "accounts": accounts}
 
 
 # The global search (console.core.search). Names match from their beginning, case aside: one

@@ -19,17 +19,21 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 
 from console.audit.services import audit_record
 from console.core.bulk import update_rows
 from console.core.errors import InvalidInput, NotFound
+from integrations.history import account_changes_record, account_states
 from integrations.models import (
     CORRELATION_RULES,
     FIXED_OWNER_SOURCES,
+    AccountChange,
+    ChangeSource,
     CorrelationConflict,
+    ExtractionRun,
     Integration,
     OwnerSource,
     TargetUser,
@@ -87,8 +91,13 @@ def _pairs(integration: Integration, rule: str) -> Iterator[tuple[int, int]]:
             yield from rows
 
 
-def integration_correlate(*, integration: Integration) -> Correlation:
-    """Re-decide the links the integration's rules make, and its conflicts, in one transaction."""
+def integration_correlate(*, integration: Integration, run: ExtractionRun | None = None) -> Correlation:
+    """Re-decide the links the integration's rules make, and its conflicts, in one transaction.
+
+    Each owner that changes is recorded (``integrations.history``), except the first owner of
+    an account first read by ``run`` (the extraction that asks): its history starts linked, so a
+    first read writes no row per account.
+    """
     rules = [rule for rule in CORRELATION_RULES if rule in (integration.correlation_rules or [])]
     accounts = TargetUser.objects.filter(integration=integration)
     fixed = accounts.filter(owner__isnull=False, owner_source__in=FIXED_OWNER_SOURCES, removed_at__isnull=True)
@@ -133,8 +142,15 @@ def integration_correlate(*, integration: Integration) -> Correlation:
             for pk, (person_id, rule) in links.items()
             if current.get(pk) != (person_id, rule)
         ]
-        update_rows(TargetUser, ["owner", "owner_source", "owner_linked_at"], changed)
         gone = [pk for pk in current if pk not in links]
+        _owner_changes_recorded(
+            integration,
+            {pk: links[pk][0] for pk, _ in changed},
+            gone,
+            run,
+            now,
+        )
+        update_rows(TargetUser, ["owner", "owner_source", "owner_linked_at"], changed)
         for start in range(0, len(gone), WRITE_CHUNK):
             TargetUser.objects.filter(pk__in=gone[start : start + WRITE_CHUNK]).update(
                 owner=None, owner_source="", owner_linked_at=None
@@ -147,6 +163,49 @@ def integration_correlate(*, integration: Integration) -> Correlation:
                 details={"linked": len(changed), "unlinked": len(gone), "conflicts": in_conflict},
             )
     return Correlation(linked=len(changed), unlinked=len(gone), conflicts=in_conflict)
+
+
+def _owner_changes_recorded(
+    integration: Integration,
+    linked: dict[int, int],
+    unlinked: list[int],
+    run: ExtractionRun | None,
+    now: Any,
+) -> None:
+    """Record the owners about to change: ``linked`` (account -> its new owner) and ``unlinked``.
+    An account first read by ``run`` and given its first owner is not recorded."""
+    pks = [*linked, *unlinked]
+    if not pks:
+        return
+    states: dict[int, tuple[bool, bool, Any]] = {}
+    first_seen: dict[int, Any] = {}
+    wanted = set(pks)
+    since = run.started_at if run is not None else None
+    accounts = TargetUser.objects.filter(integration=integration)
+    if since is not None:  # an account first read by the run and unowned is not recorded: not read either
+        accounts = accounts.filter(Q(owner__isnull=False) | Q(first_seen_at__lt=since))
+    # One read of the integration's accounts, whatever the number changed (none on a first read).
+    for pk, active, removed_at, owner_id, seen in accounts.values_list(
+        "pk", "active", "removed_at", "owner_id", "first_seen_at"
+    ):
+        if pk in wanted:
+            states[pk] = (active, removed_at is not None, owner_id)
+            first_seen[pk] = seen
+    before: dict[int, tuple[bool, bool, Any]] = {}
+    after: dict[int, tuple[bool, bool, Any]] = {}
+    for pk, (active, removed, owner) in states.items():
+        new_owner = linked.get(pk)
+        if pk in linked and owner is None and since is not None and first_seen[pk] >= since:
+            continue  # read for the first time by this run: its history starts linked
+        before[pk], after[pk] = (active, removed, owner), (active, removed, new_owner)
+    account_changes_record(
+        integration_id=integration.pk,
+        before=before,
+        after=after,
+        source=ChangeSource.CORRELATION,
+        at=now,
+        run_id=run.pk if run is not None else None,
+    )
 
 
 def _conflicts_replace(integration: Integration, conflicts: Mapping[tuple[int, int], str], now: Any) -> None:
@@ -168,17 +227,40 @@ def _conflicts_replace(integration: Integration, conflicts: Mapping[tuple[int, i
     )
 
 
-def target_users_link_by_action(*, links: Mapping[int, int]) -> None:
+def target_users_link_by_action(*, links: Mapping[int, int], actions: Mapping[int, int] | None = None) -> None:
     """Tie each account (id) to the person (id) an action made or found it for, in one statement.
 
-    An admin's choice stays; the account's conflicts go, as its owner is now known.
+    An admin's choice stays; the account's conflicts go, as its owner is now known. Each owner
+    that changes is recorded (``integrations.history``), with the action (``actions``: account
+    -> action id) that made the link.
     """
     if not links:
         return
     owner = Case(*[When(pk=pk, then=Value(person)) for pk, person in links.items()], output_field=IntegerField())
     now = timezone.now()
-    TargetUser.objects.filter(pk__in=list(links)).exclude(owner_source=OwnerSource.MANUAL).update(
-        owner_id=owner, owner_source=OwnerSource.ACTION, owner_linked_at=now
+    rows = TargetUser.objects.filter(pk__in=list(links)).exclude(owner_source=OwnerSource.MANUAL)
+    before = account_states(rows)
+    rows.update(owner_id=owner, owner_source=OwnerSource.ACTION, owner_linked_at=now)
+    integration_ids = dict(TargetUser.objects.filter(pk__in=list(before)).values_list("pk", "integration_id"))
+    AccountChange.objects.bulk_create(
+        [
+            AccountChange(
+                integration_id=integration_ids.get(pk, 0),
+                target_user_id=pk,
+                at=now,
+                source=ChangeSource.ACTION,
+                action_id=(actions or {}).get(pk),
+                active_before=active,
+                active_after=active,
+                removed_before=removed,
+                removed_after=removed,
+                owner_before_id=owner,
+                owner_after_id=links[pk],
+            )
+            for pk, (active, removed, owner) in before.items()
+            if owner != links[pk]
+        ],
+        batch_size=WRITE_CHUNK,
     )
     CorrelationConflict.objects.filter(target_user_id__in=list(links)).delete()
 
@@ -193,10 +275,19 @@ def target_user_owner_set(
     with transaction.atomic():
         locked = TargetUser.objects.select_for_update().get(pk=user.pk)
         before = {"owner": str(locked.owner) if locked.owner_id else None, "owner_source": locked.owner_source}
+        before_owner_id = locked.owner_id
         locked.owner = person
         locked.owner_source = OwnerSource.MANUAL
         locked.owner_linked_at = timezone.now()
         locked.save(update_fields=["owner", "owner_source", "owner_linked_at"])
+        state = (locked.active, locked.removed_at is not None)
+        account_changes_record(
+            integration_id=locked.integration_id,
+            before={locked.pk: (*state, before_owner_id)},
+            after={locked.pk: (*state, person.pk)},
+            source=ChangeSource.MANUAL,
+            at=locked.owner_linked_at,
+        )
         CorrelationConflict.objects.filter(target_user=locked).delete()
         audit_record(
             verb="target_user.owner_set",

@@ -134,6 +134,9 @@ class Integration(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     archived_at = models.DateTimeField("deleted at", null=True, blank=True)
+    # Since when its access history is complete (integrations.history): the end of its first
+    # successful extraction; before it nothing is known.
+    history_since = models.DateTimeField(null=True, blank=True)
 
     objects = LiveIntegrations()
     all_objects = models.Manager()  # noqa: DJ012 - both managers are declared after the fields
@@ -519,3 +522,124 @@ class CorrelationConflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target_user_id} or {self.person_id}"
+
+
+class ChangeSource(models.TextChoices):
+    """What changed a membership, an account or a group in the console's picture (integrations.history)."""
+
+    EXTRACTION = "extraction", "an extraction"
+    ACTION = "action", "an action of the console"
+    CORRELATION = "correlation", "the correlation rules"
+    MANUAL = "manual", "an admin's choice"
+
+
+class MembershipChange(models.Model):
+    """A member added to or removed from a group, when, and by what (integrations.history).
+
+    Written only where a membership changes: a first read writes none (the group's
+    ``first_seen_at`` says since when it is known). No database constraints
+    (TARGET_REFERENCES); ``action_id`` is a plain number, as actions live above this app.
+    """
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    group = models.ForeignKey(
+        TargetGroup, on_delete=models.CASCADE, related_name="membership_changes", db_index=False, db_constraint=False
+    )
+    member_remote_id = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        TargetUser,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    added = models.BooleanField(help_text="True: added to the group; false: removed from it.")
+    at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=16, choices=ChangeSource.choices)
+    run = models.ForeignKey(
+        ExtractionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    action_id = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["group", "at", "id"], name="membership_change_group_idx"),
+            models.Index(fields=["integration", "member_remote_id", "at"], name="membership_change_member_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_remote_id} {'added to' if self.added else 'removed from'} {self.group_id}"
+
+
+class AccountChange(models.Model):
+    """An account's state before and after a change of whether it is active, removed, or whose it is.
+
+    The state at a past moment is the ``before`` of the first change after it
+    (integrations.history). A first read writes none.
+    """
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    target_user = models.ForeignKey(
+        TargetUser, on_delete=models.CASCADE, related_name="changes", db_index=False, db_constraint=False
+    )
+    at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=16, choices=ChangeSource.choices)
+    run = models.ForeignKey(
+        ExtractionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+    action_id = models.PositiveBigIntegerField(null=True, blank=True)
+    active_before = models.BooleanField()
+    active_after = models.BooleanField()
+    removed_before = models.BooleanField()
+    removed_after = models.BooleanField()
+    owner_before = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+    owner_after = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["target_user", "at", "id"], name="account_change_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.target_user_id} at {self.at}"
+
+
+class GroupChange(models.Model):
+    """A group gone from its application (``removed``) or back in it, and when (integrations.history)."""
+
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    group = models.ForeignKey(
+        TargetGroup, on_delete=models.CASCADE, related_name="changes", db_index=False, db_constraint=False
+    )
+    removed = models.BooleanField(help_text="True: gone from the application; false: read again.")
+    at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=16, choices=ChangeSource.choices)
+    run = models.ForeignKey(
+        ExtractionRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["group", "at", "id"], name="group_change_group_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} {'removed' if self.removed else 'back'} at {self.at}"

@@ -16,7 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.extraction import content_hash, department_and_title, extraction_progress, resources
+from integrations.history import (
+    account_changes_record,
+    group_changes_record,
+    history_started,
+    membership_changes_record,
+)
 from integrations.models import (
+    ChangeSource,
     ExtractionRun,
     Integration,
     ScimComparison,
@@ -222,6 +229,35 @@ def _user_fields(name: str, user: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _state(user: TargetUser) -> tuple[bool, bool, int | None]:
+    """The account's state as the access history keeps it, as it was read before the push."""
+    return (user.active, user.removed_at is not None, user.owner_id)
+
+
+def _membership_changes_recorded(
+    integration: Integration,
+    pushed: PushedApplication,
+    existing_groups: dict[str, TargetGroup],
+    group_ids: dict[str, int],
+    user_ids: dict[str, int],
+    at: Any,
+) -> None:
+    """Record who came to and went from the groups that existed before the push (new groups
+    did not exist before: their members are not recorded), and groups gone or back."""
+    before = set(TargetMembership.objects.filter(integration=integration).values_list("group_id", "member_remote_id"))
+    known = {group.pk for group in existing_groups.values()}
+    after = {(group_ids[group], user) for user, group in pushed.memberships if group_ids.get(group) in known}
+    changes = [(group, member, user_ids.get(member), False) for group, member in before - after]
+    changes += [(group, member, user_ids.get(member), True) for group, member in after - before]
+    membership_changes_record(
+        integration_id=integration.pk, changes=sorted(changes), source=ChangeSource.EXTRACTION, at=at
+    )
+    gone = [g.pk for name, g in existing_groups.items() if name not in pushed.groups and g.removed_at is None]
+    back = [g.pk for name, g in existing_groups.items() if name in pushed.groups and g.removed_at is not None]
+    group_changes_record(integration_id=integration.pk, group_ids=gone, removed=True, at=at)
+    group_changes_record(integration_id=integration.pk, group_ids=back, removed=False, at=at)
+
+
 @transaction.atomic
 def payload_apply(*, integration: Integration, pushed: PushedApplication) -> ExtractionRun:
     """Make the pushed application the integration's picture; recorded as a run (trigger push)."""
@@ -232,6 +268,7 @@ def payload_apply(*, integration: Integration, pushed: PushedApplication) -> Ext
         Integration.objects.filter(pk=integration.pk).update(application_type=pushed.application_type)
 
     existing_users = {u.remote_id: u for u in TargetUser.objects.filter(integration=integration)}
+    states = {u.pk: _state(u) for u in existing_users.values()}  # before the push, for the history
     fresh, changed = [], []
     for name, user in pushed.users.items():
         fields = _user_fields(name, user)
@@ -247,6 +284,16 @@ def payload_apply(*, integration: Integration, pushed: PushedApplication) -> Ext
     TargetUser.objects.bulk_update(changed, [*USER_FIELDS, "removed_at", "last_seen_at"], batch_size=BATCH)
     gone = [key for key, row in existing_users.items() if key not in pushed.users and row.removed_at is None]
     TargetUser.objects.filter(integration=integration, remote_id__in=gone).update(removed_at=started)
+    # The access history (integrations.history): accounts gone, back, made active or inactive.
+    account_changes_record(
+        integration_id=integration.pk,
+        before={row.pk: states[row.pk] for row in changed}
+        | {existing_users[key].pk: states[existing_users[key].pk] for key in gone},
+        after={row.pk: (row.active, False, row.owner_id) for row in changed}
+        | {existing_users[key].pk: (existing_users[key].active, True, existing_users[key].owner_id) for key in gone},
+        source=ChangeSource.EXTRACTION,
+        at=started,
+    )
     counts["created"] += len(fresh)
     counts["updated"] += len(changed)
     counts["removed"] += len(gone)
@@ -292,6 +339,7 @@ def payload_apply(*, integration: Integration, pushed: PushedApplication) -> Ext
     # Memberships are rebuilt whole: the payload is the complete statement of them.
     user_ids = dict(TargetUser.objects.filter(integration=integration).values_list("remote_id", "pk"))
     group_ids = dict(TargetGroup.objects.filter(integration=integration).values_list("remote_id", "pk"))
+    _membership_changes_recorded(integration, pushed, existing_groups, group_ids, user_ids, started)
     TargetMembership.objects.filter(integration=integration).delete()
     TargetMembership.objects.bulk_create(
         [
@@ -302,7 +350,7 @@ def payload_apply(*, integration: Integration, pushed: PushedApplication) -> Ext
         ],
         batch_size=BATCH,
     )
-    return ExtractionRun.objects.create(
+    run = ExtractionRun.objects.create(
         integration=integration,
         trigger=ExtractionRun.Trigger.PUSH,
         status=ExtractionRun.Status.SUCCEEDED,
@@ -313,6 +361,9 @@ def payload_apply(*, integration: Integration, pushed: PushedApplication) -> Ext
         groups_seen=len(pushed.groups),
         **counts,
     )
+    assert run.finished_at is not None
+    history_started(integration=integration, at=run.finished_at)
+    return run
 
 
 def scim_compare(*, run: ExtractionRun, client: ScimClient) -> ScimComparison:

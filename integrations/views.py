@@ -27,6 +27,7 @@ from integrations.discovery import connection_test, connection_test_unsaved, ext
 from integrations.extraction import ExtractionRefused, extraction_run_cancel, extraction_start
 from integrations.filters import ExtractionRunFilterSet, TargetGroupFilterSet, TargetUserFilterSet
 from integrations.forms import IntegrationForm
+from integrations.history import as_of_parse, member_accounts_then, members_as_of
 from integrations.models import (
     ExtractionRun,
     Integration,
@@ -404,6 +405,15 @@ def target_group_detail(request: HttpRequest, pk: int, group_pk: int) -> HttpRes
     members = TargetUser.objects.filter(
         integration_id=group.integration_id, pk__in=TargetMembership.objects.filter(group=group).values("user_id")
     )
+    # ?as_of=: the members then, from the access history (integrations.history).
+    as_of_value, as_of_error, then = request.GET.get("as_of", "").strip(), "", None
+    try:
+        at = as_of_parse(as_of_value)
+    except InvalidInput as exc:
+        as_of_error, at = exc.message, None
+    if at is not None:
+        then = members_as_of(group=group, at=at, with_members=False)
+        members = member_accounts_then(group=group, state=then)
     return render_table(
         request,
         table=MEMBERS_TABLE,
@@ -413,6 +423,11 @@ def target_group_detail(request: HttpRequest, pk: int, group_pk: int) -> HttpRes
         context={
             "group": group,
             "integration": group.integration,
+            "as_of_value": as_of_value if then is not None else "",
+            "as_of_error": as_of_error,
+            "then": then,
+            "today": timezone.localdate().isoformat(),
+            "history_since": group.integration.history_since,
             "breadcrumbs": integration_crumbs(
                 group.integration, ("Groups", reverse("integration_groups", args=[pk])), (group.display_name, None)
             ),

@@ -35,7 +35,8 @@ from console.core.bulk import insert_rows, update_rows_returning, upsert_objects
 from console.core.redaction import integration_redactor, redact
 from integrations.correlation import target_users_link_by_action
 from integrations.extraction import fingerprint, target_user_fields
-from integrations.models import Integration, TargetUser
+from integrations.history import account_changes_record, account_states
+from integrations.models import ChangeSource, Integration, TargetUser
 from integrations.scim_client import CallRecord, ScimClient, ScimClientError, ScimTransient
 from provisioning.action_types import KINDS, action_type_of
 from provisioning.action_types.base import LeaseLost, NoLongerAllowed
@@ -443,18 +444,33 @@ def _remember_users(actions: list[Action], resources: dict[int, dict[str, Any]])
     for resource in resources.values():
         fields = {**target_user_fields(resource, fingerprint(resource)), "last_seen_at": now}
         rows[str(resource["id"])] = TargetUser(integration_id=integration_id, remote_id=str(resource["id"]), **fields)
+    # The accounts found (not made) before their rewrite, for the access history.
+    before = account_states(TargetUser.objects.filter(integration_id=integration_id, remote_id__in=list(rows)))
     upsert_objects(
         list(rows.values()),
         unique_fields=["integration", "remote_id"],
         update_fields=[*target_user_fields({}, ""), "last_seen_at"],
     )
     owners: dict[int, int] = {}  # account -> the person the action made or found it for
+    by_account: dict[int, int] = {}  # account -> the action
     for action_id, resource in resources.items():
         action = by_action[action_id]
         action.target_user = rows[str(resource["id"])]  # recorded with the outcome
+        by_account[action.target_user.pk] = action_id
         if action.person_id is not None:
             owners[action.target_user.pk] = action.person_id
-    target_users_link_by_action(links=owners)
+    if before:  # an account brought back, or made active or inactive, by an action
+        after = account_states(TargetUser.objects.filter(pk__in=list(before)))
+        for pk, state in before.items():
+            account_changes_record(
+                integration_id=integration_id,
+                before={pk: state},
+                after=after,
+                source=ChangeSource.ACTION,
+                at=now,
+                action_id=by_account.get(pk),
+            )
+    target_users_link_by_action(links=owners, actions=by_account)
 
 
 def action_execute(action_id: int, client: ScimClient | None = None) -> Outcome:

@@ -383,3 +383,82 @@ class CustomProviderSerializer(serializers.Serializer[Any]):
             raise serializers.ValidationError(
                 [f"{key}: {' '.join(messages)}" for key, messages in exc.fields.items()]
             ) from None
+
+
+class MemberAccountSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    user_name = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class GroupMemberSerializer(serializers.Serializer[Any]):
+    member_remote_id = serializers.CharField(help_text="The member as the group names it.")
+    account = MemberAccountSerializer(allow_null=True, help_text="Its account, where the console read one.")
+
+
+class GroupMembersSerializer(serializers.Serializer[Any]):
+    """A group's members now, or at a past moment (``integrations.history.GroupAsOf``)."""
+
+    group = serializers.SerializerMethodField()
+    as_of = serializers.DateTimeField(source="known.at", help_text="The moment the list is of.")
+    known = serializers.BooleanField(source="known.known", help_text="False before the history starts.")
+    history_starts = serializers.DateTimeField(
+        source="known.since", allow_null=True, help_text="The end of the first successful extraction."
+    )
+    existed = serializers.BooleanField(help_text="False before the group was first read.")
+    removed = serializers.BooleanField(help_text="True while the group was gone from the application.")
+    summary = serializers.CharField(source="words", help_text="What the list shows, in words.")
+    count = serializers.SerializerMethodField()
+    results = GroupMemberSerializer(source="members", many=True)
+
+    @extend_schema_field(serializers.DictField())
+    def get_group(self, found: Any) -> dict[str, Any]:
+        group = found.group
+        return {"id": group.pk, "remote_id": group.remote_id, "display_name": group.display_name}
+
+    def get_count(self, found: Any) -> int:
+        return len(found.members)
+
+
+class AccountThenSerializer(serializers.Serializer[Any]):
+    """One of a person's accounts at a past moment: its status and groups then."""
+
+    id = serializers.IntegerField(source="account.pk")
+    integration = serializers.SerializerMethodField()
+    user_name = serializers.CharField(source="account.user_name")
+    remote_id = serializers.CharField(source="account.remote_id")
+    status = serializers.CharField(help_text="active or inactive, then.")
+    groups = serializers.SerializerMethodField(help_text="The names of its groups then.")
+
+    @extend_schema_field(ApplicationSerializer)
+    def get_integration(self, item: Any) -> dict[str, Any]:
+        return {"id": item.account.integration_id, "name": item.account.integration.name}
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_groups(self, item: Any) -> list[str]:
+        return [group.display_name for group in item.groups]
+
+
+class HistoryUnknownSerializer(serializers.Serializer[Any]):
+    integration = serializers.SerializerMethodField()
+    history_starts = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(ApplicationSerializer)
+    def get_integration(self, pair: Any) -> dict[str, Any]:
+        return {"id": pair[0].pk, "name": pair[0].name}
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        integration, known = instance
+        since = serializers.DateTimeField().to_representation(known.since) if known.since else None
+        return {"integration": {"id": integration.pk, "name": integration.name}, "history_starts": since}
+
+
+class PersonAccountsAsOfSerializer(serializers.Serializer[Any]):
+    """A person's accounts at a past moment (``integrations.history.PersonAsOf``)."""
+
+    as_of = serializers.DateTimeField(source="at")
+    summary = serializers.CharField(source="words", help_text="What the list shows, in words.")
+    unknown = HistoryUnknownSerializer(
+        many=True, help_text="Integrations where the person had an account whose history had not started then."
+    )
+    results = AccountThenSerializer(source="accounts", many=True)

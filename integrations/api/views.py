@@ -22,7 +22,9 @@ from integrations import catalog, dialect
 from integrations.api.serializers import (
     ExtensionAttributeSerializer,
     ExtractionRunSerializer,
+    GroupMembersSerializer,
     IntegrationSerializer,
+    PersonAccountsAsOfSerializer,
     PersonAccountSerializer,
     ProbeRequestSerializer,
     ProbeSerializer,
@@ -33,7 +35,8 @@ from integrations.discovery import connection_test
 from integrations.explain import person_accounts_explained
 from integrations.extraction import extraction_start
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
-from integrations.models import Integration
+from integrations.history import AS_OF_HELP, as_of_parse, members_as_of, person_accounts_as_of
+from integrations.models import Integration, TargetGroup
 from integrations.probe import probe_start, probe_state
 from integrations.selectors import integration_health, person_accounts, with_seen_at
 from integrations.services import integration_delete
@@ -105,6 +108,19 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
     def groups(self, request: Request, pk: str | None = None) -> Response:
         groups = TargetGroupFilterSet(request.query_params, with_seen_at(self.get_object().target_groups.all())).qs
         return self._page(groups, TargetGroupSerializer, GROUPS_TABLE)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("as_of", str, description=AS_OF_HELP)],
+        responses={200: GroupMembersSerializer},
+    )
+    @action(detail=True, methods=["get"], url_path=r"groups/(?P<group_pk>[0-9]+)/members")
+    def group_members(self, request: Request, pk: str | None = None, group_pk: str | None = None) -> Response:
+        """The group's members now, or at ``as_of`` (from the access history), each with its account
+        where the console read one. The whole list in one answer."""
+        integration = self.get_object()
+        group = get_object_or_404(TargetGroup, pk=group_pk, integration=integration)
+        at = as_of_parse(request.query_params.get("as_of"))
+        return Response(GroupMembersSerializer(members_as_of(group=group, at=at)).data)
 
     @extend_schema(responses={200: ExtensionAttributeSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="extension-attributes")
@@ -200,9 +216,22 @@ class PersonAccountsView(APIView):
 
     access_policy = api_policy()
 
-    @extend_schema(responses={200: PersonAccountSerializer(many=True)})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                str,
+                description=f"{AS_OF_HELP} The answer is then an object: the accounts the person had then, "
+                "each with its status and groups then, and what the history could say.",
+            )
+        ],
+        responses={200: PersonAccountSerializer(many=True)},
+    )
     def get(self, request: Request, pk: int) -> Response:
         person = get_object_or_404(get_user_model(), pk=pk)
+        at = as_of_parse(request.query_params.get("as_of"))
+        if at is not None:
+            return Response(PersonAccountsAsOfSerializer(person_accounts_as_of(person_id=person.pk, at=at)).data)
         accounts = person_accounts(person_id=person.pk)
         person_accounts_explained(person.pk, accounts)
         return Response(PersonAccountSerializer(accounts, many=True).data)

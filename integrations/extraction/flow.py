@@ -46,7 +46,15 @@ from integrations.extraction.storage import (
     users_stored,
     write_transaction,
 )
-from integrations.models import ExtractionRun, Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.history import account_changes_record, account_states, group_changes_record, history_started
+from integrations.models import (
+    ChangeSource,
+    ExtractionRun,
+    Integration,
+    TargetGroup,
+    TargetMembership,
+    TargetUser,
+)
 from integrations.scim_client import ScimClient, ScimClientError, resource_problem, sampled
 from integrations.signals import extraction_succeeded
 
@@ -164,7 +172,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
             accounts = _extract_users(run, client, counts)
             _extract_groups(run, client, counts, accounts)
             _link_members_by_user_name(integration, client)
-        integration_correlate(integration=integration)
+        integration_correlate(integration=integration, run=run)
     except LeaseLost:
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)
@@ -187,6 +195,7 @@ def extraction_run_execute(*, run_id: int, client: ScimClient | None = None) -> 
         logger.warning("extraction lease lost", extra={"integration": integration.pk, "run": run.pk})
         return _reloaded(run)
     if run.status == ExtractionRun.Status.SUCCEEDED:
+        history_started(integration=integration, at=run.finished_at)
         extraction_succeeded.send(sender=Integration, run=run)
     return run
 
@@ -292,7 +301,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
     def write(batch: UserBatch, progress: dict[str, Any]) -> None:
         # One transaction: the rows of one hand-over and the progress they make.
         with write_transaction():
-            keys, updated_rows = users_stored(batch, integration)
+            keys, updated_rows = users_stored(batch, integration, run_id=run.pk, at=now)
             created, updated = counts.created + batch.fresh.count, counts.updated + updated_rows
             extraction_progress(run, created=created, updated=updated, **progress)
         counts.created, counts.updated = created, updated
@@ -318,7 +327,7 @@ def _extract_users(run: ExtractionRun, client: ScimClient, counts: Counts) -> di
             if writer.due(len(fresh) + len(changed), _still_to_read(client.total_results, len(seen))):
                 hand_over()
         hand_over()
-    counts.removed += _mark_removed(TargetUser, integration, known, seen, now)
+    counts.removed += _mark_removed(TargetUser, integration, known, seen, now, run.pk)
     return accounts
 
 
@@ -388,17 +397,35 @@ def _mark_removed(
     known: dict[str, str],
     seen: set[str],
     when: datetime,
+    run_id: int | None = None,
 ) -> int:
-    """Mark what was stored and not read this time as removed; returns how many newly.
+    """Mark what was stored and not read this time as removed, and record it
+    (``integrations.history``); returns how many newly.
 
     ``known`` is what ``stored_fingerprints`` read: one already marked (no fingerprint) is left as it is.
     """
     gone = [remote_id for remote_id, digest in known.items() if digest and remote_id not in seen]
     marked = 0
     for start in range(0, len(gone), BATCH):
-        marked += model.objects.filter(
+        rows = model.objects.filter(
             integration=integration, remote_id__in=gone[start : start + BATCH], removed_at__isnull=True
-        ).update(removed_at=when)
+        )
+        with write_transaction():
+            if model is TargetUser:
+                before = account_states(rows)  # type: ignore[arg-type]
+                marked += rows.update(removed_at=when)
+                account_changes_record(
+                    integration_id=integration.pk,
+                    before=before,
+                    after={pk: (active, True, owner) for pk, (active, _, owner) in before.items()},
+                    source=ChangeSource.EXTRACTION,
+                    at=when,
+                    run_id=run_id,
+                )
+            else:
+                pks = list(rows.values_list("pk", flat=True))
+                marked += model.objects.filter(pk__in=pks).update(removed_at=when)
+                group_changes_record(integration_id=integration.pk, group_ids=pks, removed=True, at=when, run_id=run_id)
     return marked
 
 
@@ -423,7 +450,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
     def write(batch: GroupBatch, progress: dict[str, Any]) -> None:
         # Groups and their members change together, with the progress they make, in one transaction.
         with write_transaction():
-            group_pks = groups_stored(batch, integration)
+            group_pks = groups_stored(batch, integration, run_id=run.pk, at=now)
             if batch.unknown:
                 _link_late_members(integration, accounts, batch.unknown, group_pks)
             created, updated = counts.created + batch.fresh.count, counts.updated + len(batch.changed)
@@ -460,7 +487,7 @@ def _extract_groups(run: ExtractionRun, client: ScimClient, counts: Counts, acco
             if writer.due(waiting, _still_to_read(client.total_results, len(seen), 1 + members_per_group)):
                 hand_over()
         hand_over()
-    counts.removed += _mark_removed(TargetGroup, integration, known, seen, now)
+    counts.removed += _mark_removed(TargetGroup, integration, known, seen, now, run.pk)
 
 
 def _link_members_by_user_name(integration: Integration, client: ScimClient) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from console.core.bulk import (
     EncodedBlocks,
@@ -39,7 +40,12 @@ from console.core.bulk import (
 )
 from integrations.extraction.resources import GROUP_FIELDS, USER_FIELDS
 from integrations.extraction.writer import BackgroundWriter, Job
-from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.history import (
+    account_changes_record,
+    group_changes_record,
+    membership_changes_record,
+)
+from integrations.models import ChangeSource, Integration, TargetGroup, TargetMembership, TargetUser
 
 FLUSH_MAX_ROWS = 5000  # buffered users, or group members, before a write whatever the time
 SMALLEST_BATCH_ROWS = 500  # the first batch of a list, and the smallest the halving near its end hands over
@@ -51,6 +57,7 @@ NEW_GROUP_COLUMNS = [*GROUP_FIELDS, "integration_id", "remote_id", "first_seen_a
 MEMBER_COLUMNS = ["integration_id", "member_remote_id", "user_id"]
 
 _REMOTE_ID_AT = NEW_USER_COLUMNS.index("remote_id")
+_ACTIVE_AT = USER_FIELDS.index("active")
 
 # A group read: its remote id, its GROUP_FIELDS' values, its members' remote ids.
 GroupRead = tuple[str, list[Any], list[str]]
@@ -185,16 +192,46 @@ def users_batch(fresh: Sequence[Sequence[Any]], changed: list[tuple[str, tuple[A
     return UserBatch(encode_rows(TargetUser, NEW_USER_COLUMNS, fresh), [row[_REMOTE_ID_AT] for row in fresh], changed)
 
 
-def users_stored(batch: UserBatch, integration: Integration) -> tuple[list[int], int]:
+def users_stored(
+    batch: UserBatch, integration: Integration, *, run_id: int | None = None, at: datetime | None = None
+) -> tuple[list[int], int]:
     """Insert the new users (COPY on PostgreSQL) and rewrite the changed ones in one statement.
 
-    Returns the new users' keys, in their rows' order, and how many changed users were rewritten.
+    A changed user that became active or inactive, or came back after it was gone, is
+    recorded (``integrations.history``); new users are not. Returns the new users' keys, in
+    their rows' order, and how many changed users were rewritten.
     """
     keys = insert_encoded(batch.fresh, returning=True)
+    before = _stored_states(integration, [remote_id for remote_id, _ in batch.changed]) if batch.changed else {}
     updated = update_rows(
         TargetUser, USER_FIELDS, batch.changed, key="remote_id", scope={"integration_id": integration.pk}
     )
+    if before:
+        old, new = {}, {}
+        for remote_id, values in batch.changed:
+            if remote_id in before:
+                pk, state = before[remote_id]
+                old[pk], new[pk] = state, (bool(values[_ACTIVE_AT]), False, state[2])
+        account_changes_record(
+            integration_id=integration.pk, before=old, after=new, source=ChangeSource.EXTRACTION, at=at, run_id=run_id
+        )
     return keys, updated
+
+
+def _stored_states(
+    integration: Integration, remote_ids: list[str]
+) -> dict[str, tuple[int, tuple[bool, bool, int | None]]]:
+    """The stored accounts ``remote_ids``: each one's key and (active, removed, owner), by remote id."""
+    found: dict[str, tuple[int, tuple[bool, bool, int | None]]] = {}
+    for start in range(0, len(remote_ids), 500):
+        rows = TargetUser.objects.filter(
+            integration=integration, remote_id__in=remote_ids[start : start + 500]
+        ).values_list("remote_id", "pk", "active", "removed_at", "owner_id")
+        found.update(
+            (remote_id, (pk, (active, removed_at is not None, owner)))
+            for remote_id, pk, active, removed_at, owner in rows
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -206,6 +243,8 @@ class GroupBatch:
     changed: list[tuple[str, list[Any]]]  # remote id, GROUP_FIELDS' values
     changed_members: EncodedBlocks
     unknown: set[str]  # members stored without an account: none was known when they were encoded
+    # The changed groups' members as read (remote id, account or None), for their history.
+    changed_member_lists: list[list[tuple[str, int | None]]]
 
 
 def groups_batch(
@@ -219,12 +258,16 @@ def groups_batch(
     integration_id = integration.pk
     unknown: set[str] = set()
 
-    def member_rows(groups: list[GroupRead]) -> EncodedBlocks:
+    changed_lists: list[list[tuple[str, int | None]]] = []
+
+    def member_rows(groups: list[GroupRead], keep: list[list[tuple[str, int | None]]] | None = None) -> EncodedBlocks:
         blocks = []
         for _, _, members in groups:
             block = [(integration_id, member, account(member)) for member in dict.fromkeys(members)]
             unknown.update(member for _, member, user in block if user is None)
             blocks.append(block)
+            if keep is not None:
+                keep.append([(member, user) for _, member, user in block])
         return encode_blocks(TargetMembership, "group_id", MEMBER_COLUMNS, blocks)
 
     encoded = encode_rows(
@@ -234,31 +277,76 @@ def groups_batch(
         encoded,
         member_rows(fresh),
         [(remote_id, values) for remote_id, values, _ in changed],
-        member_rows(changed),
+        member_rows(changed, changed_lists),
         unknown,
+        changed_lists,
     )
 
 
-def groups_stored(batch: GroupBatch, integration: Integration) -> list[int]:
+def groups_stored(
+    batch: GroupBatch, integration: Integration, *, run_id: int | None = None, at: datetime | None = None
+) -> list[int]:
     """Insert the new groups and their members; rewrite the changed ones and replace their members.
 
-    Returns the keys of the groups written (the new ones, then the changed ones still stored).
+    The changed groups' members before and after are compared, and who came and went is
+    recorded (``integrations.history``), as is a group read again after it was gone; the new
+    groups' members are not (a group did not exist before its ``first_seen_at``). Returns the
+    keys of the groups written (the new ones, then the changed ones still stored).
     """
-    changed_pks = dict(
+    changed_rows = (
         TargetGroup.objects.filter(
             integration=integration, remote_id__in=[remote_id for remote_id, _ in batch.changed]
-        ).values_list("remote_id", "pk")
+        ).values_list("remote_id", "pk", "removed_at")
         if batch.changed
-        else {}
+        else []
     )
+    changed_pks = {remote_id: pk for remote_id, pk, _ in changed_rows}
+    back = [pk for _, pk, removed_at in changed_rows if removed_at is not None]
     pks = insert_encoded(batch.fresh, returning=True)
     update_rows(TargetGroup, GROUP_FIELDS, batch.changed, key="remote_id", scope={"integration_id": integration.pk})
+    before: dict[int, dict[str, int | None]] = {}
     if changed_pks:
-        TargetMembership.objects.filter(group_id__in=list(changed_pks.values())).delete()
+        stored = TargetMembership.objects.filter(group_id__in=list(changed_pks.values()))
+        for group_id, member, user_id in stored.values_list("group_id", "member_remote_id", "user_id"):
+            before.setdefault(group_id, {})[member] = user_id
+        stored.delete()
     insert_blocks(batch.fresh_members, pks)
     changed_group_pks = [changed_pks.get(remote_id) for remote_id, _ in batch.changed]
     insert_blocks(batch.changed_members, changed_group_pks)
+    if changed_pks:
+        _member_changes_recorded(integration, changed_group_pks, batch.changed_member_lists, before, run_id, at)
+    if back:
+        group_changes_record(
+            integration_id=integration.pk, group_ids=back, removed=False, at=at or timezone.now(), run_id=run_id
+        )
     return [*pks, *(pk for pk in changed_group_pks if pk is not None)]
+
+
+def _member_changes_recorded(
+    integration: Integration,
+    group_pks: list[int | None],
+    read: list[list[tuple[str, int | None]]],
+    before: dict[int, dict[str, int | None]],
+    run_id: int | None,
+    at: datetime | None,
+) -> None:
+    """Record who came and went in each changed group: its members read against those stored."""
+    changes: list[tuple[int, str, int | None, bool]] = []
+    for group_pk, members in zip(group_pks, read, strict=True):
+        if group_pk is None:
+            continue
+        old = before.get(group_pk, {})
+        new = dict(members)
+        changes += [(group_pk, member, user_id, False) for member, user_id in old.items() if member not in new]
+        changes += [(group_pk, member, user_id, True) for member, user_id in new.items() if member not in old]
+    if changes:
+        membership_changes_record(
+            integration_id=integration.pk,
+            changes=changes,
+            source=ChangeSource.EXTRACTION,
+            at=at,
+            run_id=run_id,
+        )
 
 
 def stored_fingerprints(

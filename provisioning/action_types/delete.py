@@ -13,7 +13,8 @@ from typing import Any
 from django.utils import timezone
 
 from console.accounts.models import Person
-from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.history import accounts_changed, memberships_removed
+from integrations.models import ChangeSource, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient, ScimNotFound
 from provisioning.action_types.base import ActionKind, NoLongerAllowed, Run, account_to_remove, users_endpoint
 from provisioning.dry_run import PlannedRequest, rehearse, with_user_names
@@ -51,8 +52,20 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
         outcome = "already gone"
 
     def remove() -> None:
-        TargetMembership.objects.filter(integration=integration, member_remote_id=user_id).delete()
-        TargetUser.objects.filter(integration=integration, remote_id=user_id).update(removed_at=timezone.now())
+        # Both kept in the access history, with this action.
+        memberships_removed(
+            TargetMembership.objects.filter(integration=integration, member_remote_id=user_id),
+            source=ChangeSource.ACTION,
+            action_id=action.pk,
+        )
+        accounts = TargetUser.objects.filter(integration=integration, remote_id=user_id)
+        accounts_changed(
+            accounts,
+            lambda: accounts.update(removed_at=timezone.now()),
+            integration_id=integration.pk,
+            source=ChangeSource.ACTION,
+            action_id=action.pk,
+        )
 
     run.update_picture(remove)
     return {"operation": outcome, "id": user_id}

@@ -21,7 +21,8 @@ from django.db.models import Q
 
 from console.accounts.models import Person
 from integrations import dialect
-from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.history import accounts_changed, memberships_removed
+from integrations.models import ChangeSource, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import (
     ScimBadRequest,
     ScimBadResponse,
@@ -78,8 +79,16 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
         removed_from.append(group_id)
 
     def deactivate() -> None:
-        memberships.delete()
-        TargetUser.objects.filter(integration=integration, remote_id=user_id).update(active=False)
+        # Both kept in the access history, with this action.
+        memberships_removed(memberships, source=ChangeSource.ACTION, action_id=action.pk)
+        accounts = TargetUser.objects.filter(integration=integration, remote_id=user_id)
+        accounts_changed(
+            accounts,
+            lambda: accounts.update(active=False),
+            integration_id=integration.pk,
+            source=ChangeSource.ACTION,
+            action_id=action.pk,
+        )
         for group in TargetGroup.objects.filter(integration=integration, remote_id__in=removed_from):
             TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from console.accounts.models import Person
-from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.history import group_members_changed
+from integrations.models import ChangeSource, Integration, TargetGroup, TargetMembership, TargetUser
 from integrations.scim_client import ScimClient
 from provisioning.action_types.base import ActionKind, Run, groups_endpoint, users_endpoint
 from provisioning.dialect_forms import add_members, member_values, remove_members
@@ -77,14 +78,21 @@ def execute(action: Action, scim: ScimClient, run: Run) -> dict[str, Any]:
         accounts = dict(
             TargetUser.objects.filter(integration=integration, remote_id__in=add).values_list("remote_id", "pk")
         )
-        TargetMembership.objects.bulk_create(
-            [
-                TargetMembership(integration=integration, group=group, member_remote_id=v, user_id=accounts.get(v))
-                for v in add
-            ],
-            ignore_conflicts=True,
+
+        def write() -> None:
+            TargetMembership.objects.bulk_create(
+                [
+                    TargetMembership(integration=integration, group=group, member_remote_id=v, user_id=accounts.get(v))
+                    for v in add
+                ],
+                ignore_conflicts=True,
+            )
+            TargetMembership.objects.filter(group=group, member_remote_id__in=remove).delete()
+
+        # Who came and went is kept in the access history, with this action.
+        group_members_changed(
+            group=group, members=[*add, *remove], change=write, source=ChangeSource.ACTION, action_id=action.pk
         )
-        TargetMembership.objects.filter(group=group, member_remote_id__in=remove).delete()
         TargetGroup.objects.filter(pk=group.pk).update(member_count=group.memberships.count())
 
     run.update_picture(change_memberships)

@@ -212,6 +212,7 @@ def test_the_schema_names_every_api_route_so_the_walks_below_miss_none(schema: d
         "/api/v1/integrations/{id}/drift/",
         "/api/v1/integrations/{id}/drift/runs/",
         "/api/v1/integrations/{id}/drift/compute/",
+        "/api/v1/integrations/{id}/groups/{id}/members/",
     } <= routes
 
 

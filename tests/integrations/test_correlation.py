@@ -17,7 +17,7 @@ from console.accounts.models import Person
 from console.audit.models import AuditEvent
 from integrations.correlation import integration_correlate, target_user_owner_set
 from integrations.extraction import extraction_run_execute
-from integrations.models import CorrelationConflict, ExtractionRun, Integration, TargetUser
+from integrations.models import AccountChange, CorrelationConflict, ExtractionRun, Integration, TargetUser
 from provisioning.action_types import action_type_of
 from provisioning.dry_run import rehearse
 from provisioning.services import action_request
@@ -346,6 +346,7 @@ def test_correlation_of_20k_accounts_is_set_based(make_person: Callable[..., Per
     assert first.conflicts == 0
     assert (again.linked, again.unlinked) == (0, 0)  # nothing changed: nothing written
     assert len(queries) < 60, len(queries)
+    assert AccountChange.objects.filter(integration=integration).count() == 20_000  # each first owner, kept
     logging.getLogger(__name__).warning(
         "correlation of 20,000 accounts: %.2f s first, %.2f s again", first_seconds, again_seconds
     )
