@@ -1,4 +1,4 @@
-.PHONY: run test lint bench-extraction bench-provisioning bench-scim-server bench-lifecycle
+.PHONY: run test lint bench-extraction bench-provisioning bench-scim-server bench-lifecycle bench-drift
 
 run:  ## set up and run the console (web, worker, beat) on 127.0.0.1:8000
 	scripts/run.sh
@@ -25,3 +25,7 @@ bench-scim-server:  ## the console's /scim/v2 against django-scim2 and django-sc
 bench-lifecycle:  ## leavers: SCIM deactivation to verified revocation in 10 apps; a 1,000-joiner burst against the workers' rate
 	scripts/setup.sh dev
 	.venv/bin/python -m bench.lifecycle
+
+bench-drift:  ## drift of 100k accounts (1% drifting) against that extraction's own time; memory; 10k vs 100k
+	scripts/setup.sh dev
+	.venv/bin/python -m bench.drift

@@ -21,7 +21,7 @@ from django.db.models import Max, Q, Subquery
 from django.utils import timezone
 
 from console.accounts.models import IdentityEvent, Person
-from integrations.models import Integration, TargetGroup, TargetMembership, TargetUser
+from integrations.models import Integration, OwnerSource, TargetGroup, TargetMembership, TargetUser
 from lifecycle.models import (
     BirthrightMapping,
     Grant,
@@ -93,6 +93,55 @@ class Picture:
     last_synced: dict[int, dict[str, Any]]  # person -> the user their last successful sync sent
 
 
+# --- the rules, shared with what reads them (reconciliation's drift) ------------------------------
+
+
+def mappings_in_effect(integration: Integration) -> dict[int, BirthrightMapping]:
+    """The integration's active mappings, by id, with their team and groups (three queries)."""
+    return {
+        mapping.pk: mapping
+        for mapping in BirthrightMapping.objects.filter(integration=integration, state=MappingState.ACTIVE)
+        .select_related("team")
+        .prefetch_related("groups")
+    }
+
+
+def mapping_groups(mapping: BirthrightMapping) -> list[TargetGroup]:
+    """The groups a mapping grants that the application still has (a removed group grants nothing)."""
+    return [g for g in mapping.groups.all() if g.removed_at is None]
+
+
+def in_flight_work(integration: Integration, among: Q | None = None) -> set[tuple[Any, ...]]:
+    """What actions still in flight will do, which the policy must not ask for again:
+    ``("sync", person)``, ``("deprovision", account pk)``, ``("add"|"remove", group pk, remote id)``.
+    ``among`` narrows the actions read (all of the integration's in flight, without it)."""
+    busy: set[tuple[Any, ...]] = set()
+    in_flight = Action.objects.filter(integration=integration, state__in=IN_FLIGHT_STATES)
+    if among is not None:
+        in_flight = in_flight.filter(among)
+    for action in in_flight.only("action_type", "person_id", "target_user_id", "target_group_id", "parameters"):
+        if action.action_type == SYNC and action.person_id:
+            busy.add(("sync", action.person_id))
+        elif action.action_type in (DEPROVISION, ActionType.DELETE_IDENTITY) and action.target_user_id:
+            busy.add(("deprovision", action.target_user_id))
+        elif action.action_type == MEMBERS and action.target_group_id:
+            for op in ("add", "remove"):
+                for remote_id in action.parameters.get(op) or []:
+                    busy.add((op, action.target_group_id, str(remote_id)))
+    return busy
+
+
+def is_leaver(is_active: bool, removed_at: Any) -> bool:
+    """Deactivated or deleted (over SCIM or locally): their active accounts are deprovisioned, whatever the scope."""
+    return not is_active or removed_at is not None
+
+
+def deprovisions_on_leaving_scope(policy: LifecyclePolicy, owner_source: str) -> bool:
+    """Whether leaving the policy's scope deprovisions this account: only where the policy says so,
+    and never an account an admin linked by hand (otherwise only the birthright groups go)."""
+    return policy.on_leaving_scope == LeavingScope.DEPROVISION and owner_source != OwnerSource.MANUAL
+
+
 def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     integration = policy.integration
     people = Person.objects.in_bulk(person_ids)
@@ -113,14 +162,9 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     }
     desired: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     groups: dict[int, TargetGroup] = {}
-    mappings = {
-        mapping.pk: mapping
-        for mapping in BirthrightMapping.objects.filter(integration=integration, state=MappingState.ACTIVE)
-        .select_related("team")
-        .prefetch_related("groups")
-    }
+    mappings = mappings_in_effect(integration)
     for mapping in mappings.values():
-        mapped = [g for g in mapping.groups.all() if g.removed_at is None]
+        mapped = mapping_groups(mapping)
         if not mapped:
             continue
         for group in mapped:
@@ -129,20 +173,10 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
             for group in mapped:
                 desired[pk][group.pk].append(mapping.pk)
     groups.update(TargetGroup.objects.in_bulk({g.group_id for g in grants.values()} - set(groups)))
-    busy: set[tuple[Any, ...]] = set()
     account_pks = [user.pk for user in account.values()]
-    in_flight = Action.objects.filter(integration=integration, state__in=IN_FLIGHT_STATES).filter(
-        Q(person_id__in=person_ids) | Q(target_user_id__in=account_pks) | Q(action_type=MEMBERS)
+    busy = in_flight_work(
+        integration, Q(person_id__in=person_ids) | Q(target_user_id__in=account_pks) | Q(action_type=MEMBERS)
     )
-    for action in in_flight.only("action_type", "person_id", "target_user_id", "target_group_id", "parameters"):
-        if action.action_type == SYNC and action.person_id:
-            busy.add(("sync", action.person_id))
-        elif action.action_type in (DEPROVISION, ActionType.DELETE_IDENTITY) and action.target_user_id:
-            busy.add(("deprovision", action.target_user_id))
-        elif action.action_type == MEMBERS and action.target_group_id:
-            for op in ("add", "remove"):
-                for remote_id in action.parameters.get(op) or []:
-                    busy.add((op, action.target_group_id, str(remote_id)))
     synced = Action.objects.filter(
         integration=integration, action_type=SYNC, person_id__in=person_ids, state=ActionState.SUCCEEDED
     )
@@ -199,7 +233,7 @@ def wanted_for(
             )
 
         account = picture.account.get(pk)
-        leaver = not person.is_active or person.removed_at is not None
+        leaver = is_leaver(person.is_active, person.removed_at)
         if not accounts and (leaver or pk not in picture.in_scope):
             # Only the groups of people in scope: a leaver (or someone who left scope) since the
             # sync this follows is the consumer's to handle, with the event that made them one.
@@ -214,8 +248,8 @@ def wanted_for(
             # leaves the people it never covered alone.
             if event is None or account is None or not account.active:
                 continue
-            if policy.on_leaving_scope == LeavingScope.DEPROVISION and (
-                ("deprovision", account.pk) not in picture.busy and account.owner_source != "manual"
+            if deprovisions_on_leaving_scope(policy, account.owner_source) and (
+                ("deprovision", account.pk) not in picture.busy
             ):
                 wanted.deprovisions[account.pk] = cause(
                     f"Out of scope: {why}, and is no longer covered by the lifecycle policy of {name}"

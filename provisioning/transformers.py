@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from console.accounts.models import Person
@@ -140,22 +141,44 @@ def payload_for(person: Person, integration: Integration) -> dict[str, Any]:
     """The SCIM user for ``person`` in ``integration``: the default mapping, each transformer
     applied over it in order (an attribute without a row keeps its default; a row whose value
     is empty for this person leaves the default standing)."""
+    return payload_maker(integration)(person)
+
+
+def payload_maker(integration: Integration) -> Callable[[Person], dict[str, Any]]:
+    """:func:`payload_for` for many people: the integration's rows and their paths are read once.
+
+    A row whose attribute the integration does not know raises ``TransformerError`` for each
+    person it would apply to, as :func:`payload_for` does."""
     from provisioning.services import user_payload_for
 
     rows = list(integration.transformers.all())
-    payload = user_payload_for(person)
+    paths: dict[str, tuple[str | None, str] | TransformerError] = {}
     for row in rows:
-        value = _value(person, row)
-        if value in ("", None, []):
-            continue
-        urn, path = target_path(integration, row.attribute_name)
-        if urn is None:
-            _place(payload, path, value)
-        else:
-            _place(payload.setdefault(urn, {}), path, value)
-    if not payload.get("userName"):
-        raise TransformerError(f"The transformers of {integration.name} give {person.username} no user_name.")
-    return payload
+        if row.attribute_name not in paths:
+            try:
+                paths[row.attribute_name] = target_path(integration, row.attribute_name)
+            except TransformerError as exc:
+                paths[row.attribute_name] = exc
+
+    def make(person: Person) -> dict[str, Any]:
+        payload = user_payload_for(person)
+        for row in rows:
+            value = _value(person, row)
+            if value in ("", None, []):
+                continue
+            path = paths[row.attribute_name]
+            if isinstance(path, TransformerError):
+                raise path
+            urn, place = path
+            if urn is None:
+                _place(payload, place, value)
+            else:
+                _place(payload.setdefault(urn, {}), place, value)
+        if not payload.get("userName"):
+            raise TransformerError(f"The transformers of {integration.name} give {person.username} no user_name.")
+        return payload
+
+    return make
 
 
 def transformer_check(integration: Integration, attribute_name: str, source: str, value: str) -> None:

@@ -88,6 +88,11 @@ class DriftRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # {category: open items after this computation}, every category present.
     counts = models.JSONField(default=dict)
+    # What the computation did not report, and why: {"accounts_in_conflict", "people_in_conflict"
+    # (a correlation conflict, or a person with several accounts here: the admin resolves it first),
+    # "in_flight" (an action still in flight will do it), "transformer_errors" (the person's sync
+    # would be refused)}; a key is present only when its count is not zero.
+    left_out = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

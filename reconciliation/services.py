@@ -1,4 +1,4 @@
-"""Reconciliation's writes that the page and the API share."""
+"""What the drift report's page and API share: asking for a drift computation now."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from integrations.models import Integration
 
 
 def drift_request(actor: Any, integration: Integration, request: Any = None) -> None:
-    """Queue a computation of ``integration``'s drift (once the caller's transaction commits) and
-    audit who asked. A deleted integration is refused (409): nothing of it is compared any more."""
+    """Queue a drift computation of ``integration`` (the report's "Check now") and record who asked.
+
+    Refused (409) for a deleted integration: its drift is no longer computed. The task is sent
+    once the audit event commits; the computation compares what the last extraction read.
+    """
     if integration.archived_at is not None:
         raise Refused(f"{integration.name} was deleted: its drift is no longer computed.")
+    from reconciliation.tasks import drift_compute_task
+
     integration_id = integration.pk
-
-    def queue() -> None:
-        from reconciliation.tasks import drift_compute_task
-
-        drift_compute_task.delay(integration_id=integration_id)
-
-    transaction.on_commit(queue)
-    audit_record(verb="reconciliation.drift_requested", actor=actor, target=integration, request=request)
+    with transaction.atomic():
+        audit_record(verb="drift.requested", actor=actor, target=integration, request=request)
+        transaction.on_commit(lambda: drift_compute_task.delay(integration_id=integration_id))

@@ -128,17 +128,20 @@ def configure_django() -> dict[str, str]:
 
 
 class Children:
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
+    """Measured child processes (``module``'s commands), each printing one JSON line."""
+
+    def __init__(self, env: dict[str, str], logs: Path, module: str = "bench.extraction.child") -> None:
         self.env = env
         self.logs = logs
+        self.module = module
         self.count = 0
 
-    def run(self, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    def run(self, *args: str, timeout: float = 1800, module: str | None = None) -> dict[str, Any]:
         self.count += 1
         log = self.logs / f"{self.count:02d}-{args[0]}.log"
         with log.open("wb") as stderr:
             done = subprocess.run(
-                [sys.executable, "-m", "bench.extraction.child", *args],
+                [sys.executable, "-m", module or self.module, *args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=subprocess.PIPE,

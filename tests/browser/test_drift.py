@@ -106,4 +106,4 @@ def test_an_admin_filters_the_drift_reads_an_attribute_difference_and_exports_it
     # Check now asks for a computation and says so.
     page.get_by_test_id("drift-check").click()
     expect(page.locator(".messages")).to_contain_text("Drift check queued")
-    assert AuditEvent.objects.filter(verb="reconciliation.drift_requested", target_id=str(app.pk)).exists()
+    assert AuditEvent.objects.filter(verb="drift.requested", target_id=str(app.pk)).exists()

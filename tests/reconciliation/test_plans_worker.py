@@ -1,5 +1,9 @@
 """A plan applied through the API, carried out by a real Celery worker against the real SCIM
-server: exactly the ticked items' requests reach the application."""
+server: exactly the ticked items' requests reach the application.
+
+The drift is the real computation's, made by the worker after the extraction: a simulating
+policy over team Eng (ada, carol) whose mapping grants Engineering, so carol lacks a
+membership, and bob, who left, still has an active account."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from collections.abc import Callable
 import pytest
 from django.test import Client
 
-from console.accounts.models import Person
+from console.accounts.models import Person, Team, TeamMembership
+from lifecycle.models import BirthrightMapping, LifecyclePolicy, PolicyMode
 from provisioning.models import Action, ActionState, ScimCall
-from reconciliation.models import PlanItem
+from reconciliation.models import DriftItem, DriftRun, PlanItem
 from tests.conftest import WorkerProcess
 from tests.reconciliation.conftest import World
 
@@ -24,11 +29,22 @@ def test_two_ticked_items_send_exactly_their_requests(
     make_person("second-approver", roles=["admin"])
     client = Client()
     client.force_login(make_person("approver", roles=["admin"]))
+    eng = Team.objects.create(name="Eng")
+    TeamMembership.objects.bulk_create([TeamMembership(team=eng, person=world.people[n]) for n in ("ada", "carol")])
+    policy = LifecyclePolicy.objects.create(integration=world.app, mode=PolicyMode.SIMULATE)
+    policy.teams.add(eng)
+    BirthrightMapping.objects.create(integration=world.app, team=eng).groups.add(world.engineering)
+    DriftItem.objects.all().delete()  # only what the computation finds
+    worker = start_worker("plans-worker", concurrency=1)
+    deadline = time.monotonic() + 30  # the computation the extraction queued
+    while not DriftRun.objects.filter(trigger=DriftRun.Trigger.EXTRACTION, finished_at__isnull=False).exists():
+        assert time.monotonic() < deadline, worker.output()
+        time.sleep(0.25)
     base = f"/api/v1/integrations/{world.app.pk}/plans/"
     plan = client.post(base, {}, content_type="application/json").json()
     ids = {(i["category"], i["subject"]): i["id"] for i in plan["items"]}
     ticked = [ids[("should_be_inactive", "bob")], ids[("missing_membership", "carol: add to Engineering")]]
-    worker = start_worker("plans-worker", concurrency=1)
+    assert len(plan["items"]) > len(ticked)
     applied = client.post(f"{base}{plan['id']}/apply/", {"items": ticked}, content_type="application/json")
     assert applied.status_code == 201, applied.content
     deadline = time.monotonic() + 30

@@ -205,7 +205,7 @@ def test_check_now_queues_a_computation_and_audits_it(
     assert response.status_code == 302
     assert response["Location"] == f"/integrations/{integration.pk}/drift/"
     assert queued == [{"integration_id": integration.pk}]
-    assert AuditEvent.objects.filter(verb="reconciliation.drift_requested", target_id=str(integration.pk)).exists()
+    assert AuditEvent.objects.filter(verb="drift.requested", target_id=str(integration.pk)).exists()
 
 
 def test_check_now_needs_integration_management_and_a_post(
@@ -215,7 +215,7 @@ def test_check_now_needs_integration_management_and_a_post(
     assert operator.post(f"/integrations/{integration.pk}/drift/check/").status_code == 403
     admin = client_for(make_person("boss", roles=["admin"]))
     assert admin.get(f"/integrations/{integration.pk}/drift/check/").status_code == 405
-    assert not AuditEvent.objects.filter(verb="reconciliation.drift_requested").exists()
+    assert not AuditEvent.objects.filter(verb="drift.requested").exists()
 
 
 def test_the_integrations_tabs_link_the_drift_tab_with_its_count(
@@ -360,7 +360,7 @@ def test_compute_queues_a_computation_for_integration_managers_only(
     assert response.status_code == 202
     assert response.json()["queued"] is True
     assert queued == [{"integration_id": integration.pk}]
-    event = AuditEvent.objects.get(verb="reconciliation.drift_requested")
+    event = AuditEvent.objects.get(verb="drift.requested")
     assert event.target_id == str(integration.pk)
 
 
