@@ -19,8 +19,8 @@
 By default everything runs on the project's default settings: the SQLite database and the
 SQLAlchemy broker on SQLite, in a temporary data folder. ``--postgres`` runs on PostgreSQL
 (``BENCH_POSTGRES_URL``; the database ``--database``, default ``bench_lifecycle``, is
-created and dropped) with a Redis broker and cache (``BENCH_REDIS_URL``; databases 12 and
-13 are flushed).
+created and dropped) with a Redis broker and cache (``BENCH_REDIS_URL``; the databases of
+``--redis-databases``, 12 and 13 unless said, are flushed).
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="each worker's concurrency")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL and Redis instead of the defaults")
     parser.add_argument("--database", default="bench_lifecycle", help="the PostgreSQL database (dropped after)")
+    parser.add_argument(
+        "--redis-databases",
+        default="12,13",
+        help="the Redis databases of the cache and the broker, flushed first (default 12,13)",
+    )
     parser.add_argument("--skip-leavers", action="store_true")
     parser.add_argument("--skip-joiners", action="store_true")
     parser.add_argument("--keep-folder", action="store_true", help="keep the data folder (logs, SQLite) and print it")
@@ -95,15 +100,16 @@ def configure(args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
     if args.postgres:
         import redis as redis_client
 
-        for number in (12, 13):
+        cache_db, broker_db = (int(number) for number in args.redis_databases.split(","))
+        for number in (cache_db, broker_db):
             redis_client.Redis.from_url(f"{redis()}/{number}").flushdb()
         with psycopg.connect(f"{postgres()}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {args.database}")
         env |= {
             "DATABASE_URL": f"{postgres()}/{args.database}",
-            "CELERY_BROKER_URL": f"{redis()}/13",
-            "CACHE_URL": f"{redis()}/12",
+            "CELERY_BROKER_URL": f"{redis()}/{broker_db}",
+            "CACHE_URL": f"{redis()}/{cache_db}",
         }
     os.environ.update(env)
     import logging
