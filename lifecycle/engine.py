@@ -35,6 +35,7 @@ from lifecycle.scope import mapping_people, mapping_text, people_in_scope
 from provisioning.batches import batch_request, mass_change_reason
 from provisioning.models import IN_FLIGHT_STATES, Action, ActionState, ActionType
 from provisioning.services import Cause, action_request, actions_sent_together
+from provisioning.transformers import UserMapping, user_mapping
 
 SYNC = ActionType.SYNC_IDENTITIES.value
 MEMBERS = ActionType.MANAGE_RELATIONSHIPS.value
@@ -156,15 +157,15 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     return Picture(people, in_scope, account, member_of, grants, desired, busy, groups, mappings, last_synced)
 
 
-def _attributes_changed(policy: LifecyclePolicy, person: Person, last_sent: dict[str, Any] | None) -> bool:
+def _attributes_changed(mapping: UserMapping, person: Person, last_sent: dict[str, Any] | None) -> bool:
     """Whether the account would get something new: the transformers' user for the person now
     differs from what their last sync sent (or nothing was ever sent)."""
-    from provisioning.transformers import TransformerError, payload_for
+    from provisioning.transformers import TransformerError
 
     if not last_sent:
         return True
     try:
-        return payload_for(person, policy.integration) != last_sent
+        return mapping.payload(person) != last_sent
     except TransformerError:
         return True  # the sync will refuse, and say why, on the action
 
@@ -186,6 +187,16 @@ def wanted_for(
         return wanted
     picture = _picture(policy, ids)
     name = policy.integration.name
+    read: list[UserMapping] = []
+
+    def mapping() -> UserMapping:
+        """The integration's transformers, read once a pass (for movers' attributes), with what
+        they read of these people."""
+        if not read:
+            read.append(user_mapping(policy.integration))
+            read[0].read_ahead(picture.people.values())
+        return read[0]
+
     for pk in sorted(ids):
         person = picture.people.get(pk)
         if person is None:
@@ -233,7 +244,7 @@ def wanted_for(
             elif (
                 event is not None
                 and event.kind == IdentityEvent.Kind.UPDATED
-                and _attributes_changed(policy, person, picture.last_synced.get(pk))
+                and _attributes_changed(mapping(), person, picture.last_synced.get(pk))
             ):
                 wanted.syncs[pk] = cause(f"Mover: {why}; the account follows the person's attributes")
         if account is None:
