@@ -185,6 +185,8 @@ def wanted_for(
     wanted = Wanted()
     if not ids:
         return wanted
+    if not accounts and not _groups_may_change(policy, ids):
+        return wanted  # only groups are asked for, and no mapping or grant could change any
     picture = _picture(policy, ids)
     name = policy.integration.name
     read: list[UserMapping] = []
@@ -281,6 +283,15 @@ def wanted_for(
                     ),
                 )
     return wanted
+
+
+def _groups_may_change(policy: LifecyclePolicy, person_ids: set[int]) -> bool:
+    """Whether a mapping in effect or a grant of these people could change a group membership: a
+    joiner's follow-up (groups only) in an integration with neither has nothing to do, and
+    costs two small queries instead of a whole picture."""
+    mapped = BirthrightMapping.objects.filter(integration=policy.integration, state=MappingState.ACTIVE)
+    granted = Grant.objects.filter(person_id__in=person_ids, group__integration=policy.integration)
+    return mapped.exists() or granted.exists()
 
 
 def _ungrant_all(wanted: Wanted, picture: Picture, pk: int, account: TargetUser, why: Cause) -> None:

@@ -380,6 +380,8 @@ def leavers(report: Report, args: argparse.Namespace, env: dict[str, str], logs:
 def joiners(
     report: Report, args: argparse.Namespace, env: dict[str, str], logs: Path, okta: IdentityProvider, actor: Any
 ) -> None:
+    from django.db.models import Max, Min
+
     from provisioning.models import Action, ActionType
 
     count = args.joiners * args.joiner_integrations
@@ -414,6 +416,7 @@ def joiners(
         complete = wait_until(lambda: syncs.filter(state__in=["succeeded", "failed"]).count() >= count, 1800)
         last: datetime | None = syncs.order_by("-finished_at").values_list("finished_at", flat=True).first()
         first: datetime | None = syncs.order_by("created_at").values_list("created_at", flat=True).first()
+        spans = syncs.aggregate(made=Max("created_at"), started=Min("started_at"))
         batches = syncs.exclude(batch=None).values("batch").distinct().count()
         singles = syncs.filter(batch=None).count()
         succeeded = syncs.filter(state="succeeded").count()
@@ -433,6 +436,14 @@ def joiners(
         + ("the first POST" if args.live_push else "the consumer's first request")
         + f" to it; requested as {batches} batches and {singles} single actions"
     )
+    made, started = spans["made"], spans["started"]
+    if made is not None and started is not None:
+        report.line(
+            f"stages: the first sync asked for → the last ({len(apps)} passes of the consumer) "
+            f"{made.timestamp() - first.timestamp():.1f} s; the first asked for → a worker's first start "
+            f"{started.timestamp() - first.timestamp():.1f} s; that start → the last account "
+            f"{last.timestamp() - started.timestamp():.1f} s"
+        )
     share = rate / baseline if baseline else 0.0
     report.figure(
         "joiners' create rate / the provisioning workers' rate",
