@@ -35,6 +35,7 @@ from lifecycle.scope import mapping_people, mapping_text, people_in_scope
 from provisioning.batches import batch_request, mass_change_reason
 from provisioning.models import IN_FLIGHT_STATES, Action, ActionState, ActionType
 from provisioning.services import Cause, action_request, actions_sent_together
+from provisioning.transformers import UserMapping, user_mapping
 
 SYNC = ActionType.SYNC_IDENTITIES.value
 MEMBERS = ActionType.MANAGE_RELATIONSHIPS.value
@@ -190,15 +191,15 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     return Picture(people, in_scope, account, member_of, grants, desired, busy, groups, mappings, last_synced)
 
 
-def _attributes_changed(policy: LifecyclePolicy, person: Person, last_sent: dict[str, Any] | None) -> bool:
+def _attributes_changed(mapping: UserMapping, person: Person, last_sent: dict[str, Any] | None) -> bool:
     """Whether the account would get something new: the transformers' user for the person now
     differs from what their last sync sent (or nothing was ever sent)."""
-    from provisioning.transformers import TransformerError, payload_for
+    from provisioning.transformers import TransformerError
 
     if not last_sent:
         return True
     try:
-        return payload_for(person, policy.integration) != last_sent
+        return mapping.payload(person) != last_sent
     except TransformerError:
         return True  # the sync will refuse, and say why, on the action
 
@@ -218,8 +219,20 @@ def wanted_for(
     wanted = Wanted()
     if not ids:
         return wanted
+    if not accounts and not _groups_may_change(policy, ids):
+        return wanted  # only groups are asked for, and no mapping or grant could change any
     picture = _picture(policy, ids)
     name = policy.integration.name
+    read: list[UserMapping] = []
+
+    def mapping() -> UserMapping:
+        """The integration's transformers, read once a pass (for movers' attributes), with what
+        they read of these people."""
+        if not read:
+            read.append(user_mapping(policy.integration))
+            read[0].read_ahead(picture.people.values())
+        return read[0]
+
     for pk in sorted(ids):
         person = picture.people.get(pk)
         if person is None:
@@ -267,7 +280,7 @@ def wanted_for(
             elif (
                 event is not None
                 and event.kind == IdentityEvent.Kind.UPDATED
-                and _attributes_changed(policy, person, picture.last_synced.get(pk))
+                and _attributes_changed(mapping(), person, picture.last_synced.get(pk))
             ):
                 wanted.syncs[pk] = cause(f"Mover: {why}; the account follows the person's attributes")
         if account is None:
@@ -304,6 +317,15 @@ def wanted_for(
                     ),
                 )
     return wanted
+
+
+def _groups_may_change(policy: LifecyclePolicy, person_ids: set[int]) -> bool:
+    """Whether a mapping in effect or a grant of these people could change a group membership: a
+    joiner's follow-up (groups only) in an integration with neither has nothing to do, and
+    costs two small queries instead of a whole picture."""
+    mapped = BirthrightMapping.objects.filter(integration=policy.integration, state=MappingState.ACTIVE)
+    granted = Grant.objects.filter(person_id__in=person_ids, group__integration=policy.integration)
+    return mapped.exists() or granted.exists()
 
 
 def _ungrant_all(wanted: Wanted, picture: Picture, pk: int, account: TargetUser, why: Cause) -> None:

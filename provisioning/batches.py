@@ -23,12 +23,14 @@ from provisioning.action_types import KINDS, action_type_of
 from provisioning.errors import ActionRefused
 from provisioning.models import Action, ActionState, Batch
 from provisioning.services import (
+    ActionTarget,
     Cause,
-    _validated,
     action_approve,
     action_reject,
     action_request,
+    actions_create,
     actions_sent_together,
+    actions_validate,
     approval_required,
     require_an_approver,
 )
@@ -82,41 +84,40 @@ def batch_request(
         raise ActionRefused("Select at least one account or person.", "targets")
     if len(targets) > MAX_BATCH:
         raise ActionRefused(f"At most {MAX_BATCH} at once.", "targets")
-    problems = []
-    for person, user in targets:
-        try:
-            _validated(
-                integration=integration,
-                action_type=action_type,
-                person=person,
-                target_user=user,
-                target_group=None,
-                parameters={},
-            )
-        except ActionRefused as exc:
-            problems.append(f"{(user.user_name if user else person.username if person else '?')}: {exc}")
+    subjects = [
+        ActionTarget(person=person, target_user=user, cause=_cause_of(causes, person, user)) for person, user in targets
+    ]
+    checked = actions_validate(integration=integration, action_type=action_type, targets=subjects)
+    problems = [
+        f"{subject.name}: {result}"
+        for subject, result in zip(subjects, checked, strict=True)
+        if isinstance(result, ActionRefused)
+    ]
     if problems:
         raise ActionRefused("Nothing was requested. " + " ".join(problems[:10]), "targets")
     hold = hold or mass_change_reason(integration, action_type, len(targets))
-    if (hold or approval_required(integration, action_type)) and actor is not None:  # see action_request
+    needs_approval = bool(hold) or approval_required(integration, action_type)
+    if needs_approval and actor is not None:  # see action_request
         require_an_approver(actor, integration, action_type, hold)
     with transaction.atomic(), actions_sent_together():
         batch = Batch.objects.create(
             integration=integration, action_type=action_type, requested_by=actor, held_reason=hold
         )
-        for person, user in targets:
-            action_request(
-                actor=actor,
-                integration=integration,
-                action_type=action_type,
-                person=person,
-                target_user=user,
-                batch=batch,
-                hold=hold,
-                request=request,
-                reason=reason,
-                cause=causes.get(user.pk if user is not None else person.pk if person is not None else 0),
-            )
+        actions_create(
+            actor=actor,
+            integration=integration,
+            action_type=action_type,
+            targets=[
+                (subject, result)
+                for subject, result in zip(subjects, checked, strict=True)
+                if not isinstance(result, ActionRefused)  # none is, by now
+            ],
+            needs_approval=needs_approval,
+            request=request,
+            batch=batch,
+            hold=hold,
+            reason=reason,
+        )
         audit_record(
             verb="batch.requested",
             actor=actor,
@@ -130,6 +131,10 @@ def batch_request(
             },
         )
     return batch
+
+
+def _cause_of(causes: dict[int, Cause], person: Person | None, user: TargetUser | None) -> Cause | None:
+    return causes.get(user.pk if user is not None else person.pk if person is not None else 0)
 
 
 def batch_progress(batch: Batch) -> dict[str, Any]:

@@ -7,10 +7,10 @@ action's timeline and in the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -23,8 +23,10 @@ from rest_framework.request import Request
 from console.accounts.models import Person
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
+from console.core.bulk import create_objects, insert_rows
 from integrations.models import Integration, TargetGroup, TargetUser
 from provisioning.action_types import action_type_of
+from provisioning.action_types.base import Checked
 from provisioning.errors import ActionRefused, require
 from provisioning.models import (
     TRANSITIONS,
@@ -80,6 +82,64 @@ def user_payload_for(person: Person) -> dict[str, Any]:
     return payload
 
 
+@dataclass(frozen=True)
+class ActionTarget:
+    """What one action of a request is about (a person, an account, a group), its parameters, and
+    why it exists when automation asks for it."""
+
+    person: Person | None = None
+    target_user: TargetUser | None = None
+    target_group: TargetGroup | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    cause: Cause | None = None
+
+    @property
+    def name(self) -> str:
+        """Who or what, as a refusal names it."""
+        if self.target_user is not None:
+            return self.target_user.user_name
+        if self.person is not None:
+            return self.person.username
+        return self.target_group.display_name if self.target_group is not None else "?"
+
+
+def actions_validate(*, integration: Integration, action_type: str, targets: Sequence[ActionTarget]) -> list[Checked]:
+    """Refuse what cannot be done, before anything is queued: each target's subject and clean
+    parameters, or why it is refused, in order (nothing raised).
+
+    What the targets share is checked once, and the type reads what its checks need once for
+    them all (``ActionKind.validate_many``), not once a target.
+    """
+    shared: ActionRefused | None = None
+    try:
+        require(integration.enabled, f"{integration.name} is disabled.", "integration")
+        require(
+            integration.provisioning_enabled,
+            f"Provisioning is not enabled for {integration.name} (Enable usage for Provisioning).",
+            "integration",
+        )
+    except ActionRefused as exc:
+        shared = exc
+    try:
+        kind = action_type_of(action_type)
+    except ValueError:
+        kind = None
+    checked: list[Checked | None] = []
+    for target in targets:
+        refusal = shared
+        for name, row in (("target_user", target.target_user), ("target_group", target.target_group)):
+            if refusal is None and row is not None and row.integration_id != integration.pk:
+                refusal = ActionRefused(f"That {name.split('_')[1]} is in another integration.", name)
+        if refusal is None and kind is None:
+            refusal = ActionRefused(f"Unknown action type {action_type!r}.", "action_type")
+        checked.append(refusal)
+    valid = [target for target, refusal in zip(targets, checked, strict=True) if refusal is None]
+    if valid and kind is not None:
+        results = iter(kind.validate_each(integration, valid))
+        return [next(results) if refusal is None else refusal for refusal in checked]
+    return [refusal for refusal in checked if refusal is not None]
+
+
 def _validated(
     *,
     integration: Integration,
@@ -89,27 +149,12 @@ def _validated(
     target_group: TargetGroup | None,
     parameters: dict[str, Any],
 ) -> tuple[str, dict[str, Any]]:
-    """Refuse what cannot be done, before anything is queued; return the subject and parameters."""
-    require(integration.enabled, f"{integration.name} is disabled.", "integration")
-    require(
-        integration.provisioning_enabled,
-        f"Provisioning is not enabled for {integration.name} (Enable usage for Provisioning).",
-        "integration",
-    )
-    for name, row in (("target_user", target_user), ("target_group", target_group)):
-        if row is not None:
-            require(row.integration_id == integration.pk, f"That {name.split('_')[1]} is in another integration.", name)
-    try:
-        kind = action_type_of(action_type)
-    except ValueError:
-        raise ActionRefused(f"Unknown action type {action_type!r}.", "action_type") from None
-    return kind.validate(
-        integration=integration,
-        person=person,
-        target_user=target_user,
-        target_group=target_group,
-        parameters=parameters,
-    )
+    """One target's subject and clean parameters (``actions_validate``); its refusal raised."""
+    target = ActionTarget(person=person, target_user=target_user, target_group=target_group, parameters=parameters)
+    (checked,) = actions_validate(integration=integration, action_type=action_type, targets=[target])
+    if isinstance(checked, ActionRefused):
+        raise checked
+    return checked
 
 
 def action_request(
@@ -131,59 +176,113 @@ def action_request(
 
     ``hold`` names why it must wait for approval whatever its policy (a mass change); ``reason``
     is the requester's, given when they confirmed, kept in the audit event; ``cause`` is why an
-    automated action exists (its identity event, policy and mappings).
+    automated action exists (its identity event, policy and mappings). The same path as a
+    batch's actions (``actions_create``), for one.
     """
-    subject, clean = _validated(
-        integration=integration,
-        action_type=action_type,
-        person=person,
-        target_user=target_user,
-        target_group=target_group,
-        parameters=parameters or {},
+    target = ActionTarget(
+        person=person, target_user=target_user, target_group=target_group, parameters=parameters or {}, cause=cause
     )
+    (checked,) = actions_validate(integration=integration, action_type=action_type, targets=[target])
+    if isinstance(checked, ActionRefused):
+        raise checked
     needs_approval = bool(hold) or approval_required(integration, action_type)
     # A person is told at once when nobody could approve what they ask (a batch was checked
     # once, as a whole). Automation (no actor) is not refused: a leaver's deprovision waits for
     # an approver rather than being lost, and the approvals panel says none exists.
     if needs_approval and batch is None and actor is not None:
         require_an_approver(actor, integration, action_type, hold)
+    (action,) = actions_create(
+        actor=actor,
+        integration=integration,
+        action_type=action_type,
+        targets=[(target, checked)],
+        needs_approval=needs_approval,
+        request=request,
+        batch=batch,
+        hold=hold,
+        reason=reason,
+    )
+    return action
+
+
+EVENT_FIELDS = ["action_id", "at", "from_state", "to_state", "actor_id", "note"]
+
+
+def actions_create(
+    *,
+    actor: Person | None,
+    integration: Integration,
+    action_type: str,
+    targets: Sequence[tuple[ActionTarget, tuple[str, dict[str, Any]]]],
+    needs_approval: bool,
+    request: HttpRequest | Request | None = None,
+    batch: Batch | None = None,
+    hold: str = "",
+    reason: str = "",
+) -> list[Action]:
+    """Make the actions of targets already checked (``actions_validate``: each with its subject
+    and clean parameters), after the approval checks: waiting for approval or queued.
+
+    The actions, their first timeline rows and their audit events are written a statement each,
+    however many; the queued ones are sent once the transaction commits (together, inside
+    ``actions_sent_together``). ``action_request`` is this for one.
+    """
+    from console.audit.services import audit_event, audit_record_many
+
+    kind = action_type_of(action_type)
+    state = ActionState.PENDING_APPROVAL if needs_approval else ActionState.QUEUED
     now = timezone.now()
-    with transaction.atomic():
-        action = Action.objects.create(
+    expires_at = now + timedelta(hours=settings.ACTION_APPROVAL_EXPIRY_HOURS) if needs_approval else None
+    actions = [
+        Action(
             integration=integration,
             action_type=action_type,
-            state=ActionState.PENDING_APPROVAL if needs_approval else ActionState.QUEUED,
+            state=state,
             requested_by=actor,
-            person=person,
-            target_user=target_user,
-            target_group=target_group,
+            person=target.person,
+            target_user=target.target_user,
+            target_group=target.target_group,
             subject=subject[:300],
             batch=batch,
             parameters=clean,
-            cause=cause.as_json() if cause else {},
-            cause_event_id=cause.event_id if cause else None,
-            priority=action_type_of(action_type).priority,
+            cause=target.cause.as_json() if target.cause else {},
+            cause_event_id=target.cause.event_id if target.cause else None,
+            priority=kind.priority,
             created_at=now,
-            expires_at=now + timedelta(hours=settings.ACTION_APPROVAL_EXPIRY_HOURS) if needs_approval else None,
+            expires_at=expires_at,
         )
-        ActionEvent.objects.create(action=action, to_state=action.state, actor=actor, note=hold or "requested")
-        audit_record(
-            verb="action.requested",
-            actor=actor,
-            target=action,
-            request=request,
-            details={
-                "type": action_type,
-                "integration": integration.pk,
-                "subject": subject,
-                "state": action.state,
-                **({"reason": reason} if reason else {}),
-                **({"cause": cause.text} if cause else {}),
-            },
+        for target, (subject, clean) in targets
+    ]
+    if not actions:
+        return []
+    with transaction.atomic():
+        create_objects(actions)
+        actor_id = actor.pk if actor is not None else None
+        insert_rows(
+            ActionEvent, EVENT_FIELDS, [[a.pk, now, "", state.value, actor_id, hold or "requested"] for a in actions]
         )
-        if action.state == ActionState.QUEUED:
-            _enqueue_on_commit(action)
-    return action
+        audit_record_many(
+            [
+                audit_event(
+                    verb="action.requested",
+                    actor=actor,
+                    target=action,
+                    request=request,
+                    details={
+                        "type": action_type,
+                        "integration": integration.pk,
+                        "subject": subject,
+                        "state": action.state,
+                        **({"reason": reason} if reason else {}),
+                        **({"cause": target.cause.text} if target.cause else {}),
+                    },
+                )
+                for action, (target, (subject, _)) in zip(actions, targets, strict=True)
+            ]
+        )
+        if state == ActionState.QUEUED:
+            _enqueue_on_commit(*actions)
+    return actions
 
 
 @dataclass(frozen=True)
@@ -263,14 +362,14 @@ def _send(outgoing: list[_Outgoing]) -> None:
             actions_execute_task.apply_async((ids[start : start + size],), countdown=0.0, queue=queue)
 
 
-def _enqueue_on_commit(action: Action, countdown: float = 0) -> None:
-    """Send the action's task once the transaction commits (at once outside one)."""
-    item = _Outgoing(action.pk, action.integration_id, action_routing(action)["queue"], countdown)
+def _enqueue_on_commit(*actions: Action, countdown: float = 0) -> None:
+    """Send the actions' tasks once the transaction commits (at once outside one)."""
+    items = [_Outgoing(a.pk, a.integration_id, action_routing(a)["queue"], countdown) for a in actions]
     outbox = _outbox.get()
     if outbox is not None:
-        transaction.on_commit(lambda: outbox.append(item))
+        transaction.on_commit(lambda: outbox.extend(items))
     else:
-        transaction.on_commit(lambda: _send([item]))
+        transaction.on_commit(lambda: _send(items))
 
 
 def action_transition(

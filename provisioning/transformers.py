@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from console.accounts.models import Person
@@ -99,6 +100,15 @@ def target_path(integration: Integration, attribute_name: str) -> tuple[str | No
     if attribute_name in CORE_PATHS:
         return None, CORE_PATHS[attribute_name]
     extension = ExtensionAttribute.objects.filter(integration=integration, normalized_name=attribute_name).first()
+    return _path(integration, attribute_name, extension)
+
+
+def _path(
+    integration: Integration, attribute_name: str, extension: ExtensionAttribute | None
+) -> tuple[str | None, str]:
+    """``target_path`` with the extension attribute of that name already read (or none)."""
+    if attribute_name in CORE_PATHS:
+        return None, CORE_PATHS[attribute_name]
     if extension is None:
         raise TransformerError(
             f"{attribute_name!r} is neither a core attribute nor an extension attribute of "
@@ -137,48 +147,82 @@ def _place(payload: dict[str, Any], path: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def payload_for(person: Person, integration: Integration) -> dict[str, Any]:
-    """The SCIM user for ``person`` in ``integration``: the default mapping, each transformer
-    applied over it in order (an attribute without a row keeps its default; a row whose value
-    is empty for this person leaves the default standing)."""
-    return payload_maker(integration)(person)
+@dataclass(frozen=True)
+class UserMapping:
+    """An integration's transformers, read once, for the users of many people.
 
+    Each row keeps where its value goes (an extension attribute resolved through the
+    integration's reverse index), or why it cannot go anywhere: that is raised, as
+    ``payload_for`` always did, only for a person the row gives a value.
+    """
 
-def payload_maker(integration: Integration) -> Callable[[Person], dict[str, Any]]:
-    """:func:`payload_for` for many people: the integration's rows and their paths are read once.
+    integration: Integration
+    rows: tuple[tuple[AttributeTransformer, tuple[str | None, str] | TransformerError], ...]
 
-    A row whose attribute the integration does not know raises ``TransformerError`` for each
-    person it would apply to, as :func:`payload_for` does."""
-    from provisioning.services import user_payload_for
+    def payload(self, person: Person) -> dict[str, Any]:
+        """The SCIM user for ``person``: the default mapping, each transformer applied over it in
+        order (an attribute without a row keeps its default; a row whose value is empty for this
+        person leaves the default standing)."""
+        from provisioning.services import user_payload_for
 
-    rows = list(integration.transformers.all())
-    paths: dict[str, tuple[str | None, str] | TransformerError] = {}
-    for row in rows:
-        if row.attribute_name not in paths:
-            try:
-                paths[row.attribute_name] = target_path(integration, row.attribute_name)
-            except TransformerError as exc:
-                paths[row.attribute_name] = exc
-
-    def make(person: Person) -> dict[str, Any]:
         payload = user_payload_for(person)
-        for row in rows:
+        for row, place in self.rows:
             value = _value(person, row)
             if value in ("", None, []):
                 continue
-            path = paths[row.attribute_name]
-            if isinstance(path, TransformerError):
-                raise path
-            urn, place = path
+            if isinstance(place, TransformerError):
+                raise place
+            urn, path = place
             if urn is None:
-                _place(payload, place, value)
+                _place(payload, path, value)
             else:
-                _place(payload.setdefault(urn, {}), place, value)
+                _place(payload.setdefault(urn, {}), path, value)
         if not payload.get("userName"):
-            raise TransformerError(f"The transformers of {integration.name} give {person.username} no user_name.")
+            raise TransformerError(f"The transformers of {self.integration.name} give {person.username} no user_name.")
         return payload
 
-    return make
+    def read_ahead(self, people: Iterable[Person]) -> None:
+        """What the rows read of these people besides their own fields (their managers), read in
+        one query, so that ``payload`` asks nothing of the database for any of them."""
+        reads_manager = any(
+            (row.source == AttributeTransformer.Source.IDENTITY_ATTRIBUTE and row.value.strip() == "manager")
+            or (
+                row.source == AttributeTransformer.Source.TEMPLATE
+                and any(name == "manager" for name, _ in PLACEHOLDER.findall(row.value))
+            )
+            for row, _ in self.rows
+        )
+        if not reads_manager:
+            return
+        people = list(people)
+        wanted = {p.manager_id for p in people if p.manager_id and not Person.manager.is_cached(p)}
+        managers = Person.objects.in_bulk(wanted) if wanted else {}
+        for person in people:
+            if person.manager_id in managers:
+                person.manager = managers[person.manager_id]
+
+
+def user_mapping(integration: Integration) -> UserMapping:
+    """The integration's transformers with where each goes: two queries, however many people follow."""
+    rows = list(integration.transformers.all())
+    extensions: dict[str, ExtensionAttribute] = {}
+    names = {row.attribute_name for row in rows} - set(CORE_PATHS)
+    if names:
+        # The first of each name, as target_path reads it (.first(): in the model's order).
+        for extension in ExtensionAttribute.objects.filter(integration=integration, normalized_name__in=names):
+            extensions.setdefault(extension.normalized_name, extension)
+    places: list[tuple[AttributeTransformer, tuple[str | None, str] | TransformerError]] = []
+    for row in rows:
+        try:
+            places.append((row, _path(integration, row.attribute_name, extensions.get(row.attribute_name))))
+        except TransformerError as exc:
+            places.append((row, exc))
+    return UserMapping(integration, tuple(places))
+
+
+def payload_for(person: Person, integration: Integration) -> dict[str, Any]:
+    """The SCIM user for ``person`` in ``integration`` (see :meth:`UserMapping.payload`)."""
+    return user_mapping(integration).payload(person)
 
 
 def transformer_check(integration: Integration, attribute_name: str, source: str, value: str) -> None:

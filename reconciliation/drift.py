@@ -42,7 +42,7 @@ from lifecycle.models import Grant, LifecyclePolicy, PolicyMode, SensitiveGroup
 from lifecycle.scope import mapping_people, mapping_text, people_in_scope, scope_text
 from provisioning.action_types.sync_identity import changed_operations
 from provisioning.models import AccessRequest, Action, ActionState
-from provisioning.transformers import IDENTITY_ATTRIBUTES, TransformerError, payload_maker
+from provisioning.transformers import IDENTITY_ATTRIBUTES, TransformerError, user_mapping
 from reconciliation.models import DriftCategory, DriftItem, DriftRun
 from reconciliation.signals import drift_computed
 
@@ -327,7 +327,7 @@ def _attributes(found: Found, integration: Integration, owner_of: dict[int, int]
 
     The accounts are read whole (resource and owner) a chunk at a time; the difference is the
     sync's own (``changed_operations``), so an item is exactly what a sync would send."""
-    make = payload_maker(integration)
+    make = user_mapping(integration).payload
     name = integration.name
     for user_pk, user_name, resource, person in _accounts_with_owners(owner_of):
         try:

@@ -19,8 +19,8 @@
 By default everything runs on the project's default settings: the SQLite database and the
 SQLAlchemy broker on SQLite, in a temporary data folder. ``--postgres`` runs on PostgreSQL
 (``BENCH_POSTGRES_URL``; the database ``--database``, default ``bench_lifecycle``, is
-created and dropped) with a Redis broker and cache (``BENCH_REDIS_URL``; databases 12 and
-13 are flushed).
+created and dropped) with a Redis broker and cache (``BENCH_REDIS_URL``; the databases of
+``--redis-databases``, 12 and 13 unless said, are flushed).
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="each worker's concurrency")
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL and Redis instead of the defaults")
     parser.add_argument("--database", default="bench_lifecycle", help="the PostgreSQL database (dropped after)")
+    parser.add_argument(
+        "--redis-databases",
+        default="12,13",
+        help="the Redis databases of the cache and the broker, flushed first (default 12,13)",
+    )
     parser.add_argument("--skip-leavers", action="store_true")
     parser.add_argument("--skip-joiners", action="store_true")
     parser.add_argument("--keep-folder", action="store_true", help="keep the data folder (logs, SQLite) and print it")
@@ -95,15 +100,16 @@ def configure(args: argparse.Namespace, data_dir: Path) -> dict[str, str]:
     if args.postgres:
         import redis as redis_client
 
-        for number in (12, 13):
+        cache_db, broker_db = (int(number) for number in args.redis_databases.split(","))
+        for number in (cache_db, broker_db):
             redis_client.Redis.from_url(f"{redis()}/{number}").flushdb()
         with psycopg.connect(f"{postgres()}/postgres", autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
             conn.execute(f"CREATE DATABASE {args.database}")
         env |= {
             "DATABASE_URL": f"{postgres()}/{args.database}",
-            "CELERY_BROKER_URL": f"{redis()}/13",
-            "CACHE_URL": f"{redis()}/12",
+            "CELERY_BROKER_URL": f"{redis()}/{broker_db}",
+            "CACHE_URL": f"{redis()}/{cache_db}",
         }
     os.environ.update(env)
     import logging
@@ -374,6 +380,8 @@ def leavers(report: Report, args: argparse.Namespace, env: dict[str, str], logs:
 def joiners(
     report: Report, args: argparse.Namespace, env: dict[str, str], logs: Path, okta: IdentityProvider, actor: Any
 ) -> None:
+    from django.db.models import Max, Min
+
     from provisioning.models import Action, ActionType
 
     count = args.joiners * args.joiner_integrations
@@ -408,6 +416,7 @@ def joiners(
         complete = wait_until(lambda: syncs.filter(state__in=["succeeded", "failed"]).count() >= count, 1800)
         last: datetime | None = syncs.order_by("-finished_at").values_list("finished_at", flat=True).first()
         first: datetime | None = syncs.order_by("created_at").values_list("created_at", flat=True).first()
+        spans = syncs.aggregate(made=Max("created_at"), started=Min("started_at"))
         batches = syncs.exclude(batch=None).values("batch").distinct().count()
         singles = syncs.filter(batch=None).count()
         succeeded = syncs.filter(state="succeeded").count()
@@ -427,6 +436,14 @@ def joiners(
         + ("the first POST" if args.live_push else "the consumer's first request")
         + f" to it; requested as {batches} batches and {singles} single actions"
     )
+    made, started = spans["made"], spans["started"]
+    if made is not None and started is not None:
+        report.line(
+            f"stages: the first sync asked for → the last ({len(apps)} passes of the consumer) "
+            f"{made.timestamp() - first.timestamp():.1f} s; the first asked for → a worker's first start "
+            f"{started.timestamp() - first.timestamp():.1f} s; that start → the last account "
+            f"{last.timestamp() - started.timestamp():.1f} s"
+        )
     share = rate / baseline if baseline else 0.0
     report.figure(
         "joiners' create rate / the provisioning workers' rate",

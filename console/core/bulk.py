@@ -1,4 +1,5 @@
-"""Bulk writes: COPY on PostgreSQL, the ORM's ``bulk_create`` elsewhere.
+"""Bulk writes: COPY on PostgreSQL; elsewhere one INSERT executed for every row (the ORM's
+``bulk_create`` where the keys are wanted back).
 
 Extraction stores hundreds of thousands of rows a run, and a worker running a batch of
 actions writes their events, audit events and call log together. On PostgreSQL they are streamed with
@@ -96,9 +97,11 @@ def insert_rows(
 
     Values are what the model would hold (a dict for a JSON field, an aware datetime): on
     PostgreSQL a JSON value goes as its JSON text (adapted by its field when it has an
-    encoder of its own), every other value as it is, as the ORM passes it; elsewhere the
-    rows become instances for ``bulk_create``. Keys are drawn from the table's sequence
-    only when asked for.
+    encoder of its own), every other value as it is, as the ORM passes it; elsewhere each
+    value is prepared by its field and one INSERT is executed for every row, or, with
+    ``returning``, the rows become instances for ``bulk_create``. Give every column that has
+    no database default: COPY writes only those given. Keys are drawn from the table's
+    sequence only when asked for.
     """
     return insert_encoded(encode_rows(model, fields, rows), returning=returning)
 
@@ -109,9 +112,12 @@ def insert_encoded(encoded: EncodedRows, *, returning: bool = False) -> list[int
     if not encoded.count:
         return []
     if encoded.text is None and not copy_supported():
+        if not returning:
+            _insert_many(model, fields, rows)
+            return []
         objects = [model(**dict(zip(fields, row, strict=True))) for row in rows]
         model._default_manager.bulk_create(objects, batch_size=BATCH)
-        return [obj.pk for obj in objects] if returning else []
+        return [obj.pk for obj in objects]
     table = model._meta.db_table
     pk_column = _pk_column(model)
     columns = _fields(model, fields)
@@ -144,6 +150,44 @@ def insert_encoded(encoded: EncodedRows, *, returning: bool = False) -> list[int
                 values[index] = prepare(values[index])
             copy.write_row([pks[number], *values] if returning else values)
     return pks
+
+
+def _insert_many(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Rows without keys asked for, elsewhere than PostgreSQL: one INSERT executed for every row,
+    each value prepared by its field as the ORM prepares it (``bulk_create`` built a model
+    instance a row and compiled a statement of hundreds of rows, several times slower), and
+    only the given columns written, as COPY writes them."""
+    columns = _fields(model, fields)
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(str(field.column)) for field in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    statement = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({marks})"  # noqa: S608 - names from the model
+    prepare = [partial(field.get_db_prep_save, connection=connection) for field in columns]
+    params = [[ready(value) for ready, value in zip(prepare, row, strict=True)] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, params)
+
+
+def create_objects(objects: Sequence[models.Model], *, batch_size: int = BATCH) -> None:
+    """Insert unsaved instances of one model, each getting its primary key, as ``bulk_create`` does.
+
+    On PostgreSQL by ``insert_rows`` (COPY, the keys drawn from the table's sequence first),
+    each field's value made ready as a save makes it (``pre_save``: an ``auto_now`` stamped);
+    elsewhere ``bulk_create``.
+    """
+    if not objects:
+        return
+    model = type(objects[0])
+    if not copy_supported():
+        model._default_manager.bulk_create(objects, batch_size=batch_size)
+        return
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    rows = [[field.pre_save(obj, add=True) for field in fields] for obj in objects]
+    keys = insert_rows(model, [field.attname for field in fields], rows, returning=True)
+    for obj, key in zip(objects, keys, strict=True):
+        obj.pk = key
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 @dataclass(frozen=True)

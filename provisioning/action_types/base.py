@@ -11,19 +11,20 @@ run's keeps none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from integrations.models import Integration, TargetUser
 from integrations.scim_client import ScimClient
-from provisioning.errors import require
+from provisioning.errors import ActionRefused, require
 from provisioning.lookups import Listing
 from provisioning.models import Action, ActionType
 
 if TYPE_CHECKING:
     from provisioning.dry_run import PlannedRequest
     from provisioning.execution import BatchRun
+    from provisioning.services import ActionTarget
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -54,6 +55,8 @@ class Run(Protocol):
 
 
 Executor = Callable[[Action, ScimClient, Run], dict[str, Any]]
+# A target's subject and clean parameters, or why it is refused.
+Checked = tuple[str, dict[str, Any]] | ActionRefused
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,29 @@ class ActionKind:
     approval_by_default: bool = False
     # A leaver's action: its own worker queue, and it takes an integration's last free slot.
     leaver: bool = False
+    # ``validate`` of many targets at once (integration=, targets=) -> a ``Checked`` each, in
+    # order: what they all need read once, not once a target. Without it, one at a time.
+    validate_many: Callable[..., list[Checked]] | None = None
+
+    def validate_each(self, integration: Integration, targets: Sequence[ActionTarget]) -> list[Checked]:
+        """Each target validated, a refusal returned in its place (nothing raised)."""
+        if self.validate_many is not None:
+            return self.validate_many(integration=integration, targets=targets)
+        checked: list[Checked] = []
+        for target in targets:
+            try:
+                checked.append(
+                    self.validate(
+                        integration=integration,
+                        person=target.person,
+                        target_user=target.target_user,
+                        target_group=target.target_group,
+                        parameters=target.parameters,
+                    )
+                )
+            except ActionRefused as exc:
+                checked.append(exc)
+        return checked
 
 
 def users_endpoint(integration: Integration) -> str:

@@ -11,7 +11,7 @@ read by its id: it is never looked up by a name another account may hold by now.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from console.accounts.models import Person
@@ -25,15 +25,16 @@ from integrations.scim_client import (
     ScimNotFound,
     escape_filter_value,
 )
-from provisioning.action_types.base import USER_SCHEMA, ActionKind, LeaseLost, Run, users_endpoint
+from provisioning.action_types.base import USER_SCHEMA, ActionKind, Checked, LeaseLost, Run, users_endpoint
 from provisioning.dialect_forms import ChangeNotMade, replace_attributes, set_active
 from provisioning.dry_run import PlannedRequest, rehearse, with_user_names
-from provisioning.errors import ActionRefused, require
+from provisioning.errors import ActionRefused
 from provisioning.lookups import AmbiguousMatch, cannot_filter, find_user, matches
 from provisioning.models import Action, ActionType
 
 if TYPE_CHECKING:
     from provisioning.execution import BatchRun
+    from provisioning.services import ActionTarget
 
 # --- validation ------------------------------------------------------------------------------
 
@@ -47,21 +48,48 @@ def validate(
     parameters: dict[str, Any],
 ) -> tuple[str, dict[str, Any]]:
     """The person's attributes, by the integration's mapping; or an account's own, set directly."""
-    if person is None and target_user is not None and isinstance(parameters.get("user"), dict):
-        # An account's own attributes set directly (undoing a deprovision reactivates it): that
-        # account, by its id.
-        return target_user.user_name, {
-            "user": {"userName": target_user.user_name, **parameters["user"]},
-            "user_id": target_user.remote_id,
-        }
-    require(person is not None, "Choose the person to sync.", "person")
-    assert person is not None
-    from provisioning.transformers import TransformerError, payload_for
+    from provisioning.services import ActionTarget
 
-    try:
-        return person.username, {"user": payload_for(person, integration)}
-    except TransformerError as exc:
-        raise ActionRefused(str(exc), "person") from None
+    target = ActionTarget(person=person, target_user=target_user, target_group=target_group, parameters=parameters)
+    (checked,) = validate_many(integration=integration, targets=[target])
+    if isinstance(checked, ActionRefused):
+        raise checked
+    return checked
+
+
+def validate_many(*, integration: Integration, targets: Sequence[ActionTarget]) -> list[Checked]:
+    """``validate`` for each target, the integration's transformers read once for all (and the
+    people's managers in one query, when a transformer reads them)."""
+    from provisioning.transformers import TransformerError, user_mapping
+
+    checked: list[Checked] = []
+    mapping = None
+    for target in targets:
+        person, target_user, parameters = target.person, target.target_user, target.parameters
+        if person is None and target_user is not None and isinstance(parameters.get("user"), dict):
+            # An account's own attributes set directly (undoing a deprovision reactivates it): that
+            # account, by its id.
+            checked.append(
+                (
+                    target_user.user_name,
+                    {
+                        "user": {"userName": target_user.user_name, **parameters["user"]},
+                        "user_id": target_user.remote_id,
+                    },
+                )
+            )
+            continue
+        if person is None:
+            checked.append(ActionRefused("Choose the person to sync.", "person"))
+            continue
+        if mapping is None:
+            mapping = user_mapping(integration)
+            mapping.read_ahead(t.person for t in targets if t.person is not None)
+        try:
+            checked.append((person.username, {"user": mapping.payload(person)}))
+        except TransformerError as exc:
+            checked.append(ActionRefused(str(exc), "person"))
+    return checked
 
 
 # --- execution -------------------------------------------------------------------------------
@@ -340,4 +368,5 @@ KIND = ActionKind(
     plan=plan,
     inverse=inverse,
     prepare_batch=prepare_batch,
+    validate_many=validate_many,
 )

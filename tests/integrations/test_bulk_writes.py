@@ -77,6 +77,46 @@ def test_insert_rows_stores_exactly_what_the_orm_stores(make_integration: Callab
     assert later.pk > max(inserted)
 
 
+def test_rows_without_keys_asked_for_store_exactly_what_the_orm_stores(
+    make_integration: Callable[..., Integration],
+) -> None:
+    """COPY on PostgreSQL, one INSERT executed for every row elsewhere: row for row what ``create`` stores."""
+    bulk_written = make_integration("https://a.example.com", name="Bulk")
+    one_by_one = make_integration("https://b.example.com", name="ORM")
+    assert bulk.insert_rows(TargetUser, USER_COLUMNS, user_rows(bulk_written)) == []
+    for row in user_rows(one_by_one):
+        TargetUser.objects.create(**dict(zip(USER_COLUMNS, row, strict=True)))
+
+    def stored(integration: Integration) -> list[tuple[Any, ...]]:
+        return list(TargetUser.objects.filter(integration=integration).order_by("remote_id").values_list(*STORED))
+
+    assert stored(bulk_written) == stored(one_by_one)
+
+
+def test_objects_created_together_get_their_keys_and_store_what_save_stores(
+    make_integration: Callable[..., Integration],
+) -> None:
+    bulk_written = make_integration("https://a.example.com", name="Bulk")
+    one_by_one = make_integration("https://b.example.com", name="ORM")
+
+    def users(integration: Integration) -> list[TargetUser]:
+        return [TargetUser(**dict(zip(USER_COLUMNS, row, strict=True))) for row in user_rows(integration)]
+
+    made = users(bulk_written)
+    bulk.create_objects(made)
+    for user in users(one_by_one):
+        user.save()
+
+    assert all(user.pk is not None and not user._state.adding for user in made)
+    assert {user.pk: user.remote_id for user in made} == dict(
+        TargetUser.objects.filter(integration=bulk_written).values_list("pk", "remote_id")
+    )
+    columns = [name for name in STORED if name != "last_seen_at"]
+    assert list(
+        TargetUser.objects.filter(integration=bulk_written).order_by("remote_id").values_list(*columns)
+    ) == list(TargetUser.objects.filter(integration=one_by_one).order_by("remote_id").values_list(*columns))
+
+
 def test_rows_without_keys_asked_for_are_inserted_all_the_same(make_integration: Callable[..., Integration]) -> None:
     integration = make_integration("https://a.example.com")
     group = TargetGroup.objects.create(integration=integration, remote_id="g", display_name="G", content_hash="x")

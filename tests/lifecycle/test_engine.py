@@ -315,6 +315,26 @@ def test_a_follow_up_leaves_a_leaver_to_the_consumer_and_their_deactivation(
     assert deprovision.cause["text"].startswith("Leaver: ada@example.com was deactivated over SCIM")
 
 
+def test_a_follow_up_where_no_mapping_or_grant_could_change_a_group_reads_no_picture(
+    app: Integration, scim: ScimClient, policy_on: LifecyclePolicy, django_assert_max_num_queries: Any
+) -> None:
+    """Accounts only (no mapping, no grant): a joiner's follow-up costs two small queries, not a
+    picture of everyone in it; once a mapping exists it reads the picture again."""
+    ada = push_user(scim, "ada@example.com")
+    policy_consume(policy_on.pk)
+    (sync,) = _run_queued(app)
+    assert sync.person_id is not None
+    with django_assert_max_num_queries(2):
+        assert not wanted_for(policy_on, [sync.person_id], accounts=False)
+    group = TargetGroup.objects.create(integration=app, remote_id="g-1", display_name="Everyone", content_hash="-")
+    Team.objects.create(name="Staff")
+    map_team(app, "Staff", group)
+    Person.objects.get(pk=sync.person_id).teams.add(Team.objects.get(name="Staff"))
+    wanted = wanted_for(policy_on, [sync.person_id], accounts=False)
+    assert list(wanted.adds) == [group.pk]
+    assert ada["userName"] == "ada@example.com"
+
+
 def test_leavers_held_for_approval_wait_even_when_nobody_could_approve_yet(
     peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
 ) -> None:
