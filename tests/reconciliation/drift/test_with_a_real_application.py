@@ -142,3 +142,69 @@ def test_changes_made_in_the_application_are_reported_after_the_next_extraction(
     assert member.target_user == TargetUser.objects.get(integration=app, user_name="bob@example.com")
     leaver = DriftItem.objects.get(integration=app, category=DriftCategory.SHOULD_BE_INACTIVE)
     assert leaver.rule.startswith("Leaver: carol@example.com was deactivated")
+
+
+def test_a_helpdesk_reactivation_is_deactivated_again_by_auto_remediation(
+    peer: Peer,
+    app: Integration,  # noqa: F811
+    scim: ScimClient,  # noqa: F811
+    groups_in_app: dict[str, TargetGroup],  # noqa: F811
+    policy_on: LifecyclePolicy,  # noqa: F811
+    extract: Callable[[], None],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+    make_person: Callable[..., Person],
+) -> None:
+    """The whole chain: extraction → drift → auto-remediation's plan → the action → the application."""
+    from reconciliation.auto import auto_remediation_set
+    from reconciliation.models import Plan
+    from reconciliation.tasks import drift_compute_task
+
+    monkeypatch.setattr(drift_compute_task, "delay", lambda **kwargs: drift_compute_task(**kwargs))
+    app.mass_change_max_percent = 100  # two accounts: one deprovision is half of them
+    app.save()
+    carol = push_user(scim, "carol@example.com")
+    dave = push_user(scim, "dave@example.com", title="Engineer")
+    push_group(scim, "Staff", [carol, dave])
+    policy_on.all_active_people = False
+    policy_on.save()
+    policy_on.teams.set([Team.objects.get(name="Staff")])
+    _settle(policy_on, app)
+    set_active(scim, carol, False)
+    _settle(policy_on, app)
+    auto_remediation_set(
+        actor=make_person("chief", roles=["admin"]), policy=policy_on, categories=["should_be_inactive"]
+    )
+    carol_account = server_user(peer, "carol@example.com")
+    assert carol_account["active"] is False  # type: ignore[index]
+    # The helpdesk turns carol's account back on in the application, and a title drifts too.
+    for path, value in (("active", True), ("title", "Helpdesk's guess")):
+        response = peer.http.patch(
+            f"/Users/{carol_account['id']}",  # type: ignore[index]
+            json=patch_op({"op": "replace", "path": path, "value": value}),
+        )
+        assert response.status_code in (200, 204), response.text
+    dave_account = server_user(peer, "dave@example.com")
+    response = peer.http.patch(
+        f"/Users/{dave_account['id']}",  # type: ignore[index]
+        json=patch_op({"op": "replace", "path": "title", "value": "Not what the console sends"}),
+    )
+    assert response.status_code in (200, 204), response.text
+
+    with django_capture_on_commit_callbacks(execute=True):
+        extract()
+    assert set(_by_category(app)) == {DriftCategory.SHOULD_BE_INACTIVE, DriftCategory.ATTRIBUTE}
+    plan = Plan.objects.get(integration=app)
+    assert plan.automatic
+    assert plan.created_by is None
+    (deprovision,) = Action.objects.filter(integration=app, state=ActionState.QUEUED)
+    assert deprovision.action_type == ActionType.DEPROVISION_IDENTITY
+    assert deprovision.target_user.user_name == "carol@example.com"  # type: ignore[union-attr]
+    assert deprovision.cause["text"].startswith(f"Plan {plan.pk}, ")
+    _run_queued(app)
+    assert server_user(peer, "carol@example.com")["active"] is False  # type: ignore[index]
+    # Attribute drift was not opted in: reported, not fixed.
+    assert server_user(peer, "dave@example.com")["title"] == "Not what the console sends"  # type: ignore[index]
+    with django_capture_on_commit_callbacks(execute=True):
+        extract()
+    assert _by_category(app) == {DriftCategory.ATTRIBUTE: {"dave@example.com"}}
