@@ -62,6 +62,9 @@ def _make_plan(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | N
 
     if page.get("integration") is None:
         return None
+    counts = page.get("counts")  # the drift tab's counts: offer the categories with open items
+    if counts is not None:
+        return {"categories": [(c.category, f"{c.label} ({c.count})") for c in counts if c.count]}
     return {"categories": DriftCategory.choices}
 
 

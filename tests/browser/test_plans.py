@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from console.accounts.models import Person
 from reconciliation.models import DriftRun, PlanItem
+from tests.browser.test_api_key_journey import screenshots
 from tests.browser.test_provisioning import sign_in
 from tests.conftest import WorkerProcess
 from tests.reconciliation.conftest import (  # noqa: F401 - fixtures: drift about a real application's accounts
@@ -49,6 +50,7 @@ def test_make_a_plan_tick_two_apply_and_follow_the_batch(
     bob = PlanItem.objects.get(category="should_be_inactive", subject="bob")
     carol = PlanItem.objects.get(category="should_be_inactive", subject="carol")
     section = page.get_by_test_id("plan-category-should_be_inactive")
+    screenshots(page, "plan")
     expect(section).to_contain_text(f"PATCH Users/{world.accounts['bob'].remote_id}")
     page.get_by_test_id(f"plan-item-{bob.pk}").get_by_role("checkbox").check()
     page.get_by_test_id(f"plan-item-{carol.pk}").get_by_role("checkbox").check()
