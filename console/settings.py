@@ -304,6 +304,7 @@ SPECTACULAR_SETTINGS = {
         "AccessRequestStateEnum": "provisioning.models.AccessRequest.State",
         "TransformerSourceEnum": "provisioning.models.AttributeTransformer.Source",
         "PersonSourceEnum": "console.accounts.models.Source",
+        "DriftCategoryEnum": "reconciliation.models.DriftCategory",
     },
 }
 

@@ -54,6 +54,7 @@ class PlanListView(generics.GenericAPIView[Plan]):
     def get_queryset(self) -> QuerySet[Plan]:
         return Plan.objects.filter(integration_id=self.kwargs["pk"]).select_related("created_by")
 
+    @extend_schema(operation_id="v1_integrations_plans_list", responses={200: PlanSerializer(many=True)})
     def get(self, request: Request, pk: int) -> Response:
         _integration(pk)
         page = self.paginate_queryset(self.get_queryset())
@@ -83,7 +84,7 @@ class PlanDetailView(APIView):
 
     access_policy = api_policy()
 
-    @extend_schema(responses={200: PlanSerializer})
+    @extend_schema(operation_id="v1_integrations_plans_detail", responses={200: PlanSerializer})
     def get(self, request: Request, pk: int, plan: int) -> Response:
         return Response(_detail(get_object_or_404(Plan, pk=plan, integration_id=pk)))
 
