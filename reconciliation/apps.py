@@ -13,12 +13,10 @@ class ReconciliationConfig(AppConfig):
         from console.core.slots import register_panel
         from reconciliation import receivers  # noqa: F401 - connects the extraction and drift signals
 
-        # The Drift tab of an integration's pages, its counts on the integration's overview and
+        # The Drift tab of an integration's pages, its counts in the overview's health card and
         # on the dashboard (integrations and the console know nothing of reconciliation).
         register_panel("integration.tabs", template="reconciliation/tab_link.html", context=_tab, order=60)
-        register_panel(
-            "integration.detail", template="reconciliation/panel_integration.html", context=_panel, order=110
-        )
+        register_panel("integration.health", template="reconciliation/panel_integration.html", context=_panel)
         register_panel("dashboard.main", template="reconciliation/dashboard_panel.html", context=_dashboard, order=26)
         # "Make a plan" on the drift tab, and auto-remediation on the Lifecycle tab (lifecycle
         # knows nothing of reconciliation).
@@ -44,7 +42,7 @@ def _panel(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
     counts = drift_counts(integration=integration)
     runs = drift_runs(integration=integration, last=1)
     return {
-        "drift_counts": counts,
+        "drift_counts": [c for c in counts if c.count],
         "drift_total": sum(c.count for c in counts),
         "drift_last_run": runs[0] if runs else None,
     }

@@ -12,7 +12,8 @@ Slots in use: ``dashboard.main``, ``settings.pipeline``, ``settings.sign_in``,
 (a row of the person's accounts, which integrations shows on the person's page); and
 ``integration.tabs``, links an app adds to an integration's tabs (a panel that renders one
 ``<a>``, marked ``aria-current`` when the page's ``tab`` is its own); and, on reconciliation's Drift
-tab, ``reconciliation.drift_actions``, what can be done with the drift (beside Check now).
+tab, ``reconciliation.drift_actions``, what can be done with the drift (under its counts); and
+``integration.health``, rows (a ``<dt>`` and its ``<dd>``) of an integration's Lifecycle health card.
 """
 
 from __future__ import annotations

@@ -230,7 +230,7 @@ def test_the_overview_shows_open_drift_per_category(
     integration: Integration, world: dict[str, Any], admin_client: Client
 ) -> None:
     html = admin_client.get(f"/integrations/{integration.pk}/").content.decode()
-    panel = html.split('data-testid="drift-panel"')[1].split("</section>")[0]
+    panel = html.split('data-testid="drift-panel"')[1].split("</dd>")[0]
     assert 'data-testid="drift-panel-total">4<' in panel
     assert f'href="/integrations/{integration.pk}/drift/?category=attribute">Attribute drift: 1</a>' in panel
 
