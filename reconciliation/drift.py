@@ -11,13 +11,15 @@ See docs/reconciliation.md.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 from django.db.models import Count
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -336,6 +338,8 @@ def _attributes(found: Found, integration: Integration, owner_of: dict[int, int]
             found.left_out["transformer_errors"] += 1  # the sync would refuse, and say why
             continue
         resource = resource or {}
+        if _as_wanted(resource, wanted):
+            continue
         differs = [
             {"path": op["path"], "application": _read(resource, op["path"]), "wanted": op["value"]}
             for op in changed_operations(resource, wanted)
@@ -352,6 +356,23 @@ def _attributes(found: Found, integration: Integration, owner_of: dict[int, int]
             person=person.pk,
             detail={"attributes": differs, "user_name": user_name, "person": person.username},
         )
+
+
+def _as_wanted(resource: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """True when the resource holds every wanted attribute as it is wanted (equal values), for
+    which ``changed_operations`` finds nothing to change; False sends the account to it. Most
+    accounts agree, and this is a fraction of its time. Emails and the user name are taken here
+    only as strings, where its case-folding cannot fail."""
+    for attribute, value in wanted.items():
+        if resource.get(attribute) != value:
+            return False
+        if attribute == "userName" and not isinstance(value, str):
+            return False
+        if attribute == "emails" and not all(
+            isinstance(email, dict) and isinstance(email.get("value", ""), str) for email in value
+        ):
+            return False
+    return True
 
 
 # The person's columns the transformers may read (``IDENTITY_ATTRIBUTES``; ``manager`` is its id).
@@ -420,10 +441,39 @@ def _accounts_with_owners(owner_of: dict[int, int]) -> Iterator[tuple[int, str, 
         # The accounts by their ids: a range of owners is no plan for SQLite, which reads every
         # account of the integration through its (integration, …) indexes for each chunk.
         chunk = [account for owner in sorted(people) for account in accounts_of[owner]]
-        users = TargetUser.objects.filter(pk__in=chunk).values_list("pk", "user_name", "resource", "owner_id")
-        for pk, user_name, resource, owner_id in users.order_by():
+        if connection.vendor == "postgresql":
+            users: Iterable[tuple[int, str, Any, int | None]] = _accounts_read(chunk)
+        else:
+            users = (
+                TargetUser.objects.filter(pk__in=chunk)
+                .values_list("pk", "user_name", "resource", "owner_id")
+                .order_by()
+            )
+        for pk, user_name, resource, owner_id in users:
             if owner_id in people:
                 yield pk, user_name, resource, people[owner_id]
+
+
+def _accounts_read(pks: list[int]) -> Iterator[tuple[int, str, Any, int | None]]:
+    """PostgreSQL: the accounts' ids, user names, resources and owners, by one array of ids.
+
+    Not the ORM's list of a thousand parameters (whose client-side handling was a fifth of the
+    time), and each resource as its text, decoded by orjson (the driver's decoding, by the
+    standard library, was a fifth too); the standard library for what orjson refuses (NaN,
+    integers past 64 bits), so each resource reads as it always did."""
+    table = connection.ops.quote_name(TargetUser._meta.db_table)
+    sql = f"SELECT id, user_name, resource::text, owner_id FROM {table} WHERE id = ANY(%s)"  # noqa: S608 - the model's table
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [pks])
+        for pk, user_name, text, owner_id in cursor.fetchall():
+            if text is None:
+                resource = None
+            else:
+                try:
+                    resource = orjson.loads(text)
+                except orjson.JSONDecodeError:
+                    resource = json.loads(text)
+            yield pk, user_name, resource, owner_id
 
 
 def _read(resource: dict[str, Any], path: str) -> Any:

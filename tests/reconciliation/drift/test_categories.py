@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from console.accounts.models import Person
-from integrations.models import CorrelationConflict, Integration
+from integrations.models import CorrelationConflict, ExtensionAttribute, Integration
 from lifecycle.models import BirthrightMapping, Grant, LeavingScope, PolicyMode, SensitiveGroup
-from provisioning.models import AccessRequest, Action, ActionState, ActionType
-from reconciliation.drift import drift_compute
+from provisioning.action_types.sync_identity import changed_operations
+from provisioning.models import AccessRequest, Action, ActionState, ActionType, AttributeTransformer
+from reconciliation.drift import _as_wanted, drift_compute
 from reconciliation.models import DriftCategory, DriftItem, DriftRun
 from tests.reconciliation.drift.conftest import account, group, policy, team
 
@@ -169,6 +171,51 @@ def test_an_attribute_the_transformers_set_differently_is_attribute_drift(app: I
     assert _items(app) == {DriftCategory.ATTRIBUTE: {item.key}}
 
 
+def test_attribute_drift_compares_what_the_transformers_set_however_the_resource_holds_it(
+    app: Integration, person: Make
+) -> None:
+    """The resources as stored (on PostgreSQL read as text and decoded by the computation): a
+    ``null`` is a ``null``, an absent attribute absent, an extension compared part by part, and
+    what the transformers do not set is never drift."""
+    acme = "urn:acme:params:scim:schemas:extension:acme:1.0:User"
+    ExtensionAttribute.objects.create(
+        integration=app, normalized_name="acme_costcenter", scim_path=f"{acme}:costCenter", schema_urn=acme
+    )
+    AttributeTransformer.objects.create(
+        integration=app, position=1, attribute_name="acme_costcenter", source="identity_attribute", value="cost_center"
+    )
+    AttributeTransformer.objects.create(
+        integration=app, position=2, attribute_name="middle_name", source="static", value="Q"
+    )
+    ada = person("ada", title="Engineer", cost_center="CC-1")
+    bob = person("bob", title="Writer", cost_center="CC-2")
+    carol = person("carol", cost_center="CC-3")
+    users = {p.username: account(app, p.username, owner=p) for p in (ada, bob, carol)}
+    users["ada"].resource = {**users["ada"].resource, "title": None, "userName": None, "nickName": "x"}
+    users["ada"].save()
+    users["bob"].resource = {
+        **users["bob"].resource,
+        acme: {"costCenter": "CC-9", "other": 1},
+        "groups": [{"value": "g1"}],
+    }
+    users["bob"].save()
+    carol_resource = dict(users["carol"].resource)
+    del carol_resource["userName"]
+    users["carol"].resource = carol_resource
+    users["carol"].save()
+    policy(app)
+    drift_compute(app)
+    found = {item.target_user_id: item.detail["attributes"] for item in DriftItem.objects.filter(integration=app)}
+    assert found == {
+        users["ada"].pk: [
+            {"path": "userName", "application": None, "wanted": "ada"},
+            {"path": "title", "application": None, "wanted": "Engineer"},
+        ],
+        users["bob"].pk: [{"path": f"{acme}:costCenter", "application": "CC-9", "wanted": "CC-2"}],
+        users["carol"].pk: [{"path": "userName", "application": None, "wanted": "carol"}],
+    }
+
+
 def test_memberships_in_managed_groups_missing_and_unexplained(app: Integration, person: Make) -> None:
     ada, bob, carol = person("ada"), person("bob"), person("carol")
     users = {p.username: account(app, p.username, owner=p) for p in (ada, bob, carol)}
@@ -235,3 +282,35 @@ def test_correlation_conflicts_are_counted_not_reported(app: Integration, person
     run = drift_compute(app)
     assert not _items(app)
     assert run.left_out == {"accounts_in_conflict": 3, "people_in_conflict": 3}
+
+
+def test_the_shortcut_for_an_account_as_wanted_agrees_with_the_syncs_comparison() -> None:
+    """``_as_wanted`` says an account agrees only where the sync would change nothing."""
+    wanted: dict[str, Any] = {
+        "userName": "ada",
+        "active": True,
+        "name": {"givenName": "Ada", "familyName": "Example"},
+        "emails": [{"value": "ada@example.com", "type": "work", "primary": True}],
+        "urn:acme:User": {"costCenter": "CC-1"},
+    }
+    resources = [
+        dict(wanted),
+        {**wanted, "id": "x", "meta": {"version": "1"}, "nickName": "a"},
+        {**wanted, "userName": "ADA"},
+        {**wanted, "name": {**wanted["name"], "middleName": "Q"}},
+        {**wanted, "emails": [{"value": "ADA@example.com", "type": "work", "primary": True}]},
+        {**wanted, "urn:acme:User": {"costCenter": "CC-1", "badge": 3}},
+        {**wanted, "active": 1},
+        {**wanted, "title": None},
+        {key: value for key, value in wanted.items() if key != "name"},
+        {**wanted, "name": None},
+        {**wanted, "urn:acme:User": {"costCenter": "CC-2"}},
+    ]
+    for resource in resources:
+        if _as_wanted(resource, wanted):
+            assert changed_operations(resource, wanted) == [], resource
+    assert _as_wanted(resources[0], wanted)
+    assert _as_wanted(resources[1], wanted)
+    assert not _as_wanted(resources[2], wanted)  # the sync's comparison decides (no change: case)
+    assert not _as_wanted({"userName": 1}, {"userName": 1})  # not a string: left to the sync's comparison
+    assert not _as_wanted({"emails": [{"value": 1}]}, {"emails": [{"value": 1}]})
