@@ -15,10 +15,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_runs_become_ranges_and_the_rest_a_list() -> None:
-    q = ids_q("pk", [5, 1, 2, 3, 4, 6, 7, 8, 40, 42, 42])
-    assert ("pk__in", [40, 42]) in q.children
-    assert ("pk__gte", 1) in q.children[1].children
-    assert ("pk__lte", 8) in q.children[1].children
+    sql = str(Person.objects.filter(ids_q("pk", [5, 1, 2, 3, 4, 6, 7, 8, 40, 42, 42])).query)
+    assert "IN (40, 42)" in sql
+    assert ">= 1" in sql
+    assert "<= 8" in sql
 
 
 def test_the_people_read_are_exactly_those_named() -> None:
