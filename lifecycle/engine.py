@@ -21,6 +21,7 @@ from django.db.models import Max, Q, Subquery
 from django.utils import timezone
 
 from console.accounts.models import IdentityEvent, Person
+from console.core.db import ids_q
 from integrations.models import Integration, OwnerSource, TargetGroup, TargetMembership, TargetUser
 from lifecycle.models import (
     BirthrightMapping,
@@ -73,6 +74,8 @@ class Wanted:
     removes: dict[int, dict[str, tuple[int, Cause]]] = field(default_factory=lambda: defaultdict(dict))
     grants: dict[tuple[int, int], tuple[int, ...]] = field(default_factory=dict)  # (person, group) -> mappings
     ungrants: set[tuple[int, int]] = field(default_factory=set)
+    # The people read to work this out, by id: asking for their syncs does not read them again.
+    people: dict[int, Person] = field(default_factory=dict, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.syncs or self.deprovisions or self.adds or self.removes or self.grants or self.ungrants)
@@ -145,10 +148,13 @@ def deprovisions_on_leaving_scope(policy: LifecyclePolicy, owner_source: str) ->
 
 def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     integration = policy.integration
-    people = Person.objects.in_bulk(person_ids)
-    in_scope = set(people_in_scope(policy).filter(pk__in=person_ids).values_list("pk", flat=True))
+    # The ids as ranges where they run on (a burst's people do): see ids_q.
+    people = {person.pk: person for person in Person.objects.filter(ids_q("pk", person_ids))}
+    in_scope = set(people_in_scope(policy).filter(ids_q("pk", person_ids)).values_list("pk", flat=True))
     owned: dict[int, list[TargetUser]] = defaultdict(list)
-    for user in TargetUser.objects.filter(integration=integration, owner_id__in=person_ids, removed_at__isnull=True):
+    for user in TargetUser.objects.filter(
+        ids_q("owner_id", person_ids), integration=integration, removed_at__isnull=True
+    ):
         owned[user.owner_id].append(user)  # type: ignore[index]
     account = {pk: users[0] for pk, users in owned.items() if len(users) == 1}
     remote_ids = [user.remote_id for user in account.values()]
@@ -159,7 +165,7 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     )
     grants = {
         (g.person_id, g.group_id): g
-        for g in Grant.objects.filter(person_id__in=person_ids, group__integration=integration)
+        for g in Grant.objects.filter(ids_q("person_id", person_ids), group__integration=integration)
     }
     desired: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     groups: dict[int, TargetGroup] = {}
@@ -176,10 +182,10 @@ def _picture(policy: LifecyclePolicy, person_ids: set[int]) -> Picture:
     groups.update(TargetGroup.objects.in_bulk({g.group_id for g in grants.values()} - set(groups)))
     account_pks = [user.pk for user in account.values()]
     busy = in_flight_work(
-        integration, Q(person_id__in=person_ids) | Q(target_user_id__in=account_pks) | Q(action_type=MEMBERS)
+        integration, ids_q("person_id", person_ids) | ids_q("target_user_id", account_pks) | Q(action_type=MEMBERS)
     )
     synced = Action.objects.filter(
-        integration=integration, action_type=SYNC, person_id__in=person_ids, state=ActionState.SUCCEEDED
+        ids_q("person_id", person_ids), integration=integration, action_type=SYNC, state=ActionState.SUCCEEDED
     )
     latest = synced.values("person_id").annotate(last=Max("pk")).values("last")  # each person's last sync only
     last_synced = {
@@ -222,6 +228,7 @@ def wanted_for(
     if not accounts and not _groups_may_change(policy, ids):
         return wanted  # only groups are asked for, and no mapping or grant could change any
     picture = _picture(policy, ids)
+    wanted.people = picture.people
     name = policy.integration.name
     read: list[UserMapping] = []
 
@@ -368,7 +375,7 @@ def wanted_apply(policy: LifecyclePolicy, wanted: Wanted) -> dict[str, int]:
     integration = policy.integration
     groups = TargetGroup.objects.in_bulk([*wanted.adds, *wanted.removes])
     with actions_sent_together():
-        _request_each(integration, SYNC, people=wanted.syncs)
+        _request_each(integration, SYNC, people=wanted.syncs, known=wanted.people)
         _request_each(integration, DEPROVISION, accounts=wanted.deprovisions)
         for op, changes in (("add", wanted.adds), ("remove", wanted.removes)):
             for group_pk, members in changes.items():
@@ -406,16 +413,21 @@ def _request_each(
     *,
     people: dict[int, Cause] | None = None,
     accounts: dict[int, Cause] | None = None,
+    known: dict[int, Person] | None = None,
 ) -> None:
     """One action, or one batch of them, checked against the mass-change threshold: a batch as a
     whole, and deprovisions together with those automation asked for in the last
     ``LIFECYCLE_BURST_WINDOW_SECONDS`` (an identity provider sends a burst of leavers as many
-    requests, which may arrive in several passes)."""
-    people, accounts = people or {}, accounts or {}
+    requests, which may arrive in several passes). ``known``: people already read in this
+    transaction (the picture's), not read again."""
+    people, accounts, known = people or {}, accounts or {}, known or {}
     if not (people or accounts):
         return
-    persons = list(Person.objects.filter(pk__in=people)) if people else []
-    users = list(TargetUser.objects.filter(pk__in=accounts)) if accounts else []
+    persons = [known[pk] for pk in people if pk in known]
+    if len(persons) < len(people):
+        persons += Person.objects.filter(ids_q("pk", [pk for pk in people if pk not in known]))
+    persons.sort(key=lambda person: person.username)  # as Person's own ordering reads them
+    users = list(TargetUser.objects.filter(ids_q("pk", accounts))) if accounts else []
     hold = _burst_hold(integration, action_type, len(persons) + len(users))
     if len(persons) + len(users) == 1:
         action_request(

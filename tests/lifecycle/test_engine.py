@@ -399,3 +399,22 @@ def test_a_gap_older_than_the_margin_is_an_id_never_committed(
     IdentityEvent.objects.filter(pk=second.pk).update(occurred_at=timezone.now() - timedelta(seconds=30))
     assert policy_consume(policy_on.pk) == 1
     assert list(Action.objects.values_list("subject", flat=True)) == ["bob@example.com"]
+
+
+def test_a_pass_reads_its_joiners_once_and_asks_for_them_in_order(
+    app: Integration, scim: ScimClient, policy_on: LifecyclePolicy
+) -> None:
+    """The people the picture read are those the syncs are asked for: not read again, and the
+    batch's actions in the order of their user names, as before."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for name in ("cy", "ada", "bo"):
+        push_user(scim, f"{name}@example.com")
+    table = Person._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        assert policy_consume(policy_on.pk) == 3
+    whole = [q["sql"] for q in queries.captured_queries if f'"{table}"."password"' in q["sql"]]  # rows read whole
+    assert len(whole) == 1, whole
+    syncs = Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES).order_by("pk")
+    assert [a.subject for a in syncs] == ["ada@example.com", "bo@example.com", "cy@example.com"]
