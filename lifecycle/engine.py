@@ -327,11 +327,15 @@ def wanted_for(
 
 
 def _groups_may_change(policy: LifecyclePolicy, person_ids: set[int]) -> bool:
+    return groups_may_change(policy.integration_id, person_ids)
+
+
+def groups_may_change(integration_id: int, person_ids: Iterable[int]) -> bool:
     """Whether a mapping in effect or a grant of these people could change a group membership: a
     joiner's follow-up (groups only) in an integration with neither has nothing to do, and
-    costs two small queries instead of a whole picture."""
-    mapped = BirthrightMapping.objects.filter(integration=policy.integration, state=MappingState.ACTIVE)
-    granted = Grant.objects.filter(person_id__in=person_ids, group__integration=policy.integration)
+    costs two small queries instead of a whole picture (or a message to a worker)."""
+    mapped = BirthrightMapping.objects.filter(integration_id=integration_id, state=MappingState.ACTIVE)
+    granted = Grant.objects.filter(ids_q("person_id", person_ids), group__integration_id=integration_id)
     return mapped.exists() or granted.exists()
 
 

@@ -62,18 +62,25 @@ def consume_pending_seconds() -> int:
 @receiver(actions_succeeded)
 def on_actions_succeeded(sender: Any, actions: list[Any], **kwargs: Any) -> None:
     """A joiner's account exists now: their birthright groups follow."""
-    by_policy: dict[int, list[int]] = {}
+    by_policy: dict[tuple[int, int], list[int]] = {}
     for action in actions:
         policy_id = (action.cause or {}).get("policy")
         if action.action_type == ActionType.SYNC_IDENTITIES and policy_id and action.person_id:
-            by_policy.setdefault(policy_id, []).append(action.person_id)
+            by_policy.setdefault((policy_id, action.integration_id), []).append(action.person_id)
     if not by_policy:
         return
 
     def send() -> None:
+        from lifecycle.engine import groups_may_change
         from lifecycle.tasks import lifecycle_follow_up_task
 
-        for policy_id, people in by_policy.items():
+        for (policy_id, integration_id), people in by_policy.items():
+            # Where no mapping is in effect and none of them holds a grant, the follow-up would
+            # find nothing to do: the message (a broker round trip in the worker that ran the
+            # batch) is not sent. A mapping that comes into effect later applies the policy to
+            # everyone in scope.
+            if not groups_may_change(integration_id, people):
+                continue
             lifecycle_follow_up_task.delay(
                 policy_id, people, [a.cause_event_id for a in actions if a.person_id in people]
             )

@@ -117,6 +117,42 @@ def test_objects_created_together_get_their_keys_and_store_what_save_stores(
     ) == list(TargetUser.objects.filter(integration=one_by_one).order_by("remote_id").values_list(*columns))
 
 
+def test_objects_created_together_after_rows_were_deleted_get_the_keys_they_were_stored_under(
+    make_integration: Callable[..., Integration],
+) -> None:
+    """SQLite hands the keys out one after the other inside the insert's transaction; the keys
+    given back are the rows' own even when the newest rows were deleted before."""
+    integration = make_integration("https://a.example.com")
+
+    def users(prefix: str, count: int) -> list[TargetUser]:
+        return [
+            TargetUser(integration=integration, remote_id=f"{prefix}{i}", user_name=f"{prefix}{i}", content_hash="-")
+            for i in range(count)
+        ]
+
+    first = users("a", 5)
+    bulk.create_objects(first)
+    TargetUser.objects.filter(pk__in=[user.pk for user in first[2:]]).delete()
+    second = users("b", 7)
+    bulk.create_objects(second)
+
+    stored = dict(TargetUser.objects.filter(integration=integration).values_list("pk", "remote_id"))
+    assert {user.pk: user.remote_id for user in first[:2] + second} == stored
+    assert len(stored) == 9
+
+
+def test_a_plain_value_goes_as_it_is_and_a_field_that_prepares_its_values_keeps_doing_so() -> None:
+    def ready(model: Any, name: str, value: Any) -> Any:
+        return bulk._preparer(model._meta.get_field(name))(value)
+
+    assert ready(TargetUser, "user_name", "ada") == "ada"
+    assert ready(TargetUser, "integration", 7) == 7  # a foreign key: its target's
+    assert ready(TargetUser, "active", True) is True
+    token = ready(Integration, "bearer_token", "s3cret-token")  # encrypted by its field
+    assert token
+    assert "s3cret-token" not in token
+
+
 def test_rows_without_keys_asked_for_are_inserted_all_the_same(make_integration: Callable[..., Integration]) -> None:
     integration = make_integration("https://a.example.com")
     group = TargetGroup.objects.create(integration=integration, remote_id="g", display_name="G", content_hash="x")

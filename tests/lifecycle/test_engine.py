@@ -335,6 +335,35 @@ def test_a_follow_up_where_no_mapping_or_grant_could_change_a_group_reads_no_pic
     assert ada["userName"] == "ada@example.com"
 
 
+def test_a_sync_s_success_sends_the_follow_up_only_where_a_group_could_follow(
+    app: Integration,
+    scim: ScimClient,
+    policy_on: LifecyclePolicy,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """No mapping in effect and no grant: the worker that ran the sync sends no message that
+    would find nothing to do. With a mapping it sends the follow-up, with the joiner in it."""
+    from lifecycle.receivers import on_actions_succeeded
+    from lifecycle.tasks import lifecycle_follow_up_task
+
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(lifecycle_follow_up_task, "delay", lambda *args: sent.append(args))
+    push_user(scim, "ada@example.com")
+    policy_consume(policy_on.pk)
+    (sync,) = _run_queued(app)
+    with django_capture_on_commit_callbacks(execute=True):
+        on_actions_succeeded(sender=Action, actions=[sync])
+    assert sent == []
+
+    group = TargetGroup.objects.create(integration=app, remote_id="g-1", display_name="Everyone", content_hash="-")
+    Team.objects.create(name="Staff")
+    map_team(app, "Staff", group)
+    with django_capture_on_commit_callbacks(execute=True):
+        on_actions_succeeded(sender=Action, actions=[sync])
+    assert sent == [(policy_on.pk, [sync.person_id], [sync.cause_event_id])]
+
+
 def test_leavers_held_for_approval_wait_even_when_nobody_could_approve_yet(
     peer: Peer, app: Integration, scim: ScimClient, groups_in_app: dict[str, TargetGroup], policy_on: LifecyclePolicy
 ) -> None:
