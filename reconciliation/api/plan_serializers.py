@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from console.core.pagination import PageFieldsSerializer
 from reconciliation.models import DriftCategory, Plan, PlanItem
 from reconciliation.plans import item_state, plan_duration
 
@@ -56,6 +57,18 @@ class PlanSerializer(serializers.ModelSerializer[Plan]):
 
     def get_duration(self, plan: Plan) -> dict[str, Any]:
         return plan_duration(plan)
+
+
+class PlanDetailSerializer(PlanSerializer, PageFieldsSerializer):
+    """(The answer's schema.) A plan with one page of its items (``results``, by category then id; ``?cursor=``,
+    ``?page_size=``, ``?category=``); ``count`` and ``counts`` are of all its items."""
+
+    count = serializers.IntegerField(help_text="Its items, every page (of the category asked for, if one was).")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Its items per category, all of them.")
+    results = PlanItemSerializer(many=True)
+
+    class Meta(PlanSerializer.Meta):
+        fields = [*PlanSerializer.Meta.fields, "count", "counts", "next", "previous", "page_size", "results"]
 
 
 class PlanCreateSerializer(serializers.Serializer[Any]):

@@ -42,9 +42,9 @@ def test_two_ticked_items_send_exactly_their_requests(
         time.sleep(0.25)
     base = f"/api/v1/integrations/{world.app.pk}/plans/"
     plan = client.post(base, {}, content_type="application/json").json()
-    ids = {(i["category"], i["subject"]): i["id"] for i in plan["items"]}
+    ids = {(i["category"], i["subject"]): i["id"] for i in plan["results"]}
     ticked = [ids[("should_be_inactive", "bob")], ids[("missing_membership", "carol: add to Engineering")]]
-    assert len(plan["items"]) > len(ticked)
+    assert len(plan["results"]) > len(ticked)
     applied = client.post(f"{base}{plan['id']}/apply/", {"items": ticked}, content_type="application/json")
     assert applied.status_code == 201, applied.content
     deadline = time.monotonic() + 30
