@@ -7,7 +7,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -234,7 +240,18 @@ class PersonAccountsView(APIView):
                 "each with its status and groups then, and what the history could say.",
             )
         ],
-        responses={200: PersonAccountSerializer(many=True)},
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="PersonAccountsNowOrAsOf",
+                    serializers=[PersonAccountSerializer(many=True), PersonAccountsAsOfSerializer],
+                    resource_type_field_name=None,
+                    many=False,
+                ),
+                description="Without `as_of`: a list, each account now (with why the person has it and each of "
+                "its groups). With `as_of`: an object (PersonAccountsAsOf) whose `results` are the accounts then.",
+            )
+        },
     )
     def get(self, request: Request, pk: int) -> Response:
         person = get_object_or_404(get_user_model(), pk=pk)
