@@ -108,10 +108,22 @@ class Plan(models.Model):
     Each ``PlanItem`` is one proposed action with the SCIM requests it would send (the real
     executor's dry run). An approver applies the items they tick; applied items become
     batches of ordinary actions (``reconciliation.plans``). A plan made by auto-remediation
-    has no ``created_by``.
+    has no ``created_by``. A plan of more drift items than ``PLAN_BACKGROUND_AFTER`` is made by a
+    worker: it is "being made" until then.
     """
 
+    class State(models.TextChoices):
+        READY = "ready", "Ready"
+        MAKING = "making", "Being made"
+        FAILED = "failed", "Failed"
+
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="plans")
+    # A large plan is made by a worker: "making" until its items are all there, then "ready";
+    # "failed" (with ``error``) keeps no item.
+    state = models.CharField(max_length=8, choices=State.choices, default=State.READY)
+    expected = models.PositiveIntegerField(default=0, help_text="The drift items to plan, when it was asked for.")
+    planned = models.PositiveIntegerField(default=0, help_text="The items made so far (all of them once ready).")
+    error = models.TextField(blank=True, help_text="Why it could not be made.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

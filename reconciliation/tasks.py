@@ -21,3 +21,11 @@ def drift_compute_task(*, run_id: int | None = None, integration_id: int | None 
     integration = Integration.objects.filter(pk=integration_id).first() if integration_id is not None else None
     if integration is not None:
         drift_compute(integration, trigger=DriftRun.Trigger.ON_DEMAND)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def plan_build_task(*, plan_id: int) -> None:
+    """Make the items of a plan too large to make in the web request."""
+    from reconciliation.plans import plan_build
+
+    plan_build(plan_id=plan_id)

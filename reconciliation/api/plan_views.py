@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,15 +62,28 @@ class PlanListView(generics.GenericAPIView[Plan]):
     def get(self, request: Request, pk: int) -> Response:
         _integration(pk)
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(PlanSerializer(page, many=True).data)
+        return self.get_paginated_response(PlanSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request=PlanCreateSerializer, responses={201: PlanDetailSerializer})
+    @extend_schema(
+        request=PlanCreateSerializer,
+        responses={
+            201: PlanDetailSerializer,
+            202: OpenApiResponse(
+                PlanSerializer,
+                description="More drift items than PLAN_BACKGROUND_AFTER: the plan is being made by a worker "
+                "(state making); follow url (also in Location) until its state is ready or failed.",
+            ),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
         integration = _integration(pk)
         body = _body(request)
         plan = plan_create(
             actor=acting_person(request), integration=integration, categories=body.get("categories"), request=request
         )
+        if plan.state == Plan.State.MAKING:
+            made = PlanSerializer(plan, context={"request": request}).data
+            return Response(made, status=status.HTTP_202_ACCEPTED, headers={"Location": made["url"]})
         return Response(_detail(plan, request), status=status.HTTP_201_CREATED)
 
 
@@ -91,7 +104,7 @@ def _detail(plan: Plan, request: Request) -> dict[str, Any]:
     paginator = KeysetApiPagination()
     page = paginator.paginate_queryset(items, request, view=_ItemsOrder())
     return {
-        **PlanSerializer(plan).data,
+        **PlanSerializer(plan, context={"request": request}).data,
         "count": counts.get(category, 0) if category else sum(counts.values()),
         "counts": {c: counts[c] for c in DriftCategory.values if c in counts},
         **paginator.page_fields(),

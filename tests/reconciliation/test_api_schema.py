@@ -55,3 +55,11 @@ def test_a_persons_accounts_are_a_list_now_and_an_object_as_of_a_date(schema: di
     assert _resolve(schema, now["items"])["properties"]["why"]
     then = _resolve(schema, then)
     assert {"as_of", "summary", "unknown", "results"} <= set(then["properties"])
+
+
+def test_making_a_plan_answers_its_detail_or_202_while_a_worker_makes_it(schema: dict[str, Any]) -> None:
+    path = "/api/v1/integrations/{id}/plans/"
+    assert "results" in _answer(schema, path, "post", "201")["properties"]
+    queued = _answer(schema, path, "post", "202")["properties"]
+    assert {"url", "state", "state_text", "expected", "planned", "error"} <= set(queued)
+    assert set(_resolve(schema, queued["state"])["enum"]) == {"ready", "making", "failed"}
