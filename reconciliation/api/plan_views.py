@@ -18,9 +18,9 @@ from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.core.errors import InvalidInput
 from console.core.pagination import PAGE_PARAMETERS, KeysetApiPagination
-from integrations.models import Integration
 from lifecycle.models import LifecyclePolicy, PolicyMode
 from provisioning.models import Batch
+from reconciliation.api.lookups import integration_or_404
 from reconciliation.api.plan_serializers import (
     AutoRemediationSerializer,
     BatchBriefSerializer,
@@ -41,10 +41,6 @@ def _body(request: Request) -> dict[str, Any]:
     return dict(request.data.items())
 
 
-def _integration(pk: int) -> Integration:
-    return get_object_or_404(Integration, pk=pk, archived_at__isnull=True)
-
-
 class PlanListView(generics.GenericAPIView[Plan]):
     """An integration's plans, newest first; POST ``{"categories": [...]}`` (default all) makes
     one of the open drift: one item per proposed action, with the requests it would send."""
@@ -60,7 +56,7 @@ class PlanListView(generics.GenericAPIView[Plan]):
 
     @extend_schema(operation_id="v1_integrations_plans_list", responses={200: PlanSerializer(many=True)})
     def get(self, request: Request, pk: int) -> Response:
-        _integration(pk)
+        integration_or_404(pk)
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(PlanSerializer(page, many=True, context={"request": request}).data)
 
@@ -76,7 +72,7 @@ class PlanListView(generics.GenericAPIView[Plan]):
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        integration = _integration(pk)
+        integration = integration_or_404(pk)
         body = _body(request)
         plan = plan_create(
             actor=acting_person(request), integration=integration, categories=body.get("categories"), request=request
@@ -129,7 +125,7 @@ class PlanDetailView(APIView):
         responses={200: PlanDetailSerializer},
     )
     def get(self, request: Request, pk: int, plan: int) -> Response:
-        return Response(_detail(get_object_or_404(Plan, pk=plan, integration_id=pk), request))
+        return Response(_detail(get_object_or_404(Plan, pk=plan, integration=integration_or_404(pk)), request))
 
 
 class PlanApplyView(APIView):
@@ -141,7 +137,9 @@ class PlanApplyView(APIView):
 
     @extend_schema(request=PlanApplySerializer, responses={201: BatchBriefSerializer(many=True)})
     def post(self, request: Request, pk: int, plan: int) -> Response:
-        found = get_object_or_404(Plan.objects.select_related("integration"), pk=plan, integration_id=pk)
+        found = get_object_or_404(
+            Plan.objects.select_related("integration"), pk=plan, integration=integration_or_404(pk)
+        )
         body = _body(request)
         reason = body.get("reason", "")
         if not isinstance(reason, str):

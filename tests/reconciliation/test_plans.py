@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
+from integrations.models import Integration
 from provisioning.batches import batch_undo
 from provisioning.execution import action_execute
 from provisioning.models import Action, ActionState, Batch
@@ -309,3 +311,21 @@ def test_an_item_an_action_in_flight_already_does_says_so_and_is_not_sent_twice(
     applied = admin_client.post(url, {"categories": ["should_be_inactive", "missing"]}, content_type="application/json")
     assert applied.status_code == 201
     assert list(Action.objects.exclude(pk=leaver.pk).values_list("subject", flat=True)) == ["erin"]
+
+
+def test_every_plan_endpoint_answers_404_once_the_integration_is_deleted(
+    world: World, admin_client: Client, approver: Person
+) -> None:
+    plan = plan_create(actor=approver, integration=world.app)
+    base = f"/api/v1/integrations/{world.app.pk}/plans/"
+    assert admin_client.get(f"{base}{plan.pk}/").status_code == 200
+    Integration.objects.filter(pk=world.app.pk).update(archived_at=timezone.now())
+
+    assert admin_client.get(base).status_code == 404
+    assert admin_client.post(base, {}, content_type="application/json").status_code == 404
+    assert admin_client.get(f"{base}{plan.pk}/").status_code == 404
+    applied = admin_client.post(f"{base}{plan.pk}/apply/", {"categories": ["missing"]}, content_type="application/json")
+    assert applied.status_code == 404
+    assert not Action.objects.exists()
+    for path in ("drift/", "drift/runs/"):
+        assert admin_client.get(f"/api/v1/integrations/{world.app.pk}/{path}").status_code == 404
