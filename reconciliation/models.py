@@ -75,8 +75,11 @@ class DriftRun(models.Model):
         ON_DEMAND = "on_demand", "On demand"
 
     class Status(models.TextChoices):
+        RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Not computed: another computation of the integration was running (``error`` says which).
+        SKIPPED = "skipped", "Skipped"
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="drift_runs")
     extraction_run = models.ForeignKey(
@@ -93,10 +96,18 @@ class DriftRun(models.Model):
     # "in_flight" (an action still in flight will do it), "transformer_errors" (the person's sync
     # would be refused)}; a key is present only when its count is not zero.
     left_out = models.JSONField(default=dict, blank=True)
+    # Why it failed, or why it was skipped, in words.
     error = models.TextField(blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["integration", "-started_at"], name="drift_run_recent_idx")]
+        constraints = [
+            # The lock: one computation of an integration at a time. Creating a second running run
+            # fails on this index, on SQLite and PostgreSQL alike, however close together they start.
+            models.UniqueConstraint(
+                fields=["integration"], condition=models.Q(status="running"), name="drift_run_one_running"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"drift of {self.integration_id} at {self.started_at:%Y-%m-%d %H:%M}"

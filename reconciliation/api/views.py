@@ -19,7 +19,7 @@ from reconciliation.api.lookups import integration_or_404
 from reconciliation.api.serializers import DriftItemSerializer, DriftRequestedSerializer, DriftRunSerializer
 from reconciliation.models import DriftCategory, DriftItem, DriftRun
 from reconciliation.selectors import drift_items
-from reconciliation.services import drift_request
+from reconciliation.services import drift_request, drift_running_words
 from reconciliation.tables import DRIFT_TABLE
 
 CATEGORY_FILTER = OpenApiParameter(
@@ -66,17 +66,27 @@ class DriftRunListView(generics.GenericAPIView[DriftRun]):
 
 
 class DriftComputeView(APIView):
-    """Queue a drift computation of the integration (202); its result lands in ``…/drift/runs/``."""
+    """Queue a drift computation of the integration (202); its result lands in ``…/drift/runs/``.
+    While one runs, nothing is queued: 202 with ``queued`` false and the running one in ``running``."""
 
     access_policy = api_policy(write=Perm.MANAGE_INTEGRATIONS)
 
     @extend_schema(request=None, responses={202: DriftRequestedSerializer, 409: None})
     def post(self, request: Request, pk: int) -> Response:
         integration = integration_or_404(pk)
-        drift_request(actor=acting_person(request), integration=integration, request=request)
-        body = {
-            "queued": True,
-            "integration": integration.pk,
-            "detail": "Queued: the result appears in drift/runs/ and drift/ once a worker has computed it.",
-        }
+        running = drift_request(actor=acting_person(request), integration=integration, request=request)
+        if running is not None:
+            body: dict[str, Any] = {
+                "queued": False,
+                "integration": integration.pk,
+                "running": running.pk,
+                "detail": drift_running_words(running),
+            }
+        else:
+            body = {
+                "queued": True,
+                "integration": integration.pk,
+                "running": None,
+                "detail": "Queued: the result appears in drift/runs/ and drift/ once a worker has computed it.",
+            }
         return Response(body, status=status.HTTP_202_ACCEPTED)
