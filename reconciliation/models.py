@@ -135,6 +135,9 @@ class Plan(models.Model):
     expected = models.PositiveIntegerField(default=0, help_text="The drift items to plan, when it was asked for.")
     planned = models.PositiveIntegerField(default=0, help_text="The items made so far (all of them once ready).")
     error = models.TextField(blank=True, help_text="Why it could not be made.")
+    # The lease of the worker making it, renewed at each chunk: another delivery of its task
+    # takes the making over only once this is older than ``plans.BUILD_LEASE_SECONDS``.
+    building_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -16,6 +16,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -231,47 +232,77 @@ def _plan_queue(
 
 # Drift items a worker plans (and stores, and counts on the plan) at a time.
 BUILD_CHUNK = 200
+# A worker making a plan renews its lease at each chunk (a chunk takes a few seconds); another
+# delivery of the task takes the making over only once the lease is this old.
+BUILD_LEASE_SECONDS = 300
+
+
+def _build_claim(plan_id: int) -> Any:
+    """Take the making of the plan (the time of the lease taken), or None: not being made, or
+    another worker holds a live lease on it."""
+    now = timezone.now()
+    expired = Q(building_at__isnull=True) | Q(building_at__lt=now - timedelta(seconds=BUILD_LEASE_SECONDS))
+    taken = Plan.objects.filter(expired, pk=plan_id, state=Plan.State.MAKING).update(building_at=now)
+    return now if taken else None
 
 
 def plan_build(*, plan_id: int) -> None:
     """Make the items of a plan "being made", a chunk at a time (the page shows how far), then
-    mark it ready. Safe to run twice: a plan no longer being made is left alone, and one whose
-    worker was lost part-way is made again from the start. A failure is recorded on the plan,
-    in words, and its items removed; the drift items are those open when the worker starts."""
-    plan = Plan.objects.select_related("integration", "created_by").filter(pk=plan_id).first()
-    if plan is None or plan.state != Plan.State.MAKING:
+    mark it ready. Safe to run twice: the worker making it holds a lease, renewed at each chunk;
+    a second delivery while it lives does nothing, and one after a worker was lost part-way makes
+    the items again from the start (the lost worker's chunks are not written: its lease is gone).
+    A failure is recorded on the plan, in words, and its items removed; the drift items are those
+    open when the worker starts."""
+    lease = _build_claim(plan_id)
+    if lease is None:
         return
+    plan = Plan.objects.select_related("integration", "created_by").get(pk=plan_id)
     integration = plan.integration
+
+    def renewed() -> bool:
+        """Whether the lease is still this worker's; renewed if so (call inside a transaction)."""
+        nonlocal lease
+        mine = Plan.objects.select_for_update().filter(pk=plan.pk, state=Plan.State.MAKING, building_at=lease)
+        if not mine.exists():
+            return False
+        lease = timezone.now()
+        mine.update(building_at=lease)
+        return True
+
     try:
-        PlanItem.objects.filter(plan=plan).delete()
+        with transaction.atomic():
+            if not renewed():
+                return
+            PlanItem.objects.filter(plan=plan).delete()
         ids = list(_drift_of(integration, plan.categories).order_by("category", "id").values_list("id", flat=True))
         made = requests = 0
         for start in range(0, len(ids), BUILD_CHUNK):
             wanted = ids[start : start + BUILD_CHUNK]
             found = _drift_of(integration, plan.categories).in_bulk(wanted)  # one resolved since is left out
             with transaction.atomic():
-                if not Plan.objects.select_for_update().filter(pk=plan.pk, state=Plan.State.MAKING).exists():
-                    return  # deleted meanwhile
+                if not renewed():
+                    return  # deleted, or taken over after this worker's lease ran out
                 rows, sent = _fill(integration, plan, [found[i] for i in wanted if i in found])
                 made, requests = made + rows, requests + sent
                 Plan.objects.filter(pk=plan.pk).update(planned=made, requests=requests, expected=len(ids))
         with transaction.atomic():
-            done = Plan.objects.filter(pk=plan.pk, state=Plan.State.MAKING).update(
-                state=Plan.State.READY, planned=made, requests=requests, expected=len(ids)
+            if not renewed():
+                return
+            Plan.objects.filter(pk=plan.pk).update(
+                state=Plan.State.READY, planned=made, requests=requests, expected=len(ids), building_at=None
             )
-            if done:
-                audit_record(
-                    verb="plan.created",
-                    actor=plan.created_by,
-                    target=plan,
-                    details={
-                        "integration": integration.pk,
-                        "categories": plan.categories,
-                        "items": made,
-                        "requests": requests,
-                        "background": True,
-                    },
-                )
+            audit_record(
+                verb="plan.created",
+                actor=plan.created_by,
+                target=plan,
+                details={
+                    "integration": integration.pk,
+                    "categories": plan.categories,
+                    "items": made,
+                    "requests": requests,
+                    "background": True,
+                },
+            )
     except Exception as exc:  # any failure is the plan's, in words; the worker carries on
         logger.exception("plan build failed", extra={"plan": plan.pk, "integration": integration.pk})
         plan_build_failed(plan_id=plan.pk, reason=f"{type(exc).__name__}: {exc}")
@@ -282,7 +313,11 @@ def plan_build_failed(*, plan_id: int, reason: str) -> None:
     with transaction.atomic():
         PlanItem.objects.filter(plan_id=plan_id).delete()
         failed = Plan.objects.filter(pk=plan_id, state=Plan.State.MAKING).update(
-            state=Plan.State.FAILED, planned=0, requests=0, error=f"The plan could not be made: {reason}"[:2000]
+            state=Plan.State.FAILED,
+            planned=0,
+            requests=0,
+            building_at=None,
+            error=f"The plan could not be made: {reason}"[:2000],
         )
         plan = Plan.objects.filter(pk=plan_id).first() if failed else None
         if plan is not None:
@@ -292,6 +327,14 @@ def plan_build_failed(*, plan_id: int, reason: str) -> None:
 def plan_state_words(plan: Plan) -> str:
     """Where the making of the plan is, in words."""
     if plan.state == Plan.State.MAKING:
+        sign = plan.building_at or plan.created_at
+        if sign < timezone.now() - timedelta(seconds=BUILD_LEASE_SECONDS):
+            since = timezone.localtime(sign).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"Being made, but no worker has worked on it since {since} ({plan.planned} of {plan.expected} "
+                "drift items planned): the workers may be stopped. It goes on when a worker takes its task "
+                "again; a new plan can be made meanwhile."
+            )
         if not plan.planned:
             return f"Being made by a worker: {plan.expected} drift items to plan; it starts shortly."
         return f"Being made by a worker: {plan.planned} of {plan.expected} drift items planned."

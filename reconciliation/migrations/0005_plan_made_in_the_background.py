@@ -11,6 +11,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name="plan",
+            name="building_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="plan",
             name="error",
             field=models.TextField(blank=True, help_text="Why it could not be made."),
         ),

@@ -4,10 +4,12 @@ at once with the plan "being made", the page says how far it is, and a failure s
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
@@ -138,3 +140,30 @@ def test_a_failure_is_recorded_on_the_plan_in_words_and_keeps_no_item(
     assert detail["state"] == "failed"
     assert detail["error"] == plan.error
     assert AuditEvent.objects.filter(verb="plan.failed", target_id=str(plan.pk)).exists()
+
+
+def test_a_second_delivery_leaves_a_plan_a_worker_holds_and_takes_over_one_whose_worker_was_lost(
+    world: World, approver: Person, settings: Any
+) -> None:
+    settings.PLAN_BACKGROUND_AFTER = 3
+    plan = plan_create(actor=approver, integration=world.app)
+    assert plans._build_claim(plan.pk) is not None  # a worker is making it
+
+    plan_build(plan_id=plan.pk)  # the same task delivered again, to another worker
+
+    plan.refresh_from_db()
+    assert plan.state == Plan.State.MAKING
+    assert not plan.items.exists()  # nothing made twice
+    assert "Being made by a worker" in plans.plan_state_words(plan)
+
+    lost = timezone.now() - timedelta(seconds=plans.BUILD_LEASE_SECONDS + 1)
+    Plan.objects.filter(pk=plan.pk).update(building_at=lost, planned=2)  # that worker stopped part-way
+    plan.refresh_from_db()
+    assert "no worker has worked on it since" in plans.plan_state_words(plan)
+
+    plan_build(plan_id=plan.pk)
+
+    plan.refresh_from_db()
+    assert plan.state == Plan.State.READY
+    assert plan.building_at is None
+    assert plan.items.count() == plan.planned == 7
