@@ -208,6 +208,11 @@ ACTION_WRITE_SECONDS = env_float("ACTION_WRITE_SECONDS", 0.5)
 # due requests a run (and sends itself again while more are due).
 ACCESS_REQUEST_MAX_DAYS = env_int("ACCESS_REQUEST_MAX_DAYS", 365)
 ACCESS_REQUEST_END_BATCH = env_int("ACCESS_REQUEST_END_BATCH", 200)
+# A drift computation still "running" after this many seconds is taken for lost (its worker
+# died): it no longer holds the integration's lock.
+DRIFT_LEASE_SECONDS = env_int("DRIFT_LEASE_SECONDS", 900)
+# A plan of more drift items than this is made by a worker (in the background), not in the request.
+PLAN_BACKGROUND_AFTER = env_int("PLAN_BACKGROUND_AFTER", 500)
 # Lifecycle automation takes at most this many identity events per policy in one transaction.
 LIFECYCLE_EVENT_BATCH = env_int("LIFECYCLE_EVENT_BATCH", 1000)
 # A burst of identity events is taken whole: the consumer waits until no event came for this
@@ -305,6 +310,7 @@ SPECTACULAR_SETTINGS = {
         "TransformerSourceEnum": "provisioning.models.AttributeTransformer.Source",
         "PersonSourceEnum": "console.accounts.models.Source",
         "DriftCategoryEnum": "reconciliation.models.DriftCategory",
+        "PlanStateEnum": "reconciliation.models.Plan.State",
     },
 }
 

@@ -376,10 +376,14 @@ def members_as_of(*, group: TargetGroup, at: dt.datetime | None = None, with_mem
     for start in range(0, len(ids), CHUNK):
         accounts.update(TargetUser.objects.in_bulk(ids[start : start + CHUNK]))
     members = [Member(m, accounts.get(u) if u is not None else None) for m, u in current.items()]
-    members.sort(
-        key=lambda member: ((member.account.user_name.lower() if member.account else "~"), member.member_remote_id)
-    )
+    members.sort(key=member_sort_key)
     return GroupAsOf(group, known, existed=True, removed=False, members=members)
+
+
+def member_sort_key(member: Member) -> list[str]:
+    """The order of a group's members (by user name, those without an account last, then by
+    remote id, unique in a group): the API pages them by it."""
+    return [member.account.user_name.lower() if member.account else "~", member.member_remote_id]
 
 
 def member_accounts_then(*, group: TargetGroup, state: GroupAsOf) -> QuerySet[TargetUser]:

@@ -27,7 +27,7 @@ def drift_chart(integration: Integration, *, last: int = RUNS) -> Chart:
     """Open items per category after each of the last ``last`` computations that succeeded, oldest first."""
     recent = list(DriftRun.objects.filter(integration=integration).order_by("-started_at", "-pk")[:last])
     runs = [run for run in reversed(recent) if run.status == DriftRun.Status.SUCCEEDED]
-    failed = len(recent) - len(runs)
+    failed = sum(1 for run in recent if run.status == DriftRun.Status.FAILED)  # skipped, running: not drawn
     return Chart(
         key=f"drift-{integration.pk}",
         title=f"Open drift per category (last {len(runs) or last} computations)",

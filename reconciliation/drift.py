@@ -16,10 +16,12 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.db.models.base import ModelState
 from django.utils import timezone
@@ -100,18 +102,29 @@ def drift_compute(
 ) -> DriftRun:
     """Compute the integration's drift, store its open items and the run; send ``drift_computed``.
 
-    A failure is recorded on the run (``failed``, with the error) and the items stored before
-    stay as they were; it is not raised, so the worker that called this carries on.
+    One computation of an integration at a time: the run is created ``running`` first, and a
+    second one while it runs is not computed but recorded ``skipped``, with the running one named
+    in words (``drift_running`` lets a caller wait instead). A failure is recorded on the run
+    (``failed``, with the error) and the items stored before stay as they were; it is not
+    raised, so the worker that called this carries on.
     """
-    run = DriftRun.objects.create(integration=integration, trigger=trigger, extraction_run=extraction_run)
+    drift_lost_release(integration)
+    try:
+        with transaction.atomic():
+            run = DriftRun.objects.create(
+                integration=integration, trigger=trigger, extraction_run=extraction_run, status=DriftRun.Status.RUNNING
+            )
+    except IntegrityError:  # drift_run_one_running: another computation holds the integration
+        return _skipped(integration, trigger=trigger, extraction_run=extraction_run)
     try:
         with transaction.atomic():
             found = drift_find(integration)
             now = timezone.now()
             run.counts = _store(integration, found, now)
             run.left_out = {reason: n for reason, n in found.left_out.items() if n}
+            run.status = DriftRun.Status.SUCCEEDED
             run.finished_at = timezone.now()
-            run.save(update_fields=["counts", "left_out", "finished_at"])
+            run.save(update_fields=["status", "counts", "left_out", "finished_at"])
             transaction.on_commit(lambda: drift_computed.send(sender=Integration, drift_run=run))
     except Exception as exc:
         logger.exception("drift computation of integration %s failed", integration.pk)
@@ -121,6 +134,56 @@ def drift_compute(
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "error", "counts", "finished_at"])
     return run
+
+
+def drift_running(integration: Integration) -> DriftRun | None:
+    """The integration's computation running now, if one is (not one taken for lost)."""
+    since = timezone.now() - timedelta(seconds=settings.DRIFT_LEASE_SECONDS)
+    return (
+        DriftRun.objects.filter(integration=integration, status=DriftRun.Status.RUNNING, started_at__gte=since)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def drift_lost_release(integration: Integration) -> int:
+    """Fail the integration's computations running longer than ``DRIFT_LEASE_SECONDS``: their worker
+    was lost, and they must not hold the integration's lock for ever."""
+    since = timezone.now() - timedelta(seconds=settings.DRIFT_LEASE_SECONDS)
+    return DriftRun.objects.filter(
+        integration=integration, status=DriftRun.Status.RUNNING, started_at__lt=since
+    ).update(
+        status=DriftRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error=f"Lost: still running after {settings.DRIFT_LEASE_SECONDS} seconds (its worker stopped); "
+        "the items stored before stay as they were.",
+    )
+
+
+def _skipped(integration: Integration, *, trigger: str, extraction_run: ExtractionRun | None) -> DriftRun:
+    running = drift_running(integration)
+    if running is not None:
+        started = timezone.localtime(running.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        why = (
+            f"Skipped: computation {running.pk} of {integration.name}, started {started}, was still running; "
+            "its result stands."
+        )
+    else:
+        why = f"Skipped: another computation of {integration.name} was running; its result stands."
+    now = timezone.now()
+    logger.info(
+        "drift computation skipped", extra={"integration": integration.pk, "running": getattr(running, "pk", None)}
+    )
+    return DriftRun.objects.create(
+        integration=integration,
+        trigger=trigger,
+        extraction_run=extraction_run,
+        status=DriftRun.Status.SKIPPED,
+        started_at=now,
+        finished_at=now,
+        counts=stored_counts(integration),
+        error=why,
+    )
 
 
 def stored_counts(integration: Integration) -> dict[str, int]:

@@ -75,8 +75,11 @@ class DriftRun(models.Model):
         ON_DEMAND = "on_demand", "On demand"
 
     class Status(models.TextChoices):
+        RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # Not computed: another computation of the integration was running (``error`` says which).
+        SKIPPED = "skipped", "Skipped"
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="drift_runs")
     extraction_run = models.ForeignKey(
@@ -93,10 +96,18 @@ class DriftRun(models.Model):
     # "in_flight" (an action still in flight will do it), "transformer_errors" (the person's sync
     # would be refused)}; a key is present only when its count is not zero.
     left_out = models.JSONField(default=dict, blank=True)
+    # Why it failed, or why it was skipped, in words.
     error = models.TextField(blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["integration", "-started_at"], name="drift_run_recent_idx")]
+        constraints = [
+            # The lock: one computation of an integration at a time. Creating a second running run
+            # fails on this index, on SQLite and PostgreSQL alike, however close together they start.
+            models.UniqueConstraint(
+                fields=["integration"], condition=models.Q(status="running"), name="drift_run_one_running"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"drift of {self.integration_id} at {self.started_at:%Y-%m-%d %H:%M}"
@@ -108,10 +119,25 @@ class Plan(models.Model):
     Each ``PlanItem`` is one proposed action with the SCIM requests it would send (the real
     executor's dry run). An approver applies the items they tick; applied items become
     batches of ordinary actions (``reconciliation.plans``). A plan made by auto-remediation
-    has no ``created_by``.
+    has no ``created_by``. A plan of more drift items than ``PLAN_BACKGROUND_AFTER`` is made by a
+    worker: it is "being made" until then.
     """
 
+    class State(models.TextChoices):
+        READY = "ready", "Ready"
+        MAKING = "making", "Being made"
+        FAILED = "failed", "Failed"
+
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="plans")
+    # A large plan is made by a worker: "making" until its items are all there, then "ready";
+    # "failed" (with ``error``) keeps no item.
+    state = models.CharField(max_length=8, choices=State.choices, default=State.READY)
+    expected = models.PositiveIntegerField(default=0, help_text="The drift items to plan, when it was asked for.")
+    planned = models.PositiveIntegerField(default=0, help_text="The items made so far (all of them once ready).")
+    error = models.TextField(blank=True, help_text="Why it could not be made.")
+    # The lease of the worker making it, renewed at each chunk: another delivery of its task
+    # takes the making over only once this is older than ``plans.BUILD_LEASE_SECONDS``.
+    building_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

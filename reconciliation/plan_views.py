@@ -32,6 +32,7 @@ from reconciliation.plans import (
     plan_create,
     plan_duration,
     plan_hold_if_all_applied,
+    plan_state_words,
     plans_of,
 )
 
@@ -67,6 +68,7 @@ PLANS_TABLE = Table(
             "Categories",
             value=lambda p: ", ".join(DriftCategory(c).label for c in p.categories if c in DriftCategory.values),
         ),
+        Column("state", "State", value=lambda p: p.get_state_display()),
         Column("requests", "SCIM requests", sort="requests"),
     ],
     ordering="-id",
@@ -104,7 +106,13 @@ def plan_create_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ConsoleError as exc:
         error_shown(request, exc)
         return redirect("plan_list", pk=pk)
-    messages.success(request, f"Plan {plan.pk} made: nothing is sent until an approver applies its items.")
+    if plan.state == Plan.State.MAKING:
+        messages.info(
+            request,
+            f"Plan {plan.pk} is being made by a worker ({plan.expected} drift items): this page shows how far it is.",
+        )
+    else:
+        messages.success(request, f"Plan {plan.pk} made: nothing is sent until an approver applies its items.")
     return redirect("plan_detail", pk=pk, plan=plan.pk)
 
 
@@ -114,24 +122,37 @@ def _plan(pk: int, plan: int) -> Plan:
 
 @requires(Perm.VIEW)
 def plan_detail(request: HttpRequest, pk: int, plan: int) -> HttpResponse:
+    """One plan with its items by category; while a worker makes it, how far it is (its
+    ``#state`` partial, polled by htmx, refreshes the whole page once it is done)."""
     found = _plan(pk, plan)
     integration = found.integration
-    categories = plan_categories(found, shown=ROWS_SHOWN)
+    ready = found.state == Plan.State.READY
     context: dict[str, Any] = {
         "integration": integration,
         "plan": found,
         "made_by": made_by(found),
-        "categories": categories,
-        "duration": plan_duration(found),
-        "hold": plan_hold_if_all_applied(found),
-        "open": sum(c["open"] for c in categories),
-        "batches": Batch.objects.filter(actions__plan_item__plan=found).distinct().order_by("id"),
+        "state_text": plan_state_words(found),
+        "making": found.state == Plan.State.MAKING,
         "tab": "drift",
-        "delete_type": ActionType.DELETE_IDENTITY.value,
         "breadcrumbs": integration_crumbs(
             integration, ("Plans", reverse("plan_list", args=[pk])), (f"Plan {found.pk}", None)
         ),
     }
+    if getattr(request, "htmx", False) and request.GET.get("part") == "state":
+        response = render(request, "reconciliation/plan.html#state", context)
+        if not context["making"]:
+            response["HX-Refresh"] = "true"  # made (or failed): the whole page, items included
+        return response
+    if ready:
+        categories = plan_categories(found, shown=ROWS_SHOWN)
+        context.update(
+            categories=categories,
+            duration=plan_duration(found),
+            hold=plan_hold_if_all_applied(found),
+            open=sum(c["open"] for c in categories),
+            batches=Batch.objects.filter(actions__plan_item__plan=found).distinct().order_by("id"),
+            delete_type=ActionType.DELETE_IDENTITY.value,
+        )
     return render(request, "reconciliation/plan.html", context)
 
 

@@ -12,11 +12,14 @@ of it is held whole for approval. Orphans are deleted only when an approver tick
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -45,6 +48,8 @@ SYNC = ActionType.SYNC_IDENTITIES.value
 MEMBERS = ActionType.MANAGE_RELATIONSHIPS.value
 DEPROVISION = ActionType.DEPROVISION_IDENTITY.value
 DELETE = ActionType.DELETE_IDENTITY.value
+
+logger = logging.getLogger(__name__)
 
 # What resolves each category (an orphan: a delete where the integration allows hard delete).
 REMEDY_WORDS = {
@@ -135,6 +140,20 @@ def _planned(integration: Integration, plan: Plan, item: DriftItem) -> PlanItem:
     return row
 
 
+def _fill(integration: Integration, plan: Plan, items: list[DriftItem]) -> tuple[int, int]:
+    """Plan ``items`` into ``plan``: their rows stored; answers (rows, SCIM requests)."""
+    rows = [_planned(integration, plan, item) for item in items]
+    PlanItem.objects.bulk_create(rows)
+    # Every request sent counts against the limit, look-ups too (a step that sends nothing aside).
+    return len(rows), sum(1 for row in rows for step in row.requests if step.get("method") != "—")
+
+
+def _drift_of(integration: Integration, categories: list[str]) -> QuerySet[DriftItem]:
+    return DriftItem.objects.filter(integration=integration, category__in=categories).select_related(
+        "person", "target_user", "target_user__owner", "group"
+    )
+
+
 def plan_create(
     *,
     actor: Person | None,
@@ -146,32 +165,36 @@ def plan_create(
 ) -> Plan:
     """A plan of the integration's open drift in these categories (all by default); sends nothing.
 
-    ``skip``: the (category, key) of drift items left out (auto-remediation's, already asked for).
+    More than ``PLAN_BACKGROUND_AFTER`` drift items: the plan is answered "being made", and a
+    worker makes its items (``plan_build``). Auto-remediation (``automatic``, already on a
+    worker) always makes it here. ``skip``: the (category, key) of drift items left out
+    (auto-remediation's, already asked for).
     """
     chosen = categories_from(categories)
+    latest = integration.drift_runs.order_by("-started_at", "-id").first()
+    fields: dict[str, Any] = {
+        "integration": integration,
+        "created_by": actor,
+        "drift_run": latest,
+        "categories": chosen,
+        "automatic": automatic,
+        "rate_per_second": integration.rate_limit_per_second,
+        "burst": integration.rate_limit_burst,
+    }
+    if not automatic:
+        count = _drift_of(integration, chosen).count()
+        if count > settings.PLAN_BACKGROUND_AFTER:
+            return _plan_queue(actor=actor, fields=fields, count=count, request=request)
     items = [
         item
-        for item in DriftItem.objects.filter(integration=integration, category__in=chosen)
-        .select_related("person", "target_user", "target_user__owner", "group")
-        .order_by("category", "id")
+        for item in _drift_of(integration, chosen).order_by("category", "id")
         if not skip or (item.category, item.key) not in skip
     ]
-    latest = integration.drift_runs.order_by("-started_at", "-id").first()
     with transaction.atomic():
-        plan = Plan.objects.create(
-            integration=integration,
-            created_by=actor,
-            drift_run=latest,
-            categories=chosen,
-            automatic=automatic,
-            rate_per_second=integration.rate_limit_per_second,
-            burst=integration.rate_limit_burst,
-        )
-        rows = [_planned(integration, plan, item) for item in items]
-        PlanItem.objects.bulk_create(rows)
-        # Every request sent counts against the limit, look-ups too (a step that sends nothing aside).
-        plan.requests = sum(1 for row in rows for step in row.requests if step.get("method") != "—")
-        plan.save(update_fields=["requests"])
+        plan = Plan.objects.create(**fields)
+        made, plan.requests = _fill(integration, plan, items)
+        plan.planned = plan.expected = made
+        plan.save(update_fields=["requests", "planned", "expected"])
         audit_record(
             verb="plan.created",
             actor=actor,
@@ -180,12 +203,144 @@ def plan_create(
             details={
                 "integration": integration.pk,
                 "categories": chosen,
-                "items": len(rows),
+                "items": made,
                 "requests": plan.requests,
                 **({"automatic": True} if automatic else {}),
             },
         )
     return plan
+
+
+def _plan_queue(
+    *, actor: Person | None, fields: dict[str, Any], count: int, request: HttpRequest | Request | None
+) -> Plan:
+    from reconciliation.tasks import plan_build_task
+
+    with transaction.atomic():
+        plan = Plan.objects.create(**fields, state=Plan.State.MAKING, expected=count)
+        audit_record(
+            verb="plan.requested",
+            actor=actor,
+            target=plan,
+            request=request,
+            details={"integration": plan.integration_id, "categories": plan.categories, "drift_items": count},
+        )
+        plan_id = plan.pk
+        transaction.on_commit(lambda: plan_build_task.delay(plan_id=plan_id))
+    return plan
+
+
+# Drift items a worker plans (and stores, and counts on the plan) at a time.
+BUILD_CHUNK = 200
+# A worker making a plan renews its lease at each chunk (a chunk takes a few seconds); another
+# delivery of the task takes the making over only once the lease is this old.
+BUILD_LEASE_SECONDS = 300
+
+
+def _build_claim(plan_id: int) -> Any:
+    """Take the making of the plan (the time of the lease taken), or None: not being made, or
+    another worker holds a live lease on it."""
+    now = timezone.now()
+    expired = Q(building_at__isnull=True) | Q(building_at__lt=now - timedelta(seconds=BUILD_LEASE_SECONDS))
+    taken = Plan.objects.filter(expired, pk=plan_id, state=Plan.State.MAKING).update(building_at=now)
+    return now if taken else None
+
+
+def plan_build(*, plan_id: int) -> None:
+    """Make the items of a plan "being made", a chunk at a time (the page shows how far), then
+    mark it ready. Safe to run twice: the worker making it holds a lease, renewed at each chunk;
+    a second delivery while it lives does nothing, and one after a worker was lost part-way makes
+    the items again from the start (the lost worker's chunks are not written: its lease is gone).
+    A failure is recorded on the plan, in words, and its items removed; the drift items are those
+    open when the worker starts."""
+    lease = _build_claim(plan_id)
+    if lease is None:
+        return
+    plan = Plan.objects.select_related("integration", "created_by").get(pk=plan_id)
+    integration = plan.integration
+
+    def renewed() -> bool:
+        """Whether the lease is still this worker's; renewed if so (call inside a transaction)."""
+        nonlocal lease
+        mine = Plan.objects.select_for_update().filter(pk=plan.pk, state=Plan.State.MAKING, building_at=lease)
+        if not mine.exists():
+            return False
+        lease = timezone.now()
+        mine.update(building_at=lease)
+        return True
+
+    try:
+        with transaction.atomic():
+            if not renewed():
+                return
+            PlanItem.objects.filter(plan=plan).delete()
+        ids = list(_drift_of(integration, plan.categories).order_by("category", "id").values_list("id", flat=True))
+        made = requests = 0
+        for start in range(0, len(ids), BUILD_CHUNK):
+            wanted = ids[start : start + BUILD_CHUNK]
+            found = _drift_of(integration, plan.categories).in_bulk(wanted)  # one resolved since is left out
+            with transaction.atomic():
+                if not renewed():
+                    return  # deleted, or taken over after this worker's lease ran out
+                rows, sent = _fill(integration, plan, [found[i] for i in wanted if i in found])
+                made, requests = made + rows, requests + sent
+                Plan.objects.filter(pk=plan.pk).update(planned=made, requests=requests, expected=len(ids))
+        with transaction.atomic():
+            if not renewed():
+                return
+            Plan.objects.filter(pk=plan.pk).update(
+                state=Plan.State.READY, planned=made, requests=requests, expected=len(ids), building_at=None
+            )
+            audit_record(
+                verb="plan.created",
+                actor=plan.created_by,
+                target=plan,
+                details={
+                    "integration": integration.pk,
+                    "categories": plan.categories,
+                    "items": made,
+                    "requests": requests,
+                    "background": True,
+                },
+            )
+    except Exception as exc:  # any failure is the plan's, in words; the worker carries on
+        logger.exception("plan build failed", extra={"plan": plan.pk, "integration": integration.pk})
+        plan_build_failed(plan_id=plan.pk, reason=f"{type(exc).__name__}: {exc}")
+
+
+def plan_build_failed(*, plan_id: int, reason: str) -> None:
+    """Record that a plan could not be made, and why; its partial items are removed."""
+    with transaction.atomic():
+        PlanItem.objects.filter(plan_id=plan_id).delete()
+        failed = Plan.objects.filter(pk=plan_id, state=Plan.State.MAKING).update(
+            state=Plan.State.FAILED,
+            planned=0,
+            requests=0,
+            building_at=None,
+            error=f"The plan could not be made: {reason}"[:2000],
+        )
+        plan = Plan.objects.filter(pk=plan_id).first() if failed else None
+        if plan is not None:
+            audit_record(verb="plan.failed", actor=None, target=plan, details={"reason": reason[:500]})
+
+
+def plan_state_words(plan: Plan) -> str:
+    """Where the making of the plan is, in words."""
+    if plan.state == Plan.State.MAKING:
+        sign = plan.building_at or plan.created_at
+        if sign < timezone.now() - timedelta(seconds=BUILD_LEASE_SECONDS):
+            since = timezone.localtime(sign).strftime("%Y-%m-%d %H:%M")
+            return (
+                f"Being made, but no worker has worked on it since {since} ({plan.planned} of {plan.expected} "
+                "drift items planned): the workers may be stopped. It goes on when a worker takes its task "
+                "again; a new plan can be made meanwhile."
+            )
+        if not plan.planned:
+            return f"Being made by a worker: {plan.expected} drift items to plan; it starts shortly."
+        return f"Being made by a worker: {plan.planned} of {plan.expected} drift items planned."
+    if plan.state == Plan.State.FAILED:
+        return plan.error or "The plan could not be made."
+    return f"Ready: {plan.planned} items." if plan.planned else "Ready."
 
 
 # --- what is already being done ------------------------------------------------------------------
@@ -426,6 +581,8 @@ def plan_apply(
     """
     if actor is not None and not actor.has_console_permission(Perm.APPROVE):
         raise Refused("Only approvers (admins) apply a plan.")
+    if plan.state != Plan.State.READY:
+        raise Refused(f"Plan {plan.pk} cannot be applied: {plan_state_words(plan)}")
     integration = plan.integration
     with transaction.atomic(), actions_sent_together():
         Plan.objects.select_for_update().filter(pk=plan.pk).first()  # one application of a plan at a time

@@ -21,7 +21,7 @@ from reconciliation.charts import drift_chart
 from reconciliation.filters import DriftItemFilterSet
 from reconciliation.models import DriftCategory
 from reconciliation.selectors import drift_counts, drift_items, drift_runs
-from reconciliation.services import drift_request
+from reconciliation.services import drift_request, drift_running_words
 from reconciliation.tables import DRIFT_TABLE
 
 
@@ -67,10 +67,13 @@ def drift_check(request: HttpRequest, pk: int) -> HttpResponse:
     """Check now: queue a drift computation of the integration."""
     integration = get_object_or_404(Integration, pk=pk)
     try:
-        drift_request(actor=acting_person(request), integration=integration, request=request)
+        running = drift_request(actor=acting_person(request), integration=integration, request=request)
     except ConsoleError as error:
         messages.error(request, error.message)
     else:
+        if running is not None:
+            messages.info(request, drift_running_words(running))
+            return redirect(reverse("drift_tab", args=[integration.pk]))
         messages.success(
             request, "Drift check queued: a worker compares the last extraction with the policies; reload in a moment."
         )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -188,6 +192,25 @@ class KeysetApiPagination(BasePagination):
         self.request = request
         return self.page.items
 
+    def paginate_rows(self, rows: list[Any], request: Request, *, key: Callable[[Any], list[str]]) -> list[Any]:
+        """One page of a computed, sorted list (``keyset_paginate_rows``), read as ``paginate_queryset``."""
+        size = requested_page_size(request.query_params.get("page_size"), self.default_page_size)
+        try:
+            self.page = keyset_paginate_rows(rows, key=key, cursor=request.query_params.get("cursor"), page_size=size)
+        except CursorError as exc:
+            raise ValidationError({"cursor": [str(exc)]}) from exc
+        self.request = request
+        return self.page.items
+
+    def page_fields(self) -> dict[str, Any]:
+        """``next``, ``previous`` and ``page_size``: for an object answer whose ``results`` are paged
+        (a plan and its items, a group and its members) beside the object's own fields."""
+        return {
+            "next": self._link(self.page.next_cursor),
+            "previous": self._link(self.page.previous_cursor),
+            "page_size": self.page.page_size,
+        }
+
     def _link(self, cursor: str | None) -> str | None:
         if cursor is None:
             return None
@@ -196,16 +219,7 @@ class KeysetApiPagination(BasePagination):
         return self.request.build_absolute_uri(self.request.path + "?" + params.urlencode())
 
     def get_paginated_response(self, data: Any) -> Response:
-        return Response(
-            OrderedDict(
-                [
-                    ("next", self._link(self.page.next_cursor)),
-                    ("previous", self._link(self.page.previous_cursor)),
-                    ("page_size", self.page.page_size),
-                    ("results", data),
-                ]
-            )
-        )
+        return Response(OrderedDict([*self.page_fields().items(), ("results", data)]))
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -251,3 +265,50 @@ class KeysetApiPagination(BasePagination):
                 "schema": {"type": "integer"},
             },
         ]
+
+
+def keyset_paginate_rows[T](
+    rows: list[T], *, key: Callable[[T], list[str]], cursor: str | None, page_size: int
+) -> KeysetPage[Any]:
+    """One page of ``rows``, a list already sorted by ``key`` (unique per row, strings), with the
+    same cursors as ``keyset_paginate``: for lists the console computes rather than queries (a
+    group's members at a past moment). ``rows`` must be sorted by ``key`` ascending."""
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    values: list[Any] | None = None
+    direction = "next"
+    if cursor:
+        try:
+            data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            values, direction = list(data["v"]), data["d"]
+        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+            raise CursorError("The cursor is not valid; start again from the first page.") from exc
+        if direction not in ("next", "prev") or not all(isinstance(v, str) for v in values):
+            raise CursorError("The cursor is not valid; start again from the first page.")
+    keys = [key(row) for row in rows]
+    if values is None:
+        start, end = 0, min(page_size, len(rows))
+    elif direction == "next":
+        start = bisect.bisect_right(keys, values)
+        end = min(start + page_size, len(rows))
+    else:
+        end = bisect.bisect_left(keys, values)
+        start = max(0, end - page_size)
+    items = rows[start:end]
+    next_cursor = _encode(keys[end - 1], "next") if items and end < len(rows) else None
+    previous_cursor = _encode(keys[start], "prev") if items and start > 0 else None
+    return KeysetPage(items=items, next_cursor=next_cursor, previous_cursor=previous_cursor, page_size=page_size)
+
+
+class PageFieldsSerializer(serializers.Serializer[Any]):
+    """The schema of ``KeysetApiPagination.page_fields``, for an object answer with paged ``results``."""
+
+    next = serializers.URLField(allow_null=True, help_text="The next page of results; null on the last.")
+    previous = serializers.URLField(allow_null=True, help_text="The page before; null on the first.")
+    page_size = serializers.IntegerField()
+
+
+# The page's parameters, for an object answer's schema (a list view's come from the pagination).
+PAGE_PARAMETERS = [
+    OpenApiParameter("cursor", str, description="Opaque cursor from `next` or `previous`."),
+    OpenApiParameter("page_size", int, description=f"Rows per page (max {MAX_PAGE_SIZE})."),
+]

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from console.accounts.access import acting_person
+from console.core.pagination import PageFieldsSerializer
 from integrations import catalog, dialect
 from integrations.limits import LIMITS
 from integrations.models import (
@@ -396,8 +397,9 @@ class GroupMemberSerializer(serializers.Serializer[Any]):
     account = MemberAccountSerializer(allow_null=True, help_text="Its account, where the console read one.")
 
 
-class GroupMembersSerializer(serializers.Serializer[Any]):
-    """A group's members now, or at a past moment (``integrations.history.GroupAsOf``)."""
+class GroupMembersSummarySerializer(serializers.Serializer[Any]):
+    """What a group's members now, or at a past moment, are (``integrations.history.GroupAsOf``),
+    without the members themselves."""
 
     group = serializers.SerializerMethodField()
     as_of = serializers.DateTimeField(source="known.at", help_text="The moment the list is of.")
@@ -408,8 +410,7 @@ class GroupMembersSerializer(serializers.Serializer[Any]):
     existed = serializers.BooleanField(help_text="False before the group was first read.")
     removed = serializers.BooleanField(help_text="True while the group was gone from the application.")
     summary = serializers.CharField(source="words", help_text="What the list shows, in words.")
-    count = serializers.SerializerMethodField()
-    results = GroupMemberSerializer(source="members", many=True)
+    count = serializers.SerializerMethodField(help_text="Its members then, every page.")
 
     @extend_schema_field(serializers.DictField())
     def get_group(self, found: Any) -> dict[str, Any]:
@@ -418,6 +419,12 @@ class GroupMembersSerializer(serializers.Serializer[Any]):
 
     def get_count(self, found: Any) -> int:
         return len(found.members)
+
+
+class GroupMembersSerializer(GroupMembersSummarySerializer, PageFieldsSerializer):
+    """A group's members now, or at a past moment: the summary and one page of them (``results``)."""
+
+    results = GroupMemberSerializer(many=True, help_text="One page of them, by user name, then remote id.")
 
 
 class AccountThenSerializer(serializers.Serializer[Any]):

@@ -7,7 +7,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -17,12 +23,15 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.audit.services import audit_record
+from console.core.pagination import PAGE_PARAMETERS, KeysetApiPagination
 from console.core.tables import Table
 from integrations import catalog, dialect
 from integrations.api.serializers import (
     ExtensionAttributeSerializer,
     ExtractionRunSerializer,
+    GroupMemberSerializer,
     GroupMembersSerializer,
+    GroupMembersSummarySerializer,
     IntegrationSerializer,
     PersonAccountsAsOfSerializer,
     PersonAccountSerializer,
@@ -35,7 +44,7 @@ from integrations.discovery import connection_test
 from integrations.explain import person_accounts_explained
 from integrations.extraction import extraction_start
 from integrations.filters import TargetGroupFilterSet, TargetUserFilterSet
-from integrations.history import AS_OF_HELP, as_of_parse, members_as_of, person_accounts_as_of
+from integrations.history import AS_OF_HELP, as_of_parse, member_sort_key, members_as_of, person_accounts_as_of
 from integrations.models import Integration, TargetGroup
 from integrations.probe import probe_start, probe_state
 from integrations.selectors import integration_health, person_accounts, with_seen_at
@@ -110,17 +119,23 @@ class IntegrationViewSet(viewsets.ModelViewSet[Integration]):
         return self._page(groups, TargetGroupSerializer, GROUPS_TABLE)
 
     @extend_schema(
-        parameters=[OpenApiParameter("as_of", str, description=AS_OF_HELP)],
+        parameters=[OpenApiParameter("as_of", str, description=AS_OF_HELP), *PAGE_PARAMETERS],
         responses={200: GroupMembersSerializer},
     )
     @action(detail=True, methods=["get"], url_path=r"groups/(?P<group_pk>[0-9]+)/members")
     def group_members(self, request: Request, pk: str | None = None, group_pk: str | None = None) -> Response:
         """The group's members now, or at ``as_of`` (from the access history), each with its account
-        where the console read one. The whole list in one answer."""
+        where the console read one: the group's fields and one page of its members (``results``, by
+        user name, then remote id; ``next`` and ``previous`` as every list has), the same shape now
+        and then; ``count`` is of every page."""
         integration = self.get_object()
         group = get_object_or_404(TargetGroup, pk=group_pk, integration=integration)
         at = as_of_parse(request.query_params.get("as_of"))
-        return Response(GroupMembersSerializer(members_as_of(group=group, at=at)).data)
+        found = members_as_of(group=group, at=at)
+        paginator = KeysetApiPagination()
+        page = paginator.paginate_rows(found.members, request, key=member_sort_key)
+        body = GroupMembersSummarySerializer(found).data
+        return Response({**body, **paginator.page_fields(), "results": GroupMemberSerializer(page, many=True).data})
 
     @extend_schema(responses={200: ExtensionAttributeSerializer(many=True)})
     @action(detail=True, methods=["get"], url_path="extension-attributes")
@@ -225,7 +240,18 @@ class PersonAccountsView(APIView):
                 "each with its status and groups then, and what the history could say.",
             )
         ],
-        responses={200: PersonAccountSerializer(many=True)},
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="PersonAccountsNowOrAsOf",
+                    serializers=[PersonAccountSerializer(many=True), PersonAccountsAsOfSerializer],
+                    resource_type_field_name=None,
+                    many=False,
+                ),
+                description="Without `as_of`: a list, each account now (with why the person has it and each of "
+                "its groups). With `as_of`: an object (PersonAccountsAsOf) whose `results` are the accounts then.",
+            )
+        },
     )
     def get(self, request: Request, pk: int) -> Response:
         person = get_object_or_404(get_user_model(), pk=pk)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,19 +17,21 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.core.errors import InvalidInput
-from integrations.models import Integration
+from console.core.pagination import PAGE_PARAMETERS, KeysetApiPagination
 from lifecycle.models import LifecyclePolicy, PolicyMode
 from provisioning.models import Batch
+from reconciliation.api.lookups import integration_or_404
 from reconciliation.api.plan_serializers import (
     AutoRemediationSerializer,
     BatchBriefSerializer,
     PlanApplySerializer,
     PlanCreateSerializer,
+    PlanDetailSerializer,
     PlanItemSerializer,
     PlanSerializer,
 )
 from reconciliation.auto import ORPHANS_NOT_ELIGIBLE, auto_categories, auto_remediation_set
-from reconciliation.models import AUTO_ELIGIBLE, Plan
+from reconciliation.models import AUTO_ELIGIBLE, DriftCategory, Plan
 from reconciliation.plans import blocked_items, plan_apply, plan_create
 
 
@@ -37,10 +39,6 @@ def _body(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise InvalidInput("Send a JSON object.")
     return dict(request.data.items())
-
-
-def _integration(pk: int) -> Integration:
-    return get_object_or_404(Integration, pk=pk, archived_at__isnull=True)
 
 
 class PlanListView(generics.GenericAPIView[Plan]):
@@ -58,37 +56,76 @@ class PlanListView(generics.GenericAPIView[Plan]):
 
     @extend_schema(operation_id="v1_integrations_plans_list", responses={200: PlanSerializer(many=True)})
     def get(self, request: Request, pk: int) -> Response:
-        _integration(pk)
+        integration_or_404(pk)
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(PlanSerializer(page, many=True).data)
+        return self.get_paginated_response(PlanSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request=PlanCreateSerializer, responses={201: PlanSerializer})
+    @extend_schema(
+        request=PlanCreateSerializer,
+        responses={
+            201: PlanDetailSerializer,
+            202: OpenApiResponse(
+                PlanSerializer,
+                description="More drift items than PLAN_BACKGROUND_AFTER: the plan is being made by a worker "
+                "(state making); follow url (also in Location) until its state is ready or failed.",
+            ),
+        },
+    )
     def post(self, request: Request, pk: int) -> Response:
-        integration = _integration(pk)
+        integration = integration_or_404(pk)
         body = _body(request)
         plan = plan_create(
             actor=acting_person(request), integration=integration, categories=body.get("categories"), request=request
         )
-        return Response(_detail(plan), status=status.HTTP_201_CREATED)
+        if plan.state == Plan.State.MAKING:
+            made = PlanSerializer(plan, context={"request": request}).data
+            return Response(made, status=status.HTTP_202_ACCEPTED, headers={"Location": made["url"]})
+        return Response(_detail(plan, request), status=status.HTTP_201_CREATED)
 
 
-def _detail(plan: Plan) -> dict[str, Any]:
-    items = list(plan.items.select_related("plan", "action").order_by("category", "id"))
+ITEMS_CATEGORY = OpenApiParameter(
+    "category", str, enum=DriftCategory.values, description="Only the plan's items of this category."
+)
+
+
+def _detail(plan: Plan, request: Request) -> dict[str, Any]:
+    """The plan's fields and one keyset page of its items (by category, then id)."""
+    items = plan.items.select_related("plan", "action")
+    counts = dict(items.order_by().values_list("category").annotate(n=Count("id")).values_list("category", "n"))
+    category = request.query_params.get("category", "")
+    if category:
+        if category not in DriftCategory.values:
+            raise InvalidInput(f"The category is one of: {', '.join(DriftCategory.values)}.", field="category")
+        items = items.filter(category=category)
+    paginator = KeysetApiPagination()
+    page = paginator.paginate_queryset(items, request, view=_ItemsOrder())
     return {
-        **PlanSerializer(plan).data,
-        "items": PlanItemSerializer(items, many=True, context={"stale": blocked_items(items)}).data,
+        **PlanSerializer(plan, context={"request": request}).data,
+        "count": counts.get(category, 0) if category else sum(counts.values()),
+        "counts": {c: counts[c] for c in DriftCategory.values if c in counts},
+        **paginator.page_fields(),
+        "results": PlanItemSerializer(page, many=True, context={"stale": blocked_items(page)}).data,
     }
 
 
+class _ItemsOrder:
+    keyset_ordering = ["category", "id"]
+
+
 class PlanDetailView(APIView):
-    """One plan with its items: each item's action and the exact requests it would send, and its
-    state (open, applied with its action and batch, stale when its drift was resolved since)."""
+    """One plan with a page of its items: each item's action and the exact requests it would send,
+    and its state (open, applied with its action and batch, stale when its drift was resolved
+    since). The items are paged as every list is (``next``, ``previous``, ``results``)."""
 
     access_policy = api_policy()
 
-    @extend_schema(operation_id="v1_integrations_plans_detail", responses={200: PlanSerializer})
+    @extend_schema(
+        operation_id="v1_integrations_plans_detail",
+        parameters=[ITEMS_CATEGORY, *PAGE_PARAMETERS],
+        responses={200: PlanDetailSerializer},
+    )
     def get(self, request: Request, pk: int, plan: int) -> Response:
-        return Response(_detail(get_object_or_404(Plan, pk=plan, integration_id=pk)))
+        return Response(_detail(get_object_or_404(Plan, pk=plan, integration=integration_or_404(pk)), request))
 
 
 class PlanApplyView(APIView):
@@ -100,7 +137,9 @@ class PlanApplyView(APIView):
 
     @extend_schema(request=PlanApplySerializer, responses={201: BatchBriefSerializer(many=True)})
     def post(self, request: Request, pk: int, plan: int) -> Response:
-        found = get_object_or_404(Plan.objects.select_related("integration"), pk=plan, integration_id=pk)
+        found = get_object_or_404(
+            Plan.objects.select_related("integration"), pk=plan, integration=integration_or_404(pk)
+        )
         body = _body(request)
         reason = body.get("reason", "")
         if not isinstance(reason, str):

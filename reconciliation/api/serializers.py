@@ -97,6 +97,9 @@ class DriftRunSerializer(serializers.ModelSerializer[DriftRun]):
 
 
 class DriftRequestedSerializer(serializers.Serializer[Any]):
-    queued = serializers.BooleanField()
+    queued = serializers.BooleanField(help_text="False when a computation of the integration was already running.")
     integration = serializers.IntegerField()
+    running = serializers.IntegerField(
+        allow_null=True, help_text="The computation already running (its run in drift/runs/), when not queued."
+    )
     detail = serializers.CharField()

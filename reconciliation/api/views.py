@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
@@ -16,20 +15,16 @@ from rest_framework.views import APIView
 from console.accounts.access import acting_person, api_policy
 from console.accounts.permissions import Perm
 from console.core.errors import InvalidInput
-from integrations.models import Integration
+from reconciliation.api.lookups import integration_or_404
 from reconciliation.api.serializers import DriftItemSerializer, DriftRequestedSerializer, DriftRunSerializer
 from reconciliation.models import DriftCategory, DriftItem, DriftRun
 from reconciliation.selectors import drift_items
-from reconciliation.services import drift_request
+from reconciliation.services import drift_request, drift_running_words
 from reconciliation.tables import DRIFT_TABLE
 
 CATEGORY_FILTER = OpenApiParameter(
     "category", str, enum=DriftCategory.values, description="Only the open items of this category."
 )
-
-
-def _integration(pk: int) -> Integration:
-    return get_object_or_404(Integration, pk=pk)
 
 
 class DriftItemListView(generics.GenericAPIView[DriftItem]):
@@ -43,7 +38,7 @@ class DriftItemListView(generics.GenericAPIView[DriftItem]):
 
     @extend_schema(parameters=[CATEGORY_FILTER], responses={200: DriftItemSerializer(many=True)})
     def get(self, request: Request, pk: int) -> Response:
-        items = drift_items(integration=_integration(pk))
+        items = drift_items(integration=integration_or_404(pk))
         category = request.query_params.get("category", "")
         if category:
             if category not in DriftCategory.values:
@@ -62,7 +57,7 @@ class DriftRunListView(generics.GenericAPIView[DriftRun]):
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> QuerySet[DriftRun]:
-        return DriftRun.objects.filter(integration=_integration(self.kwargs["pk"]))
+        return DriftRun.objects.filter(integration=integration_or_404(self.kwargs["pk"]))
 
     @extend_schema(responses={200: DriftRunSerializer(many=True)})
     def get(self, request: Request, pk: int) -> Response:
@@ -71,17 +66,27 @@ class DriftRunListView(generics.GenericAPIView[DriftRun]):
 
 
 class DriftComputeView(APIView):
-    """Queue a drift computation of the integration (202); its result lands in ``…/drift/runs/``."""
+    """Queue a drift computation of the integration (202); its result lands in ``…/drift/runs/``.
+    While one runs, nothing is queued: 202 with ``queued`` false and the running one in ``running``."""
 
     access_policy = api_policy(write=Perm.MANAGE_INTEGRATIONS)
 
     @extend_schema(request=None, responses={202: DriftRequestedSerializer, 409: None})
     def post(self, request: Request, pk: int) -> Response:
-        integration = _integration(pk)
-        drift_request(actor=acting_person(request), integration=integration, request=request)
-        body = {
-            "queued": True,
-            "integration": integration.pk,
-            "detail": "Queued: the result appears in drift/runs/ and drift/ once a worker has computed it.",
-        }
+        integration = integration_or_404(pk)
+        running = drift_request(actor=acting_person(request), integration=integration, request=request)
+        if running is not None:
+            body: dict[str, Any] = {
+                "queued": False,
+                "integration": integration.pk,
+                "running": running.pk,
+                "detail": drift_running_words(running),
+            }
+        else:
+            body = {
+                "queued": True,
+                "integration": integration.pk,
+                "running": None,
+                "detail": "Queued: the result appears in drift/runs/ and drift/ once a worker has computed it.",
+            }
         return Response(body, status=status.HTTP_202_ACCEPTED)

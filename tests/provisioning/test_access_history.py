@@ -114,6 +114,48 @@ def test_group_members_before_and_after_changes_made_in_the_server(
     assert all(c.run_id is not None for c in changes)
 
 
+def _all_pages(api: APIClient, first: Any) -> list[list[str]]:
+    """The user names of each page, following ``next`` from the first answer."""
+    pages = []
+    body = first.json()
+    while True:
+        pages.append([row["account"]["user_name"] for row in body["results"]])
+        if body["next"] is None:
+            return pages
+        body = api.get(body["next"]).json()
+
+
+def test_group_members_are_paged_alike_now_and_as_of_a_past_moment(
+    story: Any, app: Integration, admin: Person, api_client_for: Callable[[Person], APIClient]
+) -> None:
+    api = api_client_for(admin)
+    engineers = group(app, "Engineers")
+    url = f"/api/v1/integrations/{app.pk}/groups/{engineers.pk}/members/"
+
+    now = api.get(url, {"page_size": 1})
+    then = api.get(url, {"page_size": 1, "as_of": story["before"].isoformat()})
+
+    assert _all_pages(api, now) == [["ada"], ["cy"]]
+    assert _all_pages(api, then) == [["ada"], ["bob"]]
+    for first in (now.json(), then.json()):
+        assert first["count"] == 2  # every page's
+        assert first["page_size"] == 1
+        assert first["previous"] is None
+        assert first["group"]["display_name"] == "Engineers"
+        second = api.get(first["next"]).json()
+        assert second["next"] is None
+        assert second["summary"] == first["summary"]
+        back = api.get(second["previous"]).json()
+        assert [row["account"]["user_name"] for row in back["results"]] == ["ada"]
+    assert "as_of=" in then.json()["next"]  # the next page is of the same moment
+    whole = api.get(url).json()
+    assert [row["account"]["user_name"] for row in whole["results"]] == ["ada", "cy"]
+    assert whole["next"] is None
+    bad = api.get(url, {"cursor": "not-a-cursor"})
+    assert bad.status_code == 400
+    assert "cursor" in bad.json()["fields"]
+
+
 def test_a_group_gone_from_the_server_had_its_members_before_and_none_after(
     story: Any, app: Integration, admin: Person, api_client_for: Callable[[Person], APIClient]
 ) -> None:

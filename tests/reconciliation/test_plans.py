@@ -6,9 +6,11 @@ from collections.abc import Callable
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
+from integrations.models import Integration
 from provisioning.batches import batch_undo
 from provisioning.execution import action_execute
 from provisioning.models import Action, ActionState, Batch
@@ -153,7 +155,7 @@ def test_a_stale_item_says_so_and_is_not_sent(world: World, approver: Person, ad
     world.drift[DriftCategory.MISSING].delete()  # resolved since
     missing = _item(plan, "missing")
     detail = admin_client.get(f"/api/v1/integrations/{world.app.pk}/plans/{plan.pk}/").json()
-    states = {i["category"]: i["state"] for i in detail["items"]}
+    states = {i["category"]: i["state"] for i in detail["results"]}
     assert states["missing"].startswith("stale")
     assert states["attribute"] == "open"
     page = admin_client.get(f"/integrations/{world.app.pk}/plans/{plan.pk}/").content.decode()
@@ -175,8 +177,8 @@ def test_the_api_makes_lists_and_shows_plans_and_refuses_bad_input(world: World,
     made = admin_client.post(base, {"categories": ["missing_membership"]}, content_type="application/json")
     assert made.status_code == 201
     body = made.json()
-    assert [i["category"] for i in body["items"]] == ["missing_membership"]
-    assert body["items"][0]["requests"][-1]["method"] == "PATCH"
+    assert [i["category"] for i in body["results"]] == ["missing_membership"]
+    assert body["results"][0]["requests"][-1]["method"] == "PATCH"
     assert "requests/s" in body["duration"]["text"]
     listed = admin_client.get(base).json()
     assert [p["id"] for p in listed["results"]] == [body["id"]]
@@ -184,12 +186,45 @@ def test_the_api_makes_lists_and_shows_plans_and_refuses_bad_input(world: World,
     assert admin_client.post(apply, {}, content_type="application/json").status_code == 400
     assert admin_client.post(apply, {"items": ["x"]}, content_type="application/json").status_code == 400
     assert admin_client.post(apply, {"items": [999999]}, content_type="application/json").json()["fields"]["items"]
-    applied = admin_client.post(apply, {"items": [body["items"][0]["id"]]}, content_type="application/json")
+    applied = admin_client.post(apply, {"items": [body["results"][0]["id"]]}, content_type="application/json")
     assert applied.status_code == 201
     (batch,) = applied.json()
     assert batch["action_type"] == "MANAGE_RELATIONSHIPS"
     assert batch["actions"] == 1
     assert Batch.objects.filter(pk=batch["id"]).exists()
+
+
+def test_a_plans_items_are_paged_by_category_with_the_plans_summary_on_each_page(
+    world: World, admin_client: Client, approver: Person
+) -> None:
+    plan = plan_create(actor=approver, integration=world.app)
+    url = f"/api/v1/integrations/{world.app.pk}/plans/{plan.pk}/"
+    expected = list(plan.items.order_by("category", "id").values_list("id", flat=True))
+    seen: list[int] = []
+    body = admin_client.get(url, {"page_size": 3}).json()
+    assert body["previous"] is None
+    while True:
+        assert body["id"] == plan.pk
+        assert body["count"] == 7
+        assert body["counts"] == dict.fromkeys(DriftCategory.values, 1)
+        assert "requests/s" in body["duration"]["text"]
+        assert len(body["results"]) <= 3
+        seen += [item["id"] for item in body["results"]]
+        if body["next"] is None:
+            break
+        body = admin_client.get(body["next"]).json()
+    assert seen == expected
+    back = admin_client.get(body["previous"]).json()
+    assert [item["id"] for item in back["results"]] == expected[3:6]
+
+    only = admin_client.get(url, {"category": "orphan"}).json()
+    assert [item["category"] for item in only["results"]] == ["orphan"]
+    assert only["count"] == 1
+    assert only["results"][0]["state"] == "open"
+    wrong = admin_client.get(url, {"category": "nope"})
+    assert wrong.status_code == 400
+    assert "category" in wrong.json()["fields"]
+    assert admin_client.get(url, {"cursor": "x"}).status_code == 400
 
 
 def test_only_integration_managers_make_plans_and_only_approvers_apply(
@@ -268,7 +303,7 @@ def test_an_item_an_action_in_flight_already_does_says_so_and_is_not_sent_twice(
         hold="held for the test",
     )
     detail = admin_client.get(f"/api/v1/integrations/{world.app.pk}/plans/{plan.pk}/").json()
-    states = {i["category"]: i["state"] for i in detail["items"]}
+    states = {i["category"]: i["state"] for i in detail["results"]}
     assert states == {"should_be_inactive": "already being done: an action in flight does it", "missing": "open"}
     url = f"/api/v1/integrations/{world.app.pk}/plans/{plan.pk}/apply/"
     bob = _item(plan, "should_be_inactive").pk
@@ -276,3 +311,21 @@ def test_an_item_an_action_in_flight_already_does_says_so_and_is_not_sent_twice(
     applied = admin_client.post(url, {"categories": ["should_be_inactive", "missing"]}, content_type="application/json")
     assert applied.status_code == 201
     assert list(Action.objects.exclude(pk=leaver.pk).values_list("subject", flat=True)) == ["erin"]
+
+
+def test_every_plan_endpoint_answers_404_once_the_integration_is_deleted(
+    world: World, admin_client: Client, approver: Person
+) -> None:
+    plan = plan_create(actor=approver, integration=world.app)
+    base = f"/api/v1/integrations/{world.app.pk}/plans/"
+    assert admin_client.get(f"{base}{plan.pk}/").status_code == 200
+    Integration.objects.filter(pk=world.app.pk).update(archived_at=timezone.now())
+
+    assert admin_client.get(base).status_code == 404
+    assert admin_client.post(base, {}, content_type="application/json").status_code == 404
+    assert admin_client.get(f"{base}{plan.pk}/").status_code == 404
+    applied = admin_client.post(f"{base}{plan.pk}/apply/", {"categories": ["missing"]}, content_type="application/json")
+    assert applied.status_code == 404
+    assert not Action.objects.exists()
+    for path in ("drift/", "drift/runs/"):
+        assert admin_client.get(f"/api/v1/integrations/{world.app.pk}/{path}").status_code == 404
