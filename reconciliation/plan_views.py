@@ -34,6 +34,7 @@ from reconciliation.plans import (
     plan_hold_if_all_applied,
     plans_of,
 )
+from reconciliation.selectors import drift_counts
 
 
 def made_by(plan: Plan) -> str:
@@ -41,11 +42,19 @@ def made_by(plan: Plan) -> str:
 
 
 class PlanFilterSet(django_filters.FilterSet):
-    automatic = django_filters.BooleanFilter(label="Made by auto-remediation")
+    automatic = django_filters.ChoiceFilter(
+        choices=[("true", "Auto-remediation"), ("false", "A person")],
+        method="made_by",
+        label="Made by",
+        empty_label="Anyone",
+    )
 
     class Meta:
         model = Plan
         fields = ["automatic"]
+
+    def made_by(self, queryset: Any, name: str, value: str) -> Any:
+        return queryset.filter(automatic=value == "true")
 
 
 PLANS_TABLE = Table(
@@ -87,7 +96,10 @@ def plan_list(request: HttpRequest, pk: int) -> HttpResponseBase:
         context={
             "integration": integration,
             "tab": "drift",
-            "categories": DriftCategory.choices,
+            # As on the Drift tab: only the categories with open items, each with its count.
+            "categories": [
+                (c.category, f"{c.label} ({c.count})") for c in drift_counts(integration=integration) if c.count
+            ],
             "breadcrumbs": integration_crumbs(integration, ("Plans", None)),
         },
     )
