@@ -287,6 +287,10 @@ def test_an_applied_items_action_page_links_its_plan(world: World, approver: Per
     client.force_login(approver)
     page = client.get(f"/actions/{batch.actions.get().pk}/").content.decode()
     assert f'<a href="/integrations/{world.app.pk}/plans/{plan.pk}/">plan {plan.pk}</a>' in page
+    batch_page = client.get(f"/actions/batches/{batch.pk}/").content.decode()
+    plan_link = f'href="/integrations/{world.app.pk}/plans/{plan.pk}/" data-testid="batch-plan">plan {plan.pk}</a>'
+    assert plan_link in batch_page
+    assert '<span aria-current="page">Batch ' in batch_page  # Actions > Batch N, as an action's page
 
 
 def test_the_plans_page_offers_the_open_categories_and_says_what_to_do_when_empty(
