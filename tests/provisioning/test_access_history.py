@@ -325,6 +325,8 @@ def test_the_person_page_has_a_date_picker_that_shows_the_accounts_then(
     assert "Accounts as of is in the future: choose today or an earlier date." in future
     assert "As of " in then
     assert "Status then" in then
+    assert '<span class="badge muted">Inactive</span>' in page  # ada reads inactive now, a state in words
+    assert '<span class="badge ok">Active</span>' in then  # and active before
     assert "Old" in then
     assert "before that nothing is known" in early
 
