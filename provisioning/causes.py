@@ -99,11 +99,13 @@ def accounts_made_by_actions(person_id: int, accounts: Sequence[TargetUser]) -> 
         if action.target_user_id in found:
             continue
         url = reverse("action_detail", args=[action.pk])
+        # A sync that found the account in the application (and brought it up to date) did not create it.
+        made = "created" if (action.result or {}).get("operation") == "created" else "found and linked"
         if (action.cause or {}).get("policy"):
             event = f" for identity event {action.cause_event_id}" if action.cause_event_id else ""
-            text = f"created by the lifecycle policy of {action.integration.name}{event} (action {action.pk})"
+            text = f"{made} by the lifecycle policy of {action.integration.name}{event} (action {action.pk})"
         else:
-            text = f"created by action {action.pk} at the request of {requested_by_text(action)}"
+            text = f"{made} by action {action.pk} at the request of {requested_by_text(action)}"
         found[action.target_user_id] = Why(text, url)  # type: ignore[index]
     return found
 
