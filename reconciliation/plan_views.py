@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
+from console.audit.services import reason_recorded
 from console.core.confirm import confirmation_page, reason_of
 from console.core.errors import ConsoleError
 from console.core.feedback import error_shown
@@ -204,10 +205,16 @@ def auto_remediation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if policy is None:
         messages.error(request, "Save the lifecycle policy first: auto-remediation is part of it.")
         return redirect(back)
+    if page := confirmation_page(request):  # the policy is on: what is ticked will change the application
+        return page
     try:
-        row = auto_remediation_set(
-            actor=acting_person(request), policy=policy, categories=request.POST.getlist("category"), request=request
-        )
+        with reason_recorded(request):
+            row = auto_remediation_set(
+                actor=acting_person(request),
+                policy=policy,
+                categories=request.POST.getlist("category"),
+                request=request,
+            )
     except ConsoleError as exc:
         error_shown(request, exc)
         return redirect(back)
