@@ -61,7 +61,7 @@ def _person_accounts(request: HttpRequest, page: dict[str, Any]) -> dict[str, An
         return None
     as_of_value, error = request.GET.get("as_of", "").strip(), ""
     try:
-        at = as_of_parse(as_of_value)
+        at = as_of_parse(as_of_value, field_name="Accounts as of")
     except InvalidInput as exc:
         error, at = exc.message, None
     context: dict[str, Any] = {

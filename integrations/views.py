@@ -408,7 +408,7 @@ def target_group_detail(request: HttpRequest, pk: int, group_pk: int) -> HttpRes
     # ?as_of=: the members then, from the access history (integrations.history).
     as_of_value, as_of_error, then = request.GET.get("as_of", "").strip(), "", None
     try:
-        at = as_of_parse(as_of_value)
+        at = as_of_parse(as_of_value, field_name="Members as of")
     except InvalidInput as exc:
         as_of_error, at = exc.message, None
     if at is not None:

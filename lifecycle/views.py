@@ -382,6 +382,7 @@ class PlannedChangeFilterSet(django_filters.FilterSet):
             ("MANAGE_RELATIONSHIPS", "Manage group members"),
             ("DEPROVISION_IDENTITY", "Deprovision identity"),
         ],
+        empty_label="Any",
     )
 
     class Meta:

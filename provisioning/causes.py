@@ -3,8 +3,9 @@
 Lifecycle automation records a cause on each action it asks for (``Action.cause``: the text,
 the identity event, the policy and the birthright mappings; ``Action.cause_event``). Here it
 is read back for people: one line of text, and links to the person the identity event is
-about, to the integration's lifecycle tab (where the policy and its mappings are) and to each
-mapping there. Provisioning knows lifecycle's pages only by their URL names, never by import.
+about, to the integration's lifecycle tab (where the policy and its mappings are), to each
+mapping there, and to the drift plan whose item the action applies. Provisioning knows
+lifecycle's and reconciliation's pages only by their URL names, never by import.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def cause_view(action: Action) -> CauseView | None:
         links.append(CauseLink(f"the lifecycle policy of {action.integration.name}", policy_url))
     for mapping_id in cause.get("mappings") or []:
         links.append(CauseLink(f"mapping {mapping_id}", f"{policy_url}#mapping-{mapping_id}"))
+    if isinstance(cause.get("plan"), int):
+        links.append(
+            CauseLink(f"plan {cause['plan']}", reverse("plan_detail", args=[action.integration_id, cause["plan"]]))
+        )
     return CauseView(text=text, links=links)
 
 
@@ -94,11 +99,13 @@ def accounts_made_by_actions(person_id: int, accounts: Sequence[TargetUser]) -> 
         if action.target_user_id in found:
             continue
         url = reverse("action_detail", args=[action.pk])
+        # A sync that found the account in the application (and brought it up to date) did not create it.
+        made = "created" if (action.result or {}).get("operation") == "created" else "found and linked"
         if (action.cause or {}).get("policy"):
             event = f" for identity event {action.cause_event_id}" if action.cause_event_id else ""
-            text = f"created by the lifecycle policy of {action.integration.name}{event} (action {action.pk})"
+            text = f"{made} by the lifecycle policy of {action.integration.name}{event} (action {action.pk})"
         else:
-            text = f"created by action {action.pk} at the request of {requested_by_text(action)}"
+            text = f"{made} by action {action.pk} at the request of {requested_by_text(action)}"
         found[action.target_user_id] = Why(text, url)  # type: ignore[index]
     return found
 

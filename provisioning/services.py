@@ -293,6 +293,7 @@ class Cause:
     event_id: int | None = None
     policy_id: int | None = None
     mapping_ids: tuple[int, ...] = ()
+    plan_id: int | None = None  # a drift plan's item the action applies (reconciliation)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -300,6 +301,7 @@ class Cause:
             **({"event": self.event_id} if self.event_id else {}),
             **({"policy": self.policy_id} if self.policy_id else {}),
             **({"mappings": list(self.mapping_ids)} if self.mapping_ids else {}),
+            **({"plan": self.plan_id} if self.plan_id else {}),
         }
 
 

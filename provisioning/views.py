@@ -377,6 +377,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pending = [a for a in actions if a.state == ActionState.PENDING_APPROVAL]
     causes = [text for text in (cause_text(a) for a in actions) if text]
     automated = batch.requested_by_id is None and any((a.cause or {}).get("policy") for a in actions)
+    plan_id = next((a.cause["plan"] for a in actions if isinstance((a.cause or {}).get("plan"), int)), None)
     context = {
         "batch": batch,
         "requested_by": batch.requested_by.username if batch.requested_by else (AUTOMATION if automated else "system"),
@@ -390,6 +391,10 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_requester": batch.requested_by_id == request.user.pk,
         "undone_by": batch.undone_by.order_by("-id").first(),
         "rejection": batch_rejection(batch),
+        # A drift plan's batch links back to its plan (reconciliation's page, by its URL name).
+        "plan_id": plan_id,
+        "plan_url": reverse("plan_detail", args=[batch.integration_id, plan_id]) if plan_id else "",
+        "breadcrumbs": [("Actions", reverse("action_list")), (f"Batch {batch.pk}", None)],
     }
     if getattr(request, "htmx", False) and request.GET.get("part") == "progress":
         return render(request, "provisioning/batch.html#progress", context)

@@ -79,4 +79,8 @@ def _auto(request: HttpRequest, page: dict[str, Any]) -> dict[str, Any] | None:
         "auto_labels": [DriftCategory(c).label for c in chosen],
         "auto_active": policy is not None and policy.mode == "on" and bool(chosen),
         "orphans": ORPHANS_NOT_ELIGIBLE,
+        "auto_confirm": (
+            "Saves the categories ticked: while the policy is on, after each drift computation their open items "
+            f"are applied to {page['integration'].name} by the system, without asking again."
+        ),
     }

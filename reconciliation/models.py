@@ -155,7 +155,7 @@ class Plan(models.Model):
         indexes = [models.Index(fields=["integration", "-id"], name="plan_integration_idx")]
 
     def __str__(self) -> str:
-        return f"plan {self.pk} of {self.integration_id}"
+        return f"plan {self.pk}"
 
 
 class PlanItem(models.Model):

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from console.accounts.access import acting_person, requires
 from console.accounts.permissions import Perm
+from console.audit.services import reason_recorded
 from console.core.confirm import confirmation_page, reason_of
 from console.core.errors import ConsoleError
 from console.core.feedback import error_shown
@@ -35,6 +36,7 @@ from reconciliation.plans import (
     plan_state_words,
     plans_of,
 )
+from reconciliation.selectors import drift_counts
 
 
 def made_by(plan: Plan) -> str:
@@ -42,11 +44,19 @@ def made_by(plan: Plan) -> str:
 
 
 class PlanFilterSet(django_filters.FilterSet):
-    automatic = django_filters.BooleanFilter(label="Made by auto-remediation")
+    automatic = django_filters.ChoiceFilter(
+        choices=[("true", "Auto-remediation"), ("false", "A person")],
+        method="made_by",
+        label="Made by",
+        empty_label="Anyone",
+    )
 
     class Meta:
         model = Plan
         fields = ["automatic"]
+
+    def made_by(self, queryset: Any, name: str, value: str) -> Any:
+        return queryset.filter(automatic=value == "true")
 
 
 PLANS_TABLE = Table(
@@ -89,7 +99,10 @@ def plan_list(request: HttpRequest, pk: int) -> HttpResponseBase:
         context={
             "integration": integration,
             "tab": "drift",
-            "categories": DriftCategory.choices,
+            # As on the Drift tab: only the categories with open items, each with its count.
+            "categories": [
+                (c.category, f"{c.label} ({c.count})") for c in drift_counts(integration=integration) if c.count
+            ],
             "breadcrumbs": integration_crumbs(integration, ("Plans", None)),
         },
     )
@@ -213,10 +226,16 @@ def auto_remediation_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if policy is None:
         messages.error(request, "Save the lifecycle policy first: auto-remediation is part of it.")
         return redirect(back)
+    if page := confirmation_page(request):  # the policy is on: what is ticked will change the application
+        return page
     try:
-        row = auto_remediation_set(
-            actor=acting_person(request), policy=policy, categories=request.POST.getlist("category"), request=request
-        )
+        with reason_recorded(request):
+            row = auto_remediation_set(
+                actor=acting_person(request),
+                policy=policy,
+                categories=request.POST.getlist("category"),
+                request=request,
+            )
     except ConsoleError as exc:
         error_shown(request, exc)
         return redirect(back)

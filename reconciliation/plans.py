@@ -616,7 +616,8 @@ def plan_apply(
                     hold=hold,
                     reason=reason,
                     cause=Cause(
-                        text=f"Plan {plan.pk}, {DriftCategory(row.category).label.lower()}: {row.rule or row.key}"
+                        text=f"Plan {plan.pk}, {DriftCategory(row.category).label.lower()}: {row.rule or row.key}",
+                        plan_id=plan.pk,
                     ),
                 )
                 row.applied_at = now

@@ -39,9 +39,18 @@ def attribute_changes(item: DriftItem) -> list[tuple[str, str, str]]:
     ]
 
 
+def _noted(value: Any) -> str:
+    """A value the computation noted, in words: yes or no, a list as its items, else as ``_value``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return ", ".join(str(v) for v in value) or "none"
+    return _value(value)
+
+
 def _other_detail(item: DriftItem) -> list[tuple[str, str]]:
     detail = item.detail if isinstance(item.detail, dict) else {}
-    return [(key.replace("_", " "), _value(value)) for key, value in detail.items() if key != "attributes"]
+    return [(key.replace("_", " "), _noted(value)) for key, value in detail.items() if key != "attributes"]
 
 
 def differs_text(item: DriftItem) -> str:

@@ -76,6 +76,7 @@ TARGETS: dict[str, tuple[str, str | None, bool]] = {
     "provisioning.action": ("Action", "action_detail", True),
     "provisioning.batch": ("Batch", "batch_detail", True),
     "provisioning.accessrequest": ("Access request", "access_request_detail", True),
+    "reconciliation.plan": ("Plan", None, True),
     "web.consolesettings": ("Settings", None, False),
 }
 
@@ -107,6 +108,8 @@ def target_words(target_type: str, target_id: str, label: str) -> str:
     prefix = f"{noun.lower()} {target_id}: "
     if label.lower().startswith(prefix):  # a label that already names itself ("batch 3: …")
         label = label[len(prefix) :]
+    elif label.lower() == prefix[:-2]:  # a label that is only its name ("plan 3")
+        label = ""
     if numbered and target_id:
         return f"{noun} {target_id}: {label[:1].lower()}{label[1:]}" if label else f"{noun} {target_id}"
     if label:

@@ -143,3 +143,22 @@ CUT_WORDS = """selector => {
   }
   return cut;
 }"""
+
+
+def test_on_a_1280px_screen_an_admins_top_bar_is_one_line(page: Page, live_server: Any, seeded: dict[str, int]) -> None:
+    """Every section shown (an admin's), with approvals waiting: the account menu stays beside the
+    search, on the brand's line, rather than dropping alone to a second line."""
+    base = live_server.url
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, base, "ada")
+    page.wait_for_url(f"{base}/")
+    Action.objects.filter(pk=seeded["action"]).update(state=ActionState.PENDING_APPROVAL)
+    page.goto(f"{base}/integrations/{seeded['integration']}/")
+    tops = page.evaluate(
+        "['.brand', '.global-search', '.account-menu'].map(s => document.querySelector(s).getBoundingClientRect().top)"
+    )
+    assert tops[0] == tops[2], tops
+    assert page.locator(".global-search").bounding_box()["width"] >= 160  # type: ignore[index]
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    assert page.locator(".global-search").bounding_box()["width"] > 300  # type: ignore[index]  # a phone: full width

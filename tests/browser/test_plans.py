@@ -62,6 +62,9 @@ def test_make_a_plan_tick_two_apply_and_follow_the_batch(
     assert world.server_user("bob")["active"] is False  # type: ignore[index]
     assert world.server_user("carol")["active"] is False  # type: ignore[index]
     assert world.server_user("erin") is None  # not ticked, not sent
-    page.goto(f"{live_server.url}/integrations/{world.app.pk}/plans/{bob.plan_id}/")
+    # The batch names its place (Actions > Batch N) and leads back to the plan it applies.
+    expect(page.get_by_test_id("breadcrumbs")).to_contain_text("Batch")
+    page.get_by_test_id("batch-plan").click()
+    expect(page).to_have_url(f"{live_server.url}/integrations/{world.app.pk}/plans/{bob.plan_id}/")
     expect(page.get_by_test_id(f"plan-item-{bob.pk}").get_by_test_id("plan-item-state")).to_have_text("applied")
     expect(page.get_by_test_id(f"plan-item-{bob.pk}").get_by_role("checkbox")).to_be_disabled()

@@ -378,6 +378,7 @@ def test_the_dashboard_names_leavers_who_still_hold_an_active_account(
     leaver.save(update_fields=["is_active"])
     shown = panel()
     assert "1 account of people who left is still active." in shown
+    assert "Open each account below and deprovision it" in shown  # says what to do
     assert reverse("person_detail", args=[leaver.pk]) in shown
     assert reverse("person_detail", args=[stayer.pk]) not in shown
     account = TargetUser.objects.get(integration=integration, user_name="lea.ver")

@@ -66,6 +66,9 @@ def test_detail_tabs_dashboard_and_progress_after_an_extraction(peer: Peer, admi
     assert "Ada L" in users
     group_page = admin_client.get(f"/integrations/{integration.pk}/groups/").content.decode()
     assert "Team" in group_page
+    team = integration.target_groups.get(display_name="Team")
+    team_page = admin_client.get(f"/integrations/{integration.pk}/groups/{team.pk}/").content.decode()
+    assert "in Peer, 1 member</small>" in team_page
     assert "Fresh" in admin_client.get("/").content.decode()
     connection = admin_client.post(f"/integrations/{integration.pk}/test-connection/").content.decode()
     assert "Connected" in connection

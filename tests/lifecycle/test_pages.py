@@ -79,6 +79,8 @@ def test_saving_the_form_sets_the_policy_and_simulating_shows_the_plan(
     plan = admin_client.get(f"/integrations/{integration.pk}/lifecycle/plan/")
     assert plan.status_code == 200
     assert "Sync identity: ada" in plan.content.decode()
+    assert '<option value="" selected>Any</option>' in plan.content.decode()  # the filter's empty choice in words
+    assert "---------" not in plan.content.decode()
     csv = admin_client.get(f"/integrations/{integration.pk}/lifecycle/plan/?as=csv")
     assert b"Sync identity: grace" in b"".join(csv.streaming_content)  # type: ignore[attr-defined]
 

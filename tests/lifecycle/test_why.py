@@ -239,3 +239,28 @@ def test_a_held_batch_of_leavers_says_who_asked_and_why(
     page = admin_client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
     assert '<span data-testid="batch-requester">lifecycle automation</span>' in page
     assert f"Why: {held[0].cause['text']} (and 2 more, each on its action's page)." in page
+
+
+def test_an_account_a_sync_found_in_the_application_reads_found_not_created(
+    peer: Peer,
+    app: Integration,
+    admin: Person,
+    admin_client: Client,
+    extract: Callable[[], None],
+    make_person: Callable[..., Person],
+) -> None:
+    from provisioning.services import action_request
+
+    peer.user("bo", active=True)
+    extract()  # read while nobody is bo: the account is nobody's
+    bo = make_person("bo", roles=[])
+    account = TargetUser.objects.get(integration=app, user_name="bo")
+    TargetUser.objects.filter(pk=account.pk).update(owner=None, owner_source="")
+    sync = run_action(action_request(actor=admin, integration=app, action_type="SYNC_IDENTITIES", person=bo))
+    assert sync.state == ActionState.SUCCEEDED, sync.last_error
+    assert sync.result["operation"] != "created"
+    assert TargetUser.objects.get(pk=account.pk).owner_source == OwnerSource.ACTION
+
+    page = admin_client.get(f"/people/{bo.pk}/").content.decode()
+    assert f"found and linked by action {sync.pk} at the request of {admin.username}" in page
+    assert f"created by action {sync.pk}" not in page

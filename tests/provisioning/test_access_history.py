@@ -344,7 +344,10 @@ def test_the_group_page_has_a_date_picker_that_shows_the_members_then(
     assert "before that nothing is known" in early
     assert ">ada<" not in early
     assert bad.status_code == 200
-    assert "must be a date" in bad.content.decode()
+    # The page names the field as the picker labels it, not the API's parameter.
+    assert "Members as of must be a date" in bad.content.decode()
+    assert "as_of must" not in bad.content.decode()
+    assert "2 members</small>" in page  # Engineers holds ada and cy now
 
 
 def test_the_person_page_has_a_date_picker_that_shows_the_accounts_then(
@@ -357,11 +360,15 @@ def test_the_person_page_has_a_date_picker_that_shows_the_accounts_then(
     page = client.get(url).content.decode()
     then = client.get(url, {"as_of": story["before"].isoformat()}).content.decode()
     early = client.get(url, {"as_of": "2000-01-01"}).content.decode()
+    future = client.get(url, {"as_of": "2999-01-01"}).content.decode()
 
     assert 'type="date"' in page
     assert "Accounts as of" in page
+    assert "Accounts as of is in the future: choose today or an earlier date." in future
     assert "As of " in then
     assert "Status then" in then
+    assert '<span class="badge muted">Inactive</span>' in page  # ada reads inactive now, a state in words
+    assert '<span class="badge ok">Active</span>' in then  # and active before
     assert "Old" in then
     assert "before that nothing is known" in early
 

@@ -347,8 +347,8 @@ def test_the_dashboard_shows_each_integrations_revocation_latency(
     assert "Revocation latency" in text
     row = text[text.index("Revocation latency per integration") :]
     assert app.name in row
-    assert "<td>3.0 s</td>" in row  # p50
-    assert "<td>8.0 s</td>" in row  # p95
+    assert '<td class="num">3.0 s</td>' in row  # p50, figures aligned as the dashboard's other tables
+    assert '<td class="num">8.0 s</td>' in row  # p95
 
 
 def test_revocations_are_refused_without_console_view(
@@ -360,3 +360,27 @@ def test_revocations_are_refused_without_console_view(
     api = api_client_for(nobody)
     assert api.get(f"/api/v1/people/{nobody.pk}/revocations/").status_code == 403
     assert api.get(f"/api/v1/integrations/{app.pk}/revocation-latency/").status_code == 403
+
+
+def test_a_persons_page_links_their_revocations_and_says_when_nothing_was_done(
+    peer: Peer,
+    app: Integration,
+    extract: Callable[[], None],
+    requester: Person,
+    leaver: Person,
+    make_person: Callable[..., Person],
+) -> None:
+    peer.user("jane@example.com")
+    extract()
+    _deprovision(app, requester, "jane@example.com", leaver)
+    quiet = make_person("quiet", roles=[])
+    client = Client()
+    client.force_login(make_person("watcher", roles=["viewer"]))
+
+    page = client.get(f"/people/{leaver.pk}/").content.decode()
+    link = "/actions/revocations/?person=jane"
+    assert f'href="{link}"' in page
+    assert "jane@example.com reads inactive" in client.get(link).content.decode()
+    empty = client.get(f"/people/{quiet.pk}/").content.decode()
+    # A viewer's empty Provisioning card says what there is and who can act, not nothing.
+    assert "No action for quiet yet. An operator can sync them to an application from this page." in empty

@@ -3,6 +3,7 @@ each drift computation while the policy is on; orphans never."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.test import Client
@@ -108,6 +109,36 @@ def test_the_lifecycle_tab_shows_and_edits_it(world: World, admin_client: Client
     refused = admin_client.post(f"/integrations/{world.app.pk}/auto-remediation/", {"category": ["orphan"]})
     assert refused.status_code == 302
     assert AutoRemediation.objects.get().categories == ["should_be_active"]
+
+
+def test_while_the_policy_is_on_saving_asks_the_consoles_one_confirmation(world: World, admin_client: Client) -> None:
+    url = f"/integrations/{world.app.pk}/auto-remediation/"
+    policy = LifecyclePolicy.objects.create(integration=world.app, mode=PolicyMode.SIMULATE, all_active_people=True)
+    card = (
+        admin_client.get(f"/integrations/{world.app.pk}/lifecycle/")
+        .content.decode()
+        .split('data-testid="auto-remediation"')[1]
+    )
+    assert "data-confirm=" not in card.split("</form>")[0]  # simulating: nothing is applied, nothing to confirm
+    LifecyclePolicy.objects.filter(pk=policy.pk).update(mode=PolicyMode.ON)
+    card = (
+        admin_client.get(f"/integrations/{world.app.pk}/lifecycle/")
+        .content.decode()
+        .split('data-testid="auto-remediation"')[1]
+    )
+    form = card.split("</form>")[0]
+    assert 'data-confirm="Saves the categories ticked' in form
+    assert 'name="confirm" value="ask"' in form
+    # Without the script, the form's confirm=ask answers the confirmation page and saves nothing.
+    hidden = dict(re.findall(r'<input type="hidden" name="(confirm_\w+)" value="([^"]*)"', form))
+    asked = admin_client.post(url, {"category": ["should_be_active"], "confirm": "ask", **hidden})
+    assert asked.status_code == 200
+    assert 'data-testid="confirm-text">Saves the categories ticked' in asked.content.decode()
+    assert not AutoRemediation.objects.exists()
+    done = admin_client.post(url, {"category": ["should_be_active"], "confirm": "done", "reason": "fix re-hires"})
+    assert done.status_code == 302
+    assert AutoRemediation.objects.get().categories == ["should_be_active"]
+    assert AuditEvent.objects.filter(details__reason="fix re-hires").exists()
 
 
 def test_drift_an_action_in_flight_already_resolves_is_not_asked_for_again(world: World, admin: Person) -> None:

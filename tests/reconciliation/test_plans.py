@@ -10,12 +10,13 @@ from django.utils import timezone
 
 from console.accounts.models import Person
 from console.audit.models import AuditEvent
+from console.audit.words import target_words
 from integrations.models import Integration
 from provisioning.batches import batch_undo
 from provisioning.execution import action_execute
 from provisioning.models import Action, ActionState, Batch
 from provisioning.services import action_request
-from reconciliation.models import DriftCategory, Plan, PlanItem
+from reconciliation.models import DriftCategory, DriftItem, Plan, PlanItem
 from reconciliation.plans import plan_apply, plan_create
 from tests.reconciliation.conftest import World, make_drift
 
@@ -81,6 +82,7 @@ def test_two_ticked_items_request_exactly_their_actions_and_nothing_else(world: 
     assert bob.action.batch in batches
     assert carol.action.batch in batches
     assert bob.action.cause["text"] == f"Plan {plan.pk}, should be inactive: bob left"
+    assert bob.action.cause["plan"] == plan.pk
     assert "mapping 4: team Sales → Engineering" in carol.action.cause["text"]
     for action in Action.objects.all():
         assert _run(action).state == ActionState.SUCCEEDED
@@ -329,3 +331,54 @@ def test_every_plan_endpoint_answers_404_once_the_integration_is_deleted(
     assert not Action.objects.exists()
     for path in ("drift/", "drift/runs/"):
         assert admin_client.get(f"/api/v1/integrations/{world.app.pk}/{path}").status_code == 404
+
+
+def test_an_applied_items_action_page_links_its_plan(world: World, approver: Person) -> None:
+    plan = plan_create(actor=approver, integration=world.app, categories=["should_be_inactive"])
+    (batch,) = plan_apply(actor=approver, plan=plan, categories=["should_be_inactive"])
+    client = Client()
+    client.force_login(approver)
+    page = client.get(f"/actions/{batch.actions.get().pk}/").content.decode()
+    assert f'<a href="/integrations/{world.app.pk}/plans/{plan.pk}/">plan {plan.pk}</a>' in page
+    batch_page = client.get(f"/actions/batches/{batch.pk}/").content.decode()
+    plan_link = f'href="/integrations/{world.app.pk}/plans/{plan.pk}/" data-testid="batch-plan">plan {plan.pk}</a>'
+    assert plan_link in batch_page
+    assert '<span aria-current="page">Batch ' in batch_page  # Actions > Batch N, as an action's page
+
+
+def test_the_plans_page_offers_the_open_categories_and_says_what_to_do_when_empty(
+    world: World, admin_client: Client, make_person: Callable[..., Person]
+) -> None:
+    url = f"/integrations/{world.app.pk}/plans/"
+    DriftItem.objects.filter(category=DriftCategory.ORPHAN).delete()
+    page = admin_client.get(url).content.decode()
+    assert "Missing account (1)" in page  # as on the Drift tab: each open category with its count
+    assert 'value="orphan"' not in page  # no open orphan: not offered
+    assert "Make one with Make a plan above" in page  # the empty table says what to do
+    # The filter reads in words: who made the plan, not a yes/no/unknown of a field.
+    assert ">Anyone</option>" in page
+    assert "Unknown" not in page
+    plan_create(actor=None, integration=world.app, categories=["missing"], automatic=True)
+    person = admin_client.get(url, {"automatic": "false"}).content.decode()
+    system = admin_client.get(url, {"automatic": "true"}).content.decode()
+    assert "No plan matches" in person
+    assert "No plan matches" not in system
+    DriftItem.objects.filter(integration=world.app).delete()
+    nothing = admin_client.get(url).content.decode()
+    assert 'data-testid="make-plan-nothing"' in nothing
+    assert "Make a plan</button>" not in nothing
+    viewer = Client()
+    viewer.force_login(make_person("vera", roles=["viewer"]))
+    seen = viewer.get(url).content.decode()
+    assert "Make a plan</button>" not in seen
+    assert "An integration manager makes one" not in seen  # one plan exists: the table lists it
+    assert viewer.post(f"{url}new/").status_code == 403
+
+
+def test_the_audit_log_names_a_plan_once(world: World, approver: Person, admin_client: Client) -> None:
+    plan = plan_create(actor=approver, integration=world.app)
+    event = AuditEvent.objects.get(verb="plan.created", target_id=str(plan.pk))
+    assert target_words(event.target_type, event.target_id, event.target_label) == f"Plan {plan.pk}"
+    page = admin_client.get("/audit/").content.decode()
+    assert f"Plan {plan.pk}<" in page
+    assert "Plan plan" not in page

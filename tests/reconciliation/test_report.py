@@ -72,6 +72,7 @@ def world(integration: Integration, make_person: Callable[..., Person]) -> dict[
             person=ada,
             group=staff,
             rule="mapping 4: everyone → Staff",
+            detail={"user_name": "ada", "active": True, "mappings": [4, 7]},
         ),
     }
     runs = [
@@ -133,8 +134,11 @@ def test_the_tab_counts_each_category_and_lists_the_open_items_with_links(
     assert "Succeeded" in html
     assert f'data-testid="chart-drift-{integration.pk}"' in html
     assert "<summary>Numbers</summary>" in html
-    # the viewer may not check now
+    # what the computation noted, in words: no JSON booleans or lists
+    assert "<dt>active</dt><dd>yes</dd><dt>mappings</dt><dd>4, 7</dd>" in html
+    # the viewer may not check now, but finds the plans
     assert "Check now" not in html
+    assert f'<a class="button" href="/integrations/{integration.pk}/plans/">Plans</a>' in html
 
 
 def test_the_tab_filters_by_category_and_says_a_bad_one_beside_the_field(
