@@ -6,12 +6,10 @@ import json
 from typing import Any
 
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.timesince import timesince
 
-from console.core.display import when, when_text
+from console.core.display import ago, when, when_text
 from console.core.exports import ExportColumn
 from console.core.tables import Column, Table
 from reconciliation.models import DriftCategory, DriftItem
@@ -81,13 +79,7 @@ def differs_html(item: DriftItem) -> SafeString:
 
 def since_html(item: DriftItem) -> SafeString:
     """How long ago, then the exact time."""
-    now = timezone.now()
-    ago = (
-        "just now"
-        if (now - item.first_seen_at).total_seconds() < 60
-        else f"{timesince(item.first_seen_at, now, depth=1)} ago"
-    )
-    return format_html("{}<br><small>{}</small>", ago, when(item.first_seen_at))
+    return format_html("{}<br><small>{}</small>", ago(item.first_seen_at), when(item.first_seen_at))
 
 
 def _account_name(item: DriftItem) -> str:

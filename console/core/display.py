@@ -97,6 +97,16 @@ def when_text(value: Any, empty: str = "") -> str:
 
 
 @cache
+def ago(value: dt.datetime | None, empty: str = "—") -> str:
+    """How long ago, as people say it: ``just now`` under a minute, then ``3 minutes ago``."""
+    if value is None:
+        return empty
+    from django.utils.timesince import timesince
+
+    now = timezone.now()
+    return "just now" if (now - value).total_seconds() < 60 else f"{timesince(value, now, depth=1)} ago"
+
+
 def time_zones() -> list[str]:
     """The IANA zones people can choose, UTC first."""
     return ["UTC", *sorted(zone for zone in zoneinfo.available_timezones() if "/" in zone and zone != "UTC")]

@@ -48,7 +48,7 @@ def test_an_admin_connects_an_application_and_watches_it_extracted(
 
     page.get_by_role("button", name="Extract now").click()
     expect(page.get_by_test_id("run-status")).to_have_text("Succeeded", timeout=30_000)
-    expect(page.get_by_text("2 users and 1 groups read")).to_be_visible()
+    expect(page.get_by_text("2 users and 1 group read")).to_be_visible()
     expect(page.get_by_label("Extraction progress")).to_have_attribute("value", "1")
 
     page.get_by_role("link", name="Users", exact=True).click()

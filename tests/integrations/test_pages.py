@@ -60,7 +60,7 @@ def test_detail_tabs_dashboard_and_progress_after_an_extraction(peer: Peer, admi
     assert "Never extracted" in admin_client.get("/").content.decode()
     extraction_run_execute(run_id=extraction_start(integration=integration, trigger="manual").pk)
     detail = admin_client.get(f"/integrations/{integration.pk}/").content.decode()
-    assert "1 users and 1 groups read" in detail
+    assert "1 user and 1 group read" in detail
     assert 'data-testid="run-status">Succeeded' in detail
     users = admin_client.get(f"/integrations/{integration.pk}/users/?q=ada").content.decode()
     assert "Ada L" in users

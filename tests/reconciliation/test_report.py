@@ -405,3 +405,16 @@ def test_an_htmx_page_of_the_table_reads_only_the_table(
     assert "stray" in html
     assert "<html" not in html
     assert "drift-summary" not in html
+
+
+def test_how_long_ago_reads_just_now_under_a_minute_then_in_minutes() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from console.core.display import ago
+
+    now = timezone.now()
+    assert ago(now - timedelta(seconds=20)) == "just now"
+    assert ago(now - timedelta(minutes=3, seconds=5)) == "3\xa0minutes ago"
+    assert ago(None) == "—"

@@ -42,6 +42,12 @@ def when_exact(value: Any, empty: str = "—") -> SafeString | str:
 
 
 @register.filter
+def ago(value: Any, empty: str = "—") -> str:
+    """How long ago: ``just now`` under a minute, then ``3 minutes ago``."""
+    return display.ago(value, empty)
+
+
+@register.filter
 def is_structured(value: Any) -> bool:
     """Whether a value is a list or an object (shown as JSON) rather than one word or number."""
     return isinstance(value, (dict, list, tuple))
