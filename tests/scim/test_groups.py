@@ -125,11 +125,31 @@ def test_excluded_members_and_attributes_on_patch(scim: ScimClient, make_user: C
 
 
 def _people(count: int, prefix: str) -> list[int]:
-    Person.objects.bulk_create(
-        [Person(username=f"{prefix}{i}@example.com", source="scim", password="!") for i in range(count)],
-        batch_size=5000,
-    )
-    return list(Person.objects.filter(username__startswith=prefix).values_list("pk", flat=True))
+    """``count`` SCIM people named ``<prefix><i>@example.com``, their keys in creation order.
+
+    The first is made through the ORM; the others are copies of its row that the database
+    makes in one statement, each with a user name and SCIM id of its own. (Preparing
+    50,000 instances' fields in Python took about 20 s of this file's time.)
+    """
+    first = Person.objects.create(username=f"{prefix}0@example.com", source="scim", password="!")
+    fields = [field for field in Person._meta.concrete_fields if not field.primary_key]
+    column = {field.name: connection.ops.quote_name(field.column) for field in fields if field.column is not None}
+    new_scim_id = "gen_random_uuid()" if connection.vendor == "postgresql" else "lower(hex(randomblob(16)))"
+    made = {
+        "username": "CAST(%s AS VARCHAR(255)) || CAST(n.i AS VARCHAR(12)) || '@example.com'",
+        "scim_id": new_scim_id,
+    }
+    assert {field.name for field in fields if field.unique} == set(made), "a unique field of Person needs a value here"
+    columns = ", ".join(column[field.name] for field in fields)
+    values = ", ".join(made.get(field.name, f"p.{column[field.name]}") for field in fields)
+    table, key = Person._meta.db_table, Person._meta.pk.column
+    copies = f"""
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)
+        INSERT INTO {table} ({columns}) SELECT {values} FROM n, {table} p WHERE p.{key} = %s ORDER BY n.i
+    """  # noqa: S608 - table and column names are the model's, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(copies, [count - 1, prefix, first.pk])
+    return list(Person.objects.filter(username__startswith=prefix).order_by("pk").values_list("pk", flat=True))
 
 
 def _queries_for(scim: ScimClient, group_id: str, body: dict[str, Any]) -> int:
