@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 
 
 class IntegrationsConfig(AppConfig):
@@ -18,7 +18,11 @@ class IntegrationsConfig(AppConfig):
         register_panel("dashboard.main", template="integrations/dashboard_leavers.html", context=_leavers, order=24)
         register_panel("settings.pipeline", template="integrations/settings_overrides.html", context=_overrides)
         register_panel(
-            "person.detail", template="integrations/panel_person_accounts.html", context=_person_accounts, order=50
+            "person.detail",
+            template="integrations/panel_person_accounts.html",
+            context=_person_accounts,
+            order=50,
+            respond=_person_accounts_respond,
         )
         register_search("accounts", label="Accounts", find=_accounts, order=20)
         register_search("groups", label="Groups", find=_groups, order=30)
@@ -51,10 +55,8 @@ def _person_accounts(request: HttpRequest, page: dict[str, Any]) -> dict[str, An
     from django.utils import timezone
 
     from console.core.errors import InvalidInput
-    from integrations.explain import person_accounts_explained
     from integrations.history import as_of_parse, person_accounts_as_of
     from integrations.models import Integration
-    from integrations.selectors import person_accounts
 
     person = page.get("person")
     if person is None:
@@ -75,9 +77,69 @@ def _person_accounts(request: HttpRequest, page: dict[str, Any]) -> dict[str, An
     }
     if at is not None:  # the accounts then, from the access history (integrations.history)
         return {**context, "as_of_value": as_of_value, "then": person_accounts_as_of(person_id=person.pk, at=at)}
-    accounts = person_accounts(person_id=person.pk)
-    person_accounts_explained(person.pk, accounts)
-    return {**context, "accounts": accounts}
+    data = _person_accounts_data(request, person)
+    if isinstance(data, HttpResponseBase):  # an export is answered by _person_accounts_respond
+        return None
+    return {**context, **data}
+
+
+def _person_accounts_data(request: HttpRequest, person: Any) -> dict[str, Any] | HttpResponseBase:
+    """The person's accounts as the shared table (integrations.tables.person_accounts_table)."""
+    from django.template.loader import render_to_string
+    from django.utils.html import strip_tags
+    from django.utils.safestring import mark_safe
+
+    from console.core.slots import panels_for
+    from console.core.tables import table_data
+    from integrations.explain import person_accounts_explained
+    from integrations.filters import PersonAccountFilterSet
+    from integrations.models import TargetUser
+    from integrations.selectors import accounts_with_groups, person_accounts_query
+    from integrations.tables import person_accounts_table
+
+    # Every account of the person (not only this page's): provisioning reads the actions of
+    # all of them at once, for the rows of the page.
+    every = list(TargetUser.objects.filter(owner_id=person.pk).only("pk"))
+
+    def in_flight(account: Any) -> Any:
+        page = {"person": person, "account": account, "accounts": every}
+        parts = []
+        for panel in panels_for("person.account"):
+            extra = panel.context(request, page)
+            if extra is not None:
+                parts.append(render_to_string(panel.template, {**page, **extra}, request=request))
+        return mark_safe("".join(parts))  # noqa: S308 - each part is a rendered, autoescaped template
+
+    def in_flight_text(account: Any) -> str:
+        words = " ".join(strip_tags(in_flight(account)).split())
+        return "" if words == "none" else words
+
+    def prepare(accounts: list[Any]) -> None:
+        accounts_with_groups(accounts)
+        person_accounts_explained(person.pk, accounts)
+
+    return table_data(
+        request,
+        table=person_accounts_table(in_flight, in_flight_text),
+        queryset=person_accounts_query(person_id=person.pk),
+        filterset_class=PersonAccountFilterSet,
+        prepare=prepare,
+    )
+
+
+def _person_accounts_respond(request: HttpRequest, page: dict[str, Any]) -> HttpResponseBase | None:
+    """The accounts table's own requests on the person's page: its export, its htmx partial."""
+    from django.shortcuts import render
+
+    person = page.get("person")
+    htmx = getattr(request, "htmx", None)
+    partial = bool(htmx and htmx.target == "table-region")
+    if person is None or (request.GET.get("as") not in ("csv", "json") and not partial):
+        return None
+    data = _person_accounts_data(request, person)
+    if isinstance(data, HttpResponseBase):
+        return data
+    return render(request, "integrations/panel_person_accounts.html#table", {"person": person, **data})
 
 
 # The global search (console.core.search). Names match from their beginning, case aside: one

@@ -65,3 +65,11 @@ class ExtractionRunFilterSet(django_filters.FilterSet):
     class Meta:
         model = ExtractionRun
         fields = ["status", "trigger"]
+
+
+class PersonAccountFilterSet(django_filters.FilterSet):
+    """The person's accounts on their page: no filter of their own (a person has a few accounts)."""
+
+    class Meta:
+        model = TargetUser
+        fields: list[str] = []

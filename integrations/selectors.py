@@ -132,16 +132,25 @@ def integrations_due() -> list[Integration]:
     return due
 
 
+def person_accounts_query(*, person_id: int) -> QuerySet[TargetUser]:
+    """The person's accounts in every live integration, with ``seen_at``, unordered."""
+    return with_seen_at(
+        TargetUser.objects.filter(owner_id=person_id, integration__archived_at__isnull=True).select_related(
+            "integration"
+        )
+    )
+
+
 def person_accounts(*, person_id: int) -> list[TargetUser]:
     """The person's accounts in every live integration, each with ``groups``: the names of its
     groups there, and ``group_pairs``: (group id, name) (two queries, whatever the number of accounts)."""
-    accounts = list(
-        with_seen_at(
-            TargetUser.objects.filter(owner_id=person_id, integration__archived_at__isnull=True).select_related(
-                "integration"
-            )
-        ).order_by("integration__name", "user_name", "id")
-    )
+    accounts = list(person_accounts_query(person_id=person_id).order_by("integration__name", "user_name", "id"))
+    accounts_with_groups(accounts)
+    return accounts
+
+
+def accounts_with_groups(accounts: list[TargetUser]) -> None:
+    """Set ``group_pairs`` (group id, name) and ``groups`` (the names) on each account, in one query."""
     memberships = TargetMembership.objects.filter(
         integration_id__in={a.integration_id for a in accounts},
         member_remote_id__in={a.remote_id for a in accounts},
@@ -154,7 +163,6 @@ def person_accounts(*, person_id: int) -> list[TargetUser]:
         found = sorted(pairs.get((account.integration_id, account.remote_id), []), key=lambda p: (p[1].lower(), p[0]))
         account.group_pairs = found  # type: ignore[attr-defined]
         account.groups = [name for _, name in found]  # type: ignore[attr-defined]
-    return accounts
 
 
 def integration_conflicts(*, integration: Integration, limit: int = 100) -> list[tuple[TargetUser, list[Any]]]:

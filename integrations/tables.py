@@ -1,14 +1,18 @@
-"""The tables of an integration's pages: users, groups, a group's members, extraction runs."""
+"""The tables of an integration's pages (users, groups, a group's members, extraction runs) and of a
+person's accounts on the person's page."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from django.db.models import F
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from console.core.display import when
+from console.core.exports import ExportColumn
 from console.core.tables import Column, Table, link
 from integrations.discovery import extension_value
 from integrations.models import (
@@ -144,3 +148,94 @@ RUNS_TABLE = Table(
     ordering="-queued_at",
     total="exact",
 )
+
+
+def _why_html(why: Any) -> Any:
+    if why is None:
+        return ""
+    if why.url:
+        return format_html('<a href="{}">{}</a>', why.url, why.text)
+    return why.text
+
+
+def _why_text(why: Any) -> str:
+    return why.text if why is not None else ""
+
+
+def _integration_link(user: TargetUser) -> str:
+    return reverse("integration_detail", args=[user.integration_id])
+
+
+def _account_cell(user: TargetUser) -> Any:
+    """The account's name, then in one line why the person has it (integrations.explain)."""
+    return format_html(
+        '{} <span class="muted" data-testid="account-why">{}</span>',
+        link(_user_link, lambda u: u.user_name)(user),
+        _why_html(getattr(user, "why", None)),
+    )
+
+
+def _groups_html(user: TargetUser) -> Any:
+    rows = getattr(user, "group_rows", [])
+    if not rows:
+        return "none"
+    return format_html(
+        '<ul class="plain">{}</ul>',
+        format_html_join(
+            "",
+            '<li data-testid="membership-why">{} <span class="muted">({})</span></li>',
+            ((name, _why_html(why)) for name, why in rows),
+        ),
+    )
+
+
+def _groups_text(user: TargetUser) -> str:
+    """Each group with why the person has it: ``Staff (birthright: team Sales); Admins (…)``."""
+    return "; ".join(f"{name} ({_why_text(why)})" for name, why in getattr(user, "group_rows", []))
+
+
+def person_accounts_table(in_flight: Callable[[TargetUser], Any], in_flight_text: Callable[[TargetUser], str]) -> Table:
+    """A person's accounts in every live integration: ``in_flight`` renders a row's actions under
+    way (what provisioning adds to the row), ``in_flight_text`` says them in words for exports.
+
+    Sorts: application (by its name), user name, status and last seen. A person has a few
+    accounts, so these sort the person's rows without an index of their own.
+    """
+    return Table(
+        name="person-accounts",
+        columns=[
+            Column(
+                "application",
+                "Application",
+                sort="application_sort",
+                sort_expression=F("integration__name"),
+                value=lambda u: u.integration.name,
+                html=link(
+                    lambda u: reverse("integration_detail", args=[u.integration_id]), lambda u: u.integration.name
+                ),
+            ),
+            Column("user_name", "Account", sort="user_name", html=_account_cell),
+            Column(
+                "status",
+                "Status",
+                sort="status_sort",
+                sort_expression=TARGET_USER_STATUS_SORT,
+                value=_status,
+                html=_status_badge,
+            ),
+            Column("groups", "Groups", value=_groups_text, html=_groups_html),
+            Column("last_seen", "Last seen", sort="seen_at", value=lambda u: getattr(u, "seen_at", u.last_seen_at)),
+            Column("in_flight", "Actions in flight", value=in_flight_text, html=in_flight),
+        ],
+        ordering="application",
+        total="exact",
+        export_columns=[
+            ExportColumn("application", lambda u: u.integration.name),
+            ExportColumn("user_name", lambda u: u.user_name),
+            ExportColumn("why", lambda u: _why_text(getattr(u, "why", None))),
+            ExportColumn("status", _status),
+            ExportColumn("groups", _groups_text),
+            ExportColumn("last_seen", lambda u: getattr(u, "seen_at", u.last_seen_at)),
+            ExportColumn("actions_in_flight", in_flight_text),
+        ],
+    )

@@ -252,6 +252,28 @@ def _groups_clean(integration: Integration, groups: Any) -> list[TargetGroup]:
     return found
 
 
+def mapping_described(*, integration: Integration, team: Any = None, conditions: Any = None, groups: Any = None) -> str:
+    """What adding this mapping does, in words, for its confirmation; checked as ``mapping_create``
+    checks it, so a mistake is named before anyone is asked to confirm."""
+    team_id = _team_id(team, "team")
+    clean_conditions = conditions_clean(conditions)
+    if team_id is None and not clean_conditions:
+        raise InvalidInput("Choose a team or give at least one condition.", field="team")
+    chosen = sorted(_groups_clean(integration, groups), key=lambda g: (g.display_name.lower(), g.pk))
+    who = mapping_text(BirthrightMapping(integration=integration, team_id=team_id, conditions=clean_conditions))
+    names = ", ".join(g.display_name for g in chosen)
+    words = (
+        f"Adds the mapping of {who} to {names} in {integration.name}: while the policy is on, "
+        "the people it covers are added to these groups at once."
+    )
+    marked = set(SensitiveGroup.objects.filter(group__in=chosen).values_list("group_id", flat=True))
+    sensitive = [g.display_name for g in chosen if g.pk in marked]
+    if sensitive:
+        verb = "is" if len(sensitive) == 1 else "are"
+        words += f" {', '.join(sensitive)} {verb} sensitive: the mapping waits for a second admin's approval first."
+    return words
+
+
 def mapping_create(
     *,
     actor: Person,

@@ -8,7 +8,9 @@ from typing import Any
 import django_filters
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -19,7 +21,7 @@ from console.audit.models import AuditEvent
 from console.audit.services import reason_recorded
 from console.core.confirm import confirmation_page
 from console.core.errors import ConsoleError, InvalidInput
-from console.core.tables import Column, Table, render_table
+from console.core.tables import Column, Table, render_table, table_data
 from integrations.models import Integration, TargetGroup
 from integrations.views import integration_crumbs
 from lifecycle.api.serializers import action_label
@@ -41,10 +43,12 @@ from lifecycle.services import (
     mapping_approve,
     mapping_create,
     mapping_delete,
+    mapping_described,
     mapping_reject,
     policy_set,
     scope_preview,
 )
+from lifecycle.tables import mappings_table
 
 MODE_HELP = {
     PolicyMode.OFF: "Nothing happens: people joining, moving or leaving change nothing in this application.",
@@ -153,6 +157,47 @@ def _form_state(policy: LifecyclePolicy | None, data: QueryDict | None) -> dict[
     }
 
 
+class MappingFilterSet(django_filters.FilterSet):
+    """The mappings of the Lifecycle tab: no filter of their own (an integration has a few)."""
+
+    class Meta:
+        model = BirthrightMapping
+        fields: list[str] = []
+
+
+def _mappings_data(
+    request: HttpRequest, integration: Integration, policy: LifecyclePolicy | None
+) -> dict[str, Any] | HttpResponseBase:
+    """The birthright mappings as the shared table (lifecycle.tables), or its export."""
+    me = acting_person(request)
+    viewer: Any = request.user  # the buttons follow the roles the page's navigation shows (``can``)
+    can = {p.name.lower(): viewer.has_console_permission(p) for p in Perm}
+    csrf = get_token(request)
+
+    def actions(mapping: BirthrightMapping) -> str:
+        context = {"mapping": mapping, "integration": integration, "policy": policy, "can": can, "csrf_token": csrf}
+        return render_to_string("lifecycle/mapping_actions.html", context)
+
+    def prepare(mappings: list[Any]) -> None:
+        sensitive = set(
+            SensitiveGroup.objects.filter(group__integration=integration).values_list("group_id", flat=True)
+        )
+        for m in mappings:
+            m.text = mapping_text(m)
+            m.group_rows = [(g, g.pk in sensitive) for g in m.groups.all()]
+            m.may_decide = m.state == MappingState.PENDING and m.created_by_id != me.pk
+
+    return table_data(
+        request,
+        table=mappings_table(actions),
+        queryset=BirthrightMapping.objects.filter(integration=integration)
+        .select_related("team", "created_by", "decided_by")
+        .prefetch_related("groups"),
+        filterset_class=MappingFilterSet,
+        prepare=prepare,
+    )
+
+
 def _page_context(
     request: HttpRequest,
     integration: Integration,
@@ -163,23 +208,11 @@ def _page_context(
     policy = LifecyclePolicy.objects.filter(integration=integration).select_related("pilot_team").first()
     form = _form_state(policy, data)
     form["conditions"] = [*form["conditions"], {"attribute": "", "operator": "equals", "values": ""}]
-    mappings = list(
-        BirthrightMapping.objects.filter(integration=integration)
-        .select_related("team", "created_by", "decided_by")
-        .prefetch_related("groups")
-    )
+    mapping_table = _mappings_data(request, integration, policy)
+    if isinstance(mapping_table, HttpResponseBase):  # an export: lifecycle_tab answers it before this
+        mapping_table = {}
     marked = SensitiveGroup.objects.filter(group__integration=integration)
     sensitive_ids = set(marked.values_list("group_id", flat=True))
-    me = acting_person(request)
-    rows = [
-        {
-            "mapping": m,
-            "text": mapping_text(m),
-            "groups": [(g, g.pk in sensitive_ids) for g in m.groups.all()],
-            "may_decide": m.state == MappingState.PENDING and m.created_by_id != me.pk,
-        }
-        for m in mappings
-    ]
     groups = list(
         TargetGroup.objects.filter(integration=integration, removed_at__isnull=True).order_by("display_name", "id")[
             :GROUPS_OFFERED
@@ -219,7 +252,7 @@ def _page_context(
         "attributes": CONDITION_ATTRIBUTES.items(),
         "operators": CONDITION_OPERATORS.items(),
         "teams": list(Team.objects.order_by("name", "id")),
-        "mappings": rows,
+        **mapping_table,
         "groups": [(g, g.pk in sensitive_ids) for g in groups],
         "sensitive_groups": [g for g, sensitive in ((g, g.pk in sensitive_ids) for g in groups) if sensitive],
         "plan": [(change, action_label(change.action_type)) for change in plan],
@@ -235,7 +268,7 @@ def _page_context(
 
 
 @requires(Perm.VIEW, write=Perm.MANAGE_INTEGRATIONS)
-def lifecycle_tab(request: HttpRequest, pk: int) -> HttpResponse:
+def lifecycle_tab(request: HttpRequest, pk: int) -> HttpResponseBase:
     """The Lifecycle tab; POST saves the policy (errors beside their fields)."""
     integration = get_object_or_404(Integration, pk=pk)
     if request.method == "POST":
@@ -262,6 +295,13 @@ def lifecycle_tab(request: HttpRequest, pk: int) -> HttpResponse:
             return render(request, "lifecycle/tab.html", context, status=400)
         messages.success(request, f"Saved: the lifecycle policy is {policy.get_mode_display().lower()}.")
         return redirect("lifecycle_tab", pk=integration.pk)
+    htmx = getattr(request, "htmx", None)
+    if request.GET.get("as") in ("csv", "json") or (htmx and htmx.target == "table-region"):
+        # The mappings table's own requests: its export, its partial (sorting, paging).
+        data = _mappings_data(request, integration, LifecyclePolicy.objects.filter(integration=integration).first())
+        if isinstance(data, HttpResponseBase):
+            return data
+        return render(request, "lifecycle/tab.html#table", {"integration": integration, **data})
     return render(request, "lifecycle/tab.html", _page_context(request, integration))
 
 
@@ -286,9 +326,18 @@ def _back(integration: Integration, anchor: str) -> HttpResponse:
 @requires(Perm.MANAGE_INTEGRATIONS, write=Perm.MANAGE_INTEGRATIONS)
 def lifecycle_mapping_create(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_object_or_404(Integration, pk=pk)
-    if page := confirmation_page(request):
-        return page
     try:
+        if request.POST.get("confirm") == "ask":
+            # Without the script, the confirmation page says what this mapping does (the team or
+            # conditions and the groups), and a mistake in the form is shown before it asks.
+            described = mapping_described(
+                integration=integration,
+                team=request.POST.get("team") or None,
+                conditions=conditions_from(request.POST, "mapping_condition"),
+                groups=request.POST.getlist("groups"),
+            )
+            if page := confirmation_page(request, text=described):
+                return page
         with reason_recorded(request):
             mapping = mapping_create(
                 actor=acting_person(request),

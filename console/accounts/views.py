@@ -44,6 +44,7 @@ from console.core.errors import InvalidInput
 from console.core.feedback import error_shown
 from console.core.lists import render_list
 from console.core.models import ConsoleSettings
+from console.core.slots import slot_response
 from console.core.tables import SUGGESTIONS, render_table, suggestion_term, suggestions_response
 
 
@@ -139,8 +140,12 @@ def team_suggest(request: HttpRequest) -> HttpResponseBase:
 
 
 @requires(Perm.VIEW)
-def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def person_detail(request: HttpRequest, pk: int) -> HttpResponseBase:
     person = get_object_or_404(Person.objects.select_related("manager"), pk=pk)
+    # A table another app shows here (the person's accounts) answers its export and its partial.
+    answered = slot_response("person.detail", request, {"person": person})
+    if answered is not None:
+        return answered
     viewer: Any = request.user
     can_manage = viewer.has_console_permission(Perm.MANAGE_PEOPLE)
     managed = scim_manages(person)

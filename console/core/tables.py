@@ -231,12 +231,49 @@ def render_table(
     page_size: int = 25,
     context: dict[str, Any] | None = None,
     selection: Mapping[str, Any] | None = None,
+    prepare: Callable[[list[Any]], None] | None = None,
 ) -> HttpResponseBase:
     """A list page (or its ``#table`` partial for htmx), or its export for ``?as=csv|json``.
 
     ``selection`` gives rows checkboxes for a bulk form: ``form`` (its id), ``name`` (the
     field), ``disabled`` (a row → bool); the header selects the page, and a box selects
-    all N matching (the bulk form gets the filters to resolve them).
+    all N matching (the bulk form gets the filters to resolve them). ``prepare`` is as for
+    :func:`table_data`.
+    """
+    data = table_data(
+        request,
+        table=table,
+        queryset=queryset,
+        filterset_class=filterset_class,
+        page_size=page_size,
+        selection=selection,
+        prepare=prepare,
+    )
+    if isinstance(data, HttpResponseBase):
+        return data
+    data.update(context or {})
+    htmx = getattr(request, "htmx", None)
+    if htmx and htmx.target == "table-region":
+        return render(request, f"{template}#table", data)
+    return render(request, template, data)
+
+
+def table_data(
+    request: HttpRequest,
+    *,
+    table: Table,
+    queryset: QuerySet[Any],
+    filterset_class: type[django_filters.FilterSet],
+    page_size: int = 25,
+    selection: Mapping[str, Any] | None = None,
+    prepare: Callable[[list[Any]], None] | None = None,
+) -> dict[str, Any] | HttpResponseBase:
+    """What ``includes/table.html`` needs for one page of the list, or the export for ``?as=csv|json``.
+
+    For a table that is one part of a page (a panel another app adds): the page renders it
+    in its ``#table`` partial. ``prepare`` reads what the cells need for a page of rows at
+    once (related rows, explanations); with it, the export reads its rows into a list, so it
+    is for short lists (a person's accounts, an integration's mappings).
     """
     filterset, matching = filtered(request, queryset, filterset_class)
     sort_name, ordering = table.keyset_ordering(request.GET.get("ordering"))
@@ -245,6 +282,10 @@ def render_table(
     export = request.GET.get("as")
     if export in ("csv", "json"):
         chosen = matching.order_by(*ordering) if matching is not None else queryset.none()
+        if prepare is not None:
+            rows = list(chosen)
+            prepare(rows)
+            return stream_export(rows, table.export_spec(), name=table.name, kind=export)
         return stream_export(chosen, table.export_spec(), name=table.name, kind=export)
     size = requested_page_size(request.GET.get("page_size"), page_size)
     cursor_error = ""
@@ -255,6 +296,8 @@ def render_table(
         try:
             page = keyset_paginate(matching, ordering=ordering, cursor=request.GET.get("cursor"), page_size=size)
             items = page.items
+            if prepare is not None:
+                prepare(items)
         except CursorError as exc:
             cursor_error = str(exc)
         total = total_of(matching, table.total)
@@ -312,13 +355,9 @@ def render_table(
             "filters_query": urlencode([(k, v) for k, v in params.items() if not isinstance(v, list)]),
             "selection": selection,
         },
-        **(context or {}),
     }
     _attach_suggestions(filterset, table)
-    htmx = getattr(request, "htmx", None)
-    if htmx and htmx.target == "table-region":
-        return render(request, f"{template}#table", data)
-    return render(request, template, data)
+    return data
 
 
 def _attach_suggestions(filterset: django_filters.FilterSet, table: Table) -> None:

@@ -160,3 +160,55 @@ def test_long_values_wrap_in_their_column_and_extension_attributes_read_as_json(
     assert max(widths) <= 480 + 20, widths
     user_name = row.get_by_role("link", name="ada@example.com")
     assert user_name.evaluate("a => a.getClientRects().length") == 1  # one line box: not broken
+
+
+def test_the_persons_accounts_and_an_integrations_mappings_sort_in_place(
+    page: Page, live_server: Any, make_person: Callable[..., Person]
+) -> None:
+    from console.accounts.models import Team
+    from lifecycle.models import BirthrightMapping, MappingState
+
+    owner = make_person("owner", roles=[])
+    apps = [
+        Integration.objects.create(name=name, base_url=f"https://{name}.example.com/scim/v2", bearer_token="t")
+        for name in ("Beta", "Alpha")
+    ]
+    for n, name in enumerate(("carol", "alice", "bert")):
+        TargetUser.objects.create(
+            integration=apps[n % 2], remote_id=f"r{n}", user_name=name, content_hash="h", owner=owner
+        )
+    for name, state in (("Sales", MappingState.PENDING), ("Eng", MappingState.ACTIVE)):
+        BirthrightMapping.objects.create(integration=apps[0], team=Team.objects.create(name=name), state=state)
+    make_person("table-admin", roles=["admin"])
+    page.goto(f"{live_server.url}/sign-in/")
+    page.get_by_label("User name").fill("table-admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto(f"{live_server.url}/people/{owner.pk}/")
+    region = page.locator("#table-region")
+    expect(region.locator(".table-total strong")).to_have_text("3")
+    cells = region.locator('tbody td:nth-child(2) a[href*="/users/"]')
+    expect(cells).to_have_text(["alice", "carol", "bert"])  # by application (Alpha, Beta), then as added
+    settled(page)
+    region.get_by_role("link", name="Account").click()
+    expect(page.locator('th[data-column="user_name"]')).to_have_attribute("aria-sort", "ascending")
+    settled(page)
+    region.get_by_role("link", name="Account").click()
+    expect(cells).to_have_text(["carol", "bert", "alice"])
+    assert "ordering=-user_name" in page.url
+    expect(page.get_by_role("heading", name="Profile")).to_be_visible()  # only the table was swapped
+    expect(region.get_by_role("link", name="CSV")).to_have_attribute("href", "?ordering=-user_name&as=csv")
+
+    page.goto(f"{live_server.url}/integrations/{apps[0].pk}/lifecycle/")
+    region = page.locator("#table-region")
+    who = region.locator("tbody td:first-child")
+    expect(who).to_have_text(["Team Sales", "Team Eng"])  # in the order they were made
+    settled(page)
+    region.get_by_role("link", name="Who").click()
+    expect(who).to_have_text(["Team Eng", "Team Sales"])
+    settled(page)
+    region.get_by_role("link", name="State").click()
+    expect(page.locator('th[data-column="state"]')).to_have_attribute("aria-sort", "ascending")
+    expect(region.locator("tbody tr").first).to_contain_text("In effect")
+    expect(page.get_by_role("heading", name="Add a mapping")).to_be_visible()

@@ -789,3 +789,103 @@ def test_the_api_takes_the_new_sorts(
     schema = client.get("/api/schema/")
     assert schema.status_code == 200
     assert "-finished_at" in schema.content.decode()  # the documented choices of ?ordering=
+
+
+def test_a_persons_accounts_sort_by_application_name_status_and_last_seen_over_keyset_pages(
+    admin_client: Client, make_person: Callable[..., Person]
+) -> None:
+    owner = make_person("owner", roles=[])
+    apps = [
+        Integration.objects.create(name=f"app{word(n)}", base_url=f"https://a{n}.example.com/scim/v2") for n in range(4)
+    ]
+    start = timezone.now() - timedelta(days=30)
+    accounts = TargetUser.objects.bulk_create(
+        TargetUser(
+            integration=apps[n % 4],
+            remote_id=f"r{n}",
+            user_name=f"{word(n * 3)}{n:02}",
+            active=n % 3 != 0,
+            removed_at=start if n % 5 == 0 else None,
+            last_seen_at=start + timedelta(hours=n * 7 % 31),
+            content_hash="h",
+            owner=owner,
+        )
+        for n in range(30)
+    )
+    TargetUser.objects.create(integration=apps[0], remote_id="other", user_name="other", content_hash="h")
+    path = f"/people/{owner.pk}/"
+    # No extraction ran: an account was last seen when extraction last wrote it.
+    assert_sorts(
+        admin_client,
+        path,
+        accounts,
+        {
+            "application": lambda u: u.integration.name,
+            "user_name": lambda u: u.user_name,
+            "status": lambda u: 2 if u.removed_at else (0 if u.active else 1),
+            "last_seen": lambda u: u.last_seen_at,
+        },
+    )
+    page = admin_client.get(path).content.decode()
+    assert '<p class="table-total" data-total="30"><strong>30</strong> accounts</p>' in page
+
+    # Sorting with htmx swaps the table alone; the export has the rows in the table's order,
+    # each with the actions under way for it.
+    waiting = Action.objects.create(
+        integration=accounts[1].integration,
+        action_type=ActionType.DEPROVISION_IDENTITY,
+        state=ActionState.PENDING_APPROVAL,
+        target_user=accounts[1],
+        subject=accounts[1].user_name,
+    )
+    partial = admin_client.get(f"{path}?ordering=-user_name", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="table-region")
+    body = partial.content.decode()
+    assert "<h1>" not in body
+    assert 'data-table="person-accounts"' in body
+    assert page_ids(body) == expected(accounts, lambda u: u.user_name, True)[:25]
+    assert f'href="/actions/{waiting.pk}/"' in body
+    rows, items = exported(admin_client, f"{path}?ordering=-user_name")
+    assert [r["user_name"] for r in rows] == sorted((u.user_name for u in accounts), reverse=True)
+    assert [i["user_name"] for i in items] == [r["user_name"] for r in rows]
+    assert list(rows[0]) == ["application", "user_name", "why", "status", "groups", "last_seen", "actions_in_flight"]
+    in_flight = {i["user_name"]: i["actions_in_flight"] for i in items}
+    assert in_flight[accounts[1].user_name] == f"Deprovision identity #{waiting.pk} Waiting for approval"
+    assert {v for k, v in in_flight.items() if k != accounts[1].user_name} == {""}
+
+
+def test_an_integrations_mappings_sort_by_who_state_and_made_over_keyset_pages(
+    admin_client: Client, integration: Integration
+) -> None:
+    from lifecycle.models import BirthrightMapping, MappingState
+
+    teams = [Team.objects.create(name=f"team {word(n)}") for n in range(5)]
+    start = timezone.now() - timedelta(days=3)
+    states = [MappingState.ACTIVE, MappingState.PENDING, MappingState.REJECTED]
+    mappings = BirthrightMapping.objects.bulk_create(
+        BirthrightMapping(
+            integration=integration,
+            team=teams[n % 5] if n % 6 else None,
+            conditions=[] if n % 6 else [{"attribute": "department", "operator": "equals", "values": ["x"]}],
+            state=states[n % 3],
+            created_at=start + timedelta(minutes=n * 11 % 37),
+        )
+        for n in range(30)
+    )
+    path = f"/integrations/{integration.pk}/lifecycle/"
+    assert_sorts(
+        admin_client,
+        path,
+        mappings,
+        {
+            "who": lambda m: m.team.name if m.team else "",
+            "state": lambda m: m.state,
+            "created": lambda m: m.created_at,
+        },
+    )
+    page = admin_client.get(path).content.decode()
+    assert '<p class="table-total" data-total="30"><strong>30</strong> mappings</p>' in page
+    partial = admin_client.get(f"{path}?ordering=-created", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="table-region")
+    body = partial.content.decode()
+    assert "<h1>" not in body
+    assert 'data-table="mappings"' in body
+    assert page_ids(body) == expected(mappings, lambda m: m.created_at, True)[:25]

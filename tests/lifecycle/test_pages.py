@@ -3,6 +3,9 @@ sensitive groups and the simulated plan."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Callable
 
 import pytest
@@ -245,6 +248,27 @@ def test_while_the_policy_is_on_adding_or_approving_a_mapping_is_confirmed_first
     )
     assert asked.status_code == 200
     assert "Add mapping?" in asked.content.decode()
+    # Without the script, the page says what the mapping does, as the dialog does, not "This
+    # changes the application."
+    words = asked.content.decode()
+    assert (
+        "Adds the mapping of team Engineering team to Payroll in Wiki: while the policy is on, "
+        "the people it covers are added to these groups at once." in words
+    )
+    assert "This changes the application." not in words
+    assert "sensitive" not in words
+    SensitiveGroup.objects.create(group=group)
+    asked = admin_client.post(
+        f"{url}mappings/", {"team": team.pk, "groups": [group.pk], "confirm": "ask", "confirm_label": "Add mapping"}
+    )
+    assert "Payroll is sensitive: the mapping waits for a second admin&#x27;s approval first." in asked.content.decode()
+    # A mistake is named before anyone is asked to confirm.
+    wrong = admin_client.post(
+        f"{url}mappings/", {"groups": [group.pk], "confirm": "ask", "confirm_label": "Add mapping"}
+    )
+    assert wrong.status_code == 400
+    assert "Choose a team or give at least one condition." in wrong.content.decode()
+    assert "Add mapping?" not in wrong.content.decode()
     assert BirthrightMapping.objects.count() == 1
     asked = admin_client.post(
         f"{url}mappings/{pending.pk}/approve/", {"confirm": "ask", "confirm_label": "Approve mapping"}
@@ -252,3 +276,38 @@ def test_while_the_policy_is_on_adding_or_approving_a_mapping_is_confirmed_first
     assert "Approve mapping?" in asked.content.decode()
     pending.refresh_from_db()
     assert pending.state == MappingState.PENDING
+
+
+def test_the_mappings_table_counts_and_exports_who_groups_state_and_who_made_and_decided(
+    admin_client: Client, admin: Person, integration: Integration, team: Team, group: TargetGroup
+) -> None:
+    SensitiveGroup.objects.create(group=group)
+    staff = TargetGroup.objects.create(integration=integration, remote_id="g2", display_name="Staff", content_hash="-")
+    active = BirthrightMapping.objects.create(integration=integration, team=team, created_by=admin)
+    active.groups.set([staff])
+    waiting = BirthrightMapping.objects.create(
+        integration=integration,
+        conditions=[{"attribute": "department", "operator": "equals", "values": ["Sales"]}],
+        state=MappingState.PENDING,
+        created_by=admin,
+    )
+    waiting.groups.set([group, staff])
+    url = f"/integrations/{integration.pk}/lifecycle/"
+    page = admin_client.get(url).content.decode()
+    assert '<p class="table-total" data-total="2"><strong>2</strong> mappings</p>' in page
+    assert f'<span id="mapping-{active.pk}" data-testid="mapping-row">Team Engineering team</span>' in page
+    assert 'Payroll <span class="badge warn">sensitive</span>, Staff' in page
+    assert '<span class="badge warn">Waiting for a second admin</span>' in page
+    assert "<small>Waits for another admin</small>" in page  # the one who made it cannot approve it
+
+    exported = admin_client.get(f"{url}?as=csv&ordering=-who")
+    assert exported["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode())))  # type: ignore[attr-defined]
+    assert [(r["who"], r["groups"], r["state_label"], r["made_by"], r["decided_by"]) for r in rows] == [
+        ("Team Engineering team", "Staff", "In effect", admin.username, ""),
+        ("Department equals “Sales”", "Payroll (sensitive), Staff", "Waiting for a second admin", admin.username, ""),
+    ]
+    items = json.loads(b"".join(admin_client.get(f"{url}?as=json").streaming_content))  # type: ignore[attr-defined]
+    assert [i["id"] for i in items] == [active.pk, waiting.pk]
+    assert items[1]["conditions"] == waiting.conditions
+    assert items[1]["state"] == "pending"

@@ -139,6 +139,19 @@ def test_the_persons_page_says_why_they_have_each_account_and_group(
     assert f"birthright: team Eng team → Engineering via mapping {mapping.pk}</a>" in page
     assert 'Sales <span class="muted">(membership in the application, granted by no mapping or request)' in page
 
+    # The export says the same in words: the account's why, and each group with its why.
+    exported = admin_client.get(f"/people/{ada.pk}/?as=csv&ordering=user_name")
+    assert exported["Content-Type"].startswith("text/csv")
+    (row,) = csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode()))  # type: ignore[attr-defined]
+    assert (row["application"], row["user_name"], row["status"]) == ("Peer app", "ada@example.com", "Active")
+    assert row["why"].startswith("created by the lifecycle policy of Peer app for identity event")
+    assert row["groups"] == (
+        f"Engineering (birthright: team Eng team → Engineering via mapping {mapping.pk}); "
+        "Sales (membership in the application, granted by no mapping or request)"
+    )
+    assert row["last_seen"]
+    assert row["actions_in_flight"] == ""
+
     (listed,) = api_client_for(admin).get(f"/api/v1/people/{ada.pk}/accounts/").json()
     assert listed["why"].startswith("created by the lifecycle policy of Peer app for identity event")
     assert listed["memberships"] == [
