@@ -51,18 +51,15 @@ def _user_link(user: TargetUser) -> str:
 # are kept from the resource as it is written), each by an index (integration, field, id);
 # status and owner by an index on (integration, the expression, id) (integrations.models).
 # Last seen does not sort: extraction writes it only for accounts that changed.
+# An account's status in words, as a badge; sorted by an index on (integration, status, id).
+STATUS_COLUMN = Column(
+    "status", "Status", sort="status_sort", sort_expression=TARGET_USER_STATUS_SORT, value=_status, html=_status_badge
+)
 USER_COLUMNS = [
     Column("user_name", "User name", sort="user_name", html=link(_user_link, lambda u: u.user_name)),
     Column("display_name", "Display name", sort="display_name"),
     Column("email", "Email", sort="email"),
-    Column(
-        "status",
-        "Status",
-        sort="status_sort",
-        sort_expression=TARGET_USER_STATUS_SORT,
-        value=_status,
-        html=_status_badge,
-    ),
+    STATUS_COLUMN,
     Column("last_seen", "Last seen", value=lambda u: getattr(u, "seen_at", u.last_seen_at)),
     Column("department", "Department", sort="department", default=False),
     Column("title", "Title", sort="title", default=False),
@@ -215,14 +212,7 @@ def person_accounts_table(in_flight: Callable[[TargetUser], Any], in_flight_text
                 ),
             ),
             Column("user_name", "Account", sort="user_name", html=_account_cell),
-            Column(
-                "status",
-                "Status",
-                sort="status_sort",
-                sort_expression=TARGET_USER_STATUS_SORT,
-                value=_status,
-                html=_status_badge,
-            ),
+            STATUS_COLUMN,
             Column("groups", "Groups", value=_groups_text, html=_groups_html),
             Column("last_seen", "Last seen", sort="seen_at", value=lambda u: getattr(u, "seen_at", u.last_seen_at)),
             Column("in_flight", "Actions in flight", value=in_flight_text, html=in_flight),
