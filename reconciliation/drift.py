@@ -81,6 +81,13 @@ class Found:
             "detail": detail or {},
         }
 
+    def in_flight(self, busy: set[tuple[Any, ...]], change: tuple[Any, ...]) -> bool:
+        """Whether an action in flight already makes ``change``: then it is counted as left out, not reported."""
+        if change in busy:
+            self.left_out["in_flight"] += 1
+            return True
+        return False
+
 
 @dataclass(frozen=True)
 class Account:
@@ -279,8 +286,7 @@ def drift_find(integration: Integration) -> Found:
             continue
         settled.append(account)
         if account.owner_left and account.active:
-            if ("deprovision", account.pk) in busy:
-                found.left_out["in_flight"] += 1
+            if found.in_flight(busy, ("deprovision", account.pk)):
                 continue
             found.add(
                 DriftCategory.SHOULD_BE_INACTIVE,
@@ -322,8 +328,7 @@ def _governed(
     for pk, username in sorted(names.items()):
         if pk in people_in_conflict:
             continue
-        if ("sync", pk) in busy:
-            found.left_out["in_flight"] += 1
+        if found.in_flight(busy, ("sync", pk)):
             continue
         found.add(
             DriftCategory.MISSING,
@@ -355,8 +360,7 @@ def _governed(
                 account.active and owner in covered and deprovisions_on_leaving_scope(policy, account.owner_source)
             ):
                 continue
-            if ("deprovision", account.pk) in busy:
-                found.left_out["in_flight"] += 1
+            if found.in_flight(busy, ("deprovision", account.pk)):
                 continue
             found.add(
                 DriftCategory.SHOULD_BE_INACTIVE,
@@ -368,8 +372,7 @@ def _governed(
                 detail={"user_name": account.user_name, "person": account.owner_name, "reason": "out_of_scope"},
             )
             continue
-        if ("sync", owner) in busy:
-            found.left_out["in_flight"] += 1
+        if found.in_flight(busy, ("sync", owner)):
             continue
         if not account.active:
             found.add(
@@ -621,8 +624,7 @@ def _memberships(
         for group_pk, mapping_ids in desired[owner].items():
             if (group_pk, account.remote_id) in members:
                 continue
-            if ("add", group_pk, account.remote_id) in busy:
-                found.left_out["in_flight"] += 1
+            if found.in_flight(busy, ("add", group_pk, account.remote_id)):
                 continue
             group = groups[group_pk]
             found.add(
@@ -654,8 +656,7 @@ def _memberships(
             continue
         if (account.pk, group_pk) in requested:
             continue
-        if ("remove", group_pk, remote_id) in busy:
-            found.left_out["in_flight"] += 1
+        if found.in_flight(busy, ("remove", group_pk, remote_id)):
             continue
         group = groups[group_pk]
         ended = grants.get((owner, group_pk)) if owner is not None else None

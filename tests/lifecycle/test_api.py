@@ -15,9 +15,9 @@ from console.audit.models import AuditEvent
 from integrations.models import Integration, TargetGroup, TargetUser
 from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import BirthrightMapping, Grant, LifecyclePolicy, PlannedChange, PolicyMode, SensitiveGroup
-from provisioning.models import Action, ActionState, ActionType
+from provisioning.models import Action, ActionType
 from tests.lifecycle.conftest import push_group, push_user
-from tests.provisioning.conftest import run_action
+from tests.provisioning.conftest import run_queued
 from tests.scim.conftest import ScimClient
 from tests.scim_peer import Peer
 
@@ -428,12 +428,12 @@ def test_on_deleting_a_mapping_removes_only_what_it_alone_granted_in_the_applica
         "/api/v1/lifecycle-policies/", {"integration": app.pk, "mode": "on", "teams": [eng.pk, ops.pk]}, format="json"
     ).json()
     assert policy["scope_sample"] == ["ada@example.com"]
-    synced = _run_queued(app)
+    synced = run_queued(app)
     assert [a.action_type for a in synced] == [ActionType.SYNC_IDENTITIES]
     on = LifecyclePolicy.objects.get(pk=policy["id"])
     # What the worker's success sends (lifecycle_follow_up_task, after commit): her groups.
     wanted_apply(on, wanted_for(on, [Person.objects.get(username="ada@example.com").pk], accounts=False))
-    _run_queued(app)
+    run_queued(app)
     assert _members(peer, "Engineering") == {"ada@example.com"}
     assert _members(peer, "Sales") == {"ada@example.com"}
 
@@ -441,21 +441,12 @@ def test_on_deleting_a_mapping_removes_only_what_it_alone_granted_in_the_applica
     removal = Action.objects.filter(integration=app, action_type=ActionType.MANAGE_RELATIONSHIPS).latest("pk")
     assert removal.target_group_id == sales.pk
     assert "no birthright mapping grants Sales any more" in removal.cause["text"]
-    _run_queued(app)
+    run_queued(app)
     assert _members(peer, "Sales") == set()
     assert _members(peer, "Engineering") == {"ada@example.com"}
     assert list(Grant.objects.filter(person__username="ada@example.com").values_list("group_id", flat=True)) == [
         engineering.pk
     ]
-
-
-def _run_queued(app: Integration) -> list[Action]:
-    ran = []
-    for action in Action.objects.filter(integration=app, state=ActionState.QUEUED).order_by("pk"):
-        done = run_action(action)
-        assert done.state == ActionState.SUCCEEDED, done.last_error
-        ran.append(done)
-    return ran
 
 
 def _members(peer: Peer, group_name: str) -> set[str]:

@@ -14,18 +14,9 @@ from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import Grant, LifecyclePolicy, PlannedChange, PolicyMode
 from provisioning.models import Action, ActionState, ActionType
 from tests.lifecycle.conftest import map_team, patch_op, push_group, push_user, set_active
-from tests.provisioning.conftest import run_action, server_user
+from tests.provisioning.conftest import run_action, run_queued, server_user
 from tests.scim.conftest import ScimClient
 from tests.scim_peer import Peer
-
-
-def _run_queued(app: Integration) -> list[Action]:
-    ran = []
-    for action in Action.objects.filter(integration=app, state=ActionState.QUEUED).order_by("pk"):
-        done = run_action(action)
-        assert done.state == ActionState.SUCCEEDED, done.last_error
-        ran.append(done)
-    return ran
 
 
 def _follow_up(policy: LifecyclePolicy, syncs: list[Action]) -> None:
@@ -59,11 +50,11 @@ def test_joiner_mover_leaver_and_rehire_follow_the_identity_provider(
     assert sync.cause["policy"] == policy_on.pk
     assert sync.cause_event_id is not None
     assert sync.cause["text"].startswith("Joiner: ada@example.com")
-    _follow_up(policy_on, _run_queued(app))
+    _follow_up(policy_on, run_queued(app))
     add = Action.objects.get(integration=app, action_type=ActionType.MANAGE_RELATIONSHIPS)
     assert add.cause["mappings"] == [eng_mapping.pk]
     assert "team Eng team → Engineering" in add.cause["text"]
-    _run_queued(app)
+    run_queued(app)
     assert server_user(peer, "ada@example.com")["active"] is True  # type: ignore[index]
     assert _members(peer, "Engineering") == {"ada@example.com"}
     assert Grant.objects.filter(person__username="ada@example.com").count() == 1
@@ -79,7 +70,7 @@ def test_joiner_mover_leaver_and_rehire_follow_the_identity_provider(
     scim.patch(f"Groups/{engineering['id']}", patch_op({"op": "remove", "path": f'members[value eq "{ada["id"]}"]'}))
     scim.patch(f"Groups/{sales.scim_id}", patch_op({"op": "add", "path": "members", "value": [{"value": ada["id"]}]}))
     policy_consume(policy_on.pk)
-    _run_queued(app)
+    run_queued(app)
     assert _members(peer, "Engineering") == set()
     assert _members(peer, "Sales") == {"ada@example.com"}
 
@@ -88,7 +79,7 @@ def test_joiner_mover_leaver_and_rehire_follow_the_identity_provider(
     policy_consume(policy_on.pk)
     deprovision = Action.objects.get(integration=app, action_type=ActionType.DEPROVISION_IDENTITY)
     assert deprovision.cause["text"].startswith("Leaver: ada@example.com was deactivated over SCIM")
-    _run_queued(app)
+    run_queued(app)
     assert server_user(peer, "ada@example.com")["active"] is False  # type: ignore[index]
     assert _members(peer, "Sales") == set()
 
@@ -97,8 +88,8 @@ def test_joiner_mover_leaver_and_rehire_follow_the_identity_provider(
     policy_consume(policy_on.pk)
     rehire = Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES).latest("pk")
     assert rehire.cause["text"].startswith("Re-hire: ada@example.com was reactivated")
-    _follow_up(policy_on, _run_queued(app))
-    _run_queued(app)
+    _follow_up(policy_on, run_queued(app))
+    run_queued(app)
     assert server_user(peer, "ada@example.com")["active"] is True  # type: ignore[index]
     assert _members(peer, "Sales") == {"ada@example.com"}
     found = peer.http.get("/Users", params={"filter": 'userName eq "ada@example.com"'}).json()
@@ -117,8 +108,8 @@ def test_memberships_no_mapping_granted_are_left_alone(
     eng = push_group(scim, "Eng team", [ada])
     map_team(app, "Eng team", groups_in_app["Engineering"])
     policy_consume(policy_on.pk)
-    _follow_up(policy_on, _run_queued(app))
-    _run_queued(app)
+    _follow_up(policy_on, run_queued(app))
+    run_queued(app)
     # Someone adds Ada to Sales in the application itself; the console reads it.
     account = server_user(peer, "ada@example.com")
     sales = peer.http.get("/Groups", params={"filter": 'displayName eq "Sales"'}).json()["Resources"][0]
@@ -130,7 +121,7 @@ def test_memberships_no_mapping_granted_are_left_alone(
     # Leaving the team removes what the mapping granted, and only that.
     scim.patch(f"Groups/{eng['id']}", patch_op({"op": "remove", "path": f'members[value eq "{ada["id"]}"]'}))
     policy_consume(policy_on.pk)
-    _run_queued(app)
+    run_queued(app)
     assert _members(peer, "Engineering") == set()
     assert _members(peer, "Sales") == {"ada@example.com"}
 
@@ -156,7 +147,7 @@ def test_a_burst_of_leavers_past_the_threshold_is_held_whole(
     app.save()
     people = [push_user(scim, f"p{i}@example.com") for i in range(5)]
     policy_consume(policy_on.pk)
-    _run_queued(app)
+    run_queued(app)
     for person in people:
         set_active(scim, person, False)
     policy_consume(policy_on.pk)
@@ -230,7 +221,7 @@ def test_an_attribute_change_syncs_only_what_the_transformers_use(
 ) -> None:
     ada = push_user(scim, "ada@example.com", title="Engineer")
     policy_consume(policy_on.pk)
-    _run_queued(app)
+    run_queued(app)
     syncs = Action.objects.filter(integration=app, action_type=ActionType.SYNC_IDENTITIES)
     # The cost center is in no attribute the integration is sent: nothing to do.
     enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -255,7 +246,7 @@ def test_leavers_that_arrive_in_several_passes_count_together_against_the_thresh
     app.save()
     people = [push_user(scim, f"p{i}@example.com") for i in range(5)]
     policy_consume(policy_on.pk)
-    _run_queued(app)
+    run_queued(app)
     for person in people[:2]:
         set_active(scim, person, False)
     policy_consume(policy_on.pk)
@@ -301,7 +292,7 @@ def test_a_follow_up_leaves_a_leaver_to_the_consumer_and_their_deactivation(
     deprovision is the consumer's, caused by the deactivation (not by the event the sync followed)."""
     ada = push_user(scim, "ada@example.com")
     policy_consume(policy_on.pk)
-    (sync,) = _run_queued(app)
+    (sync,) = run_queued(app)
     set_active(scim, ada, False)
 
     person, joined = sync.person_id, sync.cause_event
@@ -322,7 +313,7 @@ def test_a_follow_up_where_no_mapping_or_grant_could_change_a_group_reads_no_pic
     picture of everyone in it; once a mapping exists it reads the picture again."""
     ada = push_user(scim, "ada@example.com")
     policy_consume(policy_on.pk)
-    (sync,) = _run_queued(app)
+    (sync,) = run_queued(app)
     assert sync.person_id is not None
     with django_assert_max_num_queries(2):
         assert not wanted_for(policy_on, [sync.person_id], accounts=False)
@@ -351,7 +342,7 @@ def test_a_sync_s_success_sends_the_follow_up_only_where_a_group_could_follow(
     monkeypatch.setattr(lifecycle_follow_up_task, "delay", lambda *args: sent.append(args))
     push_user(scim, "ada@example.com")
     policy_consume(policy_on.pk)
-    (sync,) = _run_queued(app)
+    (sync,) = run_queued(app)
     with django_capture_on_commit_callbacks(execute=True):
         on_actions_succeeded(sender=Action, actions=[sync])
     assert sent == []
@@ -373,7 +364,7 @@ def test_leavers_held_for_approval_wait_even_when_nobody_could_approve_yet(
     app.save()
     people = [push_user(scim, f"p{i}@example.com") for i in range(3)]
     policy_consume(policy_on.pk)
-    _run_queued(app)
+    run_queued(app)
     Person.objects.filter(username="root-admin").update(is_active=False)  # no approver left
     for person in people:
         set_active(scim, person, False)

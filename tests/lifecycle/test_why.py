@@ -22,18 +22,9 @@ from lifecycle.engine import wanted_apply, wanted_for
 from lifecycle.models import BirthrightMapping, LifecyclePolicy
 from provisioning.models import AccessRequest, Action, ActionState
 from tests.lifecycle.conftest import map_team, patch_op, push_group, push_user, set_active
-from tests.provisioning.conftest import run_action, server_user
+from tests.provisioning.conftest import run_action, run_queued, server_user
 from tests.scim.conftest import ScimClient
 from tests.scim_peer import Peer
-
-
-def _run_queued(app: Integration) -> list[Action]:
-    ran = []
-    for action in Action.objects.filter(integration=app, state=ActionState.QUEUED).order_by("pk"):
-        done = run_action(action)
-        assert done.state == ActionState.SUCCEEDED, done.last_error
-        ran.append(done)
-    return ran
 
 
 def _joined(
@@ -44,12 +35,12 @@ def _joined(
     push_group(scim, "Eng team", [ada])
     mapping = map_team(app, "Eng team", groups["Engineering"])
     policy_consume(policy.pk)
-    (sync,) = _run_queued(app)
+    (sync,) = run_queued(app)
     person, joined = sync.person_id, sync.cause_event
     assert person is not None
     assert joined is not None
     wanted_apply(policy, wanted_for(policy, [person], {person: joined}, accounts=False))  # as the follow-up does
-    (add,) = _run_queued(app)
+    (add,) = run_queued(app)
     return Person.objects.get(username="ada@example.com"), mapping, sync, add
 
 
@@ -239,7 +230,7 @@ def test_a_held_batch_of_leavers_says_who_asked_and_why(
     app.save()
     people = [push_user(scim, f"p{i}@example.com") for i in range(3)]
     policy_consume(policy_on.pk)
-    _run_queued(app)
+    run_queued(app)
     for person in people:
         set_active(scim, person, False)
     policy_consume(policy_on.pk)

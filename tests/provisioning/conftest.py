@@ -11,7 +11,7 @@ from console.accounts.models import Person
 from integrations.extraction import extraction_run_execute
 from integrations.models import ExtractionRun, Integration, TargetGroup, TargetUser
 from provisioning.execution import action_execute
-from provisioning.models import Action
+from provisioning.models import Action, ActionState
 from tests.scim_peer import PEER_TOKEN, Peer
 
 
@@ -60,6 +60,16 @@ def run_action(action: Action) -> Action:
     outcome = action_execute(action.pk)
     assert outcome.action is not None, "the action was not claimable"
     return outcome.action
+
+
+def run_queued(app: Integration) -> list[Action]:
+    """Every queued action of ``app``, in order, each made once as a worker makes it; each must succeed."""
+    ran = []
+    for action in Action.objects.filter(integration=app, state=ActionState.QUEUED).order_by("pk"):
+        done = run_action(action)
+        assert done.state == ActionState.SUCCEEDED, done.last_error
+        ran.append(done)
+    return ran
 
 
 def account(app: Integration, user_name: str) -> TargetUser:

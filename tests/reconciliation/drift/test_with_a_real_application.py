@@ -29,27 +29,18 @@ from tests.lifecycle.conftest import (  # noqa: F401 - fixtures
     scim_enabled,
     set_active,
 )
-from tests.provisioning.conftest import run_action, server_user
+from tests.provisioning.conftest import run_queued, server_user
 from tests.scim.conftest import ScimClient
 from tests.scim_peer import Peer
-
-
-def _run_queued(app: Integration) -> list[Action]:  # noqa: F811
-    ran = []
-    for action in Action.objects.filter(integration=app, state=ActionState.QUEUED).order_by("pk"):
-        done = run_action(action)
-        assert done.state == ActionState.SUCCEEDED, done.last_error
-        ran.append(done)
-    return ran
 
 
 def _settle(policy: LifecyclePolicy, app: Integration) -> None:  # noqa: F811
     """A consumer pass, its actions run, the joiners' groups added, as the workers do."""
     policy_consume(policy.pk)
-    syncs = _run_queued(app)
+    syncs = run_queued(app)
     people = [a.person_id for a in syncs if a.action_type == ActionType.SYNC_IDENTITIES and a.person_id]
     wanted_apply(policy, wanted_for(policy, people, accounts=False))
-    _run_queued(app)
+    run_queued(app)
 
 
 def _by_category(app: Integration) -> dict[str, set[str]]:  # noqa: F811
@@ -201,7 +192,7 @@ def test_a_helpdesk_reactivation_is_deactivated_again_by_auto_remediation(
     assert deprovision.action_type == ActionType.DEPROVISION_IDENTITY
     assert deprovision.target_user.user_name == "carol@example.com"  # type: ignore[union-attr]
     assert deprovision.cause["text"].startswith(f"Plan {plan.pk}, ")
-    _run_queued(app)
+    run_queued(app)
     assert server_user(peer, "carol@example.com")["active"] is False  # type: ignore[index]
     # Attribute drift was not opted in: reported, not fixed.
     assert server_user(peer, "dave@example.com")["title"] == "Not what the console sends"  # type: ignore[index]
